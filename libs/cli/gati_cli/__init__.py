@@ -1,0 +1,1 @@
+"""The `gati-operator` command line."""

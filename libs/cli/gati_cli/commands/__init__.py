@@ -1,0 +1,1 @@
+"""One module per `gati-operator` subcommand, each exposing `register(subparsers)`."""

@@ -1,0 +1,1 @@
+"""Resource models, event schemas and subjects: the contracts every service and tool shares."""

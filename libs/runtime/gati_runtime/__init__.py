@@ -1,0 +1,1 @@
+"""What every gati-operator service shares: settings, logging, NATS, consumer loop, health."""

@@ -1,0 +1,1 @@
+"""reconciler: turns handlers and modules into Deployments, Services, ConfigMaps and status."""

@@ -1,0 +1,1 @@
+"""scaler: decides replicas for handlers and modules from real signals."""

@@ -1,0 +1,1 @@
+"""timescape: versions side by side, progressive rollout, rollback, routing, decommission."""

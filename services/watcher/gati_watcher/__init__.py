@@ -1,0 +1,1 @@
+"""watcher: publishes every change of the watched Kubernetes objects to JetStream."""
