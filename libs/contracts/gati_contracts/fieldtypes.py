@@ -1,0 +1,185 @@
+"""Constrained field types shared by every resource model.
+
+Each type checks its value with a message that tells the user the accepted form and an example,
+and carries the same rule into the generated CRD schema (`pattern`, `maxLength`,
+`x-kubernetes-int-or-string`), so the API server refuses bad input before any service sees it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final
+
+from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+
+from gati_contracts.durations import DURATION_HINT, DURATION_PATTERN
+from gati_contracts.quantities import QUANTITY_HINT, QUANTITY_PATTERN, parse_quantity
+
+DNS_LABEL_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+LABEL_VALUE_PATTERN: Final = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+ENV_VAR_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# RFC 3986 path characters; query and fragment belong to the router, not to a handler's path.
+HANDLER_PATH_PATTERN: Final = r"^/[-A-Za-z0-9._~!$&'()*+,;=:@%/]*$"
+CONDITION_TYPE_PATTERN: Final = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+CONDITION_REASON_PATTERN: Final = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+IMAGE_PATTERN: Final = r"^[^\s]+$"
+
+
+@dataclass(frozen=True)
+class StringForm:
+    """A string rule whose failure reads as advice (`must be … such as …`) instead of a regex."""
+
+    error_type: str
+    pattern: str
+    hint: str
+    max_length: int | None = None
+    _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compiled", re.compile(self.pattern))
+
+    def check(self, value: str) -> str:
+        too_long = self.max_length is not None and len(value) > self.max_length
+        if too_long or not self._compiled.fullmatch(value):
+            raise PydanticCustomError(self.error_type, self.hint)
+        return value
+
+    def __get_pydantic_core_schema__(
+        self, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        result = handler(schema)
+        result["pattern"] = self.pattern
+        if self.max_length is not None:
+            result["maxLength"] = self.max_length
+        return result
+
+
+@dataclass(frozen=True)
+class QuantityForm:
+    """Kubernetes quantities arrive as strings or bare YAML numbers (`cpu: 1`); both are valid.
+
+    The model keeps the text form so the value reaches the Deployment exactly as written.
+    """
+
+    def check(self, value: object) -> str:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise PydanticCustomError("quantity", QUANTITY_HINT)
+        text = value if isinstance(value, str) else repr(value)
+        try:
+            number = parse_quantity(text)
+        except ValueError:
+            raise PydanticCustomError("quantity", QUANTITY_HINT) from None
+        if number < 0:
+            raise PydanticCustomError("quantity", "must not be negative; " + QUANTITY_HINT)
+        return text
+
+    def __get_pydantic_core_schema__(
+        self, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            self.check, serialization=core_schema.to_string_ser_schema()
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "pattern": QUANTITY_PATTERN,
+            "x-kubernetes-int-or-string": True,
+        }
+
+
+DNSLabel = Annotated[
+    str,
+    StringForm(
+        "dns_label",
+        DNS_LABEL_PATTERN,
+        "must be a DNS-1123 label: at most 63 lowercase letters, digits or '-', starting and "
+        "ending with a letter or digit, such as my-app",
+        63,
+    ),
+]
+DNSSubdomain = Annotated[
+    str,
+    StringForm(
+        "dns_subdomain",
+        DNS_SUBDOMAIN_PATTERN,
+        "must be a DNS-1123 subdomain: at most 253 lowercase letters, digits, '-' or '.', each "
+        "dot-separated part starting and ending with a letter or digit, such as my-app.v1",
+        253,
+    ),
+]
+LabelValue = Annotated[
+    str,
+    StringForm(
+        "label_value",
+        LABEL_VALUE_PATTERN,
+        "must be a Kubernetes label value: at most 63 letters, digits, '-', '_' or '.', starting "
+        "and ending with a letter or digit, such as v2 or 1.4.0",
+        63,
+    ),
+]
+EnvVarName = Annotated[
+    str,
+    StringForm(
+        "env_var_name",
+        ENV_VAR_NAME_PATTERN,
+        "must be an environment variable name: letters, digits and '_', not starting with a "
+        "digit, such as LOG_LEVEL",
+        253,
+    ),
+]
+HandlerPath = Annotated[
+    str,
+    StringForm(
+        "handler_path",
+        HANDLER_PATH_PATTERN,
+        "must be a URL path starting with '/', such as /api/users, made of letters, digits and "
+        "-._~!$&'()*+,;=:@%/ (no spaces, query or fragment)",
+        1024,
+    ),
+]
+Image = Annotated[
+    str,
+    StringForm(
+        "image",
+        IMAGE_PATTERN,
+        "must be a container image reference without spaces, such as ghcr.io/acme/api:1.2.0",
+        4096,
+    ),
+]
+ConditionType = Annotated[
+    str,
+    StringForm(
+        "condition_type",
+        CONDITION_TYPE_PATTERN,
+        "must be a CamelCase condition type such as Ready",
+        316,
+    ),
+]
+ConditionReason = Annotated[
+    str,
+    StringForm(
+        "condition_reason",
+        CONDITION_REASON_PATTERN,
+        "must be a CamelCase reason such as RolloutComplete (letters, digits, '_', ',' or ':')",
+        1024,
+    ),
+]
+Duration = Annotated[str, StringForm("duration", DURATION_PATTERN, DURATION_HINT, 64)]
+Quantity = Annotated[str, QuantityForm()]
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Weight = Annotated[int, Field(ge=0, le=100)]
+Replicas = Annotated[int, Field(ge=0)]
+Ratio = Annotated[float, Field(ge=0, le=1)]

@@ -1,0 +1,34 @@
+"""`GatiHandler`: one version of one HTTP path of a Gati application."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from gati_contracts.fieldtypes import HandlerPath, LabelValue, Weight
+from gati_contracts.rollout import RolloutSpec
+from gati_contracts.scaling import ScalingSpec
+from gati_contracts.wire import WireModel
+from gati_contracts.workload import CustomResource, WorkloadSpec, WorkloadStatus
+
+
+class TimescapeSpec(WireModel):
+    breaking: bool = False
+    """The version changes the API incompatibly; routers keep old clients on older versions."""
+    routing_weight: Weight | None = None
+    """A fixed share of traffic; absent lets the rollout decide."""
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+
+
+class GatiHandlerSpec(WorkloadSpec):
+    handler_path: HandlerPath
+    version: LabelValue
+    timescape: TimescapeSpec = Field(default_factory=TimescapeSpec)
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+
+
+class GatiHandler(CustomResource):
+    kind: Literal["GatiHandler"] = "GatiHandler"
+    spec: GatiHandlerSpec
+    status: WorkloadStatus | None = None

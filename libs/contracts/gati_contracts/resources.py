@@ -1,0 +1,45 @@
+"""Compute resources of a container, in the shape of Kubernetes `ResourceRequirements`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Self
+
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from gati_contracts.fieldtypes import Quantity, StringForm
+from gati_contracts.quantities import parse_quantity
+from gati_contracts.wire import WireModel
+
+RESOURCE_NAME_PATTERN: Final = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+ResourceName = Annotated[
+    str,
+    StringForm(
+        "resource_name",
+        RESOURCE_NAME_PATTERN,
+        "must be a resource name such as cpu, memory, ephemeral-storage or nvidia.com/gpu",
+        316,
+    ),
+]
+
+
+class ResourceRequirements(WireModel):
+    requests: dict[ResourceName, Quantity] = Field(default_factory=dict)
+    limits: dict[ResourceName, Quantity] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Self:
+        # Kubernetes refuses such a pod only when the Deployment is created; say it up front.
+        for name in sorted(self.requests.keys() & self.limits.keys()):
+            request, limit = self.requests[name], self.limits[name]
+            if parse_quantity(request) > parse_quantity(limit):
+                raise PydanticCustomError(
+                    "request_above_limit",
+                    "requests.{name} ({request}) must not exceed limits.{name} ({limit}); "
+                    "lower the request or raise the limit",
+                    {"name": name, "request": request, "limit": limit},
+                )
+        return self

@@ -1,0 +1,75 @@
+"""How many replicas a handler runs: fixed, by a HorizontalPodAutoscaler, or by traffic events."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from gati_contracts.fieldtypes import Replicas
+from gati_contracts.wire import WireModel
+
+
+class ScalingMode(StrEnum):
+    NONE = "none"
+    """`spec.replicas` is used as written."""
+    HPA = "hpa"
+    """A HorizontalPodAutoscaler follows CPU/memory targets (80 % CPU when none is set)."""
+    EVENTS = "events"
+    """The scaler follows request rates from traffic samples, and can scale to zero."""
+
+
+class ScalingSpec(WireModel):
+    # The API server enforces the cross-field rule too, so kubectl apply fails fast.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.minReplicas) || !has(self.maxReplicas)"
+                    " || self.minReplicas <= self.maxReplicas",
+                    "message": "minReplicas must not exceed maxReplicas",
+                }
+            ]
+        }
+    )
+
+    mode: ScalingMode = ScalingMode.NONE
+    min_replicas: Replicas = 1
+    max_replicas: int = Field(default=10, ge=1)
+    target_cpu_utilization: int | None = Field(
+        default=None, ge=1, le=1000, alias="targetCPUUtilization"
+    )
+    """Percent of the CPU request, as in a HorizontalPodAutoscaler."""
+    target_memory_utilization: int | None = Field(default=None, ge=1, le=1000)
+    """Percent of the memory request."""
+    target_requests_per_replica: float | None = Field(default=None, gt=0)
+    """Requests per second one replica should serve; required by mode `events`."""
+    scale_to_zero: bool = False
+    """Remove every replica after `idleSeconds` without requests (mode `events` only)."""
+    idle_seconds: int = Field(default=300, ge=1)
+    scale_down_stabilization_seconds: int = Field(default=300, ge=0, le=3600)
+    """Highest recommendation over this window wins, as the HPA's downscale stabilization."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise PydanticCustomError(
+                "replica_bounds",
+                "minReplicas ({min}) must not exceed maxReplicas ({max}); "
+                "raise maxReplicas or lower minReplicas",
+                {"min": self.min_replicas, "max": self.max_replicas},
+            )
+        if self.mode is ScalingMode.EVENTS and self.target_requests_per_replica is None:
+            raise PydanticCustomError(
+                "events_target",
+                "mode events needs targetRequestsPerReplica, such as targetRequestsPerReplica: 50",
+            )
+        if self.scale_to_zero and self.mode is not ScalingMode.EVENTS:
+            raise PydanticCustomError(
+                "scale_to_zero_mode",
+                "scaleToZero needs mode events (an HPA cannot scale to zero); "
+                "set mode: events or scaleToZero: false",
+            )
+        return self

@@ -1,0 +1,91 @@
+"""`GatiVersion`: the record of one handler version's life — rollout, traffic, decommission.
+
+Timescape creates one per `GatiHandler` unless the user did; its status holds every durable
+piece of the rollout state machine (step, deadlines, failed checks), so a restarted timescape
+resumes from the object and never from memory.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from gati_contracts.conditions import Condition
+from gati_contracts.fieldtypes import DNSLabel, DNSSubdomain, HandlerPath, LabelValue, Weight
+from gati_contracts.rollout import RolloutSpec
+from gati_contracts.wire import ObservedModel, WireModel
+from gati_contracts.workload import CustomResource
+
+
+class VersionPhase(StrEnum):
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    ACTIVE = "Active"
+    DRAINING = "Draining"
+    DECOMMISSIONED = "Decommissioned"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+
+
+class DecommissionAction(StrEnum):
+    DELETE = "delete"
+    SCALE_TO_ZERO = "scaleToZero"
+
+
+class HandlerReference(WireModel):
+    name: DNSSubdomain
+    """Name of the `GatiHandler` in the same namespace."""
+
+
+class DecommissionSpec(WireModel):
+    grace_seconds: int = Field(default=300, ge=0)
+    """Time at weight 0 before an idle version is removed."""
+    idle_samples: int = Field(default=5, ge=1)
+    """Consecutive traffic samples without requests needed to call the version idle."""
+    action: DecommissionAction = DecommissionAction.DELETE
+
+
+class GatiVersionSpec(WireModel):
+    version_id: LabelValue
+    handler_ref: HandlerReference
+    breaking: bool = False
+    routing_weight: Weight | None = None
+    """A fixed share of traffic; absent lets the rollout decide."""
+    transformers: list[str] = Field(default_factory=list)
+    """Transformers the router applies between this version and its neighbours, in order."""
+    deployment_name: DNSLabel | None = None
+    service_name: DNSLabel | None = None
+    rollout: RolloutSpec | None = None
+    """Overrides the handler's rollout for this version only."""
+    decommission: DecommissionSpec = Field(default_factory=DecommissionSpec)
+
+
+class GatiVersionStatus(ObservedModel):
+    phase: VersionPhase = VersionPhase.PENDING
+    handler_path: HandlerPath | None = None
+    """Copied from the handler, so `kubectl get gv` can show it."""
+    current_weight: Weight = 0
+    current_step: int = Field(default=0, ge=0)
+    """Index into the rollout steps of the step in progress."""
+    step_started_at: datetime | None = None
+    """When the current step began; with its pause this is the durable step deadline."""
+    failed_checks: int = Field(default=0, ge=0)
+    """Consecutive failed health checks; reaching `failureThreshold` rolls back."""
+    idle_samples: int = Field(default=0, ge=0)
+    """Consecutive traffic samples without requests, counted toward decommission."""
+    draining_since: datetime | None = None
+    traffic_count: int = Field(default=0, ge=0)
+    last_traffic_timestamp: datetime | None = None
+    activated_at: datetime | None = None
+    decommissioned_at: datetime | None = None
+    observed_generation: int | None = Field(default=None, ge=0)
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class GatiVersion(CustomResource):
+    kind: Literal["GatiVersion"] = "GatiVersion"
+    spec: GatiVersionSpec
+    status: GatiVersionStatus | None = None
