@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order `--help` lists them in.
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = ("nats",)
 
 
 def build_parser() -> argparse.ArgumentParser:

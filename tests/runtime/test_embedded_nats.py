@@ -1,0 +1,87 @@
+"""The embedded server is what every integration test stands on: restart and cluster faults."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.errors import NoRespondersError, TimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import PubAck, StorageType
+from nats.js.errors import NoStreamResponseError
+
+from gati_runtime.embedded_nats import EmbeddedNats, NatsCluster, NatsServerError
+
+
+async def test_restart_keeps_port_and_data(tmp_path: Path) -> None:
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    try:
+        url = server.url
+        client = await nats.connect(url)
+        js = client.jetstream()
+        await js.add_stream(name="KEEP", subjects=["keep.>"], storage=StorageType.FILE)
+        await js.publish("keep.one", b"payload")
+        await client.close()
+
+        server.restart()
+
+        assert server.url == url
+        client = await nats.connect(url)
+        msg = await client.jetstream().get_last_msg("KEEP", "keep.one")
+        assert msg.data == b"payload"
+        await client.close()
+    finally:
+        server.stop()
+    assert not server.running
+
+
+def test_start_fails_clearly_when_port_is_taken(tmp_path: Path, nats_server: EmbeddedNats) -> None:
+    clash = EmbeddedNats(tmp_path / "clash", port=nats_server.ports.client)
+    with pytest.raises(NatsServerError, match="exited"):
+        clash.start()
+
+
+async def test_each_test_starts_with_no_streams(nats_client: Client) -> None:
+    assert nats_client.is_connected
+    assert await nats_client.jsm().streams_info() == []
+
+
+async def _publish_once_led(js: JetStreamContext, subject: str, data: bytes) -> PubAck:
+    """A new or orphaned R3 stream answers only after its leader election; retry until then."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return await js.publish(subject, data, timeout=1)
+        except (NoStreamResponseError, NoRespondersError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def test_three_node_cluster_survives_one_node_kill(tmp_path: Path) -> None:
+    with NatsCluster(tmp_path / "cluster") as cluster:
+        client = await nats.connect(cluster.urls)
+        js = client.jetstream()
+        await js.add_stream(name="R3", subjects=["r3.>"], num_replicas=3)
+        await _publish_once_led(js, "r3.before", b"1")
+
+        # Kill a node that is not the one we are connected to, so the test measures the
+        # stream's fault tolerance, not the client's reconnect.
+        assert client.connected_url is not None
+        connected = client.connected_url.port
+        victim = next(i for i, node in enumerate(cluster.nodes) if node.ports.client != connected)
+        cluster.kill(victim)
+
+        ack = await _publish_once_led(js, "r3.after", b"2")
+        assert ack.seq == 2
+        cluster.restart(victim)
+        info = await js.stream_info("R3")
+        assert info.state.messages == 2
+        assert info.cluster is not None
+        assert len(info.cluster.replicas or []) == 2
+        await client.close()
