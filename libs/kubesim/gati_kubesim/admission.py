@@ -1,0 +1,246 @@
+"""Admission: the validation and defaulting a write goes through before it is stored.
+
+Built-in kinds get the checks and defaults clients rely on (a Deployment's selector must
+match its template; a Service gets a clusterIP); custom resources get their CRD's structural
+schema: pruning, defaults, validation. Every rejection is a 422 whose causes name the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import Any
+
+from gati_kubesim import crds
+from gati_kubesim.errors import Cause, invalid
+from gati_kubesim.registry import ResourceType
+from gati_kubesim.selectors import SelectorError, labels_match, parse_label_selector
+
+Obj = dict[str, Any]
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Namespaces and Services become DNS labels; everything else may be a DNS subdomain.
+_LABEL_NAMED = {("", "namespaces"), ("", "services")}
+
+SchemaCheck = Callable[[Obj, dict[str, Any]], list[Cause]]
+SchemaTransform = Callable[[Obj, dict[str, Any]], Obj]
+
+
+class Admission:
+    """Validation and defaults; the CR schema functions are injected (see `openapi`)."""
+
+    def __init__(
+        self,
+        validate_schema: SchemaCheck,
+        apply_defaults: SchemaTransform,
+        prune: SchemaTransform,
+    ) -> None:
+        self._validate_schema = validate_schema
+        self._apply_defaults = apply_defaults
+        self._prune = prune
+        self._service_ips = ipaddress.ip_network("10.96.0.0/12").hosts()
+        next(self._service_ips)  # .1 is the `kubernetes` service in a real cluster
+
+    def admit(self, rt: ResourceType, obj: Obj, old: Obj | None) -> Obj:
+        """The object to store, or 422 naming every invalid field."""
+        causes = check_metadata(rt, obj)
+        if rt.custom:
+            if rt.schema is not None:
+                obj = self._apply_defaults(self._prune(obj, rt.schema), rt.schema)
+                causes += self._validate_schema(obj, rt.schema)
+        else:
+            hook = _BUILTIN.get((rt.group, rt.plural))
+            if hook is not None:
+                causes += hook(self, obj, old)
+        if causes:
+            raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
+        return obj
+
+    def next_cluster_ip(self) -> str:
+        return str(next(self._service_ips))
+
+
+def check_metadata(rt: ResourceType, obj: Obj) -> list[Cause]:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return [Cause("metadata", "FieldValueRequired", "Required value")]
+    causes: list[Cause] = []
+    name = meta.get("name")
+    if not name:
+        causes.append(
+            Cause("metadata.name", "FieldValueRequired", "name or generateName is required")
+        )
+    elif not isinstance(name, str):
+        causes.append(Cause("metadata.name", "FieldValueInvalid", "must be a string"))
+    elif (rt.group, rt.plural) in _LABEL_NAMED:
+        if len(name) > 63 or not _DNS_LABEL.match(name):
+            causes.append(
+                Cause(
+                    "metadata.name",
+                    "FieldValueInvalid",
+                    f"Invalid value: {name!r}: a lowercase RFC 1123 label must consist of lower "
+                    "case alphanumeric characters or '-', and must start and end with an "
+                    "alphanumeric character (at most 63 characters)",
+                )
+            )
+    elif (rt.group, rt.plural) != ("", "events") and (
+        len(name) > 253 or not _DNS_SUBDOMAIN.match(name)
+    ):
+        causes.append(
+            Cause(
+                "metadata.name",
+                "FieldValueInvalid",
+                f"Invalid value: {name!r}: a lowercase RFC 1123 subdomain must consist of lower "
+                "case alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character",
+            )
+        )
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            causes.append(
+                Cause(f"metadata.{field}", "FieldValueInvalid", "must be a map of string to string")
+            )
+    return causes
+
+
+def _namespace(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("finalizers", ["kubernetes"])
+    if old is None:
+        obj["status"] = {"phase": "Active"}
+    return []
+
+
+def _secret(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
+    obj.setdefault("type", "Opaque")
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict):
+        data = obj.setdefault("data", {})
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+    causes: list[Cause] = []
+    for k, v in (obj.get("data") or {}).items():
+        try:
+            base64.b64decode(str(v), validate=True)
+        except ValueError:
+            causes.append(Cause(f"data[{k}]", "FieldValueInvalid", "must be base64 encoded"))
+    return causes
+
+
+def _deployment(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [Cause("spec", "FieldValueRequired", "Required value")]
+    causes: list[Cause] = []
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+    if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+        strategy.setdefault("type", "RollingUpdate")
+        strategy.setdefault("rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
+    replicas = spec["replicas"]
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        causes.append(
+            Cause("spec.replicas", "FieldValueInvalid", "must be greater than or equal to 0")
+        )
+    selector = spec.get("selector")
+    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if not isinstance(selector, dict) or not selector:
+        causes.append(Cause("spec.selector", "FieldValueRequired", "Required value"))
+    else:
+        try:
+            reqs = parse_label_selector(
+                ",".join(f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items())
+            )
+        except SelectorError as exc:
+            causes.append(Cause("spec.selector", "FieldValueInvalid", str(exc)))
+        else:
+            if not labels_match(reqs, template_labels):
+                causes.append(
+                    Cause(
+                        "spec.template.metadata.labels",
+                        "FieldValueInvalid",
+                        "`selector` does not match template `labels`",
+                    )
+                )
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers")
+    if not containers:
+        causes.append(
+            Cause("spec.template.spec.containers", "FieldValueRequired", "Required value")
+        )
+    else:
+        for i, c in enumerate(containers):
+            if not isinstance(c, dict) or not c.get("name"):
+                causes.append(
+                    Cause(
+                        f"spec.template.spec.containers[{i}].name",
+                        "FieldValueRequired",
+                        "Required value",
+                    )
+                )
+            if isinstance(c, dict) and not c.get("image"):
+                causes.append(
+                    Cause(
+                        f"spec.template.spec.containers[{i}].image",
+                        "FieldValueRequired",
+                        "Required value",
+                    )
+                )
+    if old is None or not isinstance(old.get("status"), dict):
+        obj.setdefault("status", {})
+    return causes
+
+
+def _service(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = obj.setdefault("spec", {})
+    causes: list[Cause] = []
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if spec["type"] != "ExternalName":
+        old_ip = ((old or {}).get("spec") or {}).get("clusterIP")
+        if old_ip:
+            spec["clusterIP"] = old_ip
+        elif spec.get("clusterIP") != "None":
+            spec["clusterIP"] = adm.next_cluster_ip()
+        spec["clusterIPs"] = [spec["clusterIP"]]
+    for i, port in enumerate(spec.get("ports") or []):
+        if not isinstance(port, dict) or not isinstance(port.get("port"), int):
+            causes.append(Cause(f"spec.ports[{i}].port", "FieldValueRequired", "Required value"))
+            continue
+        if not 1 <= port["port"] <= 65535:
+            causes.append(
+                Cause(
+                    f"spec.ports[{i}].port",
+                    "FieldValueInvalid",
+                    "must be between 1 and 65535, inclusive",
+                )
+            )
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port["port"])
+    obj.setdefault("status", {"loadBalancer": {}})
+    return causes
+
+
+def _crd(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
+    causes = crds.check(obj)
+    if not causes:
+        obj["status"] = crds.established_status(obj)
+    return causes
+
+
+_BUILTIN: dict[tuple[str, str], Callable[[Admission, Obj, Obj | None], list[Cause]]] = {
+    ("", "namespaces"): _namespace,
+    ("", "secrets"): _secret,
+    ("", "services"): _service,
+    ("apps", "deployments"): _deployment,
+    ("apiextensions.k8s.io", "customresourcedefinitions"): _crd,
+}

@@ -1,0 +1,539 @@
+"""The HTTP layer: routes Kubernetes API paths to `Api`, and streams watches.
+
+It only parses and serialises; every decision about objects is in `api`, `store` and
+`admission`. Errors leave as `Status` objects, and watch streams are newline-delimited JSON
+events written in batches of whatever is pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from gati_kubesim import discovery, openapi_docs, tables
+from gati_kubesim.api import (
+    APPLY_PATCH,
+    APPLY_PATCH_CBOR,
+    PATCH_TYPES,
+    Api,
+    DeleteOptions,
+    WriteOptions,
+    decode_json,
+)
+from gati_kubesim.errors import ApiError, bad_request, status_object
+from gati_kubesim.faults import FaultRule
+from gati_kubesim.registry import ResourceType
+from gati_kubesim.watch import encode_event
+
+if TYPE_CHECKING:
+    from gati_kubesim.server import KubeSim
+
+log = structlog.get_logger("kubesim")
+_encode = msgspec.json.Encoder().encode
+JSON = "application/json"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encode(body), status=status, content_type=JSON)
+
+
+def error_response(err: ApiError) -> web.Response:
+    return json_response(err.status(), err.code)
+
+
+@dataclass
+class Target:
+    rt: ResourceType
+    namespace: str
+    name: str | None
+    sub: str | None
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("true", "1")
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise bad_request(f"{name}: {raw!r} is not an integer") from exc
+    if value < 0:
+        raise bad_request(f"{name}: must be >= 0, got {value}")
+    return value
+
+
+def _manager(request: web.Request) -> str:
+    """`fieldManager`, else the User-Agent's product token, as the real server defaults it."""
+    explicit = request.query.get("fieldManager")
+    if explicit:
+        return explicit
+    return request.headers.get("User-Agent", "unknown").split("/", 1)[0][:128] or "unknown"
+
+
+class HttpApi:
+    def __init__(self, sim: KubeSim) -> None:
+        self.sim = sim
+        self.api: Api = sim.api
+
+    def app(self) -> web.Application:
+        app = web.Application(
+            middlewares=[self._errors, self._auth, self._content_type, self._faults],
+            client_max_size=32 * 1024**2,
+        )
+        r = app.router
+        r.add_get("/version", self._version)
+        for probe in ("/healthz", "/livez", "/readyz"):
+            r.add_get(probe, self._ok)
+        r.add_get("/api", self._api_versions)
+        r.add_get("/apis", self._apis)
+        r.add_get("/openapi/v2", self._openapi_v2)
+        r.add_get("/openapi/v3", self._openapi_v3)
+        r.add_get("/openapi/v3/{path:.*}", self._openapi_v3_gv)
+        r.add_post("/kubesim/compact", self._hook_compact)
+        r.add_post("/kubesim/faults", self._hook_fault)
+        r.add_delete("/kubesim/faults", self._hook_clear_faults)
+        r.add_post("/kubesim/silence-watches", self._hook_silence)
+        r.add_route("*", "/api/v1{rest:.*}", self._core)
+        r.add_route("*", "/apis/{group}/{version}{rest:.*}", self._grouped)
+        r.add_get("/apis/{group}", self._group)
+        return app
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return json_response(discovery.VERSION_INFO)
+
+    async def _ok(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _apis(self, request: web.Request) -> web.Response:
+        return json_response(discovery.api_group_list(self.api.registry))
+
+    # -- middlewares -----------------------------------------------------------------------
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as err:
+            return error_response(err)
+        except web.HTTPException as exc:
+            if exc.status == 404:
+                return error_response(
+                    ApiError(404, "the server could not find the requested resource")
+                )
+            if exc.status == 405:
+                return error_response(
+                    ApiError(405, "the server does not allow this method on the requested resource")
+                )
+            raise
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as exc:
+            log.exception("kubesim.internal_error", path=request.path)
+            return error_response(ApiError(500, f"internal error: {exc!r}"))
+
+    @web.middleware
+    async def _content_type(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Only JSON bodies (and YAML apply patches) are understood; protobuf and CBOR get 415,
+        on which client-go falls back to JSON as it does against any server without them."""
+        if request.method in ("POST", "PUT") and request.can_read_body:
+            ctype = request.headers.get("Content-Type", JSON).split(";")[0].strip()
+            if ctype not in (JSON, "", "*/*"):
+                raise ApiError(
+                    415,
+                    f"the body of the request was in an unknown format - accepted media types "
+                    f"include: {JSON}, application/yaml",
+                )
+        return await handler(request)
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        token = self.sim.token
+        if token is None or request.path in ("/version", "/healthz", "/livez", "/readyz"):
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        sent = header[7:].strip() if header[:7].lower() == "bearer " else None
+        if sent == token:
+            return await handler(request)
+        if sent is not None and sent == self.sim.read_only_token:
+            if request.method in ("GET", "HEAD", "OPTIONS"):
+                return await handler(request)
+            raise ApiError(
+                403,
+                f'forbidden: User "kubesim:read-only" cannot {request.method.lower()} '
+                f"{request.path}",
+            )
+        raise ApiError(401, "Unauthorized")
+
+    @web.middleware
+    async def _faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.sim.faults.rules or request.path.startswith("/kubesim/"):
+            return await handler(request)
+        verb, resource = _classify(request)
+        rule = self.sim.faults.match(verb, resource)
+        if rule is not None:
+            if rule.latency:
+                await asyncio.sleep(rule.latency)
+            if rule.code:
+                raise ApiError(rule.code, rule.message)
+        return await handler(request)
+
+    # -- discovery -------------------------------------------------------------------------
+
+    async def _api_versions(self, request: web.Request) -> web.Response:
+        return json_response(discovery.api_versions(request.host))
+
+    async def _group(self, request: web.Request) -> web.Response:
+        body = discovery.api_group(self.api.registry, request.match_info["group"])
+        if body is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        return json_response(body)
+
+    async def _openapi_v2(self, request: web.Request) -> web.Response:
+        if "protobuf" in request.headers.get("Accept", "") and JSON not in request.headers.get(
+            "Accept", ""
+        ):
+            raise ApiError(406, "only application/json is served for /openapi/v2")
+        return json_response(openapi_docs.v2(self.api.registry))
+
+    async def _openapi_v3(self, request: web.Request) -> web.Response:
+        return json_response(openapi_docs.v3_index(self.api.registry))
+
+    async def _openapi_v3_gv(self, request: web.Request) -> web.Response:
+        body = openapi_docs.v3_group_version(self.api.registry, request.match_info["path"])
+        if body is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        return json_response(body)
+
+    # -- resources -------------------------------------------------------------------------
+
+    async def _core(self, request: web.Request) -> web.StreamResponse:
+        return await self._resource(request, "", "v1", request.match_info["rest"])
+
+    async def _grouped(self, request: web.Request) -> web.StreamResponse:
+        m = request.match_info
+        return await self._resource(request, m["group"], m["version"], m["rest"])
+
+    async def _resource(
+        self, request: web.Request, group: str, version: str, rest: str
+    ) -> web.StreamResponse:
+        parts = [p for p in rest.split("/") if p]
+        if not parts:
+            if request.method != "GET":
+                raise ApiError(
+                    405, "the server does not allow this method on the requested resource"
+                )
+            body = discovery.api_resource_list(self.api.registry, group, version)
+            if body is None:
+                raise ApiError(404, "the server could not find the requested resource")
+            return json_response(body)
+        target = self._target(group, version, parts)
+        return await self._dispatch(request, target)
+
+    def _target(self, group: str, version: str, parts: list[str]) -> Target:
+        namespace = ""
+        if (
+            parts[0] == "namespaces"
+            and len(parts) >= 3
+            and not (group == "" and len(parts) == 3 and parts[2] in ("status", "finalize"))
+        ):
+            namespace, parts = parts[1], parts[2:]
+        if len(parts) > 3:
+            raise ApiError(404, "the server could not find the requested resource")
+        rt = self.api.resource(group, version, parts[0])
+        if namespace and not rt.namespaced:
+            raise ApiError(404, "the server could not find the requested resource")
+        name = parts[1] if len(parts) > 1 else None
+        sub = parts[2] if len(parts) > 2 else None
+        if sub == "finalize" and rt.plural == "namespaces" and group == "":
+            sub = "finalize"
+        elif sub is not None and not (
+            (sub == "status" and rt.has_status) or (sub == "scale" and rt.scale is not None)
+        ):
+            raise ApiError(404, "the server could not find the requested resource")
+        return Target(rt, namespace, name, sub)
+
+    async def _dispatch(self, request: web.Request, t: Target) -> web.StreamResponse:
+        method = request.method
+        dry_run = "All" in request.query.getall("dryRun", [])
+        if t.name is None:
+            if method == "GET":
+                if _flag(request, "watch"):
+                    return await self._watch(request, t)
+                return self._list(request, t)
+            if method == "POST":
+                self._require_verb(t.rt, "create")
+                body = decode_json(await request.read())
+                obj = self.api.create(
+                    t.rt, t.namespace, body, WriteOptions(_manager(request), dry_run)
+                )
+                return json_response(obj, 201)
+            if method == "DELETE":
+                self._require_verb(t.rt, "deletecollection")
+                opts = await self._delete_options(request)
+                matcher = self.api.matcher(
+                    t.rt, request.query.get("labelSelector"), request.query.get("fieldSelector")
+                )
+                items = self.api.delete_collection(t.rt, t.namespace or None, matcher, opts)
+                return json_response(
+                    self._list_body(
+                        t.rt, items, {"resourceVersion": str(self.api.store.resource_version)}
+                    )
+                )
+            raise ApiError(405, f"{method} is not allowed on a collection")
+        sub = None if t.sub == "finalize" else t.sub
+        if method == "GET":
+            obj = self.api.get(t.rt, t.namespace, t.name, sub)
+            if sub is None and tables.wants_table(request.headers.get("Accept", "")):
+                return json_response(
+                    tables.table(
+                        t.rt,
+                        [obj],
+                        {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                        request.query.get("includeObject", "Metadata"),
+                    )
+                )
+            return json_response(obj)
+        if method == "PUT":
+            body = decode_json(await request.read())
+            obj = self.api.update(
+                t.rt, t.namespace, t.name, sub, body, WriteOptions(_manager(request), dry_run)
+            )
+            return json_response(obj)
+        if method == "PATCH":
+            ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+            if ctype == APPLY_PATCH_CBOR or ctype not in PATCH_TYPES:
+                raise ApiError(
+                    415,
+                    f"the body of the request was in an unknown format - accepted media types "
+                    f"include: {', '.join(PATCH_TYPES)}",
+                )
+            manager = request.query.get("fieldManager", "")
+            if ctype != APPLY_PATCH:
+                manager = _manager(request)
+            obj, created = self.api.patch(
+                t.rt,
+                t.namespace,
+                t.name,
+                sub,
+                ctype,
+                await request.read(),
+                WriteOptions(manager, dry_run, _flag(request, "force")),
+            )
+            return json_response(obj, 201 if created else 200)
+        if method == "DELETE":
+            opts = await self._delete_options(request)
+            return json_response(self.api.delete(t.rt, t.namespace, t.name, opts))
+        raise ApiError(405, f"{method} is not allowed on {t.rt.plural}")
+
+    def _require_verb(self, rt: ResourceType, verb: str) -> None:
+        if verb not in rt.verbs:
+            raise ApiError(405, f"{verb} is not supported on {rt.plural}")
+
+    async def _delete_options(self, request: web.Request) -> DeleteOptions:
+        raw = await request.read()
+        body: dict[str, Any] = {}
+        if raw.strip():
+            decoded = decode_json(raw, "DeleteOptions")
+            if not isinstance(decoded, dict):
+                raise bad_request("DeleteOptions must be a JSON object")
+            body = decoded
+        propagation = request.query.get("propagationPolicy") or body.get("propagationPolicy")
+        if body.get("orphanDependents") is True or request.query.get("orphanDependents") == "true":
+            propagation = propagation or "Orphan"
+        if propagation not in (None, "Foreground", "Background", "Orphan"):
+            raise bad_request(
+                f"propagationPolicy: unsupported value {propagation!r}; use Foreground, "
+                "Background or Orphan"
+            )
+        pre = body.get("preconditions") or {}
+        return DeleteOptions(
+            propagation=propagation,
+            uid=pre.get("uid"),
+            resource_version=pre.get("resourceVersion"),
+            dry_run="All" in (body.get("dryRun") or [])
+            or "All" in request.query.getall("dryRun", []),
+        )
+
+    def _list_body(
+        self, rt: ResourceType, items: list[Any], meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "kind": f"{rt.kind}List",
+            "apiVersion": rt.api_version,
+            "metadata": meta,
+            "items": items,
+        }
+
+    def _list(self, request: web.Request, t: Target) -> web.Response:
+        items, meta = self.api.list_objects(
+            t.rt,
+            t.namespace or None,
+            request.query.get("labelSelector"),
+            request.query.get("fieldSelector"),
+            _int_param(request, "limit"),
+            request.query.get("continue"),
+        )
+        if tables.wants_table(request.headers.get("Accept", "")):
+            return json_response(
+                tables.table(t.rt, items, meta, request.query.get("includeObject", "Metadata"))
+            )
+        return json_response(self._list_body(t.rt, items, meta))
+
+    async def _watch(self, request: web.Request, t: Target) -> web.StreamResponse:
+        q = request.query
+        matcher = self.api.matcher(t.rt, q.get("labelSelector"), q.get("fieldSelector"))
+        bookmarks = _flag(request, "allowWatchBookmarks")
+        send_initial = None
+        if "sendInitialEvents" in q:
+            send_initial = _flag(request, "sendInitialEvents")
+            if send_initial and q.get("resourceVersionMatch") != "NotOlderThan":
+                raise bad_request("sendInitialEvents requires resourceVersionMatch=NotOlderThan")
+        render = None
+        if tables.wants_table(request.headers.get("Accept", "")):
+            include = q.get("includeObject", "Metadata")
+            rt = t.rt
+
+            def render(event_type: str, obj: dict[str, Any]) -> bytes:
+                if event_type == "BOOKMARK":
+                    return encode_event(event_type, obj)
+                return encode_event(
+                    event_type,
+                    tables.table(
+                        rt,
+                        [obj],
+                        {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                        include,
+                    ),
+                )
+
+        timeout = _int_param(request, "timeoutSeconds")
+        response = web.StreamResponse(headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
+        response.enable_chunked_encoding()
+        try:
+            watcher = self.api.open_watch(
+                t.rt,
+                t.namespace or None,
+                matcher,
+                q.get("resourceVersion"),
+                send_initial,
+                bookmarks,
+                render,
+            )
+        except ApiError as err:
+            if err.code != 410:
+                raise
+            # As the real server does: 200, then one ERROR event carrying the 410 Status.
+            await response.prepare(request)
+            await response.write(encode_event("ERROR", err.status()))
+            return response
+        self.sim.watchers.add(watcher)
+        await response.prepare(request)
+        deadline = time.monotonic() + (timeout if timeout is not None else self.sim.watch_timeout)
+        interval = self.sim.bookmark_interval
+        try:
+            while not watcher.closed or watcher.pending:
+                if watcher.pending:
+                    await response.write(watcher.drain())
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(watcher.wakeup.wait(), timeout=min(left, interval))
+                except TimeoutError:
+                    if bookmarks and not watcher.silent and time.monotonic() < deadline:
+                        await response.write(encode_event("BOOKMARK", self.api.bookmark(t.rt)))
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            watcher.close()
+            self.api.hub.unsubscribe(t.rt.storage_key, watcher)
+            self.sim.watchers.discard(watcher)
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+        return response
+
+    # -- test hooks ------------------------------------------------------------------------
+
+    async def _hook_body(self, request: web.Request) -> dict[str, Any]:
+        raw = await request.read()
+        if not raw.strip():
+            return {}
+        body = decode_json(raw, "hook body")
+        if not isinstance(body, dict):
+            raise bad_request("the hook body must be a JSON object")
+        return body
+
+    async def _hook_compact(self, request: web.Request) -> web.Response:
+        body = await self._hook_body(request)
+        rv = self.sim.compact(body.get("resource"))
+        return json_response({"compactedTo": str(rv)})
+
+    async def _hook_fault(self, request: web.Request) -> web.Response:
+        body = await self._hook_body(request)
+        try:
+            rule = FaultRule(
+                verb=body.get("verb"),
+                resource=body.get("resource"),
+                code=int(body.get("code", 0)),
+                latency=float(body.get("latency", 0.0)),
+                probability=float(body.get("probability", 1.0)),
+                times=None if body.get("times") is None else int(body["times"]),
+                message=str(body.get("message", "injected by kubesim")),
+            )
+        except (TypeError, ValueError) as exc:
+            raise bad_request(f"fault rule: {exc}") from exc
+        self.sim.faults.add(rule)
+        return json_response(status_object(200, "fault added", ""))
+
+    async def _hook_clear_faults(self, request: web.Request) -> web.Response:
+        self.sim.faults.clear()
+        return json_response(status_object(200, "faults cleared", ""))
+
+    async def _hook_silence(self, request: web.Request) -> web.Response:
+        body = await self._hook_body(request)
+        count = self.sim.silence_watches(body.get("resource"))
+        return json_response({"silenced": count})
+
+
+def _classify(request: web.Request) -> tuple[str, str]:
+    """(verb, resource plural) of a request, for matching fault rules."""
+    parts = [p for p in request.path.split("/") if p]
+    if parts[:1] == ["api"]:
+        rest = parts[2:]
+    elif parts[:1] == ["apis"]:
+        rest = parts[3:]
+    else:
+        return request.method.lower(), ""
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        rest = rest[2:]
+    resource = rest[0] if rest else ""
+    has_name = len(rest) > 1
+    method = request.method
+    if method == "GET":
+        verb = "get" if has_name else ("watch" if _flag(request, "watch") else "list")
+    elif method == "POST":
+        verb = "create"
+    elif method == "PUT":
+        verb = "update"
+    elif method == "PATCH":
+        verb = "patch"
+    elif method == "DELETE":
+        verb = "delete" if has_name else "deletecollection"
+    else:
+        verb = method.lower()
+    return verb, resource

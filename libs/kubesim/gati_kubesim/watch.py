@@ -1,0 +1,207 @@
+"""Watch fan-out: a bounded event history per resource and the open watches fed from it.
+
+History lets a client resume from the resourceVersion it last saw without gaps; once the
+history no longer reaches back that far (trimmed, or compacted by a test hook) the client
+must be told `410 Expired` rather than silently miss changes. Each event is encoded once and
+the same bytes go to every watcher, which is what keeps fan-out cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from gati_kubesim.errors import expired
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(slots=True)
+class WatchEvent:
+    """One change to one object; `old` lets selector-filtered watches see transitions."""
+
+    type: str
+    rv: int
+    obj: dict[str, Any]
+    old: dict[str, Any] | None = None
+    _line: bytes | None = None
+
+    @property
+    def namespace(self) -> str:
+        ns: str = self.obj["metadata"].get("namespace", "")
+        return ns
+
+    def line(self) -> bytes:
+        if self._line is None:
+            self._line = encode_event(self.type, self.obj)
+        return self._line
+
+
+def encode_event(event_type: str, obj: Mapping[str, Any]) -> bytes:
+    return _encode({"type": event_type, "object": obj}) + b"\n"
+
+
+Render = Callable[[str, dict[str, Any]], bytes]
+
+
+@dataclass(eq=False)
+class Watcher:
+    """An open watch: what it selects and the lines waiting to be written to its client."""
+
+    namespace: str | None
+    matcher: Callable[[Mapping[str, Any]], bool] | None
+    render: Render | None = None
+    # Custom resources are stored once for all versions; a watcher at another version
+    # gets its own encoding with its apiVersion.
+    api_version: str | None = None
+    max_pending: int = 20_000
+    pending: deque[bytes] = field(default_factory=deque)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
+    # Set by the fault hook: the connection stays open but nothing reaches the client.
+    silent: bool = False
+    overflowed: bool = False
+
+    def offer(self, event: WatchEvent) -> None:
+        if self.closed or self.silent:
+            return
+        if self.namespace and event.namespace != self.namespace:
+            return
+        event_type = event.type
+        if self.matcher is not None:
+            now = self.matcher(event.obj)
+            before = event.old is not None and self.matcher(event.old)
+            if event_type == "MODIFIED":
+                if now and not before:
+                    event_type = "ADDED"
+                elif before and not now:
+                    event_type = "DELETED"
+                elif not now:
+                    return
+            elif not now:
+                return
+        if (
+            event_type == event.type
+            and self.render is None
+            and (self.api_version is None or event.obj.get("apiVersion") == self.api_version)
+        ):
+            self.push(event.line())
+        else:
+            self.push(self._render(event_type, event.obj))
+
+    def _render(self, event_type: str, obj: dict[str, Any]) -> bytes:
+        if self.api_version is not None and obj.get("apiVersion") != self.api_version:
+            obj = {**obj, "apiVersion": self.api_version}
+        if self.render is not None:
+            return self.render(event_type, obj)
+        return encode_event(event_type, obj)
+
+    def push(self, line: bytes) -> None:
+        if len(self.pending) >= self.max_pending:
+            # A client this far behind is closed, as the real server does; it re-watches.
+            self.overflowed = True
+            self.close()
+            return
+        self.pending.append(line)
+        self.wakeup.set()
+
+    def push_object(self, event_type: str, obj: dict[str, Any]) -> None:
+        self.push(self._render(event_type, obj))
+
+    def close(self) -> None:
+        self.closed = True
+        self.wakeup.set()
+
+    def drain(self) -> bytes:
+        data = b"".join(self.pending)
+        self.pending.clear()
+        self.wakeup.clear()
+        return data
+
+
+@dataclass
+class History:
+    events: deque[WatchEvent] = field(default_factory=deque)
+    # Every event with rv > floor is still in `events`; older ones may be gone.
+    floor: int = 0
+    watchers: set[Watcher] = field(default_factory=set)
+
+
+class WatchHub:
+    """Histories and watchers per stored resource (keyed like the store)."""
+
+    def __init__(self, max_history: int = 10_000) -> None:
+        self.max_history = max_history
+        self._histories: dict[tuple[str, str], History] = {}
+
+    def _history(self, key: tuple[str, str]) -> History:
+        h = self._histories.get(key)
+        if h is None:
+            h = self._histories[key] = History()
+        return h
+
+    def publish(self, key: tuple[str, str], event: WatchEvent) -> None:
+        h = self._history(key)
+        h.events.append(event)
+        while len(h.events) > self.max_history:
+            h.floor = h.events.popleft().rv
+        for w in list(h.watchers):
+            w.offer(event)
+
+    def floor(self, key: tuple[str, str]) -> int:
+        return self._history(key).floor
+
+    def since(self, key: tuple[str, str], rv: int, current: int) -> list[WatchEvent]:
+        """Events after `rv`, or `410 Expired` when history no longer reaches back to it."""
+        h = self._history(key)
+        if rv < h.floor:
+            raise expired(f"too old resource version: {rv} ({h.floor})")
+        if rv >= current:
+            return []
+        out: list[WatchEvent] = []
+        for ev in reversed(h.events):
+            if ev.rv <= rv:
+                break
+            out.append(ev)
+        out.reverse()
+        return out
+
+    def subscribe(self, key: tuple[str, str], watcher: Watcher) -> None:
+        self._history(key).watchers.add(watcher)
+
+    def unsubscribe(self, key: tuple[str, str], watcher: Watcher) -> None:
+        self._history(key).watchers.discard(watcher)
+
+    def compact(self, keys: Iterable[tuple[str, str]] | None, current: int) -> None:
+        """Forget history up to `current`: any older resourceVersion now yields 410."""
+        for key in list(keys) if keys is not None else list(self._histories):
+            h = self._history(key)
+            h.events.clear()
+            h.floor = current
+
+    def silence(self, keys: Iterable[tuple[str, str]] | None) -> int:
+        """Make the open watches go quiet without closing them; returns how many."""
+        count = 0
+        for key in list(keys) if keys is not None else list(self._histories):
+            for w in self._history(key).watchers:
+                w.silent = True
+                count += 1
+        return count
+
+    def close_all(self) -> None:
+        for h in self._histories.values():
+            for w in list(h.watchers):
+                w.close()
+            h.watchers.clear()
+
+    def drop(self, key: tuple[str, str]) -> None:
+        """A resource stopped being served (CRD deleted): end its watches."""
+        h = self._histories.pop(key, None)
+        if h is not None:
+            for w in h.watchers:
+                w.close()
