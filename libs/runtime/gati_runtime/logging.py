@@ -1,0 +1,85 @@
+"""structlog set up once per process: JSON for log collectors, readable text in a terminal.
+
+Context lives in contextvars, so each message's processing task (see `consumer`) carries its own
+event id, object key and trace id on every line it logs, including lines logged by libraries
+deep inside a handler, without passing a logger around.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal, TextIO
+
+import structlog
+
+LogFormat = Literal["auto", "json", "console"]
+
+# W3C Trace Context: version-traceid-parentid-flags, 32 lowercase hex digits for the trace id.
+_TRACEPARENT_PARTS = 4
+_TRACE_ID_LENGTH = 32
+_INVALID_TRACE_ID = "0" * _TRACE_ID_LENGTH
+
+
+def configure_logging(
+    log_format: LogFormat = "auto", level: str = "info", stream: TextIO | None = None
+) -> None:
+    """Also routes the standard `logging` module (nats-py, aiohttp) through the same renderer."""
+    out = stream or sys.stderr
+    as_json = log_format == "json" or (log_format == "auto" and not out.isatty())
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if as_json:
+        shared.append(structlog.processors.dict_tracebacks)
+    numeric_level = logging.getLevelNamesMapping()[level.upper()]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric_level)
+
+
+def trace_id(traceparent: str | None) -> str | None:
+    """The trace id of a W3C `traceparent` header, or None when absent or malformed."""
+    if not traceparent:
+        return None
+    parts = traceparent.strip().split("-")
+    if len(parts) != _TRACEPARENT_PARTS:
+        return None
+    candidate = parts[1].lower()
+    if len(candidate) != _TRACE_ID_LENGTH or candidate == _INVALID_TRACE_ID:
+        return None
+    if any(char not in "0123456789abcdef" for char in candidate):
+        return None
+    return candidate
+
+
+@contextmanager
+def message_context(
+    *, event_id: str | None, object_key: str, traceparent: str | None, **extra: object
+) -> Iterator[None]:
+    """Bind what identifies one message's processing to every log line inside the block."""
+    with structlog.contextvars.bound_contextvars(
+        event_id=event_id, object_key=object_key, trace_id=trace_id(traceparent), **extra
+    ):
+        yield

@@ -1,0 +1,197 @@
+"""What a service is told at start-up: `GATI_*` environment variables, overridden by flags.
+
+Every setting has exactly one name, its environment variable (the pydantic alias); the flag is
+derived from it (`GATI_NATS_URL` → `--nats-url`), so the two can never drift apart and a bad
+value is reported with the name the operator actually typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from gati_contracts.durations import parse_duration
+from gati_contracts.problems import describe
+from gati_contracts.quantities import parse_quantity
+from gati_contracts.subjects import METRICS_STREAM, STREAM
+
+ENV_PREFIX = "GATI_"
+# JetStream de-duplicates by Nats-Msg-Id only inside this window; watchers that relist after a
+# restart must fall inside it, which is why DESIGN.md §3 sets a floor of two minutes.
+MIN_DUPLICATE_WINDOW = timedelta(minutes=2)
+
+
+class SettingsError(ValueError):
+    """Bad settings, one line per problem, each naming the variable or flag to fix."""
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_duration(value.strip())
+    return value
+
+
+def _byte_size(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "-1":
+            return -1
+        size = parse_quantity(text)
+        if size != size.to_integral_value() or size < 0:
+            raise ValueError(f"{text!r} must be a whole number of bytes such as 1Gi, or -1")
+        return int(size)
+    return value
+
+
+def _name_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+ByteSize = Annotated[int, Field(ge=-1), BeforeValidator(_byte_size)]
+Replicas = Annotated[int, Field(ge=1, le=5)]
+NameList = Annotated[tuple[str, ...], BeforeValidator(_name_list)]
+
+
+class StreamLimits(BaseModel):
+    """The retention a stream is provisioned with; provisioning compares it with the server's."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    max_age: timedelta
+    max_bytes: int
+    replicas: int
+    duplicate_window: timedelta
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    nats_url: str = Field("nats://127.0.0.1:4222", alias="GATI_NATS_URL")
+    nats_creds: Path | None = Field(None, alias="GATI_NATS_CREDS")
+    nats_tls_cert: Path | None = Field(None, alias="GATI_NATS_TLS_CERT")
+    nats_tls_key: Path | None = Field(None, alias="GATI_NATS_TLS_KEY")
+    nats_tls_ca: Path | None = Field(None, alias="GATI_NATS_TLS_CA")
+
+    stream: str = Field(STREAM, alias="GATI_STREAM")
+    stream_max_age: Duration = Field(timedelta(days=7), alias="GATI_STREAM_MAX_AGE")
+    stream_max_bytes: ByteSize = Field(-1, alias="GATI_STREAM_MAX_BYTES")
+    stream_replicas: Replicas = Field(1, alias="GATI_STREAM_REPLICAS")
+    duplicate_window: Duration = Field(MIN_DUPLICATE_WINDOW, alias="GATI_DUPLICATE_WINDOW")
+
+    metrics_stream: str = Field(METRICS_STREAM, alias="GATI_METRICS_STREAM")
+    metrics_max_age: Duration = Field(timedelta(hours=1), alias="GATI_METRICS_MAX_AGE")
+    metrics_max_bytes: ByteSize = Field(-1, alias="GATI_METRICS_MAX_BYTES")
+    metrics_replicas: Replicas = Field(1, alias="GATI_METRICS_REPLICAS")
+
+    routes_history: int = Field(64, ge=1, le=64, alias="GATI_ROUTES_HISTORY")
+
+    instance_id: str = Field(default_factory=socket.gethostname, alias="GATI_INSTANCE_ID")
+    namespaces: NameList = Field((), alias="GATI_NAMESPACES")
+    http_port: int = Field(8080, ge=0, le=65535, alias="GATI_HTTP_PORT")
+    log_format: Literal["auto", "json", "console"] = Field("auto", alias="GATI_LOG_FORMAT")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="GATI_LOG_LEVEL")
+    shutdown_grace: Duration = Field(timedelta(seconds=25), alias="GATI_SHUTDOWN_GRACE")
+    kube_context: str | None = Field(None, alias="GATI_KUBE_CONTEXT")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        problems: list[str] = []
+        if self.duplicate_window < MIN_DUPLICATE_WINDOW:
+            problems.append(
+                f"GATI_DUPLICATE_WINDOW must be at least 2m so replicas' duplicate publishes "
+                f"are dropped (got {self.duplicate_window})"
+            )
+        if self.stream_max_age and self.stream_max_age < self.duplicate_window:
+            problems.append(
+                "GATI_STREAM_MAX_AGE must not be shorter than GATI_DUPLICATE_WINDOW: JetStream "
+                "would silently shrink the de-duplication window"
+            )
+        if bool(self.nats_tls_cert) != bool(self.nats_tls_key):
+            problems.append("GATI_NATS_TLS_CERT and GATI_NATS_TLS_KEY must be set together")
+        if self.stream == self.metrics_stream:
+            problems.append("GATI_STREAM and GATI_METRICS_STREAM must name different streams")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @property
+    def stream_limits(self) -> StreamLimits:
+        return StreamLimits(
+            name=self.stream,
+            max_age=self.stream_max_age,
+            max_bytes=self.stream_max_bytes,
+            replicas=self.stream_replicas,
+            duplicate_window=self.duplicate_window,
+        )
+
+    @property
+    def metrics_limits(self) -> StreamLimits:
+        # Traffic samples are published once per window by one router: a shorter retention
+        # may clip the window, which JetStream allows; the floor only guards `GATI`.
+        return StreamLimits(
+            name=self.metrics_stream,
+            max_age=self.metrics_max_age,
+            max_bytes=self.metrics_max_bytes,
+            replicas=self.metrics_replicas,
+            duplicate_window=min(self.duplicate_window, self.metrics_max_age or timedelta.max),
+        )
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        args: argparse.Namespace | None = None,
+    ) -> Settings:
+        """Environment first, then any flag given on the command line wins."""
+        env = os.environ if environ is None else environ
+        values: dict[str, str] = {
+            name: value for name, value in env.items() if name in _ALIASES and value != ""
+        }
+        if args is not None:
+            for name in _ALIASES:
+                flag_value = getattr(args, _dest(name), None)
+                if flag_value is not None:
+                    values[name] = flag_value
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            raise SettingsError(describe(error)) from error
+
+
+def _dest(env_name: str) -> str:
+    return env_name.removeprefix(ENV_PREFIX).lower()
+
+
+_ALIASES: tuple[str, ...] = tuple(
+    field.alias for field in Settings.model_fields.values() if field.alias is not None
+)
+
+
+def add_settings_arguments(
+    parser: argparse.ArgumentParser, names: Sequence[str] = _ALIASES
+) -> None:
+    """One `--flag` per setting; defaults stay None so unset flags never mask the environment."""
+    group = parser.add_argument_group("settings (flags override GATI_* environment variables)")
+    for name in names:
+        group.add_argument(
+            "--" + _dest(name).replace("_", "-"),
+            dest=_dest(name),
+            default=None,
+            metavar="VALUE",
+            help=f"overrides {name}",
+        )

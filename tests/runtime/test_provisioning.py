@@ -1,0 +1,137 @@
+"""Provisioning runs on every start of every replica: it must be idempotent and repair drift."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from nats.aio.client import Client
+from nats.js.api import DeliverPolicy, StorageType
+
+from gati_contracts.subjects import METRICS_STREAM, ROUTES_BUCKET, STREAM
+from gati_runtime.provisioning import (
+    ConsumerSpec,
+    ProvisioningError,
+    consumer_drift,
+    ensure_consumer,
+    ensure_stream,
+    provision_bus,
+    stream_config,
+    stream_drift,
+)
+from gati_runtime.settings import Settings
+
+SETTINGS = Settings.load(environ={})
+SPEC = ConsumerSpec(durable="reconciler", filter_subjects=("gati.cr.>", "gati.owned.>"))
+
+
+def test_stream_drift_ignores_unit_round_trips_and_subject_order() -> None:
+    desired = stream_config(SETTINGS.stream_limits, ["gati.cr.>", "gati.owned.>"])
+    from_server = desired.evolve(
+        subjects=["gati.owned.>", "gati.cr.>"],
+        max_age=SETTINGS.stream_max_age.total_seconds() + 1e-9,
+    )
+    assert stream_drift(from_server, desired) == {}
+
+
+def test_stream_drift_names_each_changed_field() -> None:
+    desired = stream_config(SETTINGS.stream_limits, ["gati.cr.>"])
+    drifted = desired.evolve(max_age=60.0, num_replicas=3)
+    assert stream_drift(drifted, desired) == {
+        "max_age": (60.0, desired.max_age),
+        "num_replicas": (3, 1),
+    }
+
+
+def test_consumer_drift_treats_one_filter_in_either_field_alike() -> None:
+    single = ConsumerSpec(durable="scaler", filter_subjects=("gati.metrics.>",)).config()
+    as_list = single.evolve(filter_subject=None, filter_subjects=["gati.metrics.>"])
+    assert consumer_drift(as_list, single) == {}
+
+
+def test_consumer_spec_rejects_empty_filters() -> None:
+    with pytest.raises(ValueError, match="filter_subjects"):
+        ConsumerSpec(durable="x", filter_subjects=())
+
+
+async def test_provisioning_twice_changes_nothing_the_second_time(nats_client: Client) -> None:
+    jsm = nats_client.jsm()
+    first = await provision_bus(jsm, SETTINGS)
+    assert [(c.name, c.action) for c in first] == [
+        (STREAM, "created"),
+        (METRICS_STREAM, "created"),
+        (f"KV_{ROUTES_BUCKET}", "created"),
+    ]
+    second = await provision_bus(jsm, SETTINGS)
+    assert [c.action for c in second] == ["unchanged"] * 3
+
+    routes = await nats_client.jetstream().key_value(ROUTES_BUCKET)
+    await routes.put("default.api", b"v1")
+    await routes.put("default.api", b"v2")
+    assert len(await routes.history("default.api")) == 2
+
+
+async def test_repairs_stream_limit_changed_out_of_band(nats_client: Client) -> None:
+    jsm = nats_client.jsm()
+    await provision_bus(jsm, SETTINGS)
+    info = await jsm.stream_info(STREAM)
+    await jsm.update_stream(info.config.evolve(max_age=timedelta(hours=1).total_seconds()))
+
+    changes = await provision_bus(jsm, SETTINGS)
+
+    assert changes[0].action == "updated"
+    assert set(changes[0].fields) == {"max_age"}
+    repaired = await jsm.stream_info(STREAM)
+    assert repaired.config.max_age == SETTINGS.stream_max_age.total_seconds()
+
+
+async def test_refuses_to_change_storage_in_place(nats_client: Client) -> None:
+    jsm = nats_client.jsm()
+    desired = stream_config(SETTINGS.stream_limits, ["gati.cr.>"])
+    await jsm.add_stream(desired.evolve(storage=StorageType.MEMORY))
+    with pytest.raises(ProvisioningError, match=r"storage.*cannot change this in place"):
+        await ensure_stream(jsm, desired)
+
+
+async def test_consumer_provisioning_repairs_drift(nats_client: Client) -> None:
+    jsm = nats_client.jsm()
+    await provision_bus(jsm, SETTINGS)
+    assert (await ensure_consumer(jsm, STREAM, SPEC)).action == "created"
+    assert (await ensure_consumer(jsm, STREAM, SPEC)).action == "unchanged"
+
+    info = await jsm.consumer_info(STREAM, SPEC.durable)
+    await jsm.add_consumer(STREAM, config=info.config.evolve(max_deliver=2, ack_wait=5.0))
+    change = await ensure_consumer(jsm, STREAM, SPEC)
+
+    assert change.action == "updated"
+    assert set(change.fields) == {"max_deliver", "ack_wait"}
+    repaired = await jsm.consumer_info(STREAM, SPEC.durable)
+    assert repaired.config.max_deliver == SPEC.max_deliver
+    assert repaired.config.ack_wait == SPEC.ack_wait.total_seconds()
+
+
+async def test_consumer_filter_change_is_applied_in_place(nats_client: Client) -> None:
+    jsm = nats_client.jsm()
+    await provision_bus(jsm, SETTINGS)
+    await ensure_consumer(jsm, STREAM, SPEC)
+    narrower = ConsumerSpec(durable=SPEC.durable, filter_subjects=("gati.cr.>",))
+    change = await ensure_consumer(jsm, STREAM, narrower)
+    assert set(change.fields) == {"filters"}
+    info = await jsm.consumer_info(STREAM, SPEC.durable)
+    assert (info.config.filter_subjects or [info.config.filter_subject]) == ["gati.cr.>"]
+
+
+async def test_consumer_start_position_change_is_refused(nats_client: Client) -> None:
+    jsm = nats_client.jsm()
+    await provision_bus(jsm, SETTINGS)
+    await ensure_consumer(jsm, STREAM, SPEC)
+    moved = ConsumerSpec(
+        durable=SPEC.durable, filter_subjects=SPEC.filter_subjects, deliver_policy=DeliverPolicy.NEW
+    )
+    with pytest.raises(ProvisioningError, match="nats consumer rm"):
+        await ensure_consumer(jsm, STREAM, moved)
+
+
+async def test_gati_bus_fixture_provides_the_streams(gati_bus: Client) -> None:
+    names = {info.config.name for info in await gati_bus.jsm().streams_info()}
+    assert names == {STREAM, METRICS_STREAM, f"KV_{ROUTES_BUCKET}"}

@@ -1,0 +1,119 @@
+"""Settings come from `GATI_*` variables and flags; a bad value names the variable to fix."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gati_runtime.kube_config import KubeConfigError, kube_configuration
+from gati_runtime.settings import Settings, SettingsError, add_settings_arguments
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = Settings.load(environ={})
+    assert settings.nats_servers == ["nats://127.0.0.1:4222"]
+    assert settings.stream == "GATI"
+    assert settings.duplicate_window == timedelta(minutes=2)
+    assert settings.namespaces == ()
+
+
+def test_reads_every_kind_of_value_from_the_environment() -> None:
+    settings = Settings.load(
+        environ={
+            "GATI_NATS_URL": "nats://a:4222, nats://b:4222",
+            "GATI_NATS_CREDS": "/etc/nats/user.creds",
+            "GATI_STREAM_MAX_AGE": "24h",
+            "GATI_STREAM_MAX_BYTES": "1Gi",
+            "GATI_STREAM_REPLICAS": "3",
+            "GATI_DUPLICATE_WINDOW": "5m",
+            "GATI_NAMESPACES": "team-a, team-b",
+            "GATI_HTTP_PORT": "9090",
+            "GATI_LOG_FORMAT": "json",
+            "GATI_INSTANCE_ID": "reconciler-7d9f",
+            "UNRELATED": "ignored",
+        }
+    )
+    assert settings.nats_servers == ["nats://a:4222", "nats://b:4222"]
+    assert settings.nats_creds == Path("/etc/nats/user.creds")
+    assert settings.stream_limits.max_age == timedelta(hours=24)
+    assert settings.stream_limits.max_bytes == 2**30
+    assert settings.stream_limits.replicas == 3
+    assert settings.duplicate_window == timedelta(minutes=5)
+    assert settings.namespaces == ("team-a", "team-b")
+    assert settings.http_port == 9090
+    assert settings.log_format == "json"
+    assert settings.instance_id == "reconciler-7d9f"
+
+
+def test_flags_override_the_environment() -> None:
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser)
+    args = parser.parse_args(["--nats-url", "nats://flag:4222", "--http-port", "0"])
+    settings = Settings.load(environ={"GATI_NATS_URL": "nats://env:4222"}, args=args)
+    assert settings.nats_url == "nats://flag:4222"
+    assert settings.http_port == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("GATI_STREAM_MAX_AGE", "a week", "GATI_STREAM_MAX_AGE.*duration such as 30s"),
+        ("GATI_STREAM_MAX_BYTES", "lots", "GATI_STREAM_MAX_BYTES.*quantity such as 128Mi"),
+        ("GATI_STREAM_MAX_BYTES", "1.5", "whole number of bytes"),
+        ("GATI_STREAM_REPLICAS", "7", "GATI_STREAM_REPLICAS.*less than or equal to 5"),
+        ("GATI_HTTP_PORT", "http", "GATI_HTTP_PORT.*integer"),
+        ("GATI_LOG_FORMAT", "xml", "GATI_LOG_FORMAT.*'json'"),
+        ("GATI_DUPLICATE_WINDOW", "30s", "GATI_DUPLICATE_WINDOW must be at least 2m"),
+        ("GATI_NATS_TLS_CERT", "/tls/cert.pem", "must be set together"),
+    ],
+)
+def test_bad_values_name_the_variable_and_the_fix(name: str, value: str, expected: str) -> None:
+    with pytest.raises(SettingsError, match=expected):
+        Settings.load(environ={name: value})
+
+
+def test_retention_shorter_than_dedup_window_is_refused() -> None:
+    with pytest.raises(SettingsError, match="GATI_STREAM_MAX_AGE must not be shorter"):
+        Settings.load(environ={"GATI_STREAM_MAX_AGE": "1m"})
+
+
+KUBECONFIG_TEXT = """
+apiVersion: v1
+kind: Config
+clusters:
+- name: sim
+  cluster: {server: "http://127.0.0.1:18080"}
+- name: other
+  cluster: {server: "http://127.0.0.1:18081"}
+users:
+- name: dev
+  user: {token: "t0ken"}
+contexts:
+- name: sim
+  context: {cluster: sim, user: dev}
+- name: other
+  context: {cluster: other, user: dev}
+current-context: sim
+"""
+
+
+def test_kubeconfig_from_the_environment_and_context(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG_TEXT)
+    env = {"KUBECONFIG": str(path), "KUBERNETES_SERVICE_HOST": "10.0.0.1"}
+    assert kube_configuration(environ=env).host == "http://127.0.0.1:18080"
+    assert kube_configuration("other", environ=env).host == "http://127.0.0.1:18081"
+
+
+def test_kubeconfig_defaults_to_home(tmp_path: Path) -> None:
+    (tmp_path / ".kube").mkdir()
+    (tmp_path / ".kube" / "config").write_text(KUBECONFIG_TEXT)
+    assert kube_configuration(environ={"HOME": str(tmp_path)}).host == "http://127.0.0.1:18080"
+
+
+def test_no_kubeconfig_anywhere_says_what_was_tried(tmp_path: Path) -> None:
+    with pytest.raises(KubeConfigError, match="set KUBECONFIG"):
+        kube_configuration(environ={"HOME": str(tmp_path)})
