@@ -13,7 +13,11 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order `--help` lists them in.
-COMMANDS: tuple[str, ...] = ("nats",)
+COMMANDS: tuple[str, ...] = (
+    "nats",
+    "crds",
+    "schemas",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

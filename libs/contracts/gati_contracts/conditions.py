@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field
 
@@ -24,3 +25,13 @@ class Condition(ObservedModel):
     reason: ConditionReason
     message: str = Field(default="", max_length=32768)
     observed_generation: int | None = Field(default=None, ge=0)
+
+
+# Kubernetes merges condition lists by `type`, so two writers updating different conditions
+# with server-side apply do not overwrite each other.
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
+    ),
+]

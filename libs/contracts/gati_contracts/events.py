@@ -9,6 +9,7 @@ counted by the consumer, never crash it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -306,9 +307,12 @@ def _decode_body(payload: bytes, event_type: type[E]) -> E:
     return event
 
 
-def event_json_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schema of each event, keyed by the file name external tools look for."""
+def schema_files() -> dict[str, str]:
+    """The JSON Schema of each event as committed in `docs/schemas/`, keyed by file name."""
     return {
-        f"{schema_name(event_type)}.v{SCHEMA_VERSION}.json": msgspec.json.schema(event_type)
+        f"{schema_name(event_type)}.v{SCHEMA_VERSION}.json": json.dumps(
+            msgspec.json.schema(event_type), indent=2, sort_keys=True, ensure_ascii=False
+        )
+        + "\n"
         for event_type in EVENT_TYPES
     }

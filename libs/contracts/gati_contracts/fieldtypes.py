@@ -57,6 +57,7 @@ class StringForm:
         self, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         result = handler(schema)
+        result.setdefault("description", self.hint)
         result["pattern"] = self.pattern
         if self.max_length is not None:
             result["maxLength"] = self.max_length

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from gati_contracts.fieldtypes import StringForm
@@ -44,15 +44,13 @@ class ModuleCapability(StrEnum):
 
 
 class GatiModuleSpec(WorkloadSpec):
-    model_config = ConfigDict(
-        json_schema_extra={"properties": {"capabilities": {"x-kubernetes-list-type": "set"}}}
-    )
-
     module_name: ModuleName
     module_type: ModuleType = ModuleType.NODE
     runtime: str | None = Field(default=None, max_length=253)
     """Runtime the module needs, such as node20 or wasmtime; absent means the image decides."""
-    capabilities: list[ModuleCapability] = Field(default_factory=list)
+    capabilities: list[ModuleCapability] = Field(
+        default_factory=list, json_schema_extra={"x-kubernetes-list-type": "set"}
+    )
     """Explicit grants; everything not listed is denied."""
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from gati_contracts.conditions import Condition
+from gati_contracts.conditions import Conditions
 from gati_contracts.fieldtypes import DNSLabel, DNSSubdomain, HandlerPath, LabelValue, Weight
 from gati_contracts.rollout import RolloutSpec
 from gati_contracts.wire import ObservedModel, WireModel
@@ -82,7 +82,7 @@ class GatiVersionStatus(ObservedModel):
     activated_at: datetime | None = None
     decommissioned_at: datetime | None = None
     observed_generation: int | None = Field(default=None, ge=0)
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: Conditions = Field(default_factory=list)
 
 
 class GatiVersion(CustomResource):

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from gati_contracts.conditions import Condition
+from gati_contracts.conditions import Conditions
 from gati_contracts.env import EnvValue
 from gati_contracts.fieldtypes import EnvVarName, Image, Port, Replicas
 from gati_contracts.kinds import API_VERSION
@@ -44,7 +44,7 @@ class WorkloadStatus(ObservedModel):
     selector: str | None = None
     """Label selector of the pods, in string form, for the scale subresource and HPAs."""
     observed_generation: int | None = Field(default=None, ge=0)
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: Conditions = Field(default_factory=list)
     last_updated: datetime | None = None
 
 
