@@ -56,19 +56,17 @@ class UnknownKindError(ValueError):
 
 def kind_info(kind: str) -> KindInfo:
     """Look a kind up by its Kubernetes name (`GatiHandler`)."""
-    try:
-        return _BY_KIND[kind]
-    except KeyError:
-        raise UnknownKindError(
-            f"unknown kind {kind!r}; expected one of {', '.join(_BY_KIND)}"
-        ) from None
+    return _lookup(_BY_KIND, kind, "kind")
 
 
 def kind_for_token(token: str) -> KindInfo:
     """Look a kind up by its subject token (`gatihandler`)."""
+    return _lookup(_BY_TOKEN, token, "kind token")
+
+
+def _lookup(table: dict[str, KindInfo], key: str, what: str) -> KindInfo:
     try:
-        return _BY_TOKEN[token]
+        return table[key]
     except KeyError:
-        raise UnknownKindError(
-            f"unknown kind token {token!r}; expected one of {', '.join(_BY_TOKEN)}"
-        ) from None
+        expected = ", ".join(table)
+        raise UnknownKindError(f"unknown {what} {key!r}; expected one of {expected}") from None
