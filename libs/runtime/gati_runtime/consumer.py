@@ -1,0 +1,371 @@
+"""The loop every service runs: pull from a durable consumer shared by all replicas, handle, settle.
+
+Guarantees it gives handlers:
+- messages of one subject (one object) are handled one at a time, in stream order, inside this
+  process, while different subjects run concurrently up to `max_in_flight`; a retried message
+  comes back later, so across retries handlers still guard with the stream sequence;
+- a message is acked only after its handler returned `Done`, naked with a delay on `Retry` or
+  an exception, and terminated (after the poison callback) on `Fail`, on a message that cannot
+  be decoded, or when its last allowed delivery fails;
+- long work keeps its message: `in_progress()` is sent every third of `ack_wait`;
+- on stop, fetching ends at once and every fetched message is finished and settled.
+
+Around nats-py: an empty fetch raises `TimeoutError` (#418), a fetch may stall past its
+timeout (#933, #986) and a pull subscription may go deaf after a server restart (#504), so each
+fetch is bounded, and the subscription is re-bound after a reconnect or an unexpected error
+(re-creating the durable first if the server lost it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from prometheus_client import Counter, Gauge, Histogram
+
+from gati_contracts.headers import MSG_ID, TRACEPARENT
+from gati_runtime.logging import message_context
+from gati_runtime.nats_connection import NatsConnection
+from gati_runtime.outcomes import Ack, Backoff, Fail, Nak, Outcome, Retry, Term, settle
+from gati_runtime.provisioning import ConsumerSpec, ensure_consumer
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+DELIVERED = Counter(
+    "gati_consumer_delivered_total", "Messages received from JetStream", ["consumer"]
+)
+ACKED = Counter("gati_consumer_acked_total", "Messages acknowledged", ["consumer"])
+NAKED = Counter("gati_consumer_naked_total", "Messages naked for a delayed retry", ["consumer"])
+TERMINATED = Counter(
+    "gati_consumer_terminated_total", "Messages terminated as poison", ["consumer"]
+)
+REDELIVERED = Counter(
+    "gati_consumer_redeliveries_total", "Deliveries after the first of a message", ["consumer"]
+)
+IN_FLIGHT = Gauge("gati_consumer_in_flight", "Fetched messages not yet settled", ["consumer"])
+FETCH_ERRORS = Counter(
+    "gati_consumer_fetch_errors_total",
+    "Fetches that failed for a reason other than idleness",
+    ["consumer"],
+)
+HANDLER_SECONDS = Histogram(
+    "gati_consumer_handler_seconds",
+    "Time to decode, handle and settle one message",
+    ["consumer", "result"],
+)
+
+
+@dataclass(frozen=True)
+class Delivery(Generic[T]):
+    """One decoded message as a handler sees it."""
+
+    event: T
+    subject: str
+    stream_sequence: int
+    attempt: int
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Poison:
+    """A message the loop gives up on, with the raw bytes so nothing about it is lost."""
+
+    subject: str
+    stream_sequence: int
+    attempt: int
+    headers: Mapping[str, str]
+    data: bytes
+    reason: str
+
+
+Decoder = Callable[[bytes], T]
+Handler = Callable[[Delivery[T]], Awaitable[Outcome]]
+PoisonCallback = Callable[[Poison], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """In-process tuning; the durable's own settings live in `ConsumerSpec`."""
+
+    batch: int = 64
+    max_in_flight: int = 128
+    fetch_timeout: float = 2.0
+    backoff: Backoff = field(default_factory=Backoff)
+    error_pause: float = 0.5
+
+
+class ConsumerLoop(Generic[T]):
+    def __init__(
+        self,
+        connection: NatsConnection,
+        stream: str,
+        spec: ConsumerSpec,
+        *,
+        decode: Decoder[T],
+        handler: Handler[T],
+        on_poison: PoisonCallback,
+        options: ConsumerOptions | None = None,
+    ) -> None:
+        self._connection = connection
+        self._stream = stream
+        self._spec = spec
+        self._decode = decode
+        self._handler = handler
+        self._on_poison = on_poison
+        self._options = options or ConsumerOptions()
+        if self._options.batch < 1 or self._options.max_in_flight < 1:
+            raise ValueError("ConsumerOptions: batch and max_in_flight must be at least 1")
+        self._slots = asyncio.Semaphore(self._options.max_in_flight)
+        self._lanes: dict[str, deque[Msg]] = {}
+        self._lane_tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat_every = max(spec.ack_wait.total_seconds() / 3, 0.05)
+        self._label = spec.durable
+        self._log = log.bind(consumer=spec.durable, stream=stream)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set, then finish and settle everything already fetched."""
+        await ensure_consumer(self._connection.jsm, self._stream, self._spec)
+        subscription = await self._bind()
+        generation = self._connection.generation
+        self._log.info("consumer_started")
+        try:
+            while not stop.is_set():
+                if generation != self._connection.generation:
+                    generation = self._connection.generation
+                    subscription = await self._rebind(subscription, "reconnected")
+                try:
+                    messages = await self._fetch(subscription, stop)
+                except Exception as error:
+                    FETCH_ERRORS.labels(self._label).inc()
+                    self._log.warning("fetch_failed", error=repr(error))
+                    await _pause(stop, self._options.error_pause)
+                    if not stop.is_set():
+                        subscription = await self._recover(subscription)
+                    continue
+                for message in messages:
+                    self._dispatch(message)
+        finally:
+            await self._finish_in_flight()
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+            self._log.info("consumer_stopped")
+
+    async def _bind(self) -> JetStreamContext.PullSubscription:
+        return await self._connection.js.pull_subscribe_bind(
+            durable=self._spec.durable, stream=self._stream
+        )
+
+    async def _rebind(
+        self, old: JetStreamContext.PullSubscription, why: str
+    ) -> JetStreamContext.PullSubscription:
+        with contextlib.suppress(Exception):
+            await old.unsubscribe()
+        self._log.info("subscription_rebound", reason=why)
+        return await self._bind()
+
+    async def _recover(
+        self, old: JetStreamContext.PullSubscription
+    ) -> JetStreamContext.PullSubscription:
+        """After an unexplained failure, assume the worst: the durable itself may be gone."""
+        try:
+            await ensure_consumer(self._connection.jsm, self._stream, self._spec)
+            return await self._rebind(old, "fetch failed")
+        except Exception as error:
+            self._log.warning("consumer_recovery_failed", error=repr(error))
+            return old
+
+    async def _fetch(
+        self, subscription: JetStreamContext.PullSubscription, stop: asyncio.Event
+    ) -> list[Msg]:
+        wanted = await self._reserve_slots(stop)
+        if wanted == 0:
+            return []
+        messages: list[Msg] = []
+        try:
+            messages = await self._fetch_unless_stopped(subscription, wanted, stop)
+        finally:
+            for _ in range(wanted - len(messages)):
+                self._slots.release()
+        return messages
+
+    async def _reserve_slots(self, stop: asyncio.Event) -> int:
+        """Fetch only what can be worked on now, so messages never wait unacked in a buffer."""
+        acquired = asyncio.ensure_future(self._slots.acquire())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not acquired.done():
+            acquired.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acquired
+            return 0
+        if stop.is_set():
+            self._slots.release()
+            return 0
+        wanted = 1
+        while wanted < self._options.batch and not self._slots.locked():
+            await self._slots.acquire()
+            wanted += 1
+        return wanted
+
+    async def _fetch_unless_stopped(
+        self, subscription: JetStreamContext.PullSubscription, wanted: int, stop: asyncio.Event
+    ) -> list[Msg]:
+        timeout = self._options.fetch_timeout
+        fetch = asyncio.ensure_future(subscription.fetch(wanted, timeout=timeout))
+        stopped = asyncio.ensure_future(stop.wait())
+        # The guard bounds a fetch that outlives its own timeout (nats-py #933, #986).
+        done, _ = await asyncio.wait(
+            {fetch, stopped}, timeout=timeout * 2 + 1, return_when=asyncio.FIRST_COMPLETED
+        )
+        stopped.cancel()
+        if fetch not in done:
+            fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetch
+            if stop.is_set():
+                return []
+            raise TimeoutError(f"fetch stalled beyond {timeout * 2 + 1:.1f}s")
+        try:
+            return fetch.result()
+        except nats.errors.TimeoutError:
+            return []  # nothing to do: nats-py signals an empty pull this way (#418)
+
+    def _dispatch(self, message: Msg) -> None:
+        DELIVERED.labels(self._label).inc()
+        IN_FLIGHT.labels(self._label).inc()
+        lane = self._lanes.get(message.subject)
+        if lane is not None:
+            lane.append(message)
+            return
+        self._lanes[message.subject] = deque([message])
+        task = asyncio.create_task(self._run_lane(message.subject))
+        self._lane_tasks.add(task)
+        task.add_done_callback(self._lane_tasks.discard)
+
+    async def _run_lane(self, subject: str) -> None:
+        lane = self._lanes[subject]
+        try:
+            while lane:
+                message = lane.popleft()
+                try:
+                    await self._process(message)
+                finally:
+                    IN_FLIGHT.labels(self._label).dec()
+                    self._slots.release()
+        finally:
+            del self._lanes[subject]
+
+    async def _finish_in_flight(self) -> None:
+        while self._lane_tasks:
+            await asyncio.gather(*self._lane_tasks, return_exceptions=True)
+        # Acks are fire-and-forget publishes; make sure they left before anyone closes NATS.
+        with contextlib.suppress(Exception):
+            await self._connection.client.flush()
+
+    async def _process(self, message: Msg) -> None:
+        meta = message.metadata
+        headers = message.headers or {}
+        attempt = meta.num_delivered
+        if attempt > 1:
+            REDELIVERED.labels(self._label).inc()
+        with message_context(
+            event_id=headers.get(MSG_ID),
+            object_key=message.subject,
+            traceparent=headers.get(TRACEPARENT),
+            consumer=self._label,
+            stream_seq=meta.sequence.stream,
+            attempt=attempt,
+        ):
+            started = time.perf_counter()
+            heartbeat = asyncio.create_task(self._keep_alive(message))
+            try:
+                outcome = await self._outcome(message, meta.sequence.stream, attempt, headers)
+            finally:
+                heartbeat.cancel()
+            result = await self._settle(message, outcome, attempt, headers)
+            HANDLER_SECONDS.labels(self._label, result).observe(time.perf_counter() - started)
+
+    async def _outcome(
+        self, message: Msg, sequence: int, attempt: int, headers: Mapping[str, str]
+    ) -> Outcome:
+        try:
+            event = self._decode(message.data)
+        except Exception as error:
+            return Fail(f"undecodable message: {error}")
+        delivery = Delivery(event, message.subject, sequence, attempt, headers)
+        try:
+            return await self._handler(delivery)
+        except Exception as error:
+            self._log.exception("handler_failed")
+            return Retry(f"handler raised {error!r}")
+
+    async def _settle(
+        self, message: Msg, outcome: Outcome, attempt: int, headers: Mapping[str, str]
+    ) -> str:
+        settlement = settle(
+            outcome,
+            attempt=attempt,
+            max_deliver=self._spec.max_deliver,
+            backoff=self._options.backoff,
+        )
+        if isinstance(settlement, Ack):
+            await message.ack()
+            ACKED.labels(self._label).inc()
+            return "done"
+        if isinstance(settlement, Nak):
+            self._log.info(
+                "retry_scheduled", reason=settlement.reason, delay=settlement.delay.total_seconds()
+            )
+            await message.nak(delay=settlement.delay.total_seconds())
+            NAKED.labels(self._label).inc()
+            return "retry"
+        return await self._terminate(message, settlement, attempt, headers)
+
+    async def _terminate(
+        self, message: Msg, settlement: Term, attempt: int, headers: Mapping[str, str]
+    ) -> str:
+        self._log.error("message_poisoned", reason=settlement.reason)
+        poison = Poison(
+            subject=message.subject,
+            stream_sequence=message.metadata.sequence.stream,
+            attempt=attempt,
+            headers=headers,
+            data=message.data,
+            reason=settlement.reason,
+        )
+        try:
+            await self._on_poison(poison)
+        except Exception:
+            self._log.exception("poison_callback_failed")
+            if attempt < self._spec.max_deliver:
+                # Keep the message so the failure can still be recorded on a later delivery.
+                await message.nak(delay=self._options.backoff.delay(attempt).total_seconds())
+                NAKED.labels(self._label).inc()
+                return "retry"
+        await message.term()
+        TERMINATED.labels(self._label).inc()
+        return "poison"
+
+    async def _keep_alive(self, message: Msg) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_every)
+            with contextlib.suppress(Exception):
+                await message.in_progress()
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait a little before retrying, but never past a stop request."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

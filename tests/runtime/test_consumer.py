@@ -1,0 +1,310 @@
+"""The consumer loop against a real server: retries, poison, order, heartbeats, drain, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import REGISTRY
+
+from gati_contracts.subjects import STREAM
+from gati_runtime.consumer import (
+    ConsumerLoop,
+    ConsumerOptions,
+    Delivery,
+    Poison,
+    PoisonCallback,
+)
+from gati_runtime.embedded_nats import EmbeddedNats
+from gati_runtime.nats_connection import NatsConnection, connect
+from gati_runtime.outcomes import DONE, Backoff, Fail, Outcome, Retry
+from gati_runtime.provisioning import ConsumerSpec, provision_bus
+from gati_runtime.settings import Settings
+
+FAST = ConsumerOptions(
+    fetch_timeout=0.5,
+    backoff=Backoff(base=timedelta(milliseconds=20), cap=timedelta(milliseconds=100)),
+)
+WAIT = 10.0
+
+Handler = Callable[[Delivery[Any]], Awaitable[Outcome]]
+
+
+class Poisoned:
+    def __init__(self) -> None:
+        self.items: list[Poison] = []
+        self.arrived = asyncio.Event()
+
+    async def __call__(self, poison: Poison) -> None:
+        self.items.append(poison)
+        self.arrived.set()
+
+
+@asynccontextmanager
+async def running(
+    connection: NatsConnection,
+    handler: Handler,
+    *,
+    durable: str = "test",
+    max_deliver: int = 5,
+    ack_wait: timedelta = timedelta(seconds=30),
+    on_poison: PoisonCallback | None = None,
+    decode: Callable[[bytes], Any] = json.loads,
+) -> AsyncIterator[asyncio.Event]:
+    stop = asyncio.Event()
+    spec = ConsumerSpec(
+        durable=durable, filter_subjects=("gati.cr.>",), max_deliver=max_deliver, ack_wait=ack_wait
+    )
+    loop = ConsumerLoop(
+        connection,
+        STREAM,
+        spec,
+        decode=decode,
+        handler=handler,
+        on_poison=on_poison or Poisoned(),
+        options=FAST,
+    )
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, WAIT)
+
+
+async def publish(connection: NatsConnection, subject: str, body: object) -> int:
+    ack = await connection.js.publish(subject, json.dumps(body).encode())
+    return ack.seq
+
+
+async def pending(connection: NatsConnection, durable: str = "test") -> int:
+    info = await connection.jsm.consumer_info(STREAM, durable)
+    return info.num_ack_pending or 0
+
+
+def metric(name: str, durable: str = "test") -> float:
+    return REGISTRY.get_sample_value(name, {"consumer": durable}) or 0.0
+
+
+async def test_redelivers_after_nak_then_acks(gati_connection: NatsConnection) -> None:
+    attempts: list[int] = []
+    finished = asyncio.Event()
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        attempts.append(delivery.attempt)
+        if delivery.attempt == 1:
+            return Retry("not yet", after=timedelta(milliseconds=50))
+        finished.set()
+        return DONE
+
+    naked_before = metric("gati_consumer_naked_total")
+    async with running(gati_connection, handler):
+        await publish(gati_connection, "gati.cr.gatihandler.default.api", {"n": 1})
+        await asyncio.wait_for(finished.wait(), WAIT)
+    assert attempts == [1, 2]
+    assert await pending(gati_connection) == 0
+    assert metric("gati_consumer_naked_total") == naked_before + 1
+
+
+async def test_handler_exception_is_retried(gati_connection: NatsConnection) -> None:
+    finished = asyncio.Event()
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        if delivery.attempt == 1:
+            raise RuntimeError("API server hiccup")
+        finished.set()
+        return DONE
+
+    async with running(gati_connection, handler):
+        await publish(gati_connection, "gati.cr.gatihandler.default.api", {})
+        await asyncio.wait_for(finished.wait(), WAIT)
+    assert await pending(gati_connection) == 0
+
+
+async def test_terminates_after_max_deliver_and_reports_poison(
+    gati_connection: NatsConnection,
+) -> None:
+    poisoned = Poisoned()
+    attempts: list[int] = []
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        attempts.append(delivery.attempt)
+        return Retry("still broken")
+
+    terminated_before = metric("gati_consumer_terminated_total")
+    async with running(gati_connection, handler, max_deliver=3, on_poison=poisoned):
+        seq = await publish(gati_connection, "gati.cr.gatimodule.default.m", {"x": 1})
+        await asyncio.wait_for(poisoned.arrived.wait(), WAIT)
+    assert attempts == [1, 2, 3]
+    [poison] = poisoned.items
+    assert poison.stream_sequence == seq
+    assert poison.attempt == 3
+    assert poison.reason == "gave up after 3 deliveries: still broken"
+    assert json.loads(poison.data) == {"x": 1}
+    assert await pending(gati_connection) == 0
+    assert metric("gati_consumer_terminated_total") == terminated_before + 1
+
+
+async def test_undecodable_and_failed_messages_are_poison_at_once(
+    gati_connection: NatsConnection,
+) -> None:
+    poisoned = Poisoned()
+    handled: list[object] = []
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        handled.append(delivery.event)
+        return Fail("spec.port: must be 1..65535")
+
+    async with running(gati_connection, handler, on_poison=poisoned):
+        await gati_connection.js.publish("gati.cr.gatihandler.default.bad", b"{not json")
+        await publish(gati_connection, "gati.cr.gatihandler.default.invalid", {"port": 0})
+        while len(poisoned.items) < 2:
+            poisoned.arrived.clear()
+            await asyncio.wait_for(poisoned.arrived.wait(), WAIT)
+    reasons = {p.subject.rsplit(".", 1)[1]: p for p in poisoned.items}
+    assert reasons["bad"].reason.startswith("undecodable message:")
+    assert reasons["bad"].data == b"{not json"
+    assert reasons["invalid"].reason == "spec.port: must be 1..65535"
+    assert {p.attempt for p in poisoned.items} == {1}
+    assert handled == [{"port": 0}]
+
+
+async def test_poison_callback_failure_keeps_the_message(gati_connection: NatsConnection) -> None:
+    calls: list[int] = []
+    recorded = asyncio.Event()
+
+    async def flaky_poison(poison: Poison) -> None:
+        calls.append(poison.attempt)
+        if poison.attempt == 1:
+            raise RuntimeError("status write failed")
+        recorded.set()
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        return Fail("bad")
+
+    async with running(gati_connection, handler, on_poison=flaky_poison):
+        await publish(gati_connection, "gati.cr.gatihandler.default.api", {})
+        await asyncio.wait_for(recorded.wait(), WAIT)
+    assert calls == [1, 2]
+
+
+async def test_same_subject_in_order_one_at_a_time_others_concurrently(
+    gati_connection: NatsConnection,
+) -> None:
+    subjects = [f"gati.cr.gatihandler.default.h{i}" for i in range(4)]
+    seen: dict[str, list[int]] = {subject: [] for subject in subjects}
+    active: dict[str, int] = dict.fromkeys(subjects, 0)
+    overlap = {"same": 0, "across": 0}
+    total = 40
+    finished = asyncio.Event()
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        active[delivery.subject] += 1
+        overlap["same"] = max(overlap["same"], active[delivery.subject])
+        overlap["across"] = max(overlap["across"], sum(1 for n in active.values() if n))
+        for _ in range(3):
+            await asyncio.sleep(0)  # yield so other lanes get a chance to run meanwhile
+        seen[delivery.subject].append(delivery.event["n"])
+        active[delivery.subject] -= 1
+        if sum(len(v) for v in seen.values()) == total:
+            finished.set()
+        return DONE
+
+    for n in range(total):
+        await publish(gati_connection, subjects[n % len(subjects)], {"n": n})
+    async with running(gati_connection, handler):
+        await asyncio.wait_for(finished.wait(), WAIT)
+    for subject in subjects:
+        assert seen[subject] == sorted(seen[subject])
+        assert len(seen[subject]) == total // len(subjects)
+    assert overlap["same"] == 1
+    assert overlap["across"] > 1
+
+
+async def test_long_work_keeps_its_message_with_in_progress(
+    gati_connection: NatsConnection,
+) -> None:
+    attempts: list[int] = []
+    finished = asyncio.Event()
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        attempts.append(delivery.attempt)
+        await asyncio.sleep(1.6)  # the work itself: longer than ack_wait
+        finished.set()
+        return DONE
+
+    async with running(gati_connection, handler, ack_wait=timedelta(seconds=1)):
+        await publish(gati_connection, "gati.cr.gatihandler.default.slow", {})
+        await asyncio.wait_for(finished.wait(), WAIT)
+    assert attempts == [1]
+    assert await pending(gati_connection) == 0
+
+
+async def test_stop_finishes_and_acks_in_flight_work(gati_connection: NatsConnection) -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+    finished: list[int] = []
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        started.set()
+        await release.wait()
+        finished.append(delivery.stream_sequence)
+        return DONE
+
+    stop = asyncio.Event()
+    spec = ConsumerSpec(durable="drain", filter_subjects=("gati.cr.>",))
+    loop = ConsumerLoop(
+        gati_connection,
+        STREAM,
+        spec,
+        decode=json.loads,
+        handler=handler,
+        on_poison=Poisoned(),
+        options=FAST,
+    )
+    task = asyncio.create_task(loop.run(stop))
+    seq = await publish(gati_connection, "gati.cr.gatihandler.default.api", {})
+    await asyncio.wait_for(started.wait(), WAIT)
+    stop.set()
+    await asyncio.sleep(0.05)
+    assert not task.done()  # still waiting for the handler
+    release.set()
+    await asyncio.wait_for(task, WAIT)
+    assert finished == [seq]
+    assert await pending(gati_connection, "drain") == 0
+
+
+async def test_keeps_consuming_after_the_server_restarts(tmp_path: Path) -> None:
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    settings = Settings.load(environ={"GATI_NATS_URL": server.url})
+    connection = await connect(settings, name="restart-test")
+    try:
+        await provision_bus(connection.jsm, settings)
+        seen: list[int] = []
+        arrived = asyncio.Event()
+
+        async def handler(delivery: Delivery[Any]) -> Outcome:
+            seen.append(delivery.event["n"])
+            arrived.set()
+            return DONE
+
+        async with running(connection, handler):
+            await publish(connection, "gati.cr.gatihandler.default.api", {"n": 1})
+            await asyncio.wait_for(arrived.wait(), WAIT)
+            arrived.clear()
+            generation = connection.generation
+            server.restart()
+            await asyncio.wait_for(connection.wait_reconnected(), WAIT)
+            assert connection.generation == generation + 1
+            await publish(connection, "gati.cr.gatihandler.default.api", {"n": 2})
+            await asyncio.wait_for(arrived.wait(), WAIT)
+        assert seen == [1, 2]
+    finally:
+        await connection.close()
+        server.stop()
