@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field
 
-from gati_contracts.fieldtypes import ConditionReason, ConditionType
+from gati_contracts.fieldtypes import ConditionReason, ConditionType, Timestamp
 from gati_contracts.wire import ObservedModel
 
 
@@ -21,7 +21,7 @@ class ConditionStatus(StrEnum):
 class Condition(ObservedModel):
     type: ConditionType
     status: ConditionStatus
-    last_transition_time: datetime
+    last_transition_time: Timestamp
     reason: ConditionReason
     message: str = Field(default="", max_length=32768)
     observed_generation: int | None = Field(default=None, ge=0)
@@ -35,3 +35,21 @@ Conditions = Annotated[
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
     ),
 ]
+
+
+def find_condition(conditions: Sequence[Condition], condition_type: str) -> Condition | None:
+    return next((c for c in conditions if c.type == condition_type), None)
+
+
+def set_condition(conditions: Sequence[Condition], update: Condition) -> list[Condition]:
+    """Conditions with `update` in place of the one of its type, as `meta.SetStatusCondition`.
+
+    `lastTransitionTime` only moves when the status does: a repeated "still Ready" write must
+    not look like a fresh transition to `kubectl wait` or to anyone measuring time in a state.
+    """
+    current = find_condition(conditions, update.type)
+    if current is not None and current.status == update.status:
+        update = update.model_copy(update={"last_transition_time": current.last_transition_time})
+    if current is None:
+        return [*conditions, update]
+    return [update if c.type == update.type else c for c in conditions]

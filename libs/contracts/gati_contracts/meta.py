@@ -6,12 +6,11 @@ ignored on read, and services patch objects rather than replace them, so nothing
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
-from gati_contracts.fieldtypes import DNSLabel, DNSSubdomain
+from gati_contracts.fieldtypes import DNSLabel, DNSSubdomain, Timestamp
 from gati_contracts.wire import ObservedModel
 
 
@@ -30,8 +29,8 @@ class ObjectMeta(ObservedModel):
     uid: str | None = None
     resource_version: str | None = None
     generation: int | None = Field(default=None, ge=0)
-    creation_timestamp: datetime | None = None
-    deletion_timestamp: datetime | None = None
+    creation_timestamp: Timestamp | None = None
+    deletion_timestamp: Timestamp | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     owner_references: list[OwnerReference] = Field(default_factory=list)

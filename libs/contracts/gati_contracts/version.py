@@ -7,14 +7,20 @@ resumes from the object and never from memory.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import Field
 
 from gati_contracts.conditions import Conditions
-from gati_contracts.fieldtypes import DNSLabel, DNSSubdomain, HandlerPath, LabelValue, Weight
+from gati_contracts.fieldtypes import (
+    DNSLabel,
+    DNSSubdomain,
+    HandlerPath,
+    LabelValue,
+    Timestamp,
+    Weight,
+)
 from gati_contracts.rollout import RolloutSpec
 from gati_contracts.wire import ObservedModel, WireModel
 from gati_contracts.workload import CustomResource
@@ -70,17 +76,17 @@ class GatiVersionStatus(ObservedModel):
     current_weight: Weight = 0
     current_step: int = Field(default=0, ge=0)
     """Index into the rollout steps of the step in progress."""
-    step_started_at: datetime | None = None
+    step_started_at: Timestamp | None = None
     """When the current step began; with its pause this is the durable step deadline."""
     failed_checks: int = Field(default=0, ge=0)
     """Consecutive failed health checks; reaching `failureThreshold` rolls back."""
     idle_samples: int = Field(default=0, ge=0)
     """Consecutive traffic samples without requests, counted toward decommission."""
-    draining_since: datetime | None = None
+    draining_since: Timestamp | None = None
     traffic_count: int = Field(default=0, ge=0)
-    last_traffic_timestamp: datetime | None = None
-    activated_at: datetime | None = None
-    decommissioned_at: datetime | None = None
+    last_traffic_timestamp: Timestamp | None = None
+    activated_at: Timestamp | None = None
+    decommissioned_at: Timestamp | None = None
     observed_generation: int | None = Field(default=None, ge=0)
     conditions: Conditions = Field(default_factory=list)
 

@@ -6,14 +6,13 @@ lets the reconciler treat them alike.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from pydantic import Field
 
 from gati_contracts.conditions import Conditions
 from gati_contracts.env import EnvValue
-from gati_contracts.fieldtypes import EnvVarName, Image, Port, Replicas
+from gati_contracts.fieldtypes import EnvVarName, Image, Port, Replicas, Timestamp
 from gati_contracts.kinds import API_VERSION
 from gati_contracts.meta import ObjectMeta
 from gati_contracts.resources import ResourceRequirements
@@ -45,7 +44,7 @@ class WorkloadStatus(ObservedModel):
     """Label selector of the pods, in string form, for the scale subresource and HPAs."""
     observed_generation: int | None = Field(default=None, ge=0)
     conditions: Conditions = Field(default_factory=list)
-    last_updated: datetime | None = None
+    last_updated: Timestamp | None = None
 
 
 class CustomResource(WireModel):
