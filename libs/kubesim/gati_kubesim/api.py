@@ -20,6 +20,7 @@ import msgspec
 import yaml
 
 from gati_kubesim import crds, implementations, jsonpath
+from gati_kubesim import patch as patches
 from gati_kubesim.admission import Admission
 from gati_kubesim.errors import ApiError, Cause, Details, bad_request, expired, invalid, not_found
 from gati_kubesim.registry import Registry, ResourceType
@@ -287,8 +288,11 @@ class Api:
             raise bad_request("a namespace must be given for a namespaced resource")
         if rt.namespaced:
             self._check_namespace_open(rt, meta["namespace"])
-        for k in ("resourceVersion", "uid", "managedFields"):
+        for k in ("resourceVersion", "uid"):
             meta.pop(k, None)
+        if opts.manager:
+            # A plain create records its own entry; only apply (no manager here) brings one.
+            meta.pop("managedFields", None)
         if rt.has_status:
             if rt.custom:
                 obj.pop("status", None)
@@ -379,7 +383,7 @@ class Api:
             if content_type == MERGE_PATCH:
                 if not isinstance(body, dict):
                     raise bad_request("a merge patch must be a JSON object")
-                result: Obj = implementations.json_merge_patch(target, body)
+                result: Obj = patches.json_merge_patch(target, body)
             elif content_type == STRATEGIC_PATCH:
                 if rt.custom:
                     raise ApiError(
@@ -389,13 +393,18 @@ class Api:
                     )
                 if not isinstance(body, dict):
                     raise bad_request("a strategic merge patch must be a JSON object")
-                result = implementations.strategic_merge_patch(target, body, rt.gvk)
+                if patches.strategic_merge_supported(rt.gvk):
+                    result = patches.strategic_merge_patch(target, body, rt.gvk)
+                else:
+                    # Built-ins without merge-keyed lists (Lease, NetworkPolicy, ...): strategic
+                    # merge reduces to a merge patch, as on the real server.
+                    result = patches.json_merge_patch(target, body)
             else:
                 if not isinstance(body, list):
                     raise bad_request("a JSON patch must be a JSON array of operations")
-                result = implementations.json_patch(target, body)
-        except implementations.PatchError as exc:
-            raise ApiError(422, str(exc), reason="Invalid") from exc
+                result = patches.json_patch(target, body)
+        except patches.PatchError as exc:
+            raise ApiError(422, exc.message, reason="Invalid") from exc
         if not isinstance(result, dict):
             raise ApiError(422, "the patched object is not a JSON object", reason="Invalid")
         return result
@@ -437,29 +446,17 @@ class Api:
             )
         except implementations.ApplyConflict as exc:
             raise _apply_conflict(exc) from exc
-        except implementations.PatchError as exc:
-            raise ApiError(422, str(exc), reason="Invalid") from exc
+        except patches.PatchError as exc:
+            raise ApiError(422, exc.message, reason="Invalid") from exc
         no_record = WriteOptions(manager="", dry_run=opts.dry_run)
         if live is None:
             if sub is not None:
                 raise not_found(rt.group, rt.plural, name)
             merged["metadata"].pop("resourceVersion", None)
-            managed = merged["metadata"].get("managedFields")
-            created = self.create(rt, ns, merged, no_record)
-            if managed is not None and not opts.dry_run:
-                created = self._keep_managed(rt, created, managed)
-            return created, True
+            return self.create(rt, ns, merged, no_record), True
         obj = self._body_object(rt, merged, ns)
         obj["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
         return self._write(rt, live, obj, sub, no_record), False
-
-    def _keep_managed(self, rt: ResourceType, created: Obj, managed: Any) -> Obj:
-        """Apply-created objects keep the apply entry, which create() cannot see."""
-        ns = created["metadata"].get("namespace", "")
-        live = self.store.get(rt, ns, created["metadata"]["name"])
-        fixed = dict(live)
-        fixed["metadata"] = dict(live["metadata"], managedFields=managed)
-        return _present(rt, self.store.replace(rt, fixed))
 
     # -- scale -----------------------------------------------------------------------------
 

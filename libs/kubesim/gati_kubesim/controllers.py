@@ -165,6 +165,8 @@ class Controllers:
         # owner uid -> dependents (storage key, namespace, name)
         self._dependents: dict[str, set[tuple[tuple[str, str], str, str]]] = {}
         self._live_uids: set[str] = set()
+        # Owners in foreground/orphan deletion, re-examined when one of their dependents goes.
+        self._waiting_owners: dict[str, tuple[ResourceType, str, str]] = {}
         store.listeners.append(self._on_event)
 
     def start(self) -> None:
@@ -204,8 +206,13 @@ class Controllers:
         key = rt.storage_key
         if event.type == "DELETED":
             self._live_uids.discard(uid)
+            self._waiting_owners.pop(uid, None)
             if self._dependents.get(uid):
                 self._later(lambda: self._collect(uid))
+            for ref in meta.get("ownerReferences") or []:
+                waiting = self._waiting_owners.get(str(ref.get("uid", "")))
+                if waiting is not None:
+                    self._later(lambda w=waiting: self._finish_owner(*w))  # type: ignore[misc]
         else:
             self._live_uids.add(uid)
             for ref in meta.get("ownerReferences") or []:
@@ -216,6 +223,7 @@ class Controllers:
             if meta.get("deletionTimestamp"):
                 finalizers = meta.get("finalizers") or []
                 if FOREGROUND in finalizers or ORPHAN in finalizers:
+                    self._waiting_owners[uid] = (rt, meta.get("namespace", ""), meta["name"])
                     self._later(
                         lambda: self._finish_owner(rt, meta.get("namespace", ""), meta["name"])
                     )

@@ -1,8 +1,8 @@
-"""Stand-ins for `patch`, `fieldmanager` and `openapi` until those pure modules land.
+"""Stand-ins for `fieldmanager` and `openapi` until those pure modules land.
 
 They are written in parallel by another engineer; `implementations` picks theirs as soon as
 the module exists, and this file is deleted then. Scope is deliberately small: lists are
-atomic, strategic merge knows only the merge keys the operator's kinds use.
+atomic and only the schema keywords the project's CRDs use are checked.
 """
 
 from __future__ import annotations
@@ -12,88 +12,15 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-import jsonpatch
-
 from gati_kubesim.errors import Cause
 
 Obj = dict[str, Any]
-
-
-class PatchError(ValueError):
-    """A patch that cannot be applied; the HTTP layer answers 422 or 400 with it."""
 
 
 class ApplyConflict(Exception):
     def __init__(self, conflicts: list[tuple[str, str]]) -> None:
         super().__init__(f"{len(conflicts)} conflicts")
         self.conflicts = conflicts
-
-
-def json_merge_patch(target: Obj, patch: Obj) -> Obj:
-    if not isinstance(patch, dict):
-        raise PatchError("a merge patch must be a JSON object")
-    out = dict(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        elif isinstance(v, dict):
-            out[k] = json_merge_patch(out.get(k) or {}, v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-_MERGE_KEYS = {
-    "containers": "name",
-    "initContainers": "name",
-    "env": "name",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-    "ports": "containerPort",
-    "imagePullSecrets": "name",
-}
-
-
-def strategic_merge_patch(target: Obj, patch: Obj, gvk: str) -> Obj:
-    if not isinstance(patch, dict):
-        raise PatchError("a strategic merge patch must be a JSON object")
-    out = dict(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if k.startswith("$"):
-            continue
-        if v is None:
-            out.pop(k, None)
-        elif isinstance(v, dict):
-            out[k] = strategic_merge_patch(out.get(k) or {}, v, gvk)
-        elif isinstance(v, list) and k in _MERGE_KEYS and isinstance(out.get(k), list):
-            key = "port" if (k == "ports" and gvk.endswith("/Service")) else _MERGE_KEYS[k]
-            merged = [dict(x) for x in out[k]]
-            for item in v:
-                if not isinstance(item, dict) or key not in item:
-                    raise PatchError(f"{k}: every item needs its merge key {key!r}")
-                for i, have in enumerate(merged):
-                    if have.get(key) == item[key]:
-                        if item.get("$patch") == "delete":
-                            merged.pop(i)
-                        else:
-                            merged[i] = strategic_merge_patch(have, item, gvk)
-                        break
-                else:
-                    merged.append({a: b for a, b in item.items() if a != "$patch"})
-            out[k] = merged
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def json_patch(target: Obj, ops: list[Any]) -> Obj:
-    if not isinstance(ops, list):
-        raise PatchError("a JSON patch must be a list of operations")
-    try:
-        result: Obj = jsonpatch.apply_patch(target, ops)
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError) as exc:
-        raise PatchError(f"the JSON patch could not be applied: {exc}") from exc
-    return result
 
 
 _UNOWNED_META = {

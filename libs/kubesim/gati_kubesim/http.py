@@ -95,11 +95,14 @@ class HttpApi:
             client_max_size=32 * 1024**2,
         )
         r = app.router
-        r.add_get("/version", self._version)
+        # Generated clients ask for `/version/`, `/api/`, `/apis/`: serve both spellings.
+        for slash in ("", "/"):
+            r.add_get("/version" + slash, self._version)
+            r.add_get("/api" + slash, self._api_versions)
+            r.add_get("/apis" + slash, self._apis)
+            r.add_get("/apis/{group}" + slash, self._group)
         for probe in ("/healthz", "/livez", "/readyz"):
             r.add_get(probe, self._ok)
-        r.add_get("/api", self._api_versions)
-        r.add_get("/apis", self._apis)
         r.add_get("/openapi/v2", self._openapi_v2)
         r.add_get("/openapi/v3", self._openapi_v3)
         r.add_get("/openapi/v3/{path:.*}", self._openapi_v3_gv)
@@ -109,7 +112,6 @@ class HttpApi:
         r.add_post("/kubesim/silence-watches", self._hook_silence)
         r.add_route("*", "/api/v1{rest:.*}", self._core)
         r.add_route("*", "/apis/{group}/{version}{rest:.*}", self._grouped)
-        r.add_get("/apis/{group}", self._group)
         return app
 
     async def _version(self, request: web.Request) -> web.Response:
@@ -149,7 +151,11 @@ class HttpApi:
     async def _content_type(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Only JSON bodies (and YAML apply patches) are understood; protobuf and CBOR get 415,
         on which client-go falls back to JSON as it does against any server without them."""
-        if request.method in ("POST", "PUT") and request.can_read_body:
+        if (
+            request.method in ("POST", "PUT")
+            and request.can_read_body
+            and not request.path.startswith("/kubesim/")
+        ):
             ctype = request.headers.get("Content-Type", JSON).split(";")[0].strip()
             if ctype not in (JSON, "", "*/*"):
                 raise ApiError(

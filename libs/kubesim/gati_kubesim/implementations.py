@@ -1,7 +1,7 @@
-"""The patch, field-manager and schema functions in use: the pure modules once they exist.
+"""The field-manager and schema functions in use: the pure modules once they exist.
 
-`patch`, `fieldmanager` and `openapi` are written in parallel; until one of them is present
-its stand-in from `fallbacks` is used, so the server works at every commit.
+`fieldmanager` and `openapi` are written in parallel; until one of them is present its
+stand-in from `fallbacks` is used, so the server works at every commit.
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ def _pick(module: str, name: str, fallback: T) -> T:
     return cast(T, found)
 
 
-json_merge_patch = _pick("patch", "json_merge_patch", fallbacks.json_merge_patch)
-strategic_merge_patch = _pick("patch", "strategic_merge_patch", fallbacks.strategic_merge_patch)
-json_patch = _pick("patch", "json_patch", fallbacks.json_patch)
-PatchError: type[Exception] = _pick("patch", "PatchError", fallbacks.PatchError)
 server_side_apply = _pick("fieldmanager", "server_side_apply", fallbacks.server_side_apply)
 record_update = _pick("fieldmanager", "record_update", fallbacks.record_update)
 ApplyConflict: type[Exception] = _pick("fieldmanager", "ApplyConflict", fallbacks.ApplyConflict)

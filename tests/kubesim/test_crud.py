@@ -1,0 +1,243 @@
+"""CRUD conventions through the official client: codes, reasons, metadata the server owns."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+
+def _status(exc: ApiException) -> dict[str, object]:
+    body: dict[str, object] = json.loads(exc.body)
+    return body
+
+
+def test_create_sets_server_owned_metadata(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    core = client.CoreV1Api(kube_api)
+    cm = core.create_namespaced_config_map(
+        kube_namespace, {"metadata": {"name": "a", "uid": "forged"}, "data": {"k": "v"}}
+    )
+    assert cm.metadata.uid
+    assert cm.metadata.uid != "forged"
+    assert cm.metadata.creation_timestamp is not None
+    assert int(cm.metadata.resource_version) > 0
+    assert cm.metadata.managed_fields[0].manager  # defaulted from the User-Agent
+
+
+def test_resource_versions_come_from_one_counter(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    core = client.CoreV1Api(kube_api)
+    a = core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "a"}})
+    s = core.create_namespaced_secret(kube_namespace, {"metadata": {"name": "s"}})
+    b = core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "b"}})
+    rvs = [int(o.metadata.resource_version) for o in (a, s, b)]
+    assert rvs == sorted(rvs)
+    assert len(set(rvs)) == 3
+
+
+def test_stale_update_gets_409_conflict(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    core = client.CoreV1Api(kube_api)
+    first = core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "a"}})
+    first.data = {"x": "1"}
+    core.replace_namespaced_config_map("a", kube_namespace, first)
+    first.data = {"x": "2"}  # still carries the old resourceVersion
+    with pytest.raises(ApiException) as err:
+        core.replace_namespaced_config_map("a", kube_namespace, first)
+    assert err.value.status == 409
+    assert _status(err.value)["reason"] == "Conflict"
+    assert core.read_namespaced_config_map("a", kube_namespace).data == {"x": "1"}
+
+
+def test_duplicate_create_is_already_exists(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    core = client.CoreV1Api(kube_api)
+    core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "a"}})
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "a"}})
+    assert err.value.status == 409
+    status = _status(err.value)
+    assert status["reason"] == "AlreadyExists"
+    assert status["kind"] == "Status"
+    assert status["details"] == {"name": "a", "kind": "configmaps"}
+
+
+def test_missing_object_is_404_status(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(kube_api).read_namespaced_config_map("nope", kube_namespace)
+    assert err.value.status == 404
+    status = _status(err.value)
+    assert status["reason"] == "NotFound"
+    assert status["message"] == 'configmaps "nope" not found'
+
+
+def test_create_in_missing_namespace_is_404(kube_api: client.ApiClient) -> None:
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(kube_api).create_namespaced_config_map(
+            "no-such-ns", {"metadata": {"name": "a"}}
+        )
+    assert err.value.status == 404
+    assert 'namespaces "no-such-ns" not found' in _status(err.value)["message"]  # type: ignore[operator]
+
+
+def test_invalid_name_is_422_naming_the_field(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(kube_api).create_namespaced_config_map(
+            kube_namespace, {"metadata": {"name": "Not_Valid"}}
+        )
+    assert err.value.status == 422
+    causes = _status(err.value)["details"]["causes"]  # type: ignore[index]
+    assert causes[0]["field"] == "metadata.name"
+
+
+def test_generate_name(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    core = client.CoreV1Api(kube_api)
+    made = core.create_namespaced_config_map(kube_namespace, {"metadata": {"generateName": "x-"}})
+    assert made.metadata.name.startswith("x-")
+    assert len(made.metadata.name) == 7
+
+
+def test_namespace_in_body_must_match_url(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(kube_api).create_namespaced_config_map(
+            kube_namespace, {"metadata": {"name": "a", "namespace": "default"}}
+        )
+    assert err.value.status == 400
+
+
+def test_no_op_update_keeps_resource_version(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    core = client.CoreV1Api(kube_api)
+    made = core.create_namespaced_config_map(
+        kube_namespace, {"metadata": {"name": "a"}, "data": {"k": "v"}}
+    )
+    again = core.replace_namespaced_config_map("a", kube_namespace, made)
+    assert again.metadata.resource_version == made.metadata.resource_version
+
+
+def test_label_selectors_equality_and_set_based(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    core = client.CoreV1Api(kube_api)
+    for name, labels in {
+        "a": {"tier": "web", "env": "prod"},
+        "b": {"tier": "db", "env": "prod"},
+        "c": {"tier": "web"},
+    }.items():
+        core.create_namespaced_config_map(
+            kube_namespace, {"metadata": {"name": name, "labels": labels}}
+        )
+
+    def names(selector: str) -> list[str]:
+        items = core.list_namespaced_config_map(kube_namespace, label_selector=selector).items
+        return [i.metadata.name for i in items]
+
+    assert names("tier=web") == ["a", "c"]
+    assert names("tier!=web") == ["b"]
+    assert names("env in (prod),tier notin (db)") == ["a"]
+    assert names("env") == ["a", "b"]
+    assert names("!env") == ["c"]
+    with pytest.raises(ApiException) as err:
+        names("tier in (")
+    assert err.value.status == 400
+
+
+def test_field_selectors(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    core = client.CoreV1Api(kube_api)
+    for name in ("a", "b"):
+        core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": name}})
+    got = core.list_config_map_for_all_namespaces(
+        field_selector=f"metadata.namespace={kube_namespace},metadata.name!=a"
+    )
+    assert [i.metadata.name for i in got.items] == ["b"]
+    with pytest.raises(ApiException) as err:
+        core.list_namespaced_config_map(kube_namespace, field_selector="data.k=v")
+    assert err.value.status == 400
+
+
+def test_limit_and_continue_page_through_everything(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    core = client.CoreV1Api(kube_api)
+    for i in range(7):
+        core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": f"cm-{i}"}})
+    seen: list[str] = []
+    token = None
+    while True:
+        page = core.list_namespaced_config_map(kube_namespace, limit=3, _continue=token)
+        seen += [i.metadata.name for i in page.items]
+        token = page.metadata._continue
+        if not token:
+            break
+        assert page.metadata.remaining_item_count == 7 - len(seen)
+    assert seen == [f"cm-{i}" for i in range(7)]
+
+
+def test_delete_returns_success_status(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    core = client.CoreV1Api(kube_api)
+    core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "a"}})
+    # The client returns the raw Status here, as the API declares the response an object.
+    status = kube_api.sanitize_for_serialization(
+        core.delete_namespaced_config_map("a", kube_namespace)
+    )
+    assert status["kind"] == "Status"
+    assert status["status"] == "Success"
+    assert status["details"]["name"] == "a"
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_config_map("a", kube_namespace)
+    assert err.value.status == 404
+
+
+def test_delete_collection_by_label(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    core = client.CoreV1Api(kube_api)
+    core.create_namespaced_config_map(
+        kube_namespace, {"metadata": {"name": "a", "labels": {"x": "1"}}}
+    )
+    core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "b"}})
+    core.delete_collection_namespaced_config_map(kube_namespace, label_selector="x=1")
+    assert [i.metadata.name for i in core.list_namespaced_config_map(kube_namespace).items] == ["b"]
+
+
+def test_secret_string_data_is_encoded(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    core = client.CoreV1Api(kube_api)
+    made = core.create_namespaced_secret(
+        kube_namespace, {"metadata": {"name": "s"}, "stringData": {"pw": "hunter2"}}
+    )
+    assert made.data == {"pw": "aHVudGVyMg=="}
+    assert made.type == "Opaque"
+
+
+def test_every_listed_builtin_kind_round_trips(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    custom = client.CustomObjectsApi(kube_api)
+    samples = [
+        ("coordination.k8s.io", "v1", "leases", "Lease", {"holderIdentity": "me"}),
+        ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", {"minAvailable": 1}),
+        ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", {"podSelector": {}}),
+        (
+            "autoscaling",
+            "v2",
+            "horizontalpodautoscalers",
+            "HorizontalPodAutoscaler",
+            {
+                "scaleTargetRef": {"kind": "Deployment", "name": "d", "apiVersion": "apps/v1"},
+                "maxReplicas": 3,
+            },
+        ),
+        ("events.k8s.io", "v1", "events", "Event", {}),
+    ]
+    for group, version, plural, kind, spec in samples:
+        body = {"apiVersion": f"{group}/{version}", "kind": kind, "metadata": {"name": "x"}}
+        if kind != "Event":
+            body["spec"] = spec
+        made = custom.create_namespaced_custom_object(group, version, kube_namespace, plural, body)
+        assert made["kind"] == kind
+        got = custom.get_namespaced_custom_object(group, version, kube_namespace, plural, "x")
+        assert got["metadata"]["uid"] == made["metadata"]["uid"]

@@ -1,0 +1,125 @@
+"""Discovery, Tables, auth and fault injection, as clients see them over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from fixtures.kubesim_server import api_client, kubesim_hook
+from gati_kubesim.server import ThreadedKubeSim
+from kubesim.samples import deployment
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+def _get(url: str, accept: str = "application/json", token: str | None = None) -> dict[str, object]:
+    headers = {"Accept": accept}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as resp:
+        body: dict[str, object] = json.loads(resp.read())
+        return body
+
+
+def test_version_and_group_discovery(kube_api: client.ApiClient) -> None:
+    info = client.VersionApi(kube_api).get_code()
+    assert info.major == "1"
+    assert info.git_version.startswith("v1.")
+    groups = {g.name: g for g in client.ApisApi(kube_api).get_api_versions().groups}
+    assert {
+        "apps",
+        "autoscaling",
+        "coordination.k8s.io",
+        "policy",
+        "networking.k8s.io",
+        "events.k8s.io",
+        "apiextensions.k8s.io",
+    } <= set(groups)
+    assert groups["autoscaling"].preferred_version.version == "v2"
+    assert client.CoreApi(kube_api).get_api_versions().versions == ["v1"]
+
+
+def test_resource_lists_carry_verbs_short_names_and_subresources(
+    kube_api: client.ApiClient,
+) -> None:
+    apps = {r.name: r for r in client.AppsV1Api(kube_api).get_api_resources().resources}
+    deploy = apps["deployments"]
+    assert deploy.kind == "Deployment"
+    assert deploy.namespaced
+    assert deploy.short_names == ["deploy"]
+    assert {"create", "list", "watch", "patch", "deletecollection"} <= set(deploy.verbs)
+    assert deploy.categories == ["all"]
+    scale = apps["deployments/scale"]
+    assert (scale.group, scale.version, scale.kind) == ("autoscaling", "v1", "Scale")
+    core = {r.name: r for r in client.CoreV1Api(kube_api).get_api_resources().resources}
+    assert core["namespaces"].namespaced is False
+    assert core["configmaps"].short_names == ["cm"]
+
+
+def test_unknown_paths_are_404_status(kubesim_server: ThreadedKubeSim) -> None:
+    with pytest.raises(urllib.error.HTTPError) as err:
+        _get(f"{kubesim_server.url}/apis/nope.example/v1/things")
+    assert err.value.code == 404
+    assert json.loads(err.value.read())["kind"] == "Status"
+
+
+def test_lists_and_gets_as_tables(
+    kubesim_server: ThreadedKubeSim, kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    client.AppsV1Api(kube_api).create_namespaced_deployment(kube_namespace, deployment("web"))
+    url = f"{kubesim_server.url}/apis/apps/v1/namespaces/{kube_namespace}/deployments"
+    table = _get(url, TABLE)
+    assert table["kind"] == "Table"
+    assert table["apiVersion"] == "meta.k8s.io/v1"
+    columns = [c["name"] for c in table["columnDefinitions"]]  # type: ignore[index, union-attr]
+    assert columns == ["Name", "Ready", "Up-to-date", "Available", "Age"]
+    row = table["rows"][0]  # type: ignore[index]
+    assert row["cells"][0] == "web"
+    assert row["object"]["kind"] == "PartialObjectMetadata"
+    single = _get(f"{url}/web", TABLE)
+    assert single["rows"][0]["cells"][0] == "web"  # type: ignore[index]
+
+
+def test_bearer_token_is_required_when_configured() -> None:
+    with ThreadedKubeSim(token="s3cret", read_only_token="look") as sim:
+        with api_client(sim.url) as anonymous, pytest.raises(ApiException) as err:
+            client.CoreV1Api(anonymous).list_namespace()
+        assert err.value.status == 401
+        assert json.loads(err.value.body)["reason"] == "Unauthorized"
+        with api_client(sim.url, token="wrong") as wrong, pytest.raises(ApiException) as bad:
+            client.CoreV1Api(wrong).list_namespace()
+        assert bad.value.status == 401
+        with api_client(sim.url, token="s3cret") as api:
+            assert client.CoreV1Api(api).list_namespace().items
+        with api_client(sim.url, token="look") as reader:
+            assert client.CoreV1Api(reader).list_namespace().items
+            with pytest.raises(ApiException) as forbidden:
+                client.CoreV1Api(reader).create_namespace({"metadata": {"name": "x"}})
+            assert forbidden.value.status == 403
+        assert _get(f"{sim.url}/version")["major"] == "1"
+
+
+def test_injected_errors_and_latency(kubesim_fresh: ThreadedKubeSim) -> None:
+    url = kubesim_fresh.url
+    kubesim_hook(url, "faults", {"verb": "list", "resource": "configmaps", "code": 503, "times": 2})
+    with api_client(url) as api:
+        core = client.CoreV1Api(api)
+        for _ in range(2):
+            with pytest.raises(ApiException) as err:
+                core.list_namespaced_config_map("default")
+            assert err.value.status == 503
+        assert core.list_namespaced_config_map("default").items == []
+        assert core.list_namespace().items  # other requests never failed
+        kubesim_hook(url, "faults", {"verb": "get", "latency": 0.3})
+        started = time.monotonic()
+        core.read_namespace("default")
+        assert time.monotonic() - started >= 0.3
+        kubesim_hook(url, "faults", method="DELETE")
+        with pytest.raises(urllib.error.HTTPError) as bad:
+            kubesim_hook(url, "faults", {"probability": 2})
+        assert bad.value.code == 400

@@ -1,0 +1,146 @@
+"""The real kubectl against kubesim: the generated CRDs, apply (client and server side),
+printer columns, watch and delete, exactly as a developer would use them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gati_kubesim.server import ThreadedKubeSim
+
+REPO = Path(__file__).resolve().parents[2]
+KUBECTL = shutil.which("kubectl")
+
+pytestmark = [
+    pytest.mark.kubectl,
+    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine"),
+]
+
+
+class Kubectl:
+    def __init__(self, kubeconfig: Path, cache: Path) -> None:
+        self.base = [str(KUBECTL), f"--kubeconfig={kubeconfig}", f"--cache-dir={cache}"]
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, f"kubectl {' '.join(args)} failed: {done.stderr}"
+        return done.stdout
+
+
+@pytest.fixture
+def kubectl(kubesim_fresh: ThreadedKubeSim, tmp_path: Path) -> Iterator[Kubectl]:
+    kubeconfig = kubesim_fresh.sim.write_kubeconfig(tmp_path / "kubeconfig")
+    k = Kubectl(kubeconfig, tmp_path / "cache")
+    k("apply", "-f", str(REPO / "deploy" / "crds"))
+    k("apply", "-f", str(REPO / "examples" / "namespace.yaml"))
+    return k
+
+
+def test_apply_crds_and_get_shows_printer_columns(kubectl: Kubectl) -> None:
+    crds = kubectl("get", "crd", "-o", "name")
+    assert "customresourcedefinition.apiextensions.k8s.io/gatihandlers.gati.dev" in crds
+    out = kubectl("apply", "-f", str(REPO / "examples" / "handler-orders-v1.yaml"))
+    assert out.strip() == "gatihandler.gati.dev/orders-v1 created"
+    again = kubectl("apply", "-f", str(REPO / "examples" / "handler-orders-v1.yaml"))
+    assert again.strip() == "gatihandler.gati.dev/orders-v1 unchanged"
+    table = kubectl("get", "gh", "-n", "shop").splitlines()
+    assert table[0].split() == ["NAME", "PATH", "VERSION", "PHASE", "READY", "AGE"]
+    assert table[1].split()[:3] == ["orders-v1", "/orders/:id", "v1"]
+    wide = kubectl("get", "gh", "-n", "shop", "-o", "wide").splitlines()
+    assert "SCALING" in wide[0].split()
+
+
+def test_server_side_apply_and_conflicting_managers(kubectl: Kubectl, tmp_path: Path) -> None:
+    sample = REPO / "examples" / "handler-orders-v2.yaml"
+    out = kubectl("apply", "--server-side", "-f", str(sample))
+    assert out.strip() == "gatihandler.gati.dev/orders-v2 serverside-applied"
+    changed = tmp_path / "v2.yaml"
+    changed.write_text(sample.read_text().replace("replicas: 1", "replicas: 4"))
+    conflict = subprocess.run(
+        [*kubectl.base, "apply", "--server-side", "--field-manager=other", "-f", str(changed)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert conflict.returncode != 0
+    assert "conflict" in conflict.stderr.lower()
+    kubectl(
+        "apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", str(changed)
+    )
+    assert kubectl("get", "gh", "orders-v2", "-n", "shop", "-o", "jsonpath={.spec.replicas}") == "4"
+
+
+def test_get_watch_sees_an_update(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", str(REPO / "examples" / "handler-orders-v1.yaml"))
+    proc = subprocess.Popen(
+        [*kubectl.base, "get", "gh", "-n", "shop", "-w", "--request-timeout=20s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        header = proc.stdout.readline()
+        first = proc.stdout.readline()
+        assert "PHASE" in header
+        assert first.startswith("orders-v1")
+        kubectl(
+            "patch",
+            "gh",
+            "orders-v1",
+            "-n",
+            "shop",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            '{"status":{"phase":"Running","readyReplicas":2}}',
+        )
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()))  # type: ignore[union-attr]
+        reader.start()
+        reader.join(15)
+        assert line
+        assert line[0].split()[3:5] == ["Running", "2"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_delete(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", str(REPO / "examples" / "handler-orders-v1.yaml"))
+    assert kubectl("delete", "gh", "orders-v1", "-n", "shop").strip() == (
+        'gatihandler.gati.dev "orders-v1" deleted'
+    )
+    missing = subprocess.run(
+        [*kubectl.base, "get", "gh", "orders-v1", "-n", "shop"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert missing.returncode != 0
+    assert "NotFound" in missing.stderr
+
+
+def test_builtin_deployment_apply_scale_and_rollout_status(
+    kubectl: Kubectl, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "deploy.yaml"
+    manifest.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n"
+        "spec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n"
+        "  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec: {containers: [{name: main, image: 'nginx:1.27'}]}\n"
+    )
+    kubectl("apply", "-f", str(manifest))
+    kubectl("scale", "deployment/web", "-n", "shop", "--replicas=3")
+    out = kubectl("rollout", "status", "deployment/web", "-n", "shop", "--timeout=20s")
+    assert "successfully rolled out" in out
+    assert (
+        kubectl("get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.status.readyReplicas}")
+        == "3"
+    )
