@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from contracts.samples import FULL_HANDLER, FULL_MODULE, FULL_VERSION, handler, module, version
+from gati_contracts.asyncapi import bus_documents
 from gati_contracts.crds import crd_files, custom_resource_definitions
-from gati_contracts.events import schema_files
 from gati_contracts.objects import parse_object
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def openapi(kind: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("directory", "files"),
-    [(ROOT / "deploy" / "crds", crd_files()), (ROOT / "docs" / "schemas", schema_files())],
+    [(ROOT / "deploy" / "crds", crd_files()), (ROOT / "docs" / "schemas", bus_documents())],
 )
 def test_committed_files_equal_generated_ones(directory: Path, files: dict[str, str]) -> None:
     for name, text in files.items():

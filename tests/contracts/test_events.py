@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import msgspec
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gati_contracts import headers
+from gati_contracts.asyncapi import asyncapi_document, bus_documents
 from gati_contracts.events import (
     ChangeEvent,
     ChangeType,
@@ -31,6 +35,7 @@ from gati_contracts.events import (
     decode_event,
     encode_event,
     event_headers,
+    event_schema,
 )
 
 NOW = datetime(2026, 11, 26, 19, 0, 0, tzinfo=UTC)
@@ -225,3 +230,33 @@ def test_events_are_frozen() -> None:
     with pytest.raises(AttributeError):
         SAMPLE.requests = 1  # type: ignore[misc]
     assert msgspec.structs.replace(SAMPLE, requests=200).requests == 200
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_published_json_schemas_accept_what_is_encoded(event: Event) -> None:
+    schema = event_schema(type(event))
+    jsonschema.Draft202012Validator(schema).validate(json.loads(encode_event(event)))
+    without_version = json.loads(encode_event(event))
+    del without_version["schemaVersion"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate(without_version)
+
+
+def test_asyncapi_lists_every_subject_with_its_payload_schema() -> None:
+    document = asyncapi_document()
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert addresses == {
+        "gati.cr.{kind}.{namespace}.{name}",
+        "gati.owned.{kind}.{namespace}.{name}",
+        "gati.status.{kind}.{namespace}.{name}",
+        "gati.metrics.traffic.{namespace}.{handler}.{version}",
+        "gati.routes.{namespace}.{path}",
+    }
+    files = bus_documents()
+    for channel in document["channels"].values():
+        params = set(re.findall(r"{(\w+)}", channel["address"]))
+        assert params == set(channel["parameters"])
+        for ref in channel["messages"].values():
+            message = document["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]
+            assert message["payload"]["$ref"].removeprefix("./") in files
+    assert yaml.safe_load(files["asyncapi.yaml"]) == document

@@ -46,7 +46,7 @@ class ChangeType(StrEnum):
 
 
 class ChangeEvent(Event, kw_only=True, frozen=True, tag="gati.change"):
-    """A Kubernetes object as the watcher saw it (DESIGN §3), on `gati.cr.>` and `gati.owned.>`."""
+    """A Kubernetes object as the watcher saw it, on `gati.cr.>` and `gati.owned.>`."""
 
     event_id: NonEmpty
     type: ChangeType
@@ -307,11 +307,28 @@ def _decode_body(payload: bytes, event_type: type[E]) -> E:
     return event
 
 
+def event_schema(event_type: type[Event]) -> dict[str, Any]:
+    """The JSON Schema of one event, as strict about `schemaVersion` as `decode_event` is.
+
+    msgspec marks the field optional because it has a default; the decoder requires it, so the
+    published schema does too, and names the one version this build reads.
+    """
+    schema: dict[str, Any] = msgspec.json.schema(event_type)
+    body = schema["$defs"][event_type.__name__]
+    body["required"] = sorted({*body["required"], "schemaVersion"})
+    body["properties"]["schemaVersion"] = {"type": "integer", "enum": [SCHEMA_VERSION]}
+    return schema
+
+
+def schema_file_name(event_type: type[Event]) -> str:
+    return f"{schema_name(event_type)}.v{SCHEMA_VERSION}.json"
+
+
 def schema_files() -> dict[str, str]:
     """The JSON Schema of each event as committed in `docs/schemas/`, keyed by file name."""
     return {
-        f"{schema_name(event_type)}.v{SCHEMA_VERSION}.json": json.dumps(
-            msgspec.json.schema(event_type), indent=2, sort_keys=True, ensure_ascii=False
+        schema_file_name(event_type): json.dumps(
+            event_schema(event_type), indent=2, sort_keys=True, ensure_ascii=False
         )
         + "\n"
         for event_type in EVENT_TYPES

@@ -1,4 +1,4 @@
-"""`gati-operator schemas`: JSON Schemas of every event on the bus, for tools outside Python."""
+"""`gati-operator schemas`: JSON Schemas and AsyncAPI of the bus, for tools outside Python."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from gati_cli.commands.crds import emit
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "schemas",
-        help="print the JSON Schemas of the bus events, or write them to a directory",
+        help="print the JSON Schemas and AsyncAPI document of the bus, or write them to --out",
         description=(
             "Generate a JSON Schema per event type (change, outcome, traffic, routes) from the "
-            "msgspec contracts, named <schema>.v<version>.json (as committed in docs/schemas)."
+            "msgspec contracts, named <schema>.v<version>.json, and an AsyncAPI 3.0 document of "
+            "every subject, asyncapi.yaml (as committed in docs/schemas)."
         ),
     )
     parser.add_argument("--out", help="write the .json files into this directory")
@@ -22,6 +23,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gati_contracts.events import schema_files
+    from gati_contracts.asyncapi import bus_documents
 
-    return emit(schema_files(), args.out)
+    return emit(bus_documents(), args.out)
