@@ -15,8 +15,10 @@ from collections.abc import Sequence
 # Order is the order `--help` lists them in.
 COMMANDS: tuple[str, ...] = (
     "nats",
+    "run",
     "crds",
     "schemas",
+    "kubesim",
 )
 
 

@@ -1,0 +1,166 @@
+"""The lifecycle every service shares, so a service is only its own `main(ctx)` coroutine.
+
+settings → logging → NATS (waiting for it if need be) → provisioning → health server →
+`main(ctx)` → on SIGTERM/SIGINT: `ctx.stop` is set, `/readyz` fails, `main` gets
+`shutdown_grace` to finish its in-flight work (a `ConsumerLoop.run(ctx.stop)` returns once it
+has), then NATS is drained and the process exits 0. A second signal, or an overrun grace,
+cancels `main`: unacked messages are then redelivered to another replica after `ack_wait`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
+
+from gati_runtime.consumer import ConsumerLoop, ConsumerOptions, Decoder, Handler, PoisonCallback
+from gati_runtime.health import HealthServer
+from gati_runtime.logging import configure_logging
+from gati_runtime.nats_connection import NatsConnection, connect
+from gati_runtime.provisioning import ConsumerSpec, provision_bus
+from gati_runtime.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+@dataclass
+class ServiceContext:
+    """What a service's `main` gets: everything already connected and provisioned."""
+
+    name: str
+    settings: Settings
+    connection: NatsConnection
+    health: HealthServer
+    stop: asyncio.Event
+
+    def consumer(
+        self,
+        spec: ConsumerSpec,
+        *,
+        decode: Decoder[T],
+        handler: Handler[T],
+        on_poison: PoisonCallback,
+        options: ConsumerOptions | None = None,
+    ) -> ConsumerLoop[T]:
+        """A loop on the `GATI` stream; `await loop.run(ctx.stop)` consumes until shutdown."""
+        return ConsumerLoop(
+            self.connection,
+            self.settings.stream,
+            spec,
+            decode=decode,
+            handler=handler,
+            on_poison=on_poison,
+            options=options,
+        )
+
+
+ServiceMain = Callable[[ServiceContext], Awaitable[None]]
+
+
+def run_service(name: str, main: ServiceMain, settings: Settings) -> int:
+    """Blocking entry point for `gati-operator run` and tests that run a service as a process."""
+    configure_logging(settings.log_format, settings.log_level)
+    return asyncio.run(serve(name, main, settings))
+
+
+async def serve(name: str, main: ServiceMain, settings: Settings) -> int:
+    stop = asyncio.Event()
+    forced = asyncio.Event()
+    bound = log.bind(service=name, instance=settings.instance_id)
+    _install_signal_handlers(stop, forced)
+
+    connection = await _until_stopped(
+        connect(settings, name=f"{name}/{settings.instance_id}"), stop
+    )
+    if connection is None:
+        return EXIT_OK
+    health = HealthServer(settings.http_port)
+    try:
+        changes = await provision_bus(connection.jsm, settings)
+        bound.info("bus_ready", changes=[str(change) for change in changes])
+        health.add_readiness("nats", connection.ready)
+        await health.start()
+        context = ServiceContext(name, settings, connection, health, stop)
+        return await _run_main(main(context), stop, forced, health, settings, bound)
+    except Exception:
+        bound.exception("service_failed")
+        return EXIT_FAILED
+    finally:
+        await health.stop()
+        await connection.close()
+        bound.info("service_exited")
+
+
+async def _run_main(
+    work: Awaitable[None],
+    stop: asyncio.Event,
+    forced: asyncio.Event,
+    health: HealthServer,
+    settings: Settings,
+    bound: structlog.typing.FilteringBoundLogger,
+) -> int:
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not task.done():
+        health.draining()
+        grace = settings.shutdown_grace.total_seconds()
+        bound.info("draining", grace_seconds=grace)
+        overrun = asyncio.ensure_future(forced.wait())
+        await asyncio.wait({task, overrun}, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        overrun.cancel()
+        if not task.done():
+            bound.warning("drain_cut_short")
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return EXIT_FAILED
+    if task.cancelled():
+        return EXIT_FAILED
+    error = task.exception()
+    if error is not None:
+        bound.error("service_main_failed", error=repr(error), exc_info=error)
+        return EXIT_FAILED
+    if not stop.is_set():
+        bound.warning("service_main_returned_without_stop")
+    return EXIT_OK
+
+
+async def _until_stopped(
+    work: Awaitable[NatsConnection], stop: asyncio.Event
+) -> NatsConnection | None:
+    """Connecting waits for NATS forever; a SIGTERM meanwhile must still end the process."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
+def _install_signal_handlers(stop: asyncio.Event, forced: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stop.is_set():
+            forced.set()
+        stop.set()
+        log.info("signal_received", signal=signum.name, forced=forced.is_set())
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)

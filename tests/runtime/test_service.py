@@ -1,0 +1,133 @@
+"""A service process: health endpoints, SIGTERM drain, and `gati-operator run` without a service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from nats.aio.client import Client
+from prometheus_client import CollectorRegistry, Counter
+
+from gati_cli.commands.run import ServiceNotBuiltError, load_service
+from gati_cli.main import main as cli_main
+from gati_contracts.subjects import STREAM
+from gati_runtime.health import HealthServer
+
+SERVICE_SCRIPT = Path(__file__).with_name("drain_service.py")
+WAIT = 15.0
+
+
+async def _line(stream: asyncio.StreamReader, prefix: str) -> str:
+    while True:
+        raw = await asyncio.wait_for(stream.readline(), WAIT)
+        if not raw:
+            raise AssertionError(f"process ended before printing {prefix!r}")
+        line = raw.decode().strip()
+        if line.startswith(prefix):
+            return line
+
+
+async def test_sigterm_finishes_in_flight_work_before_exit(gati_bus: Client, nats_url: str) -> None:
+    env = {
+        **os.environ,
+        "GATI_NATS_URL": nats_url,
+        "GATI_HTTP_PORT": "0",
+        "GATI_LOG_FORMAT": "json",
+        "GATI_INSTANCE_ID": "drain-1",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(SERVICE_SCRIPT),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    try:
+        port = int((await _line(process.stdout, "ready")).split()[1])
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/readyz?verbose") as response:
+                assert response.status == 200, await response.text()
+                assert "[+]nats ok" in await response.text()
+
+            ack = await gati_bus.jetstream().publish("gati.cr.gatihandler.default.api", b"{}")
+            assert await _line(process.stdout, "started") == f"started {ack.seq}"
+            process.send_signal(signal.SIGTERM)
+
+            finished = await _line(process.stdout, "finished")
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                metrics = await response.text()
+        assert finished == f"finished {ack.seq}"
+        assert 'gati_consumer_delivered_total{consumer="drain"} 1.0' in metrics
+        assert await asyncio.wait_for(process.wait(), WAIT) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    info = await gati_bus.jsm().consumer_info(STREAM, "drain")
+    assert info.num_ack_pending == 0
+    assert info.ack_floor is not None
+    assert info.ack_floor.stream_seq == ack.seq
+
+
+async def test_health_endpoints_follow_kubernetes_conventions() -> None:
+    registry = CollectorRegistry()
+    Counter("probe_total", "a metric to find", registry=registry).inc()
+    ready = False
+
+    async def check() -> bool:
+        return ready
+
+    server = HealthServer(0, host="127.0.0.1", registry=registry)
+    server.add_readiness("nats", check)
+    await server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as response:
+                assert (response.status, await response.text()) == (200, "ok")
+            async with http.get(f"{base}/readyz?verbose") as response:
+                assert response.status == 503
+                assert "[-]nats failed" in await response.text()
+            ready = True
+            async with http.get(f"{base}/readyz") as response:
+                assert (response.status, await response.text()) == (200, "ok")
+            server.draining()
+            async with http.get(f"{base}/readyz?verbose") as response:
+                assert response.status == 503
+                assert "[-]shutdown failed" in await response.text()
+            async with http.get(f"{base}/metrics") as response:
+                assert response.status == 200
+                assert "probe_total 1.0" in await response.text()
+    finally:
+        await server.stop()
+
+
+def test_missing_service_is_reported_not_crashed() -> None:
+    with pytest.raises(ServiceNotBuiltError, match=r"not built yet.*gati_nosuch\.service"):
+        load_service("nosuch")
+
+
+def test_run_exits_2_with_a_message_until_the_service_exists(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    try:
+        load_service("scaler")
+    except ServiceNotBuiltError:
+        assert cli_main(["run", "scaler"]) == 2
+        assert "service 'scaler' is not built yet" in capsys.readouterr().err
+    else:
+        pytest.skip("gati_scaler.service exists now; nothing to report")
+
+
+def test_run_rejects_bad_settings_with_the_variable_name(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli_main(["run", "scaler", "--http-port", "http"]) == 2
+    assert "GATI_HTTP_PORT" in capsys.readouterr().err
