@@ -1,0 +1,68 @@
+"""The connection waits for NATS, reports readiness honestly and counts reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import nats
+
+from gati_runtime.embedded_nats import EmbeddedNats, free_port
+from gati_runtime.nats_connection import connect, tls_context
+from gati_runtime.settings import Settings
+
+WAIT = 15.0
+
+
+async def test_first_connect_waits_for_a_late_server(tmp_path: Path) -> None:
+    server = EmbeddedNats(tmp_path / "nats", port=free_port())
+    settings = Settings.load(environ={"GATI_NATS_URL": server.url})
+    pending = asyncio.create_task(connect(settings, name="late"))
+    await asyncio.sleep(0.2)  # let the first attempts fail: there is nothing to wait on yet
+    assert not pending.done()
+    server.start()
+    try:
+        connection = await asyncio.wait_for(pending, WAIT)
+        assert await connection.ready()
+        server.stop()
+        assert not await connection.ready()
+        server.start()
+        await asyncio.wait_for(connection.wait_reconnected(), WAIT)
+        assert await connection.ready()
+        assert connection.generation == 1
+        await connection.close()
+    finally:
+        server.stop()
+
+
+def test_no_tls_unless_a_file_asks_for_it() -> None:
+    assert tls_context(Settings.load(environ={})) is None
+
+
+def test_nats_command_serves_until_interrupted(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gati_cli", "nats", "--port", str(port), "--store", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert f"ready at nats://127.0.0.1:{port}" in process.stdout.readline()
+
+        async def round_trip() -> bool:
+            client = await nats.connect(f"nats://127.0.0.1:{port}")
+            info = await client.jsm().account_info()
+            await client.close()
+            return info is not None
+
+        assert asyncio.run(round_trip())
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=WAIT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
