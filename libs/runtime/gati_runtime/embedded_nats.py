@@ -70,7 +70,29 @@ class NodePorts:
         )
 
 
-class EmbeddedNats:
+class _RunsWhileEntered:
+    """`with server:` starts it and always stops it, so a failing test leaves no process behind."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedNats(_RunsWhileEntered):
     """One `nats-server` with JetStream, bound to loopback, storing under `store_dir`."""
 
     def __init__(
@@ -186,20 +208,8 @@ class EmbeddedNats:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class NatsCluster:
+class NatsCluster(_RunsWhileEntered):
     """Three (or more) JetStream nodes routed to each other on loopback, for fault tests."""
 
     def __init__(self, base_dir: Path, *, size: int = 3, binary: Path | None = None) -> None:
@@ -239,15 +249,3 @@ class NatsCluster:
     def restart(self, index: int, *, timeout: float = 30.0) -> None:
         self.nodes[index].stop()
         self.nodes[index].start(timeout=timeout)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
