@@ -285,8 +285,8 @@ def test_values_outside_env_are_echoed_to_help_the_user() -> None:
 
 
 @pytest.mark.parametrize(
-    "data", [{}, {"kind": "Pod"}, {"kind": 3, "metadata": "x"}, {"kind": "GatiHandler"}]
+    "data", [{}, {"kind": "Pod"}, {"kind": 3, "metadata": "x"}, {"kind": "GatiHandler"}, [], None]
 )
-def test_unknown_or_shapeless_objects_raise_the_typed_error(data: dict[str, Any]) -> None:
+def test_unknown_or_shapeless_objects_raise_the_typed_error(data: object) -> None:
     with pytest.raises(InvalidObjectError):
         parse_object(data)

@@ -7,10 +7,11 @@ from typing import Literal
 from pydantic import Field
 
 from gati_contracts.fieldtypes import HandlerPath, LabelValue, Weight
+from gati_contracts.meta import CustomResource
 from gati_contracts.rollout import RolloutSpec
 from gati_contracts.scaling import ScalingSpec
 from gati_contracts.wire import WireModel
-from gati_contracts.workload import CustomResource, WorkloadSpec, WorkloadStatus
+from gati_contracts.workload import WorkloadSpec, WorkloadStatus
 
 
 class TimescapeSpec(WireModel):

@@ -1,4 +1,4 @@
-"""The subset of Kubernetes `ObjectMeta` the services read and write.
+"""The object envelope: `apiVersion`, `kind` and the subset of `ObjectMeta` services use.
 
 Only what the operator acts on is typed; anything else the API server adds (managedFields…) is
 ignored on read, and services patch objects rather than replace them, so nothing is lost.
@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from gati_contracts.fieldtypes import DNSLabel, DNSSubdomain, Timestamp
-from gati_contracts.wire import ObservedModel
+from gati_contracts.kinds import API_VERSION
+from gati_contracts.wire import ObservedModel, WireModel
 
 
 class OwnerReference(ObservedModel):
@@ -41,3 +42,11 @@ class ObjectMeta(ObservedModel):
         # An empty `finalizers: []` in an apply would claim fields this writer never meant to.
         data = handler(self)
         return {key: value for key, value in data.items() if value not in ({}, [])}
+
+
+class CustomResource(WireModel):
+    """Fields every gati.dev object has, whatever its kind."""
+
+    api_version: str = API_VERSION
+    kind: str
+    metadata: ObjectMeta

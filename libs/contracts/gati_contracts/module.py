@@ -13,7 +13,8 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from gati_contracts.fieldtypes import StringForm
-from gati_contracts.workload import CustomResource, WorkloadSpec, WorkloadStatus
+from gati_contracts.meta import CustomResource
+from gati_contracts.workload import WorkloadSpec, WorkloadStatus
 
 ModuleName = Annotated[
     str,

@@ -7,7 +7,7 @@ the field named, never an exception that kills the consumer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from pydantic import ValidationError
 
@@ -37,8 +37,11 @@ class InvalidObjectError(ValueError):
         super().__init__(f"invalid {kind} {name!r}:\n{lines}")
 
 
-def parse_object(data: Mapping[str, Any]) -> GatiObject:
+def parse_object(data: object) -> GatiObject:
     """Validate a gati.dev object of any kind, chosen by its `kind` field."""
+    if not isinstance(data, Mapping):
+        problem = FieldProblem("", f"must be a JSON object (got {type(data).__name__})")
+        raise InvalidObjectError("object", "", [problem])
     kind = data.get("kind")
     metadata = data.get("metadata")
     name = str(metadata.get("name", "")) if isinstance(metadata, Mapping) else ""

@@ -21,9 +21,9 @@ from gati_contracts.fieldtypes import (
     Timestamp,
     Weight,
 )
+from gati_contracts.meta import CustomResource
 from gati_contracts.rollout import RolloutSpec
 from gati_contracts.wire import ObservedModel, WireModel
-from gati_contracts.workload import CustomResource
 
 
 class VersionPhase(StrEnum):

@@ -13,8 +13,6 @@ from pydantic import Field
 from gati_contracts.conditions import Conditions
 from gati_contracts.env import EnvValue
 from gati_contracts.fieldtypes import EnvVarName, Image, Port, Replicas, Timestamp
-from gati_contracts.kinds import API_VERSION
-from gati_contracts.meta import ObjectMeta
 from gati_contracts.resources import ResourceRequirements
 from gati_contracts.wire import ObservedModel, WireModel
 
@@ -45,11 +43,3 @@ class WorkloadStatus(ObservedModel):
     observed_generation: int | None = Field(default=None, ge=0)
     conditions: Conditions = Field(default_factory=list)
     last_updated: Timestamp | None = None
-
-
-class CustomResource(WireModel):
-    """Fields every gati.dev object has, whatever its kind."""
-
-    api_version: str = API_VERSION
-    kind: str
-    metadata: ObjectMeta
