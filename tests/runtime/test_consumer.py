@@ -226,22 +226,26 @@ async def test_same_subject_in_order_one_at_a_time_others_concurrently(
     assert overlap["across"] > 1
 
 
-async def test_long_work_keeps_its_message_with_in_progress(
+async def test_long_work_and_its_queued_successor_keep_their_messages(
     gati_connection: NatsConnection,
 ) -> None:
-    attempts: list[int] = []
+    attempts: list[tuple[int, int]] = []
     finished = asyncio.Event()
 
     async def handler(delivery: Delivery[Any]) -> Outcome:
-        attempts.append(delivery.attempt)
-        await asyncio.sleep(1.6)  # the work itself: longer than ack_wait
-        finished.set()
+        attempts.append((delivery.event["n"], delivery.attempt))
+        if delivery.event["n"] == 1:
+            await asyncio.sleep(1.6)  # the work itself: longer than ack_wait
+        else:
+            finished.set()
         return DONE
 
     async with running(gati_connection, handler, ack_wait=timedelta(seconds=1)):
-        await publish(gati_connection, "gati.cr.gatihandler.default.slow", {})
+        # The second waits in the same lane for longer than ack_wait, too.
+        await publish(gati_connection, "gati.cr.gatihandler.default.slow", {"n": 1})
+        await publish(gati_connection, "gati.cr.gatihandler.default.slow", {"n": 2})
         await asyncio.wait_for(finished.wait(), WAIT)
-    assert attempts == [1]
+    assert attempts == [(1, 1), (2, 1)]
     assert await pending(gati_connection) == 0
 
 

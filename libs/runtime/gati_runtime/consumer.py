@@ -7,7 +7,8 @@ Guarantees it gives handlers:
 - a message is acked only after its handler returned `Done`, naked with a delay on `Retry` or
   an exception, and terminated (after the poison callback) on `Fail`, on a message that cannot
   be decoded, or when its last allowed delivery fails;
-- long work keeps its message: `in_progress()` is sent every third of `ack_wait`;
+- long work keeps its messages: `in_progress()` is sent every third of `ack_wait` for every
+  message held, running or queued behind another of its subject;
 - on stop, fetching ends at once and every fetched message is finished and settled.
 
 Around nats-py: an empty fetch raises `TimeoutError` (#418), a fetch may stall past its
@@ -130,6 +131,8 @@ class ConsumerLoop(Generic[T]):
         self._lanes: dict[str, deque[Msg]] = {}
         self._lane_tasks: set[asyncio.Task[None]] = set()
         self._heartbeat_every = max(spec.ack_wait.total_seconds() / 3, 0.05)
+        # Fetched and not yet settled, keyed by the delivery's unique ack subject.
+        self._held: dict[str, Msg] = {}
         self._label = spec.durable
         self._log = log.bind(consumer=spec.durable, stream=stream)
 
@@ -138,6 +141,7 @@ class ConsumerLoop(Generic[T]):
         await ensure_consumer(self._connection.jsm, self._stream, self._spec)
         subscription = await self._bind()
         generation = self._connection.generation
+        heartbeats = asyncio.create_task(self._keep_held_messages())
         self._log.info("consumer_started")
         try:
             while not stop.is_set():
@@ -157,6 +161,7 @@ class ConsumerLoop(Generic[T]):
                     self._dispatch(message)
         finally:
             await self._finish_in_flight()
+            heartbeats.cancel()
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
             self._log.info("consumer_stopped")
@@ -245,6 +250,7 @@ class ConsumerLoop(Generic[T]):
     def _dispatch(self, message: Msg) -> None:
         DELIVERED.labels(self._label).inc()
         IN_FLIGHT.labels(self._label).inc()
+        self._held[message.reply] = message
         lane = self._lanes.get(message.subject)
         if lane is not None:
             lane.append(message)
@@ -263,6 +269,7 @@ class ConsumerLoop(Generic[T]):
                     await self._process(message)
                 finally:
                     IN_FLIGHT.labels(self._label).dec()
+                    self._held.pop(message.reply, None)
                     self._slots.release()
         finally:
             del self._lanes[subject]
@@ -289,11 +296,7 @@ class ConsumerLoop(Generic[T]):
             attempt=attempt,
         ):
             started = time.perf_counter()
-            heartbeat = asyncio.create_task(self._keep_alive(message))
-            try:
-                outcome = await self._outcome(message, meta.sequence.stream, attempt, headers)
-            finally:
-                heartbeat.cancel()
+            outcome = await self._outcome(message, meta.sequence.stream, attempt, headers)
             result = await self._settle(message, outcome, attempt, headers)
             HANDLER_SECONDS.labels(self._label, result).observe(time.perf_counter() - started)
 
@@ -358,11 +361,14 @@ class ConsumerLoop(Generic[T]):
         TERMINATED.labels(self._label).inc()
         return "poison"
 
-    async def _keep_alive(self, message: Msg) -> None:
+    async def _keep_held_messages(self) -> None:
+        """Long work, and messages queued behind it in their lane, must not time out and be
+        redelivered to another replica while this one still holds them."""
         while True:
             await asyncio.sleep(self._heartbeat_every)
-            with contextlib.suppress(Exception):
-                await message.in_progress()
+            for message in list(self._held.values()):
+                with contextlib.suppress(Exception):
+                    await message.in_progress()
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
