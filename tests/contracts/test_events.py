@@ -196,6 +196,15 @@ BAD_PAYLOADS = [
         MalformedEventError,
     ),
     (b" " * 2_000_000, EventTooLargeError),
+    (b"[" * 100_000, MalformedEventError),
+    (
+        _with(CHANGE, object=None)[:-1]
+        + b', "object": '
+        + b'{"a":' * 50_000
+        + b"1"
+        + b"}" * 50_001,
+        MalformedEventError,
+    ),
 ]
 
 

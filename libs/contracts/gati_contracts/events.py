@@ -3,8 +3,8 @@
 Every payload names its schema (`"schema": "gati.change"`) and `schemaVersion` in the body, so
 a message read from a stream dump is self-describing; the same pair travels in headers for tools
 that filter without parsing. Decoding never raises anything but `EventDecodeError`: a garbage,
-truncated, oversized or wrong-version message is the sender's fault and must be terminated and
-counted by the consumer, never crash it.
+truncated, oversized, absurdly nested or wrong-version message is the sender's fault and must
+be terminated and counted by the consumer, never crash it.
 """
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ def schema_name(event_type: type[Event]) -> str:
     return tag
 
 
-_BY_SCHEMA: Final = {schema_name(event_type): event_type for event_type in EVENT_TYPES}
+_SCHEMA_NAMES: Final = tuple(schema_name(event_type) for event_type in EVENT_TYPES)
 
 
 class EventDecodeError(ValueError):
@@ -266,7 +266,7 @@ def decode_any(payload: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> AnyEvent:
     _checked_envelope(payload, max_bytes)
     try:
         return _ANY_DECODER.decode(payload)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, RecursionError) as error:
         raise MalformedEventError(f"invalid event: {error}") from None
 
 
@@ -285,11 +285,11 @@ def _checked_envelope(payload: bytes, max_bytes: int) -> _Envelope:
         raise EventTooLargeError(f"payload of {len(payload)} bytes exceeds {max_bytes}")
     try:
         envelope = _ENVELOPE_DECODER.decode(payload)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, RecursionError) as error:
         raise MalformedEventError(f"not an event: {error}") from None
-    if envelope.schema not in _BY_SCHEMA:
+    if envelope.schema not in _SCHEMA_NAMES:
         raise UnknownSchemaError(
-            f"unknown schema {envelope.schema!r}; expected one of {', '.join(_BY_SCHEMA)}"
+            f"unknown schema {envelope.schema!r}; expected one of {', '.join(_SCHEMA_NAMES)}"
         )
     if envelope.schema_version != SCHEMA_VERSION:
         raise SchemaVersionError(
@@ -302,7 +302,7 @@ def _checked_envelope(payload: bytes, max_bytes: int) -> _Envelope:
 def _decode_body(payload: bytes, event_type: type[E]) -> E:
     try:
         event: E = _DECODERS[event_type].decode(payload)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, RecursionError) as error:
         raise MalformedEventError(f"invalid {schema_name(event_type)}: {error}") from None
     return event
 
