@@ -172,6 +172,10 @@ def _with(event: Event, **changes: Any) -> bytes:
 
 
 GOOD = encode_event(CHANGE)
+DEEP_OBJECT = b'{"schema":"gati.change","schemaVersion":1,"object":%s1%s}' % (
+    b'{"a":' * 50_000,
+    b"}" * 50_000,
+)
 BAD_PAYLOADS = [
     (b"", MalformedEventError),
     (b"garbage", MalformedEventError),
@@ -196,6 +200,7 @@ BAD_PAYLOADS = [
         MalformedEventError,
     ),
     (b" " * 2_000_000, EventTooLargeError),
+    (DEEP_OBJECT, MalformedEventError),
     (b"[" * 100_000, MalformedEventError),
     (
         _with(CHANGE, object=None)[:-1]
