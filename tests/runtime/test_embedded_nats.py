@@ -63,25 +63,24 @@ async def _publish_once_led(js: JetStreamContext, subject: str, data: bytes) -> 
             await asyncio.sleep(0.05)
 
 
-async def test_three_node_cluster_survives_one_node_kill(tmp_path: Path) -> None:
-    with NatsCluster(tmp_path / "cluster") as cluster:
-        client = await nats.connect(cluster.urls)
-        js = client.jetstream()
-        await js.add_stream(name="R3", subjects=["r3.>"], num_replicas=3)
-        await _publish_once_led(js, "r3.before", b"1")
+async def test_three_node_cluster_survives_one_node_kill(nats_cluster: NatsCluster) -> None:
+    client = await nats.connect(nats_cluster.urls)
+    js = client.jetstream()
+    await js.add_stream(name="R3", subjects=["r3.>"], num_replicas=3)
+    await _publish_once_led(js, "r3.before", b"1")
 
-        # Kill a node that is not the one we are connected to, so the test measures the
-        # stream's fault tolerance, not the client's reconnect.
-        assert client.connected_url is not None
-        connected = client.connected_url.port
-        victim = next(i for i, node in enumerate(cluster.nodes) if node.ports.client != connected)
-        cluster.kill(victim)
+    # Kill a node that is not the one we are connected to, so the test measures the
+    # stream's fault tolerance, not the client's reconnect.
+    assert client.connected_url is not None
+    connected = client.connected_url.port
+    victim = next(i for i, node in enumerate(nats_cluster.nodes) if node.ports.client != connected)
+    nats_cluster.kill(victim)
 
-        ack = await _publish_once_led(js, "r3.after", b"2")
-        assert ack.seq == 2
-        cluster.restart(victim)
-        info = await js.stream_info("R3")
-        assert info.state.messages == 2
-        assert info.cluster is not None
-        assert len(info.cluster.replicas or []) == 2
-        await client.close()
+    ack = await _publish_once_led(js, "r3.after", b"2")
+    assert ack.seq == 2
+    nats_cluster.restart(victim)
+    info = await js.stream_info("R3")
+    assert info.state.messages == 2
+    assert info.cluster is not None
+    assert len(info.cluster.replicas or []) == 2
+    await client.close()
