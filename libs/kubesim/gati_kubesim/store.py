@@ -107,7 +107,8 @@ class Store:
     def create(
         self, rt: ResourceType, obj: Obj, manager: str | None = None, dry_run: bool = False
     ) -> Obj:
-        meta = obj["metadata"]
+        obj = dict(obj)
+        meta = obj["metadata"] = dict(obj["metadata"])  # never write into the caller's dict
         namespace = meta.get("namespace", "") if rt.namespaced else ""
         name = meta["name"]
         bucket = self.bucket(rt)
@@ -144,7 +145,8 @@ class Store:
         live object whatever the client sent, and a write that changes nothing keeps the
         resourceVersion, as the real server does.
         """
-        meta = new["metadata"]
+        new = dict(new)
+        meta = new["metadata"] = dict(new["metadata"])  # it may share dicts with a stored object
         namespace = meta.get("namespace", "") if rt.namespaced else ""
         name = meta["name"]
         old = self.get(rt, namespace, name)
