@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import nats
+from structlog.testing import capture_logs
 
 from gati_runtime.embedded_nats import EmbeddedNats, free_port
 from gati_runtime.nats_connection import connect, tls_context
@@ -25,17 +26,26 @@ async def test_first_connect_waits_for_a_late_server(tmp_path: Path) -> None:
     assert not pending.done()
     server.start()
     try:
-        connection = await asyncio.wait_for(pending, WAIT)
-        assert await connection.ready()
-        server.stop()
-        assert not await connection.ready()
-        server.start()
-        await asyncio.wait_for(connection.wait_reconnected(), WAIT)
-        assert await connection.ready()
-        assert connection.generation == 1
-        await connection.close()
+        with capture_logs() as logs:
+            connection = await asyncio.wait_for(pending, WAIT)
+            assert await connection.ready()
+            server.stop()
+            assert not await connection.ready()
+            server.start()
+            await asyncio.wait_for(connection.wait_reconnected(), WAIT)
+            assert await connection.ready()
+            assert connection.generation == 1
+            await connection.close()
     finally:
         server.stop()
+    events = [entry["event"] for entry in logs if entry["event"] != "nats_error"]
+    assert events == [
+        "nats_connected",
+        "nats_disconnected",
+        "nats_reconnected",
+        "nats_disconnected",  # close() disconnects, then closes
+        "nats_closed",
+    ]
 
 
 def test_no_tls_unless_a_file_asks_for_it() -> None:

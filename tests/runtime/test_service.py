@@ -16,19 +16,21 @@ from prometheus_client import CollectorRegistry, Counter
 from gati_cli.commands.run import ServiceNotBuiltError, load_service
 from gati_cli.main import main as cli_main
 from gati_contracts.subjects import STREAM
+from gati_runtime.embedded_nats import free_port
 from gati_runtime.health import HealthServer
 
 SERVICE_SCRIPT = Path(__file__).with_name("drain_service.py")
 WAIT = 15.0
 
 
-async def _line(stream: asyncio.StreamReader, prefix: str) -> str:
+async def _line(stream: asyncio.StreamReader, marker: str) -> str:
+    """The first line containing `marker`: awaiting output, never sleeping."""
     while True:
         raw = await asyncio.wait_for(stream.readline(), WAIT)
         if not raw:
-            raise AssertionError(f"process ended before printing {prefix!r}")
+            raise AssertionError(f"process ended before printing {marker!r}")
         line = raw.decode().strip()
-        if line.startswith(prefix):
+        if marker in line:
             return line
 
 
@@ -131,3 +133,28 @@ def test_run_rejects_bad_settings_with_the_variable_name(
 ) -> None:
     assert cli_main(["run", "scaler", "--http-port", "http"]) == 2
     assert "GATI_HTTP_PORT" in capsys.readouterr().err
+
+
+async def test_sigterm_while_waiting_for_nats_exits_cleanly() -> None:
+    env = {
+        **os.environ,
+        "GATI_NATS_URL": f"nats://127.0.0.1:{free_port()}",
+        "GATI_HTTP_PORT": "0",
+        "GATI_LOG_FORMAT": "json",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(SERVICE_SCRIPT),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    try:
+        await _line(process.stderr, '"event": "nats_error"')  # a failed attempt was logged
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), WAIT) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
