@@ -254,6 +254,7 @@ BAD = [
     ),
     (version(), "spec.serviceName", "Users.V2", "spec.serviceName", "DNS-1123 label"),
     (version(), "spec.versionId", "-v2", "spec.versionId", "label value"),
+    (version(), "spec.transformers", ["ok", ""], "spec.transformers[1]", "at least 1 character"),
 ]
 
 

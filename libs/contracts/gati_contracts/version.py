@@ -8,7 +8,7 @@ resumes from the object and never from memory.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -60,7 +60,9 @@ class GatiVersionSpec(WireModel):
     breaking: bool = False
     routing_weight: Weight | None = None
     """A fixed share of traffic; absent lets the rollout decide."""
-    transformers: list[str] = Field(default_factory=list)
+    transformers: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list
+    )
     """Transformers the router applies between this version and its neighbours, in order."""
     deployment_name: DNSLabel | None = None
     service_name: DNSLabel | None = None
