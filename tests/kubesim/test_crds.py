@@ -183,3 +183,20 @@ def test_an_invalid_crd_is_rejected_with_causes(kubesim_fresh: ThreadedKubeSim) 
         client.ApiextensionsV1Api(api).create_custom_resource_definition(crd)
     fields = {c["field"] for c in json.loads(err.value.body)["details"]["causes"]}
     assert fields == {"metadata.name", "spec.versions"}
+
+
+def test_unknown_fields_follow_field_validation(crd_api: client.ApiClient) -> None:
+    custom = client.CustomObjectsApi(crd_api)
+    body = handler("h", "default")
+    body["spec"]["tyop"] = 1
+    with pytest.raises(ApiException) as err:
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, "default", PLURAL, body, field_validation="Strict"
+        )
+    assert err.value.status == 400
+    assert 'unknown field "spec.tyop"' in json.loads(err.value.body)["message"]
+    _, code, headers = custom.create_namespaced_custom_object_with_http_info(
+        GROUP, VERSION, "default", PLURAL, body, field_validation="Warn"
+    )
+    assert code == 201
+    assert headers["Warning"] == '299 - "unknown field \\"spec.tyop\\""'

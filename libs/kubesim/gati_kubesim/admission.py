@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gati_kubesim import crds
-from gati_kubesim.errors import Cause, invalid
+from gati_kubesim.errors import Cause, bad_request, invalid
 from gati_kubesim.registry import ResourceType
 from gati_kubesim.selectors import SelectorError, labels_match, parse_label_selector
 
@@ -44,12 +44,34 @@ class Admission:
         self._service_ips = ipaddress.ip_network("10.96.0.0/12").hosts()
         next(self._service_ips)  # .1 is the `kubernetes` service in a real cluster
 
-    def admit(self, rt: ResourceType, obj: Obj, old: Obj | None) -> Obj:
-        """The object to store, or 422 naming every invalid field."""
+    def admit(
+        self,
+        rt: ResourceType,
+        obj: Obj,
+        old: Obj | None,
+        field_validation: str = "Warn",
+        warnings: list[str] | None = None,
+    ) -> Obj:
+        """The object to store, or 422 naming every invalid field.
+
+        Fields a CRD schema does not declare are pruned; `field_validation` says what the
+        client hears about them, as the real server's `fieldValidation` parameter does:
+        `Strict` refuses the write (400), `Warn` adds a warning, `Ignore` stays silent.
+        """
         causes = check_metadata(rt, obj)
         if rt.custom:
             if rt.schema is not None:
-                obj = self._apply_defaults(self._prune(obj, rt.schema), rt.schema)
+                pruned = self._prune(obj, rt.schema)
+                unknown = dropped_fields(obj, pruned)
+                if unknown and field_validation == "Strict":
+                    listed = ", ".join(f'unknown field "{f}"' for f in unknown)
+                    raise bad_request(
+                        f'{rt.kind} in version "{rt.version}" cannot be handled as a '
+                        f"{rt.kind}: strict decoding error: {listed}"
+                    )
+                if unknown and field_validation == "Warn" and warnings is not None:
+                    warnings += [f'unknown field "{f}"' for f in unknown]
+                obj = self._apply_defaults(pruned, rt.schema)
                 causes += self._validate_schema(obj, rt.schema)
         else:
             hook = _BUILTIN.get((rt.group, rt.plural))
@@ -61,6 +83,22 @@ class Admission:
 
     def next_cluster_ip(self) -> str:
         return str(next(self._service_ips))
+
+
+def dropped_fields(before: Any, after: Any, path: str = "") -> list[str]:
+    """Paths present in `before` but pruned from `after` (`spec.foo`, `spec.items[0].bar`)."""
+    out: list[str] = []
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key, value in before.items():
+            where = f"{path}.{key}" if path else key
+            if key not in after:
+                out.append(where)
+            else:
+                out += dropped_fields(value, after[key], where)
+    elif isinstance(before, list) and isinstance(after, list):
+        for i, (b, a) in enumerate(zip(before, after, strict=False)):
+            out += dropped_fields(b, a, f"{path}[{i}]")
+    return out
 
 
 def check_metadata(rt: ResourceType, obj: Obj) -> list[Cause]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import dataclasses
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -50,6 +51,9 @@ class WriteOptions:
     manager: str
     dry_run: bool = False
     force: bool = False
+    field_validation: str = "Warn"
+    # Collected for the HTTP layer, which sends them as `Warning` headers.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -298,7 +302,7 @@ class Api:
                 obj.pop("status", None)
             else:
                 obj["status"] = {}
-        obj = self.admission.admit(rt, obj, None)
+        obj = self.admission.admit(rt, obj, None, opts.field_validation, opts.warnings)
         self._register_if_crd(rt, obj, check_only=True)
         return _present(rt, self.store.create(rt, obj, opts.manager, opts.dry_run))
 
@@ -346,7 +350,7 @@ class Api:
             else:
                 obj.pop("status", None)
         if sub != "status":
-            obj = self.admission.admit(rt, obj, live)
+            obj = self.admission.admit(rt, obj, live, opts.field_validation, opts.warnings)
         self._register_if_crd(rt, obj, check_only=True)
         return _present(rt, self.store.replace(rt, obj, opts.manager, sub, opts.dry_run))
 
@@ -420,9 +424,9 @@ class Api:
             raise bad_request(f"the apply patch is not valid YAML or JSON: {exc}") from exc
         if not isinstance(applied, dict):
             raise bad_request("an apply patch must be an object with apiVersion, kind and metadata")
-        for field, want in (("apiVersion", rt.api_version), ("kind", rt.kind)):
-            if applied.get(field) != want:
-                raise bad_request(f"{field}: the apply patch must set {field} to {want!r}")
+        for key, want in (("apiVersion", rt.api_version), ("kind", rt.kind)):
+            if applied.get(key) != want:
+                raise bad_request(f"{key}: the apply patch must set {key} to {want!r}")
         meta = applied.get("metadata")
         if not isinstance(meta, dict) or meta.get("name") not in (None, name):
             raise bad_request(f"metadata.name: the apply patch must name the object {name!r}")
@@ -448,7 +452,7 @@ class Api:
             raise _apply_conflict(exc) from exc
         except patches.PatchError as exc:
             raise ApiError(422, exc.message, reason="Invalid") from exc
-        no_record = WriteOptions(manager="", dry_run=opts.dry_run)
+        no_record = dataclasses.replace(opts, manager="")
         if live is None:
             if sub is not None:
                 raise not_found(rt.group, rt.plural, name)
@@ -507,7 +511,7 @@ class Api:
         jsonpath.set_path(new, rt.scale.spec_replicas_path, replicas)
         if rv:
             new["metadata"]["resourceVersion"] = rv
-        stored = self._write(rt, live, new, None, WriteOptions(opts.manager, opts.dry_run))
+        stored = self._write(rt, live, new, None, opts)
         return self._scale_view(rt, stored)
 
     # -- delete ----------------------------------------------------------------------------

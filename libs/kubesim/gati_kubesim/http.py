@@ -84,6 +84,31 @@ def _manager(request: web.Request) -> str:
     return request.headers.get("User-Agent", "unknown").split("/", 1)[0][:128] or "unknown"
 
 
+def _write_options(request: web.Request, manager: str) -> WriteOptions:
+    validation = request.query.get("fieldValidation") or "Warn"
+    if validation not in ("Ignore", "Warn", "Strict"):
+        raise bad_request(
+            f"fieldValidation: invalid value {validation!r}; use Ignore, Warn or Strict"
+        )
+    dry_run = request.query.getall("dryRun", [])
+    if any(d != "All" for d in dry_run):
+        raise bad_request(f"dryRun: unsupported value {dry_run!r}; the only value is All")
+    return WriteOptions(
+        manager=manager,
+        dry_run=bool(dry_run),
+        force=_flag(request, "force"),
+        field_validation=validation,
+    )
+
+
+def _warned(response: web.Response, opts: WriteOptions) -> web.Response:
+    """Warnings travel as RFC 7234 `Warning: 299 - "..."` headers, as the real server sends."""
+    for text in opts.warnings:
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.add("Warning", f'299 - "{escaped}"')
+    return response
+
+
 class HttpApi:
     def __init__(self, sim: KubeSim) -> None:
         self.sim = sim
@@ -274,7 +299,6 @@ class HttpApi:
 
     async def _dispatch(self, request: web.Request, t: Target) -> web.StreamResponse:
         method = request.method
-        dry_run = "All" in request.query.getall("dryRun", [])
         if t.name is None:
             if method == "GET":
                 if _flag(request, "watch"):
@@ -283,17 +307,16 @@ class HttpApi:
             if method == "POST":
                 self._require_verb(t.rt, "create")
                 body = decode_json(await request.read())
-                obj = self.api.create(
-                    t.rt, t.namespace, body, WriteOptions(_manager(request), dry_run)
-                )
-                return json_response(obj, 201)
+                opts = _write_options(request, _manager(request))
+                obj = self.api.create(t.rt, t.namespace, body, opts)
+                return _warned(json_response(obj, 201), opts)
             if method == "DELETE":
                 self._require_verb(t.rt, "deletecollection")
-                opts = await self._delete_options(request)
+                deletion = await self._delete_options(request)
                 matcher = self.api.matcher(
                     t.rt, request.query.get("labelSelector"), request.query.get("fieldSelector")
                 )
-                items = self.api.delete_collection(t.rt, t.namespace or None, matcher, opts)
+                items = self.api.delete_collection(t.rt, t.namespace or None, matcher, deletion)
                 return json_response(
                     self._list_body(
                         t.rt, items, {"resourceVersion": str(self.api.store.resource_version)}
@@ -315,10 +338,9 @@ class HttpApi:
             return json_response(obj)
         if method == "PUT":
             body = decode_json(await request.read())
-            obj = self.api.update(
-                t.rt, t.namespace, t.name, sub, body, WriteOptions(_manager(request), dry_run)
-            )
-            return json_response(obj)
+            opts = _write_options(request, _manager(request))
+            obj = self.api.update(t.rt, t.namespace, t.name, sub, body, opts)
+            return _warned(json_response(obj), opts)
         if method == "PATCH":
             ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
             if ctype == APPLY_PATCH_CBOR or ctype not in PATCH_TYPES:
@@ -330,6 +352,7 @@ class HttpApi:
             manager = request.query.get("fieldManager", "")
             if ctype != APPLY_PATCH:
                 manager = _manager(request)
+            opts = _write_options(request, manager)
             obj, created = self.api.patch(
                 t.rt,
                 t.namespace,
@@ -337,12 +360,12 @@ class HttpApi:
                 sub,
                 ctype,
                 await request.read(),
-                WriteOptions(manager, dry_run, _flag(request, "force")),
+                opts,
             )
-            return json_response(obj, 201 if created else 200)
+            return _warned(json_response(obj, 201 if created else 200), opts)
         if method == "DELETE":
-            opts = await self._delete_options(request)
-            return json_response(self.api.delete(t.rt, t.namespace, t.name, opts))
+            deletion = await self._delete_options(request)
+            return json_response(self.api.delete(t.rt, t.namespace, t.name, deletion))
         raise ApiError(405, f"{method} is not allowed on {t.rt.plural}")
 
     def _require_verb(self, rt: ResourceType, verb: str) -> None:
