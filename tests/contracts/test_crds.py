@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from contracts.samples import FULL_HANDLER, FULL_MODULE, FULL_VERSION, handler, module, version
+from gati_cli.main import main
 from gati_contracts.asyncapi import bus_documents
 from gati_contracts.crds import crd_files, custom_resource_definitions
 from gati_contracts.objects import parse_object
@@ -156,3 +157,14 @@ def test_schema_refuses_what_the_models_refuse(wire: dict[str, Any]) -> None:
         parse_object(wire)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft4Validator(openapi(wire["kind"])).validate(wire)
+
+
+@pytest.mark.parametrize(
+    ("command", "files"), [("crds", crd_files()), ("schemas", bus_documents())]
+)
+def test_commands_write_every_file_into_out(
+    command: str, files: dict[str, str], tmp_path: Path
+) -> None:
+    assert main([command, "--out", str(tmp_path / "out")]) == 0
+    written = {path.name: path.read_text(encoding="utf-8") for path in (tmp_path / "out").iterdir()}
+    assert written == files

@@ -4,29 +4,44 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+GeneratedFiles = Callable[[], Mapping[str, str]]
+
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    add_generator(
+        subparsers,
         "crds",
-        help="print the gati.dev CRDs as YAML, or write them to a directory",
+        help="print the gati.dev CRDs as YAML, or write them to --out",
         description=(
             "Generate the apiextensions.k8s.io/v1 CustomResourceDefinitions of GatiHandler, "
             "GatiModule and GatiVersion. Pipe into `kubectl apply -f -`, or write one file per "
-            "CRD with --out (as committed in deploy/crds)."
+            "CRD, <plural>.gati.dev.yaml, with --out (as committed in deploy/crds)."
         ),
+        files=_crd_files,
     )
-    parser.add_argument("--out", help="write <plural>.gati.dev.yaml files into this directory")
-    parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _crd_files() -> Mapping[str, str]:
     from gati_contracts.crds import crd_files
 
-    return emit(crd_files(), args.out)
+    return crd_files()
+
+
+def add_generator(
+    subparsers: Any, name: str, *, help: str, description: str, files: GeneratedFiles
+) -> None:
+    """A command that prints generated files, or writes them into `--out DIR`."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    parser.add_argument("--out", metavar="DIR", help="write the files into this directory")
+
+    def run(args: argparse.Namespace) -> int:
+        return emit(files(), args.out)
+
+    parser.set_defaults(func=run)
 
 
 def emit(files: Mapping[str, str], out: str | None) -> int:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Mapping
 from typing import Any
 
-from gati_cli.commands.crds import emit
+from gati_cli.commands.crds import add_generator
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    add_generator(
+        subparsers,
         "schemas",
         help="print the JSON Schemas and AsyncAPI document of the bus, or write them to --out",
         description=(
@@ -17,12 +18,11 @@ def register(subparsers: Any) -> None:
             "msgspec contracts, named <schema>.v<version>.json, and an AsyncAPI 3.0 document of "
             "every subject, asyncapi.yaml (as committed in docs/schemas)."
         ),
+        files=_bus_documents,
     )
-    parser.add_argument("--out", help="write the .json files into this directory")
-    parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _bus_documents() -> Mapping[str, str]:
     from gati_contracts.asyncapi import bus_documents
 
-    return emit(bus_documents(), args.out)
+    return bus_documents()
