@@ -312,3 +312,24 @@ async def test_keeps_consuming_after_the_server_restarts(tmp_path: Path) -> None
     finally:
         await connection.close()
         server.stop()
+
+
+async def test_recreates_its_durable_when_it_disappears(gati_connection: NatsConnection) -> None:
+    seen: list[int] = []
+    arrived = asyncio.Event()
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        seen.append(delivery.event["n"])
+        arrived.set()
+        return DONE
+
+    async with running(gati_connection, handler):
+        await publish(gati_connection, "gati.cr.gatihandler.default.api", {"n": 1})
+        await asyncio.wait_for(arrived.wait(), WAIT)
+        arrived.clear()
+        await gati_connection.jsm.delete_consumer(STREAM, "test")  # e.g. an operator's mistake
+        await publish(gati_connection, "gati.cr.gatihandler.default.api", {"n": 2})
+        await asyncio.wait_for(arrived.wait(), WAIT)
+    # Recreated with DeliverPolicy.ALL, it replays the log: handlers are idempotent by design.
+    assert seen[0] == 1
+    assert seen[-1] == 2

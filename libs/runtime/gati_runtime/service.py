@@ -51,11 +51,13 @@ class ServiceContext:
         handler: Handler[T],
         on_poison: PoisonCallback,
         options: ConsumerOptions | None = None,
+        stream: str | None = None,
     ) -> ConsumerLoop[T]:
-        """A loop on the `GATI` stream; `await loop.run(ctx.stop)` consumes until shutdown."""
+        """A loop on `stream` (default `GATI`; the scaler passes `settings.metrics_stream`);
+        `await loop.run(ctx.stop)` consumes until shutdown, then drains."""
         return ConsumerLoop(
             self.connection,
-            self.settings.stream,
+            stream or self.settings.stream,
             spec,
             decode=decode,
             handler=handler,
