@@ -77,13 +77,47 @@ def test_serves_writes_a_kubeconfig_and_keeps_state(tmp_path: Path) -> None:
         assert _stop(proc) == 0
 
 
-def test_token_is_written_to_the_kubeconfig_and_required(tmp_path: Path) -> None:
+def test_a_token_makes_it_serve_https_that_kubectl_accepts(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     proc, url = _start("--kubeconfig-out", str(kubeconfig), "--token", "t0k")
     try:
-        assert yaml.safe_load(kubeconfig.read_text())["users"][0]["user"] == {"token": "t0k"}
-        with api_client(url, token="t0k") as api:
-            assert client.CoreV1Api(api).read_namespace("default").metadata.name == "default"
+        assert url.startswith("https://")
+        config = yaml.safe_load(kubeconfig.read_text())
+        assert config["users"][0]["user"] == {"token": "t0k"}
+        assert config["clusters"][0]["cluster"]["certificate-authority-data"]
+        if shutil.which("kubectl"):
+            out = subprocess.run(
+                [
+                    "kubectl",
+                    f"--kubeconfig={kubeconfig}",
+                    f"--cache-dir={tmp_path / 'c'}",
+                    "get",
+                    "ns",
+                    "default",
+                    "-o",
+                    "name",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout
+            assert out.strip() == "namespace/default"
+            refused = subprocess.run(
+                [
+                    "kubectl",
+                    f"--kubeconfig={kubeconfig}",
+                    f"--cache-dir={tmp_path / 'c'}",
+                    "--token=wrong",
+                    "get",
+                    "ns",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert refused.returncode != 0
+            assert "Unauthorized" in refused.stderr or "credentials" in refused.stderr
     finally:
         assert _stop(proc) == 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.request
 
@@ -17,11 +18,11 @@ from kubesim.samples import deployment
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
 
-def _get(url: str, accept: str = "application/json", token: str | None = None) -> dict[str, object]:
-    headers = {"Accept": accept}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as resp:
+def _get(
+    url: str, accept: str = "application/json", context: ssl.SSLContext | None = None
+) -> dict[str, object]:
+    request = urllib.request.Request(url, headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=5, context=context) as resp:
         body: dict[str, object] = json.loads(resp.read())
         return body
 
@@ -85,23 +86,26 @@ def test_lists_and_gets_as_tables(
     assert single["rows"][0]["cells"][0] == "web"  # type: ignore[index]
 
 
-def test_bearer_token_is_required_when_configured() -> None:
+def test_bearer_token_is_required_over_https_when_configured() -> None:
     with ThreadedKubeSim(token="s3cret", read_only_token="look") as sim:
-        with api_client(sim.url) as anonymous, pytest.raises(ApiException) as err:
+        assert sim.url.startswith("https://")
+        ca = sim.sim.ca_file
+        with api_client(sim.url, ca_file=ca) as anonymous, pytest.raises(ApiException) as err:
             client.CoreV1Api(anonymous).list_namespace()
         assert err.value.status == 401
         assert json.loads(err.value.body)["reason"] == "Unauthorized"
-        with api_client(sim.url, token="wrong") as wrong, pytest.raises(ApiException) as bad:
+        with api_client(sim.url, "wrong", ca) as wrong, pytest.raises(ApiException) as bad:
             client.CoreV1Api(wrong).list_namespace()
         assert bad.value.status == 401
-        with api_client(sim.url, token="s3cret") as api:
+        with api_client(sim.url, "s3cret", ca) as api:
             assert client.CoreV1Api(api).list_namespace().items
-        with api_client(sim.url, token="look") as reader:
+        with api_client(sim.url, "look", ca) as reader:
             assert client.CoreV1Api(reader).list_namespace().items
             with pytest.raises(ApiException) as forbidden:
                 client.CoreV1Api(reader).create_namespace({"metadata": {"name": "x"}})
             assert forbidden.value.status == 403
-        assert _get(f"{sim.url}/version")["major"] == "1"
+        context = ssl.create_default_context(cafile=str(ca))
+        assert _get(f"{sim.url}/version", context=context)["major"] == "1"
 
 
 def test_injected_errors_and_latency(kubesim_fresh: ThreadedKubeSim) -> None:

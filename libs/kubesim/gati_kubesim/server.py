@@ -8,7 +8,9 @@ state is saved to and loaded from a JSON snapshot for `gati-operator dev --state
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +30,7 @@ from gati_kubesim.http import HttpApi
 from gati_kubesim.implementations import apply_defaults, prune, validate_schema
 from gati_kubesim.registry import Registry
 from gati_kubesim.store import Store
+from gati_kubesim.tls import ServingCert, make_serving_cert
 from gati_kubesim.watch import Watcher, WatchHub
 
 log = structlog.get_logger("kubesim")
@@ -49,7 +52,9 @@ class KubeSim:
         watch_timeout: float = 1800.0,
         max_history: int = 10_000,
         state_dir: Path | None = None,
+        tls: bool | None = None,
     ) -> None:
+        """`tls` None means HTTPS exactly when a token is required (kubectl needs both)."""
         self.host = host
         self.port = port
         self.token = token
@@ -69,10 +74,18 @@ class KubeSim:
         self._ready_after = ready_after
         self.controllers: Controllers | None = None
         self._runner: web.AppRunner | None = None
+        self.tls = (token is not None or read_only_token is not None) if tls is None else tls
+        self.cert: ServingCert | None = None
+        self._cert_dir: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The certificate clients must trust when serving HTTPS (None over plain HTTP)."""
+        return self.cert.cert_file if self.cert is not None else None
 
     async def start(self) -> None:
         self.controllers = Controllers(self.store, self.registry, self._ready_after)
@@ -87,7 +100,14 @@ class KubeSim:
             HttpApi(self).app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        ssl_context = None
+        if self.tls:
+            self._cert_dir = tempfile.TemporaryDirectory(prefix="kubesim-tls-")
+            self.cert = make_serving_cert(Path(self._cert_dir.name), self.host)
+            ssl_context = self.cert.context()
+        site = web.TCPSite(
+            self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context
+        )
         await site.start()
         server = site._server
         if self.port == 0 and server is not None:
@@ -106,6 +126,9 @@ class KubeSim:
             await self.controllers.stop()
         if self.state_dir is not None:
             self.save(self.state_dir / SNAPSHOT)
+        if self._cert_dir is not None:
+            self._cert_dir.cleanup()
+            self._cert_dir = None
         log.info("kubesim.stopped", url=self.url)
 
     async def __aenter__(self) -> KubeSim:
@@ -147,10 +170,13 @@ class KubeSim:
     def kubeconfig(self, user_token: str | None = None) -> dict[str, Any]:
         token = user_token if user_token is not None else self.token
         user: dict[str, Any] = {"token": token} if token else {}
+        cluster: dict[str, Any] = {"server": self.url}
+        if self.cert is not None:
+            cluster["certificate-authority-data"] = base64.b64encode(self.cert.pem()).decode()
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kubesim", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "kubesim", "cluster": cluster}],
             "users": [{"name": "kubesim", "user": user}],
             "contexts": [
                 {
