@@ -24,7 +24,11 @@ LABEL_VALUE_PATTERN: Final = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 ENV_VAR_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # RFC 3986 path characters; query and fragment belong to the router, not to a handler's path.
 HANDLER_PATH_PATTERN: Final = r"^/[-A-Za-z0-9._~!$&'()*+,;=:@%/]*$"
-CONDITION_TYPE_PATTERN: Final = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+# `prefix/name` as in label keys; Kubernetes uses it for condition types and resource names.
+QUALIFIED_NAME_PATTERN: Final = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 CONDITION_REASON_PATTERN: Final = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 IMAGE_PATTERN: Final = r"^[^\s]+$"
 
@@ -163,7 +167,7 @@ ConditionType = Annotated[
     str,
     StringForm(
         "condition_type",
-        CONDITION_TYPE_PATTERN,
+        QUALIFIED_NAME_PATTERN,
         "must be a CamelCase condition type such as Ready",
         316,
     ),

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Self
+from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from gati_contracts.fieldtypes import Quantity, StringForm
+from gati_contracts.fieldtypes import QUALIFIED_NAME_PATTERN, Quantity, StringForm
 from gati_contracts.quantities import parse_quantity
 from gati_contracts.wire import WireModel
 
-RESOURCE_NAME_PATTERN: Final = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-)
 ResourceName = Annotated[
     str,
     StringForm(
         "resource_name",
-        RESOURCE_NAME_PATTERN,
+        QUALIFIED_NAME_PATTERN,
         "must be a resource name such as cpu, memory, ephemeral-storage or nvidia.com/gpu",
         316,
     ),
