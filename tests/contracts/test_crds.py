@@ -136,6 +136,7 @@ def test_schema_accepts_what_the_models_write(wire: dict[str, Any]) -> None:
 
 # Input the API server itself must refuse, so kubectl reports it before any service runs.
 REFUSED_BY_SERVER = [
+    handler() | {"metadata": {"name": "a" * 64, "namespace": "shop"}},
     handler(handlerPath="api"),
     handler(port=0),
     handler(replicas=-1),

@@ -226,6 +226,7 @@ BAD = [
     ),
     (handler(), "spec.handlerpath", "/x", "spec.handlerpath", "not a known field"),
     (handler(), "metadata.name", "Users_V2", "metadata.name", "DNS-1123 subdomain"),
+    (handler(), "metadata.name", "a" * 64, "metadata.name", "at most 63 characters"),
     (handler(), "metadata.namespace", "a.b", "metadata.namespace", "DNS-1123 label"),
     (module(), "spec.moduleType", "python", "spec.moduleType", "'node', 'wasm' or 'oci'"),
     (module(), "spec.capabilities", ["root"], "spec.capabilities[0]", "'network-egress'"),

@@ -16,6 +16,7 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel
 
+from gati_contracts.fieldtypes import DNS_SUBDOMAIN_PATTERN
 from gati_contracts.handler import GatiHandlerSpec
 from gati_contracts.kinds import (
     CATEGORY,
@@ -115,6 +116,14 @@ _SCALE: Final = {
 }
 
 
+# Kubernetes lets a CRD restrict only `metadata.name` (and generateName); the name must fit a
+# label value because services label what they create with it.
+_METADATA: Final = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 63, "pattern": DNS_SUBDOMAIN_PATTERN}},
+}
+
+
 def structural_schema(model: type[BaseModel], *, keep_defaults: bool) -> dict[str, Any]:
     """The model's input schema in the structural form `apiextensions.k8s.io/v1` requires.
 
@@ -193,7 +202,7 @@ def custom_resource_definition(kind: KindInfo) -> dict[str, Any]:
                 "properties": {
                     "apiVersion": {"type": "string"},
                     "kind": {"type": "string"},
-                    "metadata": {"type": "object"},
+                    "metadata": _METADATA,
                     "spec": structural_schema(spec_model, keep_defaults=True),
                     "status": structural_schema(status_model, keep_defaults=False),
                 },

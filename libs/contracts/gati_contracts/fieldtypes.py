@@ -124,6 +124,16 @@ DNSSubdomain = Annotated[
         253,
     ),
 ]
+ObjectName = Annotated[
+    str,
+    StringForm(
+        "object_name",
+        DNS_SUBDOMAIN_PATTERN,
+        "must be a DNS-1123 subdomain of at most 63 characters (it is also used as a label "
+        "value): lowercase letters, digits, '-' or '.', such as orders-v2",
+        63,
+    ),
+]
 LabelValue = Annotated[
     str,
     StringForm(

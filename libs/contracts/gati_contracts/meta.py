@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
-from gati_contracts.fieldtypes import DNSLabel, DNSSubdomain, Timestamp
+from gati_contracts.fieldtypes import DNSLabel, ObjectName, Timestamp
 from gati_contracts.kinds import API_VERSION
 from gati_contracts.wire import ObservedModel, WireModel
 
@@ -25,7 +25,7 @@ class OwnerReference(ObservedModel):
 
 
 class ObjectMeta(ObservedModel):
-    name: DNSSubdomain
+    name: ObjectName
     namespace: DNSLabel | None = None
     uid: str | None = None
     resource_version: str | None = None
