@@ -11,4 +11,5 @@ Where to look:
   `asyncapi` describes every subject for tools outside Python.
 - `routing` — the version resolver routers use: by id, as of a date, by weight.
 - `kinds`, `tokens`, `subjects` — kind names, the subject token encoding, subject builders.
+- `labels` — labels, annotations and the field manager services write.
 """
