@@ -127,3 +127,16 @@ def test_injected_errors_and_latency(kubesim_fresh: ThreadedKubeSim) -> None:
         with pytest.raises(urllib.error.HTTPError) as bad:
             kubesim_hook(url, "faults", {"probability": 2})
         assert bad.value.code == 400
+
+
+def test_metrics_count_requests_by_verb_resource_and_code(kubesim_fresh: ThreadedKubeSim) -> None:
+    with api_client(kubesim_fresh.url) as api:
+        core = client.CoreV1Api(api)
+        core.list_namespaced_config_map("default")
+        with pytest.raises(ApiException):
+            core.read_namespaced_config_map("missing", "default")
+    with urllib.request.urlopen(f"{kubesim_fresh.url}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    assert 'apiserver_request_total{code="200",resource="configmaps",verb="list"} 1.0' in text
+    assert 'apiserver_request_total{code="404",resource="configmaps",verb="get"} 1.0' in text
+    assert "kubesim_objects " in text

@@ -116,7 +116,7 @@ class HttpApi:
 
     def app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self._errors, self._auth, self._content_type, self._faults],
+            middlewares=[self._metrics, self._errors, self._auth, self._content_type, self._faults],
             client_max_size=32 * 1024**2,
         )
         r = app.router
@@ -128,6 +128,7 @@ class HttpApi:
             r.add_get("/apis/{group}" + slash, self._group)
         for probe in ("/healthz", "/livez", "/readyz"):
             r.add_get(probe, self._ok)
+        r.add_get("/metrics", self._prometheus)
         r.add_get("/openapi/v2", self._openapi_v2)
         r.add_get("/openapi/v3", self._openapi_v3)
         r.add_get("/openapi/v3/{path:.*}", self._openapi_v3_gv)
@@ -145,10 +146,21 @@ class HttpApi:
     async def _ok(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def _prometheus(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.sim.metrics.render(), content_type="text/plain")
+
     async def _apis(self, request: web.Request) -> web.Response:
         return json_response(discovery.api_group_list(self.api.registry))
 
     # -- middlewares -----------------------------------------------------------------------
+
+    @web.middleware
+    async def _metrics(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await handler(request)
+        verb, resource = _classify(request)
+        self.sim.metrics.observe(verb, resource, response.status, time.perf_counter() - started)
+        return response
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -548,7 +560,7 @@ def _classify(request: web.Request) -> tuple[str, str]:
         rest = parts[3:]
     else:
         return request.method.lower(), ""
-    if len(rest) >= 3 and rest[0] == "namespaces":
+    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
         rest = rest[2:]
     resource = rest[0] if rest else ""
     has_name = len(rest) > 1

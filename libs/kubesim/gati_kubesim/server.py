@@ -28,6 +28,7 @@ from gati_kubesim.controllers import Controllers
 from gati_kubesim.faults import FaultRule, Faults
 from gati_kubesim.http import HttpApi
 from gati_kubesim.implementations import apply_defaults, prune, validate_schema
+from gati_kubesim.metrics import Metrics
 from gati_kubesim.registry import Registry
 from gati_kubesim.store import Store
 from gati_kubesim.tls import ServingCert, make_serving_cert
@@ -71,6 +72,10 @@ class KubeSim:
         )
         self.faults = Faults()
         self.watchers: set[Watcher] = set()
+        self.metrics = Metrics(
+            watchers=lambda: len(self.watchers),
+            objects=lambda: sum(1 for _ in self.store.dump()),
+        )
         self._ready_after = ready_after
         self.controllers: Controllers | None = None
         self._runner: web.AppRunner | None = None
