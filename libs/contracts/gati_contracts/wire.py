@@ -19,9 +19,7 @@ class WireModel(BaseModel):
 
     model_config = ConfigDict(
         alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
+        populate_by_name=True,
         extra="forbid",
         use_attribute_docstrings=True,
     )
