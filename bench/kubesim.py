@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from gati_kubesim.process import KubeSimProcess
 
 NAMESPACE = "bench"
 
@@ -29,20 +29,6 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _start_server() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gati_cli", "kubesim", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("kubesim serving at "):
-            return proc, line.split()[3].rstrip(";")
-    raise SystemExit("kubesim did not start")
 
 
 async def _in_batches(n: int, concurrency: int, op: Any) -> float:
@@ -73,7 +59,8 @@ async def _watch(
 
 
 async def run(objects: int, concurrency: int, watchers: int) -> dict[str, Any]:
-    proc, base = _start_server()
+    proc = KubeSimProcess()
+    base = proc.start()
     try:
         connector = aiohttp.TCPConnector(limit=concurrency + watchers + 4)
         async with aiohttp.ClientSession(base_url=base, connector=connector) as session:
@@ -127,8 +114,7 @@ async def run(objects: int, concurrency: int, watchers: int) -> dict[str, Any]:
             replay_s = time.perf_counter() - replay_started
             rss_end = _rss_mb(proc.pid)
     finally:
-        proc.terminate()
-        proc.wait(15)
+        proc.stop()
     return {
         "objects": objects,
         "concurrency": concurrency,

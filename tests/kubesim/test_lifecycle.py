@@ -13,6 +13,19 @@ from kubernetes.client.rest import ApiException
 from kubesim.samples import deployment
 
 
+def gone(read: Callable[[], Any]) -> Callable[[], bool]:
+    """A check for `eventually`: the read now answers 404."""
+
+    def check() -> bool:
+        try:
+            read()
+        except ApiException as err:
+            return err.status == 404
+        return False
+
+    return check
+
+
 def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
     """Poll a condition the simulated controllers reach asynchronously."""
     deadline = time.monotonic() + timeout
@@ -124,11 +137,8 @@ def test_deleting_an_owner_deletes_its_dependents(
     core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "bystander"}})
     apps.delete_namespaced_deployment("owner", kube_namespace)
 
-    def gone() -> bool:
-        names = [i.metadata.name for i in core.list_namespaced_config_map(kube_namespace).items]
-        return names == ["bystander"]
-
-    eventually(gone)
+    eventually(gone(lambda: core.read_namespaced_config_map("dep", kube_namespace)))
+    assert core.read_namespaced_config_map("bystander", kube_namespace)
 
 
 def test_foreground_deletion_waits_for_dependents(
@@ -156,14 +166,7 @@ def test_foreground_deletion_waits_for_dependents(
     )
     core.patch_namespaced_config_map("dep", kube_namespace, {"metadata": {"finalizers": None}})
 
-    def owner_gone() -> bool:
-        try:
-            apps.read_namespaced_deployment("owner", kube_namespace)
-        except ApiException as err:
-            return err.status == 404
-        return False
-
-    eventually(owner_gone)
+    eventually(gone(lambda: apps.read_namespaced_deployment("owner", kube_namespace)))
 
 
 def test_orphan_deletion_keeps_dependents(kube_api: client.ApiClient, kube_namespace: str) -> None:
@@ -187,14 +190,7 @@ def test_deleting_a_namespace_empties_then_removes_it(kube_api: client.ApiClient
         core.create_namespaced_config_map("doomed", {"metadata": {"name": "b"}})
     assert err.value.status in (403, 404)
 
-    def gone() -> bool:
-        try:
-            core.read_namespace("doomed")
-        except ApiException as err:
-            return err.status == 404
-        return False
-
-    eventually(gone)
+    eventually(gone(lambda: core.read_namespace("doomed")))
     assert (
         core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=doomed").items
         == []

@@ -84,6 +84,12 @@ def _manager(request: web.Request) -> str:
     return request.headers.get("User-Agent", "unknown").split("/", 1)[0][:128] or "unknown"
 
 
+def _found(body: dict[str, Any] | None) -> dict[str, Any]:
+    if body is None:
+        raise ApiError(404, "the server could not find the requested resource")
+    return body
+
+
 def _write_options(request: web.Request, manager: str) -> WriteOptions:
     validation = request.query.get("fieldValidation") or "Warn"
     if validation not in ("Ignore", "Warn", "Strict"):
@@ -240,10 +246,9 @@ class HttpApi:
         return json_response(discovery.api_versions(request.host))
 
     async def _group(self, request: web.Request) -> web.Response:
-        body = discovery.api_group(self.api.registry, request.match_info["group"])
-        if body is None:
-            raise ApiError(404, "the server could not find the requested resource")
-        return json_response(body)
+        return json_response(
+            _found(discovery.api_group(self.api.registry, request.match_info["group"]))
+        )
 
     async def _openapi_v2(self, request: web.Request) -> web.Response:
         if "protobuf" in request.headers.get("Accept", "") and JSON not in request.headers.get(
@@ -256,10 +261,8 @@ class HttpApi:
         return json_response(openapi_docs.v3_index(self.api.registry))
 
     async def _openapi_v3_gv(self, request: web.Request) -> web.Response:
-        body = openapi_docs.v3_group_version(self.api.registry, request.match_info["path"])
-        if body is None:
-            raise ApiError(404, "the server could not find the requested resource")
-        return json_response(body)
+        path = request.match_info["path"]
+        return json_response(_found(openapi_docs.v3_group_version(self.api.registry, path)))
 
     # -- resources -------------------------------------------------------------------------
 
@@ -279,10 +282,9 @@ class HttpApi:
                 raise ApiError(
                     405, "the server does not allow this method on the requested resource"
                 )
-            body = discovery.api_resource_list(self.api.registry, group, version)
-            if body is None:
-                raise ApiError(404, "the server could not find the requested resource")
-            return json_response(body)
+            return json_response(
+                _found(discovery.api_resource_list(self.api.registry, group, version))
+            )
         target = self._target(group, version, parts)
         return await self._dispatch(request, target)
 
