@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
 
 from fixtures.kubesim_server import api_client
 from gati_kubesim.process import KubeSimProcess
@@ -42,6 +43,16 @@ def test_serves_writes_a_kubeconfig_and_keeps_state(tmp_path: Path) -> None:
         assert kept.data == {"k": "v"}
         again = core.create_namespaced_config_map("default", {"metadata": {"name": "new"}})
         assert int(again.metadata.resource_version) > int(kept.metadata.resource_version)
+        # History did not survive the restart, so resuming from before it is 410, not a gap.
+        with pytest.raises(ApiException) as err:
+            for _ in watch.Watch().stream(
+                core.list_namespaced_config_map,
+                "default",
+                resource_version=str(int(kept.metadata.resource_version) - 1),
+                timeout_seconds=2,
+            ):
+                pass
+        assert err.value.status == 410
 
 
 def test_a_token_makes_it_serve_https_that_kubectl_accepts(tmp_path: Path) -> None:

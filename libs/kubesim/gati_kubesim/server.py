@@ -228,6 +228,8 @@ class KubeSim:
             if rt.storage_key == CRD_KEY:
                 self.registry.register_crd(obj["metadata"]["name"], crds.resource_types(obj))
         self.store.restore_rv(int(data.get("resourceVersion", 1)))
+        # Watch history is not saved: resuming from before the restart must get 410.
+        self.hub.compact(None, self.store.resource_version)
 
 
 class ThreadedKubeSim:

@@ -138,11 +138,14 @@ class WatchHub:
     def __init__(self, max_history: int = 10_000) -> None:
         self.max_history = max_history
         self._histories: dict[tuple[str, str], History] = {}
+        # Floor of histories not created yet: after a restart from a snapshot nothing
+        # before the restored resourceVersion can be replayed.
+        self._base_floor = 0
 
     def _history(self, key: tuple[str, str]) -> History:
         h = self._histories.get(key)
         if h is None:
-            h = self._histories[key] = History()
+            h = self._histories[key] = History(floor=self._base_floor)
         return h
 
     def publish(self, key: tuple[str, str], event: WatchEvent) -> None:
@@ -179,6 +182,8 @@ class WatchHub:
 
     def compact(self, keys: Iterable[tuple[str, str]] | None, current: int) -> None:
         """Forget history up to `current`: any older resourceVersion now yields 410."""
+        if keys is None:
+            self._base_floor = current
         for key in list(keys) if keys is not None else list(self._histories):
             h = self._history(key)
             h.events.clear()
