@@ -241,3 +241,47 @@ def test_every_listed_builtin_kind_round_trips(
         assert made["kind"] == kind
         got = custom.get_namespaced_custom_object(group, version, kube_namespace, plural, "x")
         assert got["metadata"]["uid"] == made["metadata"]["uid"]
+
+
+def test_events_are_one_resource_behind_both_apis(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    core, events = client.CoreV1Api(kube_api), client.EventsV1Api(kube_api)
+    regarding = {"kind": "GatiHandler", "name": "orders", "namespace": kube_namespace}
+    events.create_namespaced_event(
+        kube_namespace,
+        {
+            "metadata": {"name": "e1"},
+            "regarding": regarding,
+            "note": "rolled out",
+            "reason": "Reconciled",
+            "type": "Normal",
+            "action": "Reconcile",
+            "reportingController": "gati.dev/reconciler",
+            "reportingInstance": "r-0",
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+        },
+    )
+    seen = core.list_namespaced_event(
+        kube_namespace, field_selector="involvedObject.name=orders,involvedObject.kind=GatiHandler"
+    ).items
+    assert [(e.metadata.name, e.message, e.reporting_component) for e in seen] == [
+        ("e1", "rolled out", "gati.dev/reconciler")
+    ]
+    core.create_namespaced_event(
+        kube_namespace,
+        {
+            "metadata": {"name": "e2"},
+            "involvedObject": regarding,
+            "message": "old style",
+            "reason": "Tested",
+            "type": "Warning",
+            # events.k8s.io requires it; this client cannot read an event without it.
+            "eventTime": "2026-01-01T00:00:01.000000Z",
+        },
+    )
+    both = events.list_namespaced_event(kube_namespace, field_selector="regarding.name=orders")
+    assert [(e.metadata.name, e.note) for e in both.items] == [
+        ("e1", "rolled out"),
+        ("e2", "old style"),
+    ]

@@ -23,6 +23,7 @@ import yaml
 from gati_kubesim import crds, implementations, jsonpath
 from gati_kubesim import patch as patches
 from gati_kubesim.admission import Admission
+from gati_kubesim.conversion import present
 from gati_kubesim.errors import ApiError, Cause, Details, bad_request, expired, invalid, not_found
 from gati_kubesim.registry import Registry, ResourceType
 from gati_kubesim.selectors import (
@@ -69,13 +70,6 @@ def decode_json(raw: bytes, what: str = "request body") -> Any:
         return _decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise bad_request(f"the {what} is not valid JSON: {exc}") from exc
-
-
-def _present(rt: ResourceType, obj: Obj) -> Obj:
-    """An object as served at `rt`'s version (CRs are stored once for all versions)."""
-    if rt.custom and obj.get("apiVersion") != rt.api_version:
-        return {**obj, "apiVersion": rt.api_version}
-    return obj
 
 
 def _rv_int(value: str, what: str) -> int:
@@ -133,7 +127,7 @@ class Api:
         obj = self.store.get(rt, self._namespace_of(rt, namespace), name)
         if sub == "scale":
             return self._scale_view(rt, obj)
-        return _present(rt, obj)
+        return present(rt, obj)
 
     def list_objects(
         self,
@@ -158,12 +152,13 @@ class Api:
             key = (meta.get("namespace", ""), meta["name"])
             if start is not None and key <= start:
                 continue
-            if matcher is not None and not matcher(obj):
+            shown = present(rt, obj)
+            if matcher is not None and not matcher(shown):
                 continue
             if limit and len(items) >= limit:
                 remaining += 1
                 continue
-            items.append(_present(rt, obj))
+            items.append(shown)
             next_key = key
         meta_out: dict[str, Any] = {"resourceVersion": str(list_rv)}
         if remaining and next_key is not None:
@@ -222,14 +217,15 @@ class Api:
             namespace=namespace,
             matcher=matcher,
             render=render,
-            api_version=rt.api_version if rt.custom else None,
+            convert=lambda obj: present(rt, obj),
         )
         initial = send_initial if send_initial is not None else resource_version in (None, "", "0")
         current = self.store.resource_version
         if initial:
             for obj in self.store.items(rt, namespace):
-                if matcher is None or matcher(obj):
-                    watcher.push_object("ADDED", obj)
+                shown = present(rt, obj)
+                if matcher is None or matcher(shown):
+                    watcher.push_object("ADDED", shown)
             if bookmarks and send_initial:
                 watcher.push_object("BOOKMARK", self.bookmark(rt, initial_end=True))
         elif resource_version:
@@ -304,7 +300,7 @@ class Api:
                 obj["status"] = {}
         obj = self.admission.admit(rt, obj, None, opts.field_validation, opts.warnings)
         self._register_if_crd(rt, obj, check_only=True)
-        return _present(rt, self.store.create(rt, obj, opts.manager, opts.dry_run))
+        return present(rt, self.store.create(rt, obj, opts.manager, opts.dry_run))
 
     def update(
         self,
@@ -352,7 +348,7 @@ class Api:
         if sub != "status":
             obj = self.admission.admit(rt, obj, live, opts.field_validation, opts.warnings)
         self._register_if_crd(rt, obj, check_only=True)
-        return _present(rt, self.store.replace(rt, obj, opts.manager, sub, opts.dry_run))
+        return present(rt, self.store.replace(rt, obj, opts.manager, sub, opts.dry_run))
 
     def patch(
         self,
@@ -369,7 +365,7 @@ class Api:
         if content_type == APPLY_PATCH:
             return self._apply(rt, ns, name, sub, raw, opts)
         live = self.store.get(rt, ns, name)
-        target = self._scale_view(rt, live) if sub == "scale" else copy.deepcopy(_present(rt, live))
+        target = self._scale_view(rt, live) if sub == "scale" else copy.deepcopy(present(rt, live))
         patched = self._apply_patch(rt, target, content_type, raw)
         if sub == "scale":
             return self._update_scale(rt, namespace, name, patched, opts), False
@@ -441,7 +437,7 @@ class Api:
         live = self.store.find(rt, ns, name)
         try:
             merged: Obj = implementations.server_side_apply(
-                copy.deepcopy(_present(rt, live)) if live is not None else None,
+                copy.deepcopy(present(rt, live)) if live is not None else None,
                 applied,
                 opts.manager,
                 opts.force,
@@ -527,7 +523,7 @@ class Api:
             dry_run=opts.dry_run,
         )
         if not result.removed:
-            return _present(rt, result.obj)
+            return present(rt, result.obj)
         return {
             "kind": "Status",
             "apiVersion": "v1",
@@ -552,7 +548,7 @@ class Api:
             result = self.store.delete(
                 rt, meta.get("namespace", ""), meta["name"], opts.propagation, dry_run=opts.dry_run
             )
-            out.append(_present(rt, result.obj))
+            out.append(present(rt, result.obj))
         return out
 
     # -- CRDs ------------------------------------------------------------------------------

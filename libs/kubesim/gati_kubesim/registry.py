@@ -70,6 +70,8 @@ class ResourceType:
     verbs: tuple[str, ...] = ALL_VERBS
     # Fields selectable with fieldSelector besides metadata.name/metadata.namespace.
     field_labels: tuple[str, ...] = ()
+    # Set when another group's resource holds the objects (events.k8s.io Events are v1's).
+    storage: tuple[str, str] | None = None
 
     @property
     def api_version(self) -> str:
@@ -77,7 +79,7 @@ class ResourceType:
 
     @property
     def storage_key(self) -> tuple[str, str]:
-        return (self.group, self.plural)
+        return self.storage or (self.group, self.plural)
 
     @property
     def gvk(self) -> str:
@@ -98,6 +100,7 @@ def _core(
     version: str = "v1",
     scale: ScaleSpec | None = None,
     verbs: tuple[str, ...] = ALL_VERBS,
+    storage: tuple[str, str] | None = None,
 ) -> ResourceType:
     return ResourceType(
         group=group,
@@ -113,6 +116,7 @@ def _core(
         field_labels=field_labels,
         scale=scale,
         verbs=verbs,
+        storage=storage,
     )
 
 
@@ -157,6 +161,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         group="events.k8s.io",
         short=("ev",),
         field_labels=("regarding.kind", "regarding.name", "regarding.namespace", "reason", "type"),
+        storage=("", "events"),
     ),
     _core(
         "Deployment",

@@ -56,9 +56,9 @@ class Watcher:
     namespace: str | None
     matcher: Callable[[Mapping[str, Any]], bool] | None
     render: Render | None = None
-    # Custom resources are stored once for all versions; a watcher at another version
-    # gets its own encoding with its apiVersion.
-    api_version: str | None = None
+    # Objects stored at another version than the watcher's are converted (and encoded for
+    # this watcher alone); objects already at its version share the event's encoding.
+    convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     max_pending: int = 20_000
     pending: deque[bytes] = field(default_factory=deque)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -73,9 +73,13 @@ class Watcher:
         if self.namespace and event.namespace != self.namespace:
             return
         event_type = event.type
+        obj = self.convert(event.obj) if self.convert is not None else event.obj
         if self.matcher is not None:
-            now = self.matcher(event.obj)
-            before = event.old is not None and self.matcher(event.old)
+            now = self.matcher(obj)
+            old = event.old
+            if old is not None and self.convert is not None:
+                old = self.convert(old)
+            before = old is not None and self.matcher(old)
             if event_type == "MODIFIED":
                 if now and not before:
                     event_type = "ADDED"
@@ -85,18 +89,12 @@ class Watcher:
                     return
             elif not now:
                 return
-        if (
-            event_type == event.type
-            and self.render is None
-            and (self.api_version is None or event.obj.get("apiVersion") == self.api_version)
-        ):
+        if event_type == event.type and self.render is None and obj is event.obj:
             self.push(event.line())
         else:
-            self.push(self._render(event_type, event.obj))
+            self.push(self._render(event_type, obj))
 
     def _render(self, event_type: str, obj: dict[str, Any]) -> bytes:
-        if self.api_version is not None and obj.get("apiVersion") != self.api_version:
-            obj = {**obj, "apiVersion": self.api_version}
         if self.render is not None:
             return self.render(event_type, obj)
         return encode_event(event_type, obj)
