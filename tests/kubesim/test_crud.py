@@ -285,3 +285,49 @@ def test_events_are_one_resource_behind_both_apis(
         ("e1", "rolled out"),
         ("e2", "old style"),
     ]
+
+
+def test_system_namespaces_cannot_be_deleted(kube_api: client.ApiClient) -> None:
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(kube_api).delete_namespace("default")
+    assert err.value.status == 403
+
+
+def test_builtin_validation_names_fields(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "h"},
+        "spec": {"minReplicas": 3, "maxReplicas": 2},
+    }
+    with pytest.raises(ApiException) as err:  # sent raw: the typed client would refuse it
+        client.CustomObjectsApi(kube_api).create_namespaced_custom_object(
+            "autoscaling", "v2", kube_namespace, "horizontalpodautoscalers", hpa
+        )
+    fields = {c["field"] for c in _status(err.value)["details"]["causes"]}  # type: ignore[index]
+    assert fields == {"spec.scaleTargetRef", "spec.maxReplicas"}
+    bad_deploy = {
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "x"}},
+            "template": {"metadata": {"labels": {"app": "y"}}, "spec": {"containers": []}},
+        },
+    }
+    with pytest.raises(ApiException) as derr:
+        client.AppsV1Api(kube_api).create_namespaced_deployment(kube_namespace, bad_deploy)
+    fields = {c["field"] for c in _status(derr.value)["details"]["causes"]}  # type: ignore[index]
+    assert fields == {"spec.template.metadata.labels", "spec.template.spec.containers"}
+
+
+def test_deployment_pod_template_gets_server_defaults(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    from kubesim.samples import deployment
+
+    made = client.AppsV1Api(kube_api).create_namespaced_deployment(
+        kube_namespace, deployment("web", image="nginx")
+    )
+    container = made.spec.template.spec.containers[0]
+    assert container.image_pull_policy == "Always"
+    assert made.spec.template.spec.restart_policy == "Always"
+    assert made.spec.strategy.rolling_update.max_surge == "25%"

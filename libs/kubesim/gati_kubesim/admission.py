@@ -210,6 +210,9 @@ def _deployment(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
                         "`selector` does not match template `labels`",
                     )
                 )
+    template_spec = (spec.get("template") or {}).get("spec")
+    if isinstance(template_spec, dict):
+        _pod_defaults(template_spec)
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers")
     if not containers:
         causes.append(
@@ -235,6 +238,53 @@ def _deployment(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
                 )
     if old is None or not isinstance(old.get("status"), dict):
         obj.setdefault("status", {})
+    return causes
+
+
+def _pod_defaults(pod: Obj) -> None:
+    """The pod-spec defaults the real server fills, so a read-back equals a real cluster's."""
+    pod.setdefault("restartPolicy", "Always")
+    pod.setdefault("terminationGracePeriodSeconds", 30)
+    pod.setdefault("dnsPolicy", "ClusterFirst")
+    pod.setdefault("securityContext", {})
+    pod.setdefault("schedulerName", "default-scheduler")
+    for c in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]:
+        if not isinstance(c, dict):
+            continue
+        image = str(c.get("image", ""))
+        tag = image.rsplit("/", 1)[-1]
+        latest = "@" not in tag and (":" not in tag or tag.endswith(":latest"))
+        c.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+        c.setdefault("terminationMessagePath", "/dev/termination-log")
+        c.setdefault("terminationMessagePolicy", "File")
+        c.setdefault("resources", {})
+        for port in c.get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+
+
+def _hpa(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [Cause("spec", "FieldValueRequired", "Required value")]
+    causes: list[Cause] = []
+    spec.setdefault("minReplicas", 1)
+    ref = spec.get("scaleTargetRef")
+    if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("name"):
+        causes.append(
+            Cause("spec.scaleTargetRef", "FieldValueRequired", "kind and name are required")
+        )
+    max_replicas = spec.get("maxReplicas")
+    if not isinstance(max_replicas, int) or max_replicas < 1:
+        causes.append(Cause("spec.maxReplicas", "FieldValueInvalid", "must be greater than 0"))
+    elif isinstance(spec["minReplicas"], int) and spec["minReplicas"] > max_replicas:
+        causes.append(
+            Cause(
+                "spec.maxReplicas",
+                "FieldValueInvalid",
+                "must be greater than or equal to `minReplicas`",
+            )
+        )
     return causes
 
 
@@ -280,5 +330,6 @@ _BUILTIN: dict[tuple[str, str], Callable[[Admission, Obj, Obj | None], list[Caus
     ("", "secrets"): _secret,
     ("", "services"): _service,
     ("apps", "deployments"): _deployment,
+    ("autoscaling", "horizontalpodautoscalers"): _hpa,
     ("apiextensions.k8s.io", "customresourcedefinitions"): _crd,
 }

@@ -45,6 +45,8 @@ APPLY_PATCH = "application/apply-patch+yaml"
 APPLY_PATCH_CBOR = "application/apply-patch+cbor"
 PATCH_TYPES = (MERGE_PATCH, STRATEGIC_PATCH, JSON_PATCH, APPLY_PATCH)
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
+# The real NamespaceLifecycle admission refuses to delete these.
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
 @dataclass
@@ -513,6 +515,12 @@ class Api:
     # -- delete ----------------------------------------------------------------------------
 
     def delete(self, rt: ResourceType, namespace: str, name: str, opts: DeleteOptions) -> Obj:
+        if rt.storage_key == ("", "namespaces") and name in IMMORTAL_NAMESPACES:
+            raise ApiError(
+                403,
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                details=Details(name=name, kind="namespaces"),
+            )
         result = self.store.delete(
             rt,
             self._namespace_of(rt, namespace),
