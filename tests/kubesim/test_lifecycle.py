@@ -259,3 +259,16 @@ def test_deployment_scale_subresource(kube_api: client.ApiClient, kube_namespace
     assert scale.status.selector == "app=web"
     apps.patch_namespaced_deployment_scale("web", kube_namespace, {"spec": {"replicas": 4}})
     assert apps.read_namespaced_deployment("web", kube_namespace).spec.replicas == 4
+
+
+def test_a_finalizer_inside_holds_its_namespace_until_released(kube_api: client.ApiClient) -> None:
+    core = client.CoreV1Api(kube_api)
+    core.create_namespace({"metadata": {"name": "held-ns"}})
+    core.create_namespaced_config_map(
+        "held-ns", {"metadata": {"name": "a", "finalizers": ["example.com/keep"]}}
+    )
+    core.delete_namespace("held-ns")
+    eventually(lambda: core.read_namespace("held-ns").status.phase == "Terminating")
+    assert core.read_namespaced_config_map("a", "held-ns").metadata.deletion_timestamp
+    core.patch_namespaced_config_map("a", "held-ns", {"metadata": {"finalizers": None}})
+    eventually(gone(lambda: core.read_namespace("held-ns")))

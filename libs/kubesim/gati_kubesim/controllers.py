@@ -167,6 +167,8 @@ class Controllers:
         self._live_uids: set[str] = set()
         # Owners in foreground/orphan deletion, re-examined when one of their dependents goes.
         self._waiting_owners: dict[str, tuple[ResourceType, str, str]] = {}
+        # Namespaces being emptied; each deletion inside one re-examines it.
+        self._terminating: set[str] = set()
         store.listeners.append(self._on_event)
 
     def start(self) -> None:
@@ -195,9 +197,6 @@ class Controllers:
     def _later(self, job: Callable[[], None]) -> None:
         self._queue.put_nowait(job)
 
-    def idle(self) -> bool:
-        return self._queue.empty()
-
     # -- event intake ----------------------------------------------------------------------
 
     def _on_event(self, rt: ResourceType, event: WatchEvent) -> None:
@@ -207,6 +206,17 @@ class Controllers:
         if event.type == "DELETED":
             self._live_uids.discard(uid)
             self._waiting_owners.pop(uid, None)
+            namespace = meta.get("namespace", "")
+            if namespace in self._terminating:
+                self._later(lambda: self._empty_namespace(namespace))
+            if key == ("", "namespaces"):
+                self._terminating.discard(meta["name"])
+            if key == ("apps", "deployments"):
+                dkey = (namespace, meta["name"])
+                self._fingerprints.pop(dkey, None)
+                timer = self._timers.pop(dkey, None)
+                if timer is not None:
+                    timer.cancel()
             if self._dependents.get(uid):
                 self._later(lambda: self._collect(uid))
             for ref in meta.get("ownerReferences") or []:
@@ -227,7 +237,13 @@ class Controllers:
                     self._later(
                         lambda: self._finish_owner(rt, meta.get("namespace", ""), meta["name"])
                     )
-        if key == ("", "namespaces") and event.type != "DELETED" and meta.get("deletionTimestamp"):
+        if (
+            key == ("", "namespaces")
+            and event.type != "DELETED"
+            and meta.get("deletionTimestamp")
+            and meta["name"] not in self._terminating
+        ):
+            self._terminating.add(meta["name"])
             self._later(lambda: self._empty_namespace(meta["name"]))
         if key == ("apps", "deployments") and event.type != "DELETED":
             self._deployment_changed(rt, event.obj)
@@ -329,8 +345,7 @@ class Controllers:
             new = deep_copy(ns)
             new["status"] = {"phase": "Terminating"}
             new["metadata"].pop("resourceVersion", None)
-            self.store.replace(ns_rt, new, MANAGER, "status")
-            return
+            ns = self.store.replace(ns_rt, new, MANAGER, "status")
         remaining = 0
         seen: set[tuple[str, str]] = set()
         for rt in self.registry:
@@ -346,10 +361,7 @@ class Controllers:
         if remaining and any(
             rt.namespaced and any(self.store.items(rt, namespace)) for rt in self.registry
         ):
-            # Finalizers still hold some objects; look again shortly.
-            loop = asyncio.get_running_loop()
-            loop.call_later(0.05, lambda: self._later(lambda: self._empty_namespace(namespace)))
-            return
+            return  # finalizers hold some objects; their deletion brings us back here
         new = deep_copy(ns)
         new["spec"] = {**(new.get("spec") or {}), "finalizers": []}
         new["metadata"].pop("resourceVersion", None)
