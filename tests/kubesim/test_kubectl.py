@@ -144,3 +144,21 @@ def test_builtin_deployment_apply_scale_and_rollout_status(
         kubectl("get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.status.readyReplicas}")
         == "3"
     )
+
+
+def test_create_commands_that_send_protobuf(kubectl: Kubectl) -> None:
+    kubectl("create", "namespace", "demo")
+    kubectl("create", "configmap", "cfg", "-n", "demo", "--from-literal=a=b")
+    kubectl("create", "secret", "generic", "sec", "-n", "demo", "--from-literal=pw=hunter2")
+    assert kubectl("get", "cm", "cfg", "-n", "demo", "-o", "jsonpath={.data.a}") == "b"
+    assert kubectl("get", "secret", "sec", "-n", "demo", "-o", "jsonpath={.data.pw}") == (
+        "aHVudGVyMg=="
+    )
+    refused = subprocess.run(
+        [*kubectl.base, "create", "deployment", "web", "--image=nginx", "-n", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert refused.returncode != 0
+    assert "send JSON" in refused.stderr
