@@ -74,7 +74,15 @@ async def running(
         yield stop
     finally:
         stop.set()
-        await asyncio.wait_for(task, WAIT)
+        await _within(task, "consumer loop stop")
+
+
+async def _within(step: Awaitable[object], what: str) -> None:
+    """Like wait_for, but a timeout says which step of a multi-step test stalled."""
+    try:
+        await asyncio.wait_for(step, WAIT)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not happen within {WAIT}s") from None
 
 
 async def publish(connection: NatsConnection, subject: str, body: object) -> int:
@@ -304,10 +312,10 @@ async def test_keeps_consuming_after_the_server_restarts(tmp_path: Path) -> None
             arrived.clear()
             generation = connection.generation
             server.restart()
-            await asyncio.wait_for(connection.wait_reconnected(), WAIT)
+            await _within(connection.wait_reconnected(), "client reconnect")
             assert connection.generation == generation + 1
             await publish(connection, "gati.cr.gatihandler.default.api", {"n": 2})
-            await asyncio.wait_for(arrived.wait(), WAIT)
+            await _within(arrived.wait(), "message after restart")
         assert seen == [1, 2]
     finally:
         await connection.close()

@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck, StorageType
 from nats.js.errors import NoStreamResponseError
 
+from fixtures.nats_server import ANCHOR_STREAM
 from gati_runtime.embedded_nats import EmbeddedNats, NatsCluster, NatsServerError
 
 
@@ -48,7 +49,8 @@ def test_start_fails_clearly_when_port_is_taken(tmp_path: Path, nats_server: Emb
 
 async def test_each_test_starts_with_no_streams(nats_client: Client) -> None:
     assert nats_client.is_connected
-    assert await nats_client.jsm().streams_info() == []
+    names = [info.config.name for info in await nats_client.jsm().streams_info()]
+    assert names == [ANCHOR_STREAM]
 
 
 async def _publish_once_led(js: JetStreamContext, subject: str, data: bytes) -> PubAck:

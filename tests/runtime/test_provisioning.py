@@ -8,6 +8,7 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy, StorageType
 
+from fixtures.nats_server import ANCHOR_STREAM
 from gati_contracts.subjects import METRICS_STREAM, ROUTES_BUCKET, STREAM
 from gati_runtime.provisioning import (
     ConsumerSpec,
@@ -134,4 +135,4 @@ async def test_consumer_start_position_change_is_refused(nats_client: Client) ->
 
 async def test_gati_bus_fixture_provides_the_streams(gati_bus: Client) -> None:
     names = {info.config.name for info in await gati_bus.jsm().streams_info()}
-    assert names == {STREAM, METRICS_STREAM, f"KV_{ROUTES_BUCKET}"}
+    assert names == {ANCHOR_STREAM, STREAM, METRICS_STREAM, f"KV_{ROUTES_BUCKET}"}

@@ -43,6 +43,8 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
+FLUSH_TIMEOUT_SECONDS = 2
+
 DELIVERED = Counter(
     "gati_consumer_delivered_total", "Messages received from JetStream", ["consumer"]
 )
@@ -277,9 +279,10 @@ class ConsumerLoop(Generic[T]):
     async def _finish_in_flight(self) -> None:
         while self._lane_tasks:
             await asyncio.gather(*self._lane_tasks, return_exceptions=True)
-        # Acks are fire-and-forget publishes; make sure they left before anyone closes NATS.
+        # Acks are fire-and-forget publishes; make sure they left before anyone closes NATS,
+        # but never let a lost PONG hold the shutdown (acks not sent are redelivered anyway).
         with contextlib.suppress(Exception):
-            await self._connection.client.flush()
+            await self._connection.client.flush(timeout=FLUSH_TIMEOUT_SECONDS)
 
     async def _process(self, message: Msg) -> None:
         meta = message.metadata
