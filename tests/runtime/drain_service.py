@@ -1,6 +1,7 @@
 """A minimal service run as a real process by test_service.py, to receive a real SIGTERM.
 
-Its handler takes a while, so a SIGTERM sent once "started" is printed lands mid-work.
+Its handler is still working when the SIGTERM arrives (it waits for the stop request, then
+works a little more), so a clean exit with the message acked proves the drain.
 """
 
 from __future__ import annotations
@@ -14,14 +15,7 @@ from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.service import ServiceContext, run_service
 from gati_runtime.settings import Settings
 
-WORK_SECONDS = 0.5
-
-
-async def handle(delivery: Delivery[bytes]) -> Outcome:
-    print(f"started {delivery.stream_sequence}", flush=True)
-    await asyncio.sleep(WORK_SECONDS)  # stands for the handler's real work
-    print(f"finished {delivery.stream_sequence}", flush=True)
-    return DONE
+WORK_SECONDS = 0.3
 
 
 async def report_poison(poison: Poison) -> None:
@@ -29,6 +23,13 @@ async def report_poison(poison: Poison) -> None:
 
 
 async def main(ctx: ServiceContext) -> None:
+    async def handle(delivery: Delivery[bytes]) -> Outcome:
+        print(f"started {delivery.stream_sequence}", flush=True)
+        await ctx.stop.wait()
+        await asyncio.sleep(WORK_SECONDS)  # stands for work still to do after the SIGTERM
+        print(f"finished {delivery.stream_sequence}", flush=True)
+        return DONE
+
     loop = ctx.consumer(
         ConsumerSpec(durable="drain", filter_subjects=("gati.cr.>",)),
         decode=bytes,

@@ -59,11 +59,11 @@ async def test_sigterm_finishes_in_flight_work_before_exit(gati_bus: Client, nat
 
             ack = await gati_bus.jetstream().publish("gati.cr.gatihandler.default.api", b"{}")
             assert await _line(process.stdout, "started") == f"started {ack.seq}"
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                metrics = await response.text()
             process.send_signal(signal.SIGTERM)
 
             finished = await _line(process.stdout, "finished")
-            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-                metrics = await response.text()
         assert finished == f"finished {ack.seq}"
         assert 'gati_consumer_delivered_total{consumer="drain"} 1.0' in metrics
         assert await asyncio.wait_for(process.wait(), WAIT) == 0
