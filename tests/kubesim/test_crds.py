@@ -200,3 +200,29 @@ def test_unknown_fields_follow_field_validation(crd_api: client.ApiClient) -> No
     )
     assert code == 201
     assert headers["Warning"] == '299 - "unknown field \\"spec.tyop\\""'
+
+
+def test_a_crd_cannot_shadow_a_builtin(kubesim_fresh: ThreadedKubeSim) -> None:
+    crd = handler_crd()
+    crd["spec"]["group"] = "apps"
+    crd["spec"]["names"]["plural"] = "deployments"
+    crd["metadata"]["name"] = "deployments.apps"
+    crd["spec"]["versions"][0]["name"] = "v1"
+    with api_client(kubesim_fresh.url) as api, pytest.raises(ApiException) as err:
+        client.ApiextensionsV1Api(api).create_custom_resource_definition(crd)
+    assert err.value.status == 422
+    assert "built-in" in json.loads(err.value.body)["message"]
+
+
+def test_in_process_hooks_inject_faults(kubesim_fresh: ThreadedKubeSim) -> None:
+    from gati_kubesim.faults import FaultRule
+
+    kubesim_fresh.call(kubesim_fresh.sim.inject_fault, FaultRule(verb="get", code=500, times=1))
+    with api_client(kubesim_fresh.url) as api:
+        core = client.CoreV1Api(api)
+        with pytest.raises(ApiException) as err:
+            core.read_namespace("default")
+        assert err.value.status == 500
+        kubesim_fresh.call(kubesim_fresh.sim.inject_fault, FaultRule(verb="get", code=503))
+        kubesim_fresh.call(kubesim_fresh.sim.clear_faults)
+        assert core.read_namespace("default").metadata.name == "default"

@@ -301,7 +301,7 @@ class Api:
             else:
                 obj["status"] = {}
         obj = self.admission.admit(rt, obj, None, opts.field_validation, opts.warnings)
-        self._register_if_crd(rt, obj, check_only=True)
+        self._check_crd_names(rt, obj)
         return present(rt, self.store.create(rt, obj, opts.manager, opts.dry_run))
 
     def update(
@@ -349,7 +349,7 @@ class Api:
                 obj.pop("status", None)
         if sub != "status":
             obj = self.admission.admit(rt, obj, live, opts.field_validation, opts.warnings)
-        self._register_if_crd(rt, obj, check_only=True)
+        self._check_crd_names(rt, obj)
         return present(rt, self.store.replace(rt, obj, opts.manager, sub, opts.dry_run))
 
     def patch(
@@ -561,22 +561,22 @@ class Api:
 
     # -- CRDs ------------------------------------------------------------------------------
 
-    def _register_if_crd(self, rt: ResourceType, obj: Obj, check_only: bool) -> None:
+    def _check_crd_names(self, rt: ResourceType, obj: Obj) -> None:
+        """A CRD may not take a built-in resource's place; checked before it is stored."""
         if rt.storage_key != CRD_KEY:
             return
-        try:
-            types = crds.resource_types(obj)
-            for t in types:
-                existing = self.registry.lookup(t.group, t.version, t.plural)
-                if existing is not None and not existing.custom:
-                    raise ValueError(f"{t.plural}.{t.group} would shadow a built-in resource")
-        except ValueError as exc:
+        clash = self.registry.builtin_clash(crds.resource_types(obj))
+        if clash is not None:
             raise invalid(
                 rt.kind,
                 rt.group,
                 obj["metadata"]["name"],
-                [Cause("spec.names.plural", "FieldValueInvalid", str(exc))],
-            ) from exc
+                [
+                    Cause(
+                        "spec.names.plural", "FieldValueInvalid", f"{clash} is a built-in resource"
+                    )
+                ],
+            )
 
     def _on_event(self, rt: ResourceType, event: WatchEvent) -> None:
         """Keep the registry in step with stored CRDs, serving a new one at once."""

@@ -261,13 +261,21 @@ class Registry:
 
     def register_crd(self, crd_name: str, types: list[ResourceType]) -> None:
         """Serve a CRD's versions, replacing what an earlier revision of it registered."""
+        clash = self.builtin_clash(types)
+        if clash is not None:
+            raise ValueError(f"{clash} would shadow a built-in resource")
         self.unregister_crd(crd_name)
+        for rt in types:
+            self._add(rt)
+        self._by_crd[crd_name] = types
+
+    def builtin_clash(self, types: list[ResourceType]) -> str | None:
+        """The first `plural.group/version` among `types` that a built-in already serves."""
         for rt in types:
             existing = self._by_path.get((rt.group, rt.version, rt.plural))
             if existing is not None and not existing.custom:
-                raise ValueError(f"{rt.plural}.{rt.group} would shadow a built-in resource")
-            self._add(rt)
-        self._by_crd[crd_name] = types
+                return f"{rt.plural}.{rt.group}/{rt.version}"
+        return None
 
     def unregister_crd(self, crd_name: str) -> None:
         for rt in self._by_crd.pop(crd_name, []):

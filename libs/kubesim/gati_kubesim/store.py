@@ -96,9 +96,6 @@ class Store:
             if namespace is None or key[0] == namespace:
                 yield bucket[key]
 
-    def count(self, rt: ResourceType) -> int:
-        return len(self.bucket(rt))
-
     def _manage(self, old: Obj | None, new: Obj, manager: str | None, sub: str | None) -> Obj:
         if manager and self.record_update is not None:
             return self.record_update(old, new, manager, sub)
