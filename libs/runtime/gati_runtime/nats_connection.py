@@ -69,9 +69,14 @@ class NatsConnection:
         self._reconnected = asyncio.Event()
 
     async def close(self) -> None:
-        """Drain: deliver what is buffered, flush publishes, then close."""
-        if not self.client.is_closed:
+        """Drain (deliver what is buffered, flush publishes) when connected; while NATS is
+        away there is nothing to drain into, and nats-py refuses to drain, so just close."""
+        if self.client.is_closed:
+            return
+        if self.client.is_connected:
             await self.client.drain()
+        else:
+            await self.client.close()
 
 
 async def connect(settings: Settings, *, name: str) -> NatsConnection:

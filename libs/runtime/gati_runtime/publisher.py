@@ -1,0 +1,105 @@
+"""Publishing to JetStream that only returns once the stream has stored the message.
+
+A change a watcher saw, or an outcome a service decided, must not vanish because NATS was
+restarting or a stream leader was being elected at that moment (DESIGN.md §4, "no lost change").
+So a publish is retried until a PubAck arrives. Retrying is only safe with a `Nats-Msg-Id`: if the
+first attempt was stored but its ack was lost, the retry is recognised as a duplicate inside the
+stream's duplicate window instead of being stored twice, hence the id is required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from datetime import timedelta
+
+import nats.errors
+import structlog
+from nats.js.api import PubAck
+from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
+from prometheus_client import Counter
+
+from gati_contracts.headers import MSG_ID
+from gati_runtime.nats_connection import NatsConnection
+from gati_runtime.outcomes import Backoff
+
+log = structlog.get_logger(__name__)
+
+PUBLISH_RETRIES = Counter(
+    "gati_publish_retries_total", "Publish attempts repeated after a transient failure"
+)
+
+# Failures that mean "not now": the connection is reconnecting, the stream has no leader yet,
+# or the server did not answer in time. Anything else (a closed connection, a wrong expected
+# sequence, a message too large) is the caller's to handle.
+TRANSIENT = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.ConnectionReconnectingError,
+    NoStreamResponseError,
+    ServiceUnavailableError,
+)
+
+
+class PublishAbandonedError(RuntimeError):
+    """Shutdown was requested before the stream acknowledged the message."""
+
+
+class Publisher:
+    def __init__(
+        self,
+        connection: NatsConnection,
+        *,
+        backoff: Backoff | None = None,
+        attempt_timeout: float = 5.0,
+    ) -> None:
+        self._connection = connection
+        self._backoff = backoff or Backoff(
+            base=timedelta(milliseconds=100), cap=timedelta(seconds=5)
+        )
+        self._attempt_timeout = attempt_timeout
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes,
+        headers: Mapping[str, str],
+        *,
+        stop: asyncio.Event | None = None,
+    ) -> PubAck:
+        """Retry until stored; `PubAck.duplicate` is True when an earlier attempt had been."""
+        if not headers.get(MSG_ID):
+            raise ValueError(
+                f"publish to {subject}: header {MSG_ID} is required, since retries without it "
+                "could store the message twice (contracts' event_headers() sets it)"
+            )
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._connection.js.publish(
+                    subject, payload, timeout=self._attempt_timeout, headers=dict(headers)
+                )
+            except TRANSIENT as error:
+                delay = self._backoff.delay(attempt).total_seconds()
+                PUBLISH_RETRIES.inc()
+                log.warning(
+                    "publish_retry",
+                    subject=subject,
+                    msg_id=headers[MSG_ID],
+                    attempt=attempt,
+                    delay=delay,
+                    error=repr(error),
+                )
+                if stop is None:
+                    await asyncio.sleep(delay)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    raise PublishAbandonedError(
+                        f"publish to {subject} ({headers[MSG_ID]}) abandoned at shutdown "
+                        f"after {attempt} attempts"
+                    ) from error
