@@ -23,6 +23,7 @@ from gati_runtime.health import HealthServer
 from gati_runtime.logging import configure_logging
 from gati_runtime.nats_connection import NatsConnection, connect
 from gati_runtime.provisioning import ConsumerSpec, provision_bus
+from gati_runtime.publisher import Publisher
 from gati_runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -42,6 +43,7 @@ class ServiceContext:
     connection: NatsConnection
     health: HealthServer
     stop: asyncio.Event
+    publisher: Publisher
 
     def consumer(
         self,
@@ -92,7 +94,7 @@ async def serve(name: str, main: ServiceMain, settings: Settings) -> int:
         bound.info("bus_ready", changes=[str(change) for change in changes])
         health.add_readiness("nats", connection.ready)
         await health.start()
-        context = ServiceContext(name, settings, connection, health, stop)
+        context = ServiceContext(name, settings, connection, health, stop, Publisher(connection))
         return await _run_main(main(context), stop, forced, health, settings, bound)
     except Exception:
         bound.exception("service_failed")
