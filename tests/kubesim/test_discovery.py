@@ -78,7 +78,18 @@ def test_lists_and_gets_as_tables(
     assert table["kind"] == "Table"
     assert table["apiVersion"] == "meta.k8s.io/v1"
     columns = [c["name"] for c in table["columnDefinitions"]]  # type: ignore[index, union-attr]
-    assert columns == ["Name", "Ready", "Up-to-date", "Available", "Age"]
+    assert columns == [
+        "Name",
+        "Ready",
+        "Up-to-date",
+        "Available",
+        "Age",
+        "Containers",
+        "Images",
+        "Selector",
+    ]
+    wide = [c["priority"] for c in table["columnDefinitions"]]  # type: ignore[index, union-attr]
+    assert wide == [0, 0, 0, 0, 0, 1, 1, 1]
     row = table["rows"][0]  # type: ignore[index]
     assert row["cells"][0] == "web"
     assert row["object"]["kind"] == "PartialObjectMetadata"

@@ -13,6 +13,7 @@ from typing import Any
 
 from gati_kubesim import jsonpath
 from gati_kubesim.registry import PrinterColumn, ResourceType
+from gati_kubesim.selectors import selector_from_label_selector
 
 Obj = dict[str, Any]
 
@@ -84,10 +85,14 @@ def _cell(column: PrinterColumn, obj: Obj) -> Any:
 
 def _deployment_cells(obj: Obj) -> list[Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
     return [
         f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
         status.get("updatedReplicas", 0),
         status.get("availableReplicas", 0),
+        ",".join(str(c.get("name", "")) for c in containers),
+        ",".join(str(c.get("image", "")) for c in containers),
+        selector_from_label_selector(spec.get("selector")) or "<none>",
     ]
 
 
@@ -97,74 +102,81 @@ def _service_cells(obj: Obj) -> list[Any]:
     return [spec.get("type", ""), spec.get("clusterIP", ""), "<none>", ports or "<none>"]
 
 
-_BUILTIN: dict[tuple[str, str], tuple[list[tuple[str, str]], Callable[[Obj], list[Any]]]] = {
+# Built-in columns after Name: (name, priority); priority 1 shows only with `-o wide`.
+_BUILTIN: dict[tuple[str, str], tuple[list[tuple[str, int]], Callable[[Obj], list[Any]]]] = {
     ("apps", "deployments"): (
-        [("Ready", "string"), ("Up-to-date", "string"), ("Available", "string")],
+        [
+            ("Ready", 0),
+            ("Up-to-date", 0),
+            ("Available", 0),
+            ("Containers", 1),
+            ("Images", 1),
+            ("Selector", 1),
+        ],
         _deployment_cells,
     ),
-    ("", "namespaces"): (
-        [("Status", "string")],
-        lambda o: [(o.get("status") or {}).get("phase", "")],
-    ),
+    ("", "namespaces"): ([("Status", 0)], lambda o: [(o.get("status") or {}).get("phase", "")]),
     ("", "configmaps"): (
-        [("Data", "string")],
+        [("Data", 0)],
         lambda o: [len(o.get("data") or {}) + len(o.get("binaryData") or {})],
     ),
     ("", "secrets"): (
-        [("Type", "string"), ("Data", "string")],
+        [("Type", 0), ("Data", 0)],
         lambda o: [o.get("type", ""), len(o.get("data") or {})],
     ),
     ("", "services"): (
-        [
-            ("Type", "string"),
-            ("Cluster-IP", "string"),
-            ("External-IP", "string"),
-            ("Port(s)", "string"),
-        ],
+        [("Type", 0), ("Cluster-IP", 0), ("External-IP", 0), ("Port(s)", 0)],
         _service_cells,
     ),
 }
 
 
-def column_definitions(rt: ResourceType) -> list[dict[str, Any]]:
-    cols: list[dict[str, Any]] = [dict(_NAME)]
-    builtin = _BUILTIN.get((rt.group, rt.plural))
-    if builtin is not None:
-        cols += [
-            {"name": n, "type": t, "format": "", "description": n, "priority": 0}
-            for n, t in builtin[0]
-        ]
-    for c in rt.printer_columns:
-        cols.append(
-            {
-                "name": c.name,
-                "type": c.type,
-                "format": c.format,
-                "description": c.description,
-                "priority": c.priority,
-            }
-        )
-    if not any(c.type == "date" and c.json_path == _AGE.json_path for c in rt.printer_columns):
-        cols.append(
-            {
-                "name": _AGE.name,
-                "type": "string",
-                "format": "",
-                "description": _AGE.description,
-                "priority": 0,
-            }
-        )
-    return cols
+def _definition(
+    name: str, type_: str, priority: int, description: str = "", format_: str = ""
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": type_,
+        "format": format_,
+        "description": description or name,
+        "priority": priority,
+    }
 
 
-def _row(rt: ResourceType, obj: Obj, include_object: str) -> dict[str, Any]:
-    cells: list[Any] = [obj["metadata"]["name"]]
+def _layout(rt: ResourceType) -> tuple[list[dict[str, Any]], Callable[[Obj], list[Any]]]:
+    """Column definitions and the row function, in the order the real server prints them:
+    Name; a CRD's printer columns (Age alone when it declares none); a built-in's columns
+    with Age after those kubectl shows without `-o wide`."""
+    age_def = _definition(_AGE.name, "string", 0, _AGE.description)
+
+    def name(o: Obj) -> Any:
+        return o["metadata"]["name"]
+
+    def created(o: Obj) -> Any:
+        return age(o["metadata"].get("creationTimestamp"))
+
     builtin = _BUILTIN.get((rt.group, rt.plural))
     if builtin is not None:
-        cells += builtin[1](obj)
-    cells += [_cell(c, obj) for c in rt.printer_columns]
-    if not any(c.type == "date" and c.json_path == _AGE.json_path for c in rt.printer_columns):
-        cells.append(age(obj["metadata"].get("creationTimestamp")))
+        names, cells = builtin
+        split = next((i for i, (_, priority) in enumerate(names) if priority), len(names))
+        defs = [_definition(n, "string", p) for n, p in names]
+        columns = [dict(_NAME), *defs[:split], age_def, *defs[split:]]
+
+        def builtin_row(o: Obj) -> list[Any]:
+            values = cells(o)
+            return [name(o), *values[:split], created(o), *values[split:]]
+
+        return columns, builtin_row
+    printer = rt.printer_columns or ((_AGE,) if rt.custom else ())
+    if not printer:
+        return [dict(_NAME), age_def], lambda o: [name(o), created(o)]
+    columns = [dict(_NAME)] + [
+        _definition(c.name, c.type, c.priority, c.description, c.format) for c in printer
+    ]
+    return columns, lambda o: [name(o), *(_cell(c, o) for c in printer)]
+
+
+def _row(cells: list[Any], obj: Obj, include_object: str) -> dict[str, Any]:
     row: dict[str, Any] = {"cells": cells}
     if include_object == "Object":
         row["object"] = obj
@@ -182,17 +194,15 @@ def table(
     objs: Iterable[Obj],
     list_meta: dict[str, Any],
     include_object: str = "Metadata",
-    with_columns: bool = True,
 ) -> Obj:
-    out: Obj = {
+    columns, cells = _layout(rt)
+    return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": list_meta,
-        "rows": [_row(rt, o, include_object) for o in objs],
+        "columnDefinitions": columns,
+        "rows": [_row(cells(o), o, include_object) for o in objs],
     }
-    if with_columns:
-        out["columnDefinitions"] = column_definitions(rt)
-    return out
 
 
 def wants_table(accept: str) -> bool:
