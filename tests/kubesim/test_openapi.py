@@ -1,0 +1,478 @@
+"""CRD structural schemas: causes worded like the real API server's, defaults, pruning."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gati_kubesim.openapi import Cause, apply_defaults, prune, validate
+
+
+def obj(spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "gati.dev/v1",
+        "kind": "GatiHandler",
+        "metadata": {"name": "h"},
+        "spec": spec,
+    }
+
+
+def spec_schema(**spec: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": {"spec": {"type": "object", **spec}}}
+
+
+PORT = {"type": "integer", "format": "int32", "minimum": 1, "maximum": 65535}
+
+VALIDATION_CASES = [
+    pytest.param(
+        spec_schema(properties={"port": PORT}),
+        {"port": 70000},
+        [
+            Cause(
+                "spec.port",
+                "FieldValueInvalid",
+                "Invalid value: 70000: spec.port in body should be less than or equal to 65535",
+            )
+        ],
+        id="maximum",
+    ),
+    pytest.param(
+        spec_schema(properties={"port": PORT}),
+        {"port": 0},
+        [
+            Cause(
+                "spec.port",
+                "FieldValueInvalid",
+                "Invalid value: 0: spec.port in body should be greater than or equal to 1",
+            )
+        ],
+        id="minimum",
+    ),
+    pytest.param(
+        spec_schema(properties={"n": {"type": "number", "maximum": 1, "exclusiveMaximum": True}}),
+        {"n": 1},
+        [
+            Cause(
+                "spec.n",
+                "FieldValueInvalid",
+                "Invalid value: 1: spec.n in body should be less than 1",
+            )
+        ],
+        id="exclusive-maximum",
+    ),
+    pytest.param(
+        spec_schema(required=["image"], properties={"image": {"type": "string"}}),
+        {},
+        [Cause("spec.image", "FieldValueRequired", "Required value")],
+        id="required",
+    ),
+    pytest.param(
+        spec_schema(properties={"replicas": {"type": "integer"}}),
+        {"replicas": "three"},
+        [
+            Cause(
+                "spec.replicas",
+                "FieldValueTypeInvalid",
+                'Invalid value: "string": spec.replicas in body must be of type integer: "string"',
+            )
+        ],
+        id="type",
+    ),
+    pytest.param(
+        spec_schema(properties={"replicas": {"type": "integer"}}),
+        {"replicas": 2.0},
+        [],
+        id="integral-float-is-an-integer",
+    ),
+    pytest.param(
+        spec_schema(properties={"mode": {"type": "string", "enum": ["fast", "safe"]}}),
+        {"mode": "slow"},
+        [
+            Cause(
+                "spec.mode",
+                "FieldValueNotSupported",
+                'Unsupported value: "slow": supported values: "fast", "safe"',
+            )
+        ],
+        id="enum",
+    ),
+    pytest.param(
+        spec_schema(properties={"name": {"type": "string", "maxLength": 3}}),
+        {"name": "abcd"},
+        [Cause("spec.name", "FieldValueTooLong", "Too long: may not be more than 3 bytes")],
+        id="max-length",
+    ),
+    pytest.param(
+        spec_schema(properties={"name": {"type": "string", "minLength": 2}}),
+        {"name": "a"},
+        [
+            Cause(
+                "spec.name",
+                "FieldValueInvalid",
+                'Invalid value: "a": spec.name in body should be at least 2 chars long',
+            )
+        ],
+        id="min-length",
+    ),
+    pytest.param(
+        spec_schema(properties={"name": {"type": "string", "pattern": "^[a-z]+$"}}),
+        {"name": "A1"},
+        [
+            Cause(
+                "spec.name",
+                "FieldValueInvalid",
+                "Invalid value: \"A1\": spec.name in body should match '^[a-z]+$'",
+            )
+        ],
+        id="pattern",
+    ),
+    pytest.param(
+        spec_schema(
+            properties={
+                "ports": {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"port": PORT}, "required": ["port"]},
+                }
+            }
+        ),
+        {"ports": [{"port": 80}, {}]},
+        [Cause("spec.ports[1].port", "FieldValueRequired", "Required value")],
+        id="array-items-paths",
+    ),
+    pytest.param(
+        spec_schema(
+            properties={"tags": {"type": "array", "maxItems": 1, "items": {"type": "string"}}}
+        ),
+        {"tags": ["a", "b"]},
+        [Cause("spec.tags", "FieldValueTooMany", "Too many: 2: must have at most 1 items")],
+        id="max-items",
+    ),
+    pytest.param(
+        spec_schema(
+            properties={"tags": {"type": "array", "minItems": 1, "items": {"type": "string"}}}
+        ),
+        {"tags": []},
+        [
+            Cause(
+                "spec.tags",
+                "FieldValueInvalid",
+                "Invalid value: 0: spec.tags in body should have at least 1 items",
+            )
+        ],
+        id="min-items",
+    ),
+    pytest.param(
+        spec_schema(properties={"note": {"type": "string"}}),
+        {"note": None},
+        [
+            Cause(
+                "spec.note",
+                "FieldValueTypeInvalid",
+                'Invalid value: "null": spec.note in body must be of type string: "null"',
+            )
+        ],
+        id="null-not-nullable",
+    ),
+    pytest.param(
+        spec_schema(properties={"note": {"type": "string", "nullable": True}}),
+        {"note": None},
+        [],
+        id="nullable",
+    ),
+    pytest.param(
+        spec_schema(properties={"port": {"x-kubernetes-int-or-string": True}}),
+        {"port": True},
+        [
+            Cause(
+                "spec.port",
+                "FieldValueTypeInvalid",
+                'Invalid value: "boolean": spec.port in body must be of type '
+                'integer,string: "boolean"',
+            )
+        ],
+        id="int-or-string-rejects-bool",
+    ),
+    pytest.param(
+        spec_schema(
+            properties={
+                "a": {"x-kubernetes-int-or-string": True},
+                "b": {"x-kubernetes-int-or-string": True},
+            }
+        ),
+        {"a": 1, "b": "25%"},
+        [],
+        id="int-or-string-accepts-both",
+    ),
+    pytest.param(
+        spec_schema(additionalProperties={"type": "integer"}),
+        {"x": 1, "y": "no"},
+        [
+            Cause(
+                "spec.y",
+                "FieldValueTypeInvalid",
+                'Invalid value: "string": spec.y in body must be of type integer: "string"',
+            )
+        ],
+        id="additional-properties",
+    ),
+    pytest.param(
+        spec_schema(properties={"when": {"type": "string", "format": "date-time"}}),
+        {"when": "yesterday"},
+        [
+            Cause(
+                "spec.when",
+                "FieldValueTypeInvalid",
+                'Invalid value: "yesterday": spec.when in body must be of type '
+                'date-time: "yesterday"',
+            )
+        ],
+        id="format-date-time",
+    ),
+    pytest.param(
+        spec_schema(
+            properties={
+                "keys": {
+                    "type": "array",
+                    "x-kubernetes-list-type": "set",
+                    "items": {"type": "string"},
+                }
+            }
+        ),
+        {"keys": ["a", "a"]},
+        [Cause("spec.keys[0]", "FieldValueDuplicate", 'Duplicate value: "a"')],
+        id="set-duplicates",
+    ),
+    pytest.param(
+        spec_schema(
+            properties={"a": {"type": "string"}, "b": {"type": "string"}},
+            oneOf=[{"required": ["a"]}, {"required": ["b"]}],
+        ),
+        {"a": "x", "b": "y"},
+        [
+            Cause(
+                "spec",
+                "FieldValueInvalid",
+                'Invalid value: "": "spec" must validate one and only one schema (oneOf). '
+                "Found 2 valid alternatives",
+            )
+        ],
+        id="one-of",
+    ),
+    pytest.param(
+        spec_schema(
+            properties={"a": {"type": "string"}}, anyOf=[{"required": ["a"]}, {"required": ["b"]}]
+        ),
+        {},
+        [
+            Cause(
+                "spec",
+                "FieldValueInvalid",
+                'Invalid value: "": "spec" must validate at least one schema (anyOf)',
+            ),
+            Cause("spec.a", "FieldValueRequired", "Required value"),
+        ],
+        id="any-of",
+    ),
+    pytest.param(
+        spec_schema(properties={"a": {"type": "string", "not": {"enum": ["x"]}}}),
+        {"a": "x"},
+        [
+            Cause(
+                "spec.a",
+                "FieldValueInvalid",
+                'Invalid value: "": "spec.a" must not validate the schema (not)',
+            )
+        ],
+        id="not",
+    ),
+    pytest.param(
+        spec_schema(
+            properties={
+                "template": {
+                    "type": "object",
+                    "x-kubernetes-embedded-resource": True,
+                    "x-kubernetes-preserve-unknown-fields": True,
+                }
+            }
+        ),
+        {"template": {"metadata": {}}},
+        [
+            Cause("spec.template.apiVersion", "FieldValueRequired", "Required value"),
+            Cause("spec.template.kind", "FieldValueRequired", "Required value"),
+        ],
+        id="embedded-resource-needs-type-meta",
+    ),
+]
+
+
+@pytest.mark.parametrize(("schema", "spec", "expected"), VALIDATION_CASES)
+def test_validate_reports_causes_like_the_api_server(
+    schema: dict[str, Any], spec: Any, expected: list[Cause]
+) -> None:
+    assert validate(obj(spec), schema) == expected
+
+
+def test_validate_collects_every_cause() -> None:
+    schema = spec_schema(required=["image"], properties={"port": PORT, "image": {"type": "string"}})
+    causes = validate(obj({"port": "x"}), schema)
+    assert [(c.field, c.reason) for c in causes] == [
+        ("spec.port", "FieldValueTypeInvalid"),
+        ("spec.image", "FieldValueRequired"),
+    ]
+
+
+def test_bad_pattern_in_schema_fails_the_value_not_the_server() -> None:
+    schema = spec_schema(properties={"name": {"type": "string", "pattern": "(unclosed"}})
+    assert [c.reason for c in validate(obj({"name": "x"}), schema)] == ["FieldValueInvalid"]
+
+
+# ------------------------------------------------------------------------------ defaults
+
+DEFAULTS_SCHEMA = spec_schema(
+    properties={
+        "replicas": {"type": "integer", "default": 1},
+        "note": {"type": "string", "default": "none"},
+        "maybe": {"type": "string", "nullable": True, "default": "d"},
+        "scaling": {
+            "type": "object",
+            "default": {},
+            "properties": {
+                "min": {"type": "integer", "default": 1},
+                "max": {"type": "integer", "default": 10},
+            },
+        },
+        "probe": {
+            "type": "object",
+            "properties": {"path": {"type": "string", "default": "/healthz"}},
+        },
+        "ports": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"protocol": {"type": "string", "default": "TCP"}},
+            },
+        },
+        "env": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {"secret": {"type": "boolean", "default": False}},
+            },
+        },
+    }
+)
+
+
+def test_defaults_fill_absent_fields_recursively() -> None:
+    source = obj({"note": None, "maybe": None, "ports": [{"name": "a"}], "env": {"A": {}}})
+    before = copy.deepcopy(source)
+    spec = apply_defaults(source, DEFAULTS_SCHEMA)["spec"]
+    assert source == before
+    assert spec == {
+        "replicas": 1,
+        "note": "none",
+        "maybe": None,
+        "scaling": {"min": 1, "max": 10},
+        "ports": [{"name": "a", "protocol": "TCP"}],
+        "env": {"A": {"secret": False}},
+    }
+
+
+def test_defaults_never_create_absent_parents() -> None:
+    spec = apply_defaults(obj({"replicas": 3}), DEFAULTS_SCHEMA)["spec"]
+    assert "probe" not in spec
+    assert spec["replicas"] == 3
+
+
+def test_defaults_leave_an_absent_spec_alone() -> None:
+    source = {"apiVersion": "gati.dev/v1", "kind": "GatiHandler", "metadata": {"name": "h"}}
+    assert apply_defaults(source, DEFAULTS_SCHEMA) == source
+
+
+# ------------------------------------------------------------------------------- pruning
+
+PRUNE_SCHEMA = spec_schema(
+    properties={
+        "known": {"type": "string"},
+        "nested": {"type": "object", "properties": {"keep": {"type": "integer"}}},
+        "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        "items": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+        },
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "embedded": {
+            "type": "object",
+            "x-kubernetes-embedded-resource": True,
+            "properties": {"spec": {"type": "object"}},
+        },
+    }
+)
+
+
+def test_prune_drops_undeclared_fields_and_keeps_preserved_ones() -> None:
+    source = {
+        "apiVersion": "gati.dev/v1",
+        "kind": "GatiHandler",
+        "metadata": {"name": "h", "labels": {"a": "b"}, "bogus": 1},
+        "status": {"dropped": True},
+        "spec": {
+            "known": "k",
+            "unknown": "u",
+            "nested": {"keep": 1, "drop": 2},
+            "free": {"anything": {"deep": [1]}},
+            "items": [{"name": "a", "extra": 1}],
+            "labels": {"x": "y"},
+            "embedded": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p", "junk": 1},
+                "spec": {},
+                "other": 1,
+            },
+        },
+    }
+    before = copy.deepcopy(source)
+    result = prune(source, PRUNE_SCHEMA)
+    assert source == before
+    assert result == {
+        "apiVersion": "gati.dev/v1",
+        "kind": "GatiHandler",
+        "metadata": {"name": "h", "labels": {"a": "b"}},
+        "spec": {
+            "known": "k",
+            "nested": {"keep": 1},
+            "free": {"anything": {"deep": [1]}},
+            "items": [{"name": "a"}],
+            "labels": {"x": "y"},
+            "embedded": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p"},
+                "spec": {},
+            },
+        },
+    }
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["known", "nested", "keep", "x"]), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["known", "nested", "free", "items", "x"]), json_values))
+def test_prune_is_idempotent_and_never_crashes(spec: dict[str, Any]) -> None:
+    once = prune(obj(spec), PRUNE_SCHEMA)
+    assert prune(once, PRUNE_SCHEMA) == once
+    validate(once, PRUNE_SCHEMA)
+    apply_defaults(once, DEFAULTS_SCHEMA)
