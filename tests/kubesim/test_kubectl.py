@@ -162,3 +162,26 @@ def test_create_commands_that_send_protobuf(kubectl: Kubectl) -> None:
     )
     assert refused.returncode != 0
     assert "send JSON" in refused.stderr
+
+
+def test_wide_output_of_a_builtin_kind(kubectl: Kubectl, tmp_path: Path) -> None:
+    manifest = tmp_path / "deploy.yaml"
+    manifest.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n"
+        "spec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n"
+        "  template:\n    metadata: {labels: {app: web}}\n"
+        "    spec: {containers: [{name: main, image: 'nginx:1.27'}]}\n"
+    )
+    kubectl("apply", "-f", str(manifest))
+    wide = kubectl("get", "deploy", "web", "-n", "shop", "-o", "wide").splitlines()
+    assert wide[0].split() == [
+        "NAME",
+        "READY",
+        "UP-TO-DATE",
+        "AVAILABLE",
+        "AGE",
+        "CONTAINERS",
+        "IMAGES",
+        "SELECTOR",
+    ]
+    assert wide[1].split()[5:] == ["main", "nginx:1.27", "app=web"]
