@@ -11,13 +11,17 @@ from pathlib import Path
 import aiohttp
 import pytest
 from nats.aio.client import Client
+from nats.js.api import StorageType
 from prometheus_client import CollectorRegistry, Counter
+from structlog.testing import capture_logs
 
 from gati_cli.commands.run import ServiceNotBuiltError, load_service
 from gati_cli.main import main as cli_main
 from gati_contracts.subjects import STREAM
 from gati_runtime.embedded_nats import free_port
 from gati_runtime.health import HealthServer
+from gati_runtime.service import ServiceContext, serve
+from gati_runtime.settings import Settings
 
 SERVICE_SCRIPT = Path(__file__).with_name("drain_service.py")
 WAIT = 15.0
@@ -158,3 +162,52 @@ async def test_sigterm_while_waiting_for_nats_exits_cleanly() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def _settings(nats_url: str, **extra: str) -> Settings:
+    return Settings.load(environ={"GATI_NATS_URL": nats_url, "GATI_HTTP_PORT": "0", **extra})
+
+
+async def test_a_failing_main_exits_1(gati_bus: Client, nats_url: str) -> None:
+    async def main(ctx: ServiceContext) -> None:
+        raise RuntimeError("bug in the service")
+
+    assert await serve("failing", main, _settings(nats_url)) == 1
+
+
+async def test_main_that_ignores_stop_is_cut_off_after_the_grace(
+    gati_bus: Client, nats_url: str
+) -> None:
+    cancelled = asyncio.Event()
+
+    async def main(ctx: ServiceContext) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled by serve(), which sets ctx.stop
+        try:
+            await asyncio.Event().wait()  # never finishes its work
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    settings = _settings(nats_url, GATI_SHUTDOWN_GRACE="100ms")
+    assert await serve("stubborn", main, settings) == 1
+    assert cancelled.is_set()
+
+
+async def test_unfixable_bus_drift_stops_the_service_with_exit_1(
+    gati_bus: Client, nats_url: str
+) -> None:
+    jsm = gati_bus.jsm()
+    await jsm.delete_stream(STREAM)
+    await jsm.add_stream(name=STREAM, subjects=["gati.cr.>"], storage=StorageType.MEMORY)
+    ran = False
+
+    async def main(ctx: ServiceContext) -> None:
+        nonlocal ran
+        ran = True
+
+    with capture_logs() as logs:
+        assert await serve("drifted", main, _settings(nats_url)) == 1
+    assert not ran
+    [failure] = [entry for entry in logs if entry["event"] == "service_failed"]
+    assert "storage is" in failure["error"]
+    assert "cannot change this in place" in failure["error"]

@@ -96,8 +96,8 @@ async def serve(name: str, main: ServiceMain, settings: Settings) -> int:
         await health.start()
         context = ServiceContext(name, settings, connection, health, stop, Publisher(connection))
         return await _run_main(main(context), stop, forced, health, settings, bound)
-    except Exception:
-        bound.exception("service_failed")
+    except Exception as error:
+        bound.exception("service_failed", error=str(error))
         return EXIT_FAILED
     finally:
         await health.stop()
