@@ -226,3 +226,16 @@ def test_in_process_hooks_inject_faults(kubesim_fresh: ThreadedKubeSim) -> None:
         kubesim_fresh.call(kubesim_fresh.sim.inject_fault, FaultRule(verb="get", code=503))
         kubesim_fresh.call(kubesim_fresh.sim.clear_faults)
         assert core.read_namespace("default").metadata.name == "default"
+
+
+def test_status_writes_are_validated_against_the_schema(crd_api: client.ApiClient) -> None:
+    custom = client.CustomObjectsApi(crd_api)
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, handler("h", "default")
+    )
+    with pytest.raises(ApiException) as err:
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, "default", PLURAL, "h", {"status": {"replicas": "many"}}
+        )
+    assert err.value.status == 422
+    assert json.loads(err.value.body)["details"]["causes"][0]["field"] == "status.replicas"

@@ -347,8 +347,8 @@ class Api:
                 obj["status"] = live["status"]
             else:
                 obj.pop("status", None)
-        if sub != "status":
-            obj = self.admission.admit(rt, obj, live, opts.field_validation, opts.warnings)
+        # Status writes are validated too: a CRD's schema constrains its status as well.
+        obj = self.admission.admit(rt, obj, live, opts.field_validation, opts.warnings)
         self._check_crd_names(rt, obj)
         return present(rt, self.store.replace(rt, obj, opts.manager, sub, opts.dry_run))
 

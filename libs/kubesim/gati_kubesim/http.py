@@ -316,10 +316,11 @@ class HttpApi:
             raise ApiError(404, "the server could not find the requested resource")
         name = parts[1] if len(parts) > 1 else None
         sub = parts[2] if len(parts) > 2 else None
-        if sub == "finalize" and rt.plural == "namespaces" and group == "":
-            sub = "finalize"
-        elif sub is not None and not (
-            (sub == "status" and rt.has_status) or (sub == "scale" and rt.scale is not None)
+        namespace_finalize = sub == "finalize" and rt.storage_key == ("", "namespaces")
+        if sub is not None and not (
+            namespace_finalize
+            or (sub == "status" and rt.has_status)
+            or (sub == "scale" and rt.scale is not None)
         ):
             raise ApiError(404, "the server could not find the requested resource")
         return Target(rt, namespace, name, sub)
