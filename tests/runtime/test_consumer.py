@@ -341,3 +341,31 @@ async def test_recreates_its_durable_when_it_disappears(gati_connection: NatsCon
     # Recreated with DeliverPolicy.ALL, it replays the log: handlers are idempotent by design.
     assert seen[0] == 1
     assert seen[-1] == 2
+
+
+async def test_a_failed_ack_does_not_strand_the_rest_of_its_lane(tmp_path: Path) -> None:
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    settings = Settings.load(environ={"GATI_NATS_URL": server.url})
+    connection = await connect(settings, name="lost-ack-test")
+    try:
+        await provision_bus(connection.jsm, settings)
+        seen: list[int] = []
+        both = asyncio.Event()
+
+        async def handler(delivery: Delivery[Any]) -> Outcome:
+            seen.append(delivery.event["n"])
+            if delivery.event["n"] == 1:
+                await connection.client.close()  # the ack of this message will fail
+            if len(seen) == 2:
+                both.set()
+            return DONE
+
+        for n in (1, 2):
+            await publish(connection, "gati.cr.gatihandler.default.api", {"n": n})
+        async with running(connection, handler):
+            await _within(both.wait(), "second message of the lane")
+        assert seen == [1, 2]
+    finally:
+        await connection.close()
+        server.stop()

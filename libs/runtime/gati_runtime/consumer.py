@@ -9,7 +9,8 @@ Guarantees it gives handlers:
   be decoded, or when its last allowed delivery fails;
 - long work keeps its messages: `in_progress()` is sent every third of `ack_wait` for every
   message held, running or queued behind another of its subject;
-- on stop, fetching ends at once and every fetched message is finished and settled.
+- on stop, fetching ends at once and every fetched message is finished and settled (a pull
+  cut short may leave messages the server already sent; it redelivers them after ack_wait).
 
 Around nats-py: an empty fetch raises `TimeoutError` (#418), a fetch may stall past its
 timeout (#933, #986) and a pull subscription may go deaf after a server restart (#504), so each
@@ -216,6 +217,8 @@ class ConsumerLoop(Generic[T]):
             acquired.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await acquired
+            if not acquired.cancelled():  # acquired after all, just before the cancel
+                self._slots.release()
             return 0
         if stop.is_set():
             self._slots.release()
@@ -269,6 +272,10 @@ class ConsumerLoop(Generic[T]):
                 message = lane.popleft()
                 try:
                     await self._process(message)
+                except Exception:
+                    # Settling failed (connection lost): JetStream redelivers after ack_wait.
+                    # The lane goes on, so the messages queued behind are not stranded.
+                    self._log.exception("settle_failed", subject=subject)
                 finally:
                     IN_FLIGHT.labels(self._label).dec()
                     self._held.pop(message.reply, None)
