@@ -20,11 +20,13 @@ def test_defaults_need_no_environment() -> None:
     assert settings.namespaces == ()
 
 
-def test_reads_every_kind_of_value_from_the_environment() -> None:
+def test_reads_every_kind_of_value_from_the_environment(tmp_path: Path) -> None:
+    creds = tmp_path / "user.creds"
+    creds.write_text("not checked here, only that it exists")
     settings = Settings.load(
         environ={
             "GATI_NATS_URL": "nats://a:4222, nats://b:4222",
-            "GATI_NATS_CREDS": "/etc/nats/user.creds",
+            "GATI_NATS_CREDS": str(creds),
             "GATI_STREAM_MAX_AGE": "24h",
             "GATI_STREAM_MAX_BYTES": "1Gi",
             "GATI_STREAM_REPLICAS": "3",
@@ -37,7 +39,7 @@ def test_reads_every_kind_of_value_from_the_environment() -> None:
         }
     )
     assert settings.nats_servers == ["nats://a:4222", "nats://b:4222"]
-    assert settings.nats_creds == Path("/etc/nats/user.creds")
+    assert settings.nats_creds == creds
     assert settings.stream_limits.max_age == timedelta(hours=24)
     assert settings.stream_limits.max_bytes == 2**30
     assert settings.stream_limits.replicas == 3
@@ -67,12 +69,19 @@ def test_flags_override_the_environment() -> None:
         ("GATI_HTTP_PORT", "http", "GATI_HTTP_PORT.*integer"),
         ("GATI_LOG_FORMAT", "xml", "GATI_LOG_FORMAT.*'json'"),
         ("GATI_DUPLICATE_WINDOW", "30s", "GATI_DUPLICATE_WINDOW must be at least 2m"),
-        ("GATI_NATS_TLS_CERT", "/tls/cert.pem", "must be set together"),
+        ("GATI_NATS_CREDS", "/no/such.creds", "GATI_NATS_CREDS.*does not point to a file"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_fix(name: str, value: str, expected: str) -> None:
     with pytest.raises(SettingsError, match=expected):
         Settings.load(environ={name: value})
+
+
+def test_tls_certificate_without_key_is_refused(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----")
+    with pytest.raises(SettingsError, match="must be set together"):
+        Settings.load(environ={"GATI_NATS_TLS_CERT": str(cert)})
 
 
 def test_retention_shorter_than_dedup_window_is_refused() -> None:

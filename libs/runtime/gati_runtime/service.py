@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -81,11 +81,25 @@ async def serve(name: str, main: ServiceMain, settings: Settings) -> int:
     stop = asyncio.Event()
     forced = asyncio.Event()
     bound = log.bind(service=name, instance=settings.instance_id)
-    _install_signal_handlers(stop, forced)
+    with _signals_stop(stop, forced):
+        return await _serve(name, main, settings, stop, forced, bound)
 
-    connection = await _until_stopped(
-        connect(settings, name=f"{name}/{settings.instance_id}"), stop
-    )
+
+async def _serve(
+    name: str,
+    main: ServiceMain,
+    settings: Settings,
+    stop: asyncio.Event,
+    forced: asyncio.Event,
+    bound: structlog.typing.FilteringBoundLogger,
+) -> int:
+    try:
+        connection = await _until_stopped(
+            connect(settings, name=f"{name}/{settings.instance_id}"), stop
+        )
+    except Exception as error:  # e.g. credentials refused: retrying cannot help
+        bound.exception("nats_connect_failed", error=str(error))
+        return EXIT_FAILED
     if connection is None:
         return EXIT_OK
     health = HealthServer(settings.http_port)
@@ -157,7 +171,9 @@ async def _until_stopped(
     return None
 
 
-def _install_signal_handlers(stop: asyncio.Event, forced: asyncio.Event) -> None:
+@contextlib.contextmanager
+def _signals_stop(stop: asyncio.Event, forced: asyncio.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT request a drain; a second one cuts it short."""
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: signal.Signals) -> None:
@@ -166,5 +182,11 @@ def _install_signal_handlers(stop: asyncio.Event, forced: asyncio.Event) -> None
         stop.set()
         log.info("signal_received", signal=signum.name, forced=forced.is_set())
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
         loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        yield
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)

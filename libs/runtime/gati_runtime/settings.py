@@ -12,10 +12,17 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    FilePath,
+    ValidationError,
+    model_validator,
+)
 
 from gati_contracts.durations import parse_duration
 from gati_contracts.problems import describe
@@ -78,10 +85,12 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     nats_url: str = Field("nats://127.0.0.1:4222", alias="GATI_NATS_URL")
-    nats_creds: Path | None = Field(None, alias="GATI_NATS_CREDS")
-    nats_tls_cert: Path | None = Field(None, alias="GATI_NATS_TLS_CERT")
-    nats_tls_key: Path | None = Field(None, alias="GATI_NATS_TLS_KEY")
-    nats_tls_ca: Path | None = Field(None, alias="GATI_NATS_TLS_CA")
+    # FilePath: a missing credentials file is reported at start-up, naming the variable,
+    # instead of as an obscure failure inside the NATS handshake.
+    nats_creds: FilePath | None = Field(None, alias="GATI_NATS_CREDS")
+    nats_tls_cert: FilePath | None = Field(None, alias="GATI_NATS_TLS_CERT")
+    nats_tls_key: FilePath | None = Field(None, alias="GATI_NATS_TLS_KEY")
+    nats_tls_ca: FilePath | None = Field(None, alias="GATI_NATS_TLS_CA")
 
     stream: str = Field(STREAM, alias="GATI_STREAM")
     stream_max_age: Duration = Field(timedelta(days=7), alias="GATI_STREAM_MAX_AGE")
