@@ -151,3 +151,25 @@ def test_metrics_count_requests_by_verb_resource_and_code(kubesim_fresh: Threade
     assert 'apiserver_request_total{code="200",resource="configmaps",verb="list"} 1.0' in text
     assert 'apiserver_request_total{code="404",resource="configmaps",verb="get"} 1.0' in text
     assert "kubesim_objects " in text
+
+
+def test_aggregated_discovery_lists_every_resource_in_one_answer(
+    kubesim_fresh: ThreadedKubeSim,
+) -> None:
+    accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+    request = urllib.request.Request(f"{kubesim_fresh.url}/apis", headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        assert resp.headers["Content-Type"].startswith("application/json;g=apidiscovery.k8s.io")
+        body = json.loads(resp.read())
+    assert body["kind"] == "APIGroupDiscoveryList"
+    groups = {g["metadata"]["name"]: g for g in body["items"]}
+    assert [v["version"] for v in groups["autoscaling"]["versions"]] == ["v2"]
+    deploy = next(
+        r for r in groups["apps"]["versions"][0]["resources"] if r["resource"] == "deployments"
+    )
+    assert deploy["scope"] == "Namespaced"
+    assert deploy["responseKind"] == {"group": "apps", "version": "v1", "kind": "Deployment"}
+    assert {s["subresource"] for s in deploy["subresources"]} == {"status", "scale"}
+    core = _get(f"{kubesim_fresh.url}/api", accept)
+    assert [g["metadata"]["name"] for g in core["items"]] == [""]  # type: ignore[union-attr]
+    assert _get(f"{kubesim_fresh.url}/apis")["kind"] == "APIGroupList"

@@ -128,3 +128,86 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
         "groupVersion": f"{group}/{version}" if group else version,
         "resources": entries,
     }
+
+
+AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept: str) -> bool:
+    """Whether the client asks for aggregated discovery v2 before plain JSON, as kubectl does."""
+    for part in accept.split(","):
+        params = {
+            p.split("=", 1)[0].strip(): p.split("=", 1)[-1].strip() for p in part.split(";")[1:]
+        }
+        if params.get("as") == "APIGroupDiscoveryList" and params.get("v") == "v2":
+            return params.get("g") == "apidiscovery.k8s.io"
+        if part.split(";")[0].strip() in ("application/json", "*/*"):
+            return False
+    return False
+
+
+def _resource_discovery(rt: ResourceType) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "resource": rt.plural,
+        "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+        "scope": "Namespaced" if rt.namespaced else "Cluster",
+        "singularResource": rt.singular,
+        "verbs": list(rt.verbs),
+    }
+    if rt.short_names:
+        out["shortNames"] = list(rt.short_names)
+    if rt.categories:
+        out["categories"] = list(rt.categories)
+    subresources: list[dict[str, Any]] = []
+    if rt.has_status:
+        subresources.append(
+            {
+                "subresource": "status",
+                "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+                "verbs": _STATUS_VERBS,
+            }
+        )
+    if rt.scale is not None:
+        subresources.append(
+            {
+                "subresource": "scale",
+                "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                "verbs": _STATUS_VERBS,
+            }
+        )
+    if subresources:
+        out["subresources"] = subresources
+    return out
+
+
+def aggregated(registry: Registry, core: bool) -> dict[str, Any]:
+    """`/api` (core) or `/apis` as one APIGroupDiscoveryList: every group, version and
+    resource in one answer, versions in preference order."""
+    items: list[dict[str, Any]] = []
+    for group, versions in sorted(registry.groups().items()):
+        if (group == "") != core:
+            continue
+        preferred = _preferred(group, versions)
+        ordered = [preferred, *(v for v in versions if v != preferred)]
+        items.append(
+            {
+                "metadata": {"name": group},
+                "versions": [
+                    {
+                        "version": v,
+                        "resources": [
+                            _resource_discovery(rt)
+                            for rt in sorted(registry.resources(group, v), key=lambda r: r.plural)
+                        ],
+                        "freshness": "Current",
+                    }
+                    for v in ordered
+                ],
+            }
+        )
+    return {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    }

@@ -92,6 +92,11 @@ async def _body(request: web.Request) -> Any:
     return decode_json(await request.read())
 
 
+def _aggregated(body: dict[str, Any]) -> web.Response:
+    """Aggregated discovery, typed by its Content-Type as clients require to accept it."""
+    return web.Response(body=_encode(body), headers={"Content-Type": discovery.AGGREGATED_V2})
+
+
 def _found(body: dict[str, Any] | None) -> dict[str, Any]:
     if body is None:
         raise ApiError(404, "the server could not find the requested resource")
@@ -164,6 +169,8 @@ class HttpApi:
         return web.Response(body=self.sim.metrics.render(), content_type="text/plain")
 
     async def _apis(self, request: web.Request) -> web.Response:
+        if discovery.wants_aggregated(request.headers.get("Accept", "")):
+            return _aggregated(discovery.aggregated(self.api.registry, core=False))
         return json_response(discovery.api_group_list(self.api.registry))
 
     # -- middlewares -----------------------------------------------------------------------
@@ -256,6 +263,8 @@ class HttpApi:
     # -- discovery -------------------------------------------------------------------------
 
     async def _api_versions(self, request: web.Request) -> web.Response:
+        if discovery.wants_aggregated(request.headers.get("Accept", "")):
+            return _aggregated(discovery.aggregated(self.api.registry, core=True))
         return json_response(discovery.api_versions(request.host))
 
     async def _group(self, request: web.Request) -> web.Response:
