@@ -11,7 +11,8 @@ from pathlib import Path
 import nats
 from structlog.testing import capture_logs
 
-from gati_runtime.embedded_nats import EmbeddedNats, free_port
+from gati_kubesim.tls import make_serving_cert
+from gati_runtime.embedded_nats import EmbeddedNats, ServerTls, free_port
 from gati_runtime.nats_connection import connect, tls_context
 from gati_runtime.settings import Settings
 
@@ -50,6 +51,24 @@ async def test_first_connect_waits_for_a_late_server(tmp_path: Path) -> None:
 
 def test_no_tls_unless_a_file_asks_for_it() -> None:
     assert tls_context(Settings.load(environ={})) is None
+
+
+async def test_connects_over_tls_trusting_the_configured_ca(tmp_path: Path) -> None:
+    cert = make_serving_cert(tmp_path / "tls", "127.0.0.1")  # self-signed: its own CA
+    server = EmbeddedNats(tmp_path / "nats", tls=ServerTls(cert.cert_file, cert.key_file))
+    server.start()
+    try:
+        settings = Settings.load(
+            environ={
+                "GATI_NATS_URL": server.url.replace("nats://", "tls://"),
+                "GATI_NATS_TLS_CA": str(cert.cert_file),
+            }
+        )
+        connection = await asyncio.wait_for(connect(settings, name="tls"), WAIT)
+        assert await connection.ready()
+        await connection.close()
+    finally:
+        server.stop()
 
 
 def test_nats_command_serves_until_interrupted(tmp_path: Path) -> None:

@@ -92,6 +92,14 @@ class _RunsWhileEntered:
         self.stop()
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """Certificate and key the server presents; clients then need TLS (and the CA) to connect."""
+
+    cert_file: Path
+    key_file: Path
+
+
 class EmbeddedNats(_RunsWhileEntered):
     """One `nats-server` with JetStream, bound to loopback, storing under `store_dir`."""
 
@@ -104,8 +112,10 @@ class EmbeddedNats(_RunsWhileEntered):
         ports: NodePorts | None = None,
         routes: Sequence[int] = (),
         binary: Path | None = None,
+        tls: ServerTls | None = None,
     ) -> None:
         self.store_dir = store_dir
+        self.tls = tls
         self.name = name
         self.ports = ports or NodePorts.allocate(client=port)
         self._routes = tuple(routes)
@@ -137,6 +147,11 @@ class EmbeddedNats(_RunsWhileEntered):
             f"http: {json.dumps(f'{LOOPBACK}:{self.ports.monitor}')}",
             f"jetstream {{ store_dir: {json.dumps(str(self.store_dir))} }}",
         ]
+        if self.tls is not None:
+            lines.append(
+                f"tls {{ cert_file: {json.dumps(str(self.tls.cert_file))}, "
+                f"key_file: {json.dumps(str(self.tls.key_file))} }}"
+            )
         if self.ports.cluster is not None:
             routes = ", ".join(json.dumps(f"nats://{LOOPBACK}:{port}") for port in self._routes)
             lines.append(
