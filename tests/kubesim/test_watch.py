@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -203,3 +204,28 @@ def test_silenced_watch_stays_open_and_delivers_nothing(kubesim_fresh: ThreadedK
         core.create_namespaced_config_map("default", {"metadata": {"name": "c"}})
         t.join(10)
         assert received == ["ADDED"]  # nothing after silence, not even bookmarks
+
+
+def test_a_continue_token_older_than_compaction_is_410(kubesim_fresh: ThreadedKubeSim) -> None:
+    with api_client(kubesim_fresh.url) as api:
+        core = client.CoreV1Api(api)
+        for name in ("a", "b", "c"):
+            core.create_namespaced_config_map("default", {"metadata": {"name": name}})
+        page = core.list_namespaced_config_map("default", limit=1)
+        core.create_namespaced_config_map("default", {"metadata": {"name": "d"}})
+        kubesim_hook(kubesim_fresh.url, "compact", {"resource": "configmaps"})
+        with pytest.raises(ApiException) as err:
+            core.list_namespaced_config_map("default", limit=1, _continue=page.metadata._continue)
+        assert err.value.status == 410
+        assert json.loads(err.value.body)["reason"] == "Expired"
+
+
+@pytest.mark.parametrize("query", ["watch=1&resourceVersion=abc", "limit=-1", "continue=%%%"])
+def test_malformed_list_and_watch_parameters_are_400(
+    kubesim_server: ThreadedKubeSim, query: str
+) -> None:
+    url = f"{kubesim_server.url}/api/v1/namespaces/default/configmaps?{query}"
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(url, timeout=5)
+    assert err.value.code == 400
+    assert json.loads(err.value.read())["reason"] == "BadRequest"
