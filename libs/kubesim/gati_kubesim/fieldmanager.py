@@ -1,0 +1,704 @@
+"""Server-side apply and field ownership, as the API server's structured-merge-diff does them.
+
+Two controllers writing one object (here the scaler owning `spec.replicas`, the reconciler
+owning the rest) only coexist if the server tracks who set which field: an apply that drops
+a field removes it only when nobody else owns it, and an apply that would overwrite someone
+else's field is refused with a 409 naming both unless forced. Clients see this through
+`metadata.managedFields` and the conflict message, so both follow the real encoding.
+
+The algorithm mirrors structured-merge-diff: merge the applied configuration into the live
+object, prune what this manager applied last time but not now (unless another manager owns
+it), then compare old and new to find conflicts and take ownership away from managers whose
+fields changed. Ordinary writes (`record_update`) take ownership of every field they change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gati_kubesim.fieldpath import (
+    Path,
+    PathElement,
+    decode_fields,
+    encode_fields,
+    field_element,
+    index_element,
+    key_element,
+    parse_dotted,
+    path_string,
+    value_element,
+)
+from gati_kubesim.mergeschema import ZERO_STRUCTS, ListType, Node, kind_node
+
+_MISSING: Any = object()
+
+# Fields the server sets itself; nobody owns them (the API server's strip set).
+_STRIPPED: frozenset[Path] = frozenset(
+    {
+        parse_dotted("apiVersion"),
+        parse_dotted("kind"),
+        parse_dotted("metadata"),
+        *(
+            parse_dotted(f"metadata.{name}")
+            for name in (
+                "name",
+                "namespace",
+                "creationTimestamp",
+                "selfLink",
+                "uid",
+                "clusterName",
+                "generation",
+                "managedFields",
+                "resourceVersion",
+            )
+        ),
+    }
+)
+
+BEFORE_FIRST_APPLY = "before-first-apply"
+
+
+class ApplyError(ValueError):
+    """The applied configuration cannot be typed (missing list keys, duplicates, bad shape).
+
+    The real API server answers these with a 500 "failed to create typed patch object" for
+    list-key problems and a 400 for a malformed body; `message` names the field.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One field another manager owns, as a cause of the 409 (`FieldManagerConflict`)."""
+
+    manager: str
+    field: str
+    message: str
+
+
+class ApplyConflict(Exception):
+    """Applying would change fields other managers own; `force` takes them over instead."""
+
+    def __init__(self, conflicts: list[Conflict]) -> None:
+        self.conflicts = conflicts
+        self.message = _conflict_message(conflicts)
+        super().__init__(self.message)
+
+
+@dataclass
+class _Entry:
+    manager: str
+    operation: str
+    api_version: str
+    subresource: str
+    time: str | None
+    fields: set[Path] = field(default_factory=set)
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        return _identity(self.manager, self.operation, self.api_version, self.subresource)
+
+    def describe(self) -> str:
+        text = json.dumps(self.manager)
+        if self.subresource:
+            text += f" with subresource {json.dumps(self.subresource)}"
+        if self.operation == "Update":
+            text += f" using {self.api_version}"
+        return text
+
+
+def _identity(
+    manager: str, operation: str, api_version: str, subresource: str
+) -> tuple[str, str, str, str]:
+    """Appliers keep one entry across versions; updaters get one per apiVersion, as upstream."""
+    return (manager, operation, api_version if operation == "Update" else "", subresource)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def server_side_apply(
+    live: dict[str, Any] | None,
+    applied: dict[str, Any],
+    manager: str,
+    force: bool,
+    gvk: str,
+    subresource: str | None = None,
+    *,
+    schema: Mapping[str, Any] | None = None,
+    reset_fields: Collection[str] = (),
+    now: str | None = None,
+) -> dict[str, Any]:
+    """The object after `manager` applies `applied` to `live` (None when creating).
+
+    `schema` (a CRD's openAPIV3Schema) supplies list types for custom resources.
+    `reset_fields` are dotted paths the endpoint ignores (`status` on the main resource of a
+    kind with a status subresource, `spec` on `/status`): they keep their live value and
+    nobody gains ownership of them. Raises `ApplyConflict` or `ApplyError`.
+    """
+    if not isinstance(applied, dict):
+        raise ApplyError("an apply patch must be a JSON or YAML object")
+    if not manager:
+        raise ApplyError("fieldManager is required for apply requests; set ?fieldManager=")
+    if applied.get("metadata", {}).get("managedFields"):
+        raise ApplyError("metadata.managedFields must be nil in an apply request")
+    node = kind_node(gvk, schema)
+    resets = [parse_dotted(p) for p in reset_fields]
+    api_version = str(applied.get("apiVersion") or (live or {}).get("apiVersion") or "")
+    live_body = _body(live) if live is not None else None
+    managers = _decode_managers(live)
+    if live_body is not None and not managers:
+        owned = _owned(_to_field_set(live_body, node, strict=False), resets)
+        if owned:
+            entry = _Entry(BEFORE_FIRST_APPLY, "Update", api_version, "", now or _now(), owned)
+            managers[entry.identity] = entry
+    config = _body(applied)
+    config_set = _owned(_to_field_set(config, node, strict=True), resets)
+    base = live_body if live_body is not None else {}
+    merged = _merge(base, config, node)
+
+    me = _identity(manager, "Apply", api_version, subresource or "")
+    previous = managers.get(me)
+    last_set = previous.fields if previous is not None else set()
+    managers[me] = _Entry(
+        manager,
+        "Apply",
+        api_version,
+        subresource or "",
+        previous.time if previous is not None else None,
+        config_set,
+    )
+    merged = _prune(merged, managers, last_set, node)
+    merged = _restore(merged, base, resets)
+
+    added, modified, removed = _changes(base, merged, gvk, node, resets)
+    conflicts: dict[tuple[str, str, str, str], set[Path]] = {}
+    for identity, entry in managers.items():
+        if identity != me:
+            clash = entry.fields & (added | modified)
+            if clash:
+                conflicts[identity] = clash
+    if conflicts and not force:
+        raise ApplyConflict(
+            [
+                Conflict(
+                    managers[i].manager, path_string(p), f"conflict with {managers[i].describe()}"
+                )
+                for i in sorted(conflicts)
+                for p in sorted(conflicts[i], key=path_string)
+            ]
+        )
+    for identity, entry in managers.items():
+        if identity != me:
+            entry.fields -= conflicts.get(identity, set()) | removed
+    if merged != base or previous is None:
+        managers[me].time = now or _now()
+    return _with_managed_fields(merged, managers)
+
+
+def record_update(
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+    manager: str,
+    subresource: str | None = None,
+    *,
+    gvk: str | None = None,
+    schema: Mapping[str, Any] | None = None,
+    reset_fields: Collection[str] = (),
+    now: str | None = None,
+) -> dict[str, Any]:
+    """`new` with managedFields recording that `manager` wrote it over `old` (None on create).
+
+    The writer gains every field it added or changed and takes those fields away from other
+    managers, which is what later makes an applier's stale value a conflict. A client may
+    replace managedFields wholesale on the main resource (a list holding one empty entry
+    clears them), as upstream allows.
+    """
+    if not isinstance(new, dict):
+        raise ApplyError("the object must be a JSON object")
+    kind_id = gvk or f"{new.get('apiVersion', '')}/{new.get('kind', '')}"
+    node = kind_node(kind_id, schema)
+    resets = [parse_dotted(p) for p in reset_fields]
+    api_version = str(new.get("apiVersion") or (old or {}).get("apiVersion") or "")
+    managers = _decode_managers(old)
+    supplied = (new.get("metadata") or {}).get("managedFields")
+    if (
+        supplied
+        and subresource is None
+        and supplied != (old or {}).get("metadata", {}).get("managedFields")
+    ):
+        # Unreadable client-supplied entries fall back to the stored ones, as upstream.
+        with contextlib.suppress(ApplyError):
+            managers = _decode_entries(supplied)
+    old_body = _body(old) if old is not None else {}
+    new_body = _restore(_body(new), old_body, resets)
+    added, modified, removed = _changes(old_body, new_body, kind_id, node, resets)
+    changed = added | modified
+    for entry in managers.values():
+        entry.fields -= changed | removed
+    if _stripped(changed):
+        me = _identity(manager, "Update", api_version, subresource or "")
+        entry = managers.get(me) or _Entry(manager, "Update", api_version, subresource or "", None)
+        entry.fields |= changed
+        entry.time = now or _now()
+        managers[me] = entry
+    return _with_managed_fields(new_body, managers)
+
+
+def managed_fields_of(obj: Mapping[str, Any]) -> dict[tuple[str, str, str], set[str]]:
+    """Who owns what, as `{(manager, operation, subresource): {".spec.replicas", ...}}`.
+
+    For tests and diagnostics: easier to assert on than the raw fieldsV1 encoding.
+    """
+    return {
+        (e.manager, e.operation, e.subresource): {path_string(p) for p in e.fields}
+        for e in _decode_managers(obj).values()
+    }
+
+
+# ------------------------------------------------------------------- managedFields codec
+
+
+def _decode_managers(obj: Mapping[str, Any] | None) -> dict[tuple[str, str, str, str], _Entry]:
+    if obj is None:
+        return {}
+    entries = (obj.get("metadata") or {}).get("managedFields") or []
+    try:
+        return _decode_entries(entries)
+    except ApplyError:
+        # Stored entries that cannot be read are dropped rather than failing every write,
+        # the same recovery the API server applies to corrupt managedFields.
+        return {}
+
+
+def _decode_entries(entries: Any) -> dict[tuple[str, str, str, str], _Entry]:
+    if not isinstance(entries, list):
+        raise ApplyError("metadata.managedFields must be a list")
+    out: dict[tuple[str, str, str, str], _Entry] = {}
+    for index, raw in enumerate(entries):
+        if not isinstance(raw, dict):
+            raise ApplyError(f"metadata.managedFields[{index}] must be an object")
+        if not raw.get("manager") and not raw.get("fieldsV1"):
+            continue
+        try:
+            fields = decode_fields(raw.get("fieldsV1", {}))
+        except ValueError as exc:
+            raise ApplyError(f"metadata.managedFields[{index}].fieldsV1: {exc}") from exc
+        entry = _Entry(
+            str(raw.get("manager", "")),
+            str(raw.get("operation", "Update")),
+            str(raw.get("apiVersion", "")),
+            str(raw.get("subresource", "")),
+            raw.get("time"),
+            fields,
+        )
+        existing = out.get(entry.identity)
+        if existing is not None:
+            existing.fields |= fields
+        else:
+            out[entry.identity] = entry
+    return out
+
+
+def _with_managed_fields(
+    body: dict[str, Any], managers: Mapping[tuple[str, str, str, str], _Entry]
+) -> dict[str, Any]:
+    live = [e for e in managers.values() if _stripped(e.fields)]
+    live.sort(key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource))
+    encoded = []
+    for e in live:
+        item: dict[str, Any] = {
+            "manager": e.manager,
+            "operation": e.operation,
+            "apiVersion": e.api_version,
+        }
+        if e.time:
+            item["time"] = e.time
+        item["fieldsType"] = "FieldsV1"
+        item["fieldsV1"] = encode_fields(_stripped(e.fields))
+        if e.subresource:
+            item["subresource"] = e.subresource
+        encoded.append(item)
+    metadata = body.setdefault("metadata", {})
+    if encoded:
+        metadata["managedFields"] = encoded
+    else:
+        metadata.pop("managedFields", None)
+    return body
+
+
+def _body(obj: Mapping[str, Any]) -> dict[str, Any]:
+    body = copy.deepcopy(dict(obj))
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+    return body
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _conflict_message(conflicts: list[Conflict]) -> str:
+    if len(conflicts) == 1:
+        only = conflicts[0]
+        return f"Apply failed with 1 conflict: {only.message}: {only.field}"
+    lines: list[str] = []
+    seen: list[str] = []
+    for conflict in conflicts:
+        if conflict.message not in seen:
+            seen.append(conflict.message)
+    for message in seen:
+        lines.append(message.replace("conflict with", "conflicts with", 1) + ":")
+        lines.extend(f"- {c.field}" for c in conflicts if c.message == message)
+    return f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ field sets
+
+
+def _owned(paths: set[Path], resets: list[Path]) -> set[Path]:
+    """Drop fields under the endpoint's reset paths: nobody gains or loses them there."""
+    return {p for p in paths if not any(p[: len(r)] == r for r in resets)}
+
+
+def _stripped(paths: set[Path]) -> set[Path]:
+    """Drop server-set fields. Only when recording: pruning needs `metadata.name` owned."""
+    return paths - _STRIPPED
+
+
+def _item_element(
+    item: Any, list_type: ListType, index: int, strict: bool, where: Path
+) -> PathElement:
+    if list_type.kind == "set" and not isinstance(item, dict | list):
+        return value_element(item)
+    if list_type.kind == "map" and isinstance(item, dict):
+        key: dict[str, Any] = {}
+        defaults = dict(list_type.key_defaults)
+        for name in list_type.keys:
+            if name in item and item[name] is not None:
+                key[name] = item[name]
+            elif name in defaults:
+                key[name] = defaults[name]
+            elif strict:
+                raise ApplyError(
+                    f"{path_string(where)}[{index}]: associative list with keys has an element "
+                    f'that omits key field "{name}" (and doesn\'t have default value)'
+                )
+            else:
+                return index_element(index)
+        return key_element(key)
+    if strict:
+        raise ApplyError(
+            f"{path_string(where)}[{index}]: expected "
+            + ("an object" if list_type.kind == "map" else "a scalar")
+            + f" in this {list_type.kind}-type list"
+        )
+    return index_element(index)
+
+
+def _items(
+    values: list[Any], list_type: ListType, strict: bool, where: Path
+) -> list[tuple[PathElement, Any]]:
+    out: list[tuple[PathElement, Any]] = []
+    seen: set[PathElement] = set()
+    for index, item in enumerate(values):
+        element = _item_element(item, list_type, index, strict, where)
+        if element in seen:
+            if strict:
+                raise ApplyError(
+                    f"{path_string(where)}: duplicate entries for key {path_string((element,))}"
+                )
+            element = index_element(index)
+        seen.add(element)
+        out.append((element, item))
+    return out
+
+
+def _granular_list(node: Node) -> ListType | None:
+    lt = node.list_type
+    return lt if lt is not None and lt.kind != "atomic" and not node.atomic else None
+
+
+def _to_field_set(value: Any, node: Node, strict: bool) -> set[Path]:
+    out: set[Path] = set()
+    _collect(value, node, (), strict, out)
+    return out
+
+
+def _collect(value: Any, node: Node, path: Path, strict: bool, out: set[Path]) -> None:
+    if isinstance(value, dict) and not node.atomic:
+        for key, child in value.items():
+            child_path = (*path, field_element(key))
+            child_node = node.child(key)
+            _collect(child, child_node, child_path, strict, out)
+            if child is None or child == {} or node.is_data_key(key):
+                out.add(child_path)
+        return
+    if isinstance(value, list):
+        list_type = _granular_list(node)
+        if list_type is not None:
+            for element, item in _items(value, list_type, strict, path):
+                item_path = (*path, element)
+                _collect(item, node.item(), item_path, strict, out)
+                out.add(item_path)
+            return
+    if path:
+        out.add(path)
+
+
+def _ensure_named(paths: set[Path], node: Node) -> set[Path]:
+    """Add the struct fields leading to each path, the way upstream decides what to prune."""
+    out = set(paths)
+    for path in paths:
+        current = node
+        for depth, (kind, payload) in enumerate(path[:-1]):
+            if kind == "f":
+                if not current.is_data_key(str(payload)):
+                    out.add(path[: depth + 1])
+                current = current.child(str(payload))
+            else:
+                current = current.item()
+    return out
+
+
+# --------------------------------------------------------------------- value operations
+
+
+def _merge(live: Any, config: Any, node: Node) -> Any:
+    """Apply `config` over `live`: maps by key, keyed and set lists by item, atomics replaced."""
+    if isinstance(live, dict) and isinstance(config, dict) and not node.atomic:
+        out = dict(live)
+        for key, value in config.items():
+            if key in live:
+                out[key] = _merge(live[key], value, node.child(key))
+            else:
+                out[key] = copy.deepcopy(value)
+        return out
+    list_type = _granular_list(node)
+    if isinstance(live, list) and isinstance(config, list) and list_type is not None:
+        return _merge_list(live, config, node, list_type)
+    return copy.deepcopy(config)
+
+
+def _merge_list(live: list[Any], config: list[Any], node: Node, list_type: ListType) -> list[Any]:
+    """Shared items take the applied order; live-only items keep their place around them."""
+    lhs = _items(live, list_type, False, ())
+    rhs = _items(config, list_type, True, ())
+    seen_l = dict(reversed(lhs))
+    seen_r = dict(reversed(rhs))
+    shared = [e for e, _ in rhs if e in seen_l]
+    next_shared = shared.pop(0) if shared else None
+    done: set[PathElement] = set()
+    out: list[Any] = []
+    li = ri = 0
+    while li < len(lhs) or ri < len(rhs):
+        if li < len(lhs) and ri < len(rhs):
+            element = lhs[li][0]
+            if element == rhs[ri][0]:
+                done.add(element)
+                out.append(_merge(seen_l[element], seen_r[element], node.item()))
+                li += 1
+                ri += 1
+                next_shared = shared.pop(0) if shared else None
+                continue
+            if element in seen_r and next_shared is not None and next_shared != element:
+                li += 1
+                continue
+        if li < len(lhs):
+            element, item = lhs[li]
+            if element not in seen_r:
+                out.append(copy.deepcopy(item))
+                li += 1
+                continue
+            if element in done:
+                li += 1
+                continue
+        if ri < len(rhs):
+            element, item = rhs[ri]
+            done.add(element)
+            if element in seen_l:
+                out.append(_merge(seen_l[element], item, node.item()))
+            else:
+                out.append(copy.deepcopy(item))
+            ri += 1
+            if next_shared is not None and next_shared == element:
+                next_shared = shared.pop(0) if shared else None
+    return out
+
+
+def _remove(value: Any, paths: set[Path], node: Node) -> Any:
+    """`value` without the subtrees at `paths` (members are removed whole)."""
+    trie: dict[PathElement, Any] = {}
+    for path in paths:
+        level = trie
+        for element in path[:-1]:
+            level = level.setdefault(element, {}).setdefault(None, {})
+        level.setdefault(path[-1], {})[True] = True
+    return _remove_walk(value, trie, node)
+
+
+def _remove_walk(value: Any, trie: dict[Any, Any], node: Node) -> Any:
+    if isinstance(value, dict) and not node.atomic:
+        out = {}
+        for key, child in value.items():
+            entry = trie.get(field_element(key))
+            if entry is None:
+                out[key] = child
+            elif not entry.get(True):
+                out[key] = _remove_walk(child, entry.get(None, {}), node.child(key))
+        return out
+    list_type = _granular_list(node)
+    if isinstance(value, list) and list_type is not None:
+        kept = []
+        for element, item in _items(value, list_type, False, ()):
+            entry = trie.get(element)
+            if entry is None:
+                kept.append(item)
+            elif not entry.get(True):
+                kept.append(_remove_walk(item, entry.get(None, {}), node.item()))
+        return kept
+    return value
+
+
+def _prune(
+    merged: dict[str, Any],
+    managers: Mapping[tuple[str, str, str, str], _Entry],
+    last_set: set[Path],
+    node: Node,
+) -> dict[str, Any]:
+    """Remove what the applier owned before but no longer applies, unless someone owns it."""
+    if not last_set:
+        return merged
+    last = _ensure_named(last_set, node)
+    merged_set = _ensure_named(_to_field_set(merged, node, strict=False), node)
+    pruned = _remove(merged, last, node)
+    owned: set[Path] = set()
+    for entry in managers.values():
+        owned |= entry.fields
+    pruned_set = _ensure_named(_to_field_set(pruned, node, strict=False), node)
+    pruned = _remove(merged, merged_set - (pruned_set | _ensure_named(owned, node)), node)
+    pruned_set = _ensure_named(_to_field_set(pruned, node, strict=False), node)
+    result: dict[str, Any] = _remove(merged, (merged_set - pruned_set) & last, node)
+    return result
+
+
+def _restore(new: dict[str, Any], old: Mapping[str, Any], resets: list[Path]) -> dict[str, Any]:
+    """Put reset fields back to their old values (or remove them): the endpoint ignores them."""
+    for path in resets:
+        names = [str(payload) for _, payload in path]
+        source: Any = old
+        for name in names:
+            source = source.get(name, _MISSING) if isinstance(source, Mapping) else _MISSING
+        target: Any = new
+        for name in names[:-1]:
+            if not isinstance(target, dict):
+                break
+            if source is not _MISSING and not isinstance(target.get(name), dict):
+                target[name] = {}
+            target = target.get(name, _MISSING)
+        if not isinstance(target, dict):
+            continue
+        if source is _MISSING:
+            target.pop(names[-1], None)
+        else:
+            target[names[-1]] = copy.deepcopy(source)
+    return new
+
+
+def _with_zero_structs(value: dict[str, Any], gvk: str) -> dict[str, Any]:
+    """Go's never-absent structs present, so creating an object does not "add" `spec`."""
+    skeleton = ZERO_STRUCTS.get(gvk)
+    return _overlay(skeleton, value) if skeleton else value
+
+
+def _overlay(skeleton: Mapping[str, Any], value: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(value)
+    for key, sub in skeleton.items():
+        if key not in out:
+            out[key] = copy.deepcopy(sub)
+        elif isinstance(out[key], dict):
+            out[key] = _overlay(sub, out[key])
+    return out
+
+
+def _changes(
+    old: dict[str, Any], new: dict[str, Any], gvk: str, node: Node, resets: list[Path]
+) -> tuple[set[Path], set[Path], set[Path]]:
+    added: set[Path] = set()
+    modified: set[Path] = set()
+    removed: set[Path] = set()
+    _compare(
+        _with_zero_structs(old, gvk),
+        _with_zero_structs(new, gvk),
+        node,
+        (),
+        (added, modified, removed),
+    )
+    return _owned(added, resets), _owned(modified, resets), _owned(removed, resets)
+
+
+def _compare(
+    lhs: Any,
+    rhs: Any,
+    node: Node,
+    path: Path,
+    out: tuple[set[Path], set[Path], set[Path]],
+) -> None:
+    added, modified, removed = out
+    present = rhs if rhs is not _MISSING else lhs
+    list_type = _granular_list(node)
+    both_or_one = lhs is _MISSING or rhs is _MISSING or type(lhs) is type(rhs)
+    if isinstance(present, dict) and not node.atomic and both_or_one:
+        left = lhs if isinstance(lhs, dict) else {}
+        right = rhs if isinstance(rhs, dict) else {}
+        for key in {**left, **right}:
+            _compare(
+                left.get(key, _MISSING),
+                right.get(key, _MISSING),
+                node.child(key),
+                (*path, field_element(key)),
+                out,
+            )
+    elif isinstance(present, list) and list_type is not None and both_or_one:
+        left_items = dict(
+            reversed(_items(lhs if isinstance(lhs, list) else [], list_type, False, path))
+        )
+        right_items = dict(
+            reversed(_items(rhs if isinstance(rhs, list) else [], list_type, False, path))
+        )
+        for element in {**left_items, **right_items}:
+            _compare(
+                left_items.get(element, _MISSING),
+                right_items.get(element, _MISSING),
+                node.item(),
+                (*path, element),
+                out,
+            )
+    elif path:
+        if lhs is _MISSING:
+            added.add(path)
+        elif rhs is _MISSING:
+            removed.add(path)
+        elif not _same(lhs, rhs):
+            modified.add(path)
+        return
+    if path and lhs is _MISSING:
+        added.add(path)
+    elif path and rhs is _MISSING:
+        removed.add(path)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return bool(a == b)

@@ -1,0 +1,326 @@
+"""Server-side apply and field ownership with the API server's observable behaviour."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from gati_kubesim.fieldmanager import (
+    ApplyConflict,
+    ApplyError,
+    managed_fields_of,
+    record_update,
+    server_side_apply,
+)
+
+DEPLOY = "apps/v1/Deployment"
+T0, T1, T2, T3 = (f"2026-01-01T00:00:0{i}Z" for i in range(4))
+
+
+def deployment(
+    replicas: int | None = None,
+    containers: list[dict[str, Any]] | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": containers or [{"name": "app", "image": "app:1"}]},
+            },
+        },
+    }
+    if replicas is not None:
+        obj["spec"]["replicas"] = replicas
+    if labels is not None:
+        obj["metadata"]["labels"] = labels
+    return obj
+
+
+def owners(obj: dict[str, Any], field: str) -> set[str]:
+    return {m for (m, _, _), fields in managed_fields_of(obj).items() if field in fields}
+
+
+# --------------------------------------------------------- the scaler / reconciler story
+
+
+def test_updater_takes_replicas_and_reapply_without_them_keeps_its_value() -> None:
+    created = server_side_apply(None, deployment(replicas=2), "reconciler", False, DEPLOY, now=T0)
+    assert owners(created, ".spec.replicas") == {"reconciler"}
+
+    scaled = copy.deepcopy(created)
+    scaled["spec"]["replicas"] = 5
+    scaled = record_update(created, scaled, "scaler", now=T1)
+    assert owners(scaled, ".spec.replicas") == {"scaler"}
+
+    reapplied = server_side_apply(scaled, deployment(), "reconciler", False, DEPLOY, now=T2)
+    assert reapplied["spec"]["replicas"] == 5
+    assert reapplied["metadata"]["name"] == "web"
+    assert reapplied["metadata"]["namespace"] == "default"
+    assert owners(reapplied, ".spec.replicas") == {"scaler"}
+
+    with pytest.raises(ApplyConflict) as info:
+        server_side_apply(reapplied, deployment(replicas=3), "reconciler", False, DEPLOY)
+    assert info.value.message == (
+        'Apply failed with 1 conflict: conflict with "scaler" using apps/v1: .spec.replicas'
+    )
+    [conflict] = info.value.conflicts
+    assert (conflict.manager, conflict.field) == ("scaler", ".spec.replicas")
+    assert conflict.message == 'conflict with "scaler" using apps/v1'
+
+    forced = server_side_apply(reapplied, deployment(replicas=3), "reconciler", True, DEPLOY)
+    assert forced["spec"]["replicas"] == 3
+    assert owners(forced, ".spec.replicas") == {"reconciler"}
+    assert ("scaler", "Update", "") not in managed_fields_of(forced)
+
+
+def test_applying_the_same_value_shares_ownership_without_conflict() -> None:
+    created = server_side_apply(None, deployment(replicas=2), "a", False, DEPLOY, now=T0)
+    shared = server_side_apply(created, deployment(replicas=2), "b", False, DEPLOY, now=T1)
+    assert owners(shared, ".spec.replicas") == {"a", "b"}
+    dropped = server_side_apply(shared, deployment(), "a", False, DEPLOY, now=T2)
+    assert dropped["spec"]["replicas"] == 2
+    assert owners(dropped, ".spec.replicas") == {"b"}
+
+
+# --------------------------------------------------------------------- field removal
+
+
+def test_dropped_fields_and_list_items_are_removed() -> None:
+    two = [{"name": "app", "image": "app:1"}, {"name": "side", "image": "side:1"}]
+    created = server_side_apply(
+        None,
+        deployment(replicas=1, containers=two, labels={"a": "1", "b": "2"}),
+        "m",
+        False,
+        DEPLOY,
+    )
+    after = server_side_apply(created, deployment(labels={"a": "1"}), "m", False, DEPLOY, now=T1)
+    assert after["metadata"]["labels"] == {"a": "1"}
+    assert "replicas" not in after["spec"]
+    assert after["spec"]["template"]["spec"]["containers"] == [{"name": "app", "image": "app:1"}]
+    assert after["metadata"]["name"] == "web"
+
+
+def test_fields_set_by_updates_survive_an_appliers_removal() -> None:
+    created = server_side_apply(None, deployment(), "m", False, DEPLOY, now=T0)
+    edited = copy.deepcopy(created)
+    edited["metadata"]["annotations"] = {"note": "x"}
+    edited = record_update(created, edited, "kubectl-edit", now=T1)
+    after = server_side_apply(edited, deployment(), "m", False, DEPLOY, now=T2)
+    assert after["metadata"]["annotations"] == {"note": "x"}
+
+
+def test_keyed_lists_merge_items_from_two_managers() -> None:
+    created = server_side_apply(None, deployment(), "a", False, DEPLOY, now=T0)
+    sidecar = deployment(containers=[{"name": "side", "image": "side:1"}])
+    merged = server_side_apply(created, sidecar, "b", False, DEPLOY, now=T1)
+    names = [c["name"] for c in merged["spec"]["template"]["spec"]["containers"]]
+    assert names == ["app", "side"]
+    assert owners(merged, '.spec.template.spec.containers[name="side"].image') == {"b"}
+
+
+def test_port_keys_include_the_defaulted_protocol() -> None:
+    ports = [{"name": "app", "image": "x", "ports": [{"containerPort": 80}]}]
+    created = server_side_apply(None, deployment(containers=ports), "a", False, DEPLOY, now=T0)
+    fields = managed_fields_of(created)[("a", "Apply", "")]
+    assert '.spec.template.spec.containers[name="app"].ports[containerPort=80,protocol="TCP"]' in (
+        fields
+    )
+
+
+# ------------------------------------------------------------------- encoding details
+
+
+def test_update_encoding_marks_newly_created_maps_like_the_api_server() -> None:
+    new = deployment(replicas=1, labels={"app": "web"})
+    new["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}
+    created = record_update(None, new, "kubectl-create", now=T0)
+    [entry] = created["metadata"]["managedFields"]
+    assert entry["manager"] == "kubectl-create"
+    assert entry["operation"] == "Update"
+    assert entry["apiVersion"] == "apps/v1"
+    assert entry["time"] == T0
+    assert entry["fieldsType"] == "FieldsV1"
+    fields = entry["fieldsV1"]
+    assert fields["f:metadata"] == {"f:labels": {".": {}, "f:app": {}}}
+    spec = fields["f:spec"]
+    assert "." not in spec
+    assert spec["f:strategy"] == {
+        "f:rollingUpdate": {".": {}, "f:maxSurge": {}},
+        "f:type": {},
+    }
+    assert spec["f:selector"] == {}
+    assert spec["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}'] == {
+        ".": {},
+        "f:image": {},
+        "f:name": {},
+    }
+
+
+def test_apply_entries_come_first_and_noop_apply_keeps_time() -> None:
+    created = record_update(None, deployment(), "creator", now=T0)
+    applied = server_side_apply(created, deployment(replicas=1), "applier", False, DEPLOY, now=T1)
+    assert [e["operation"] for e in applied["metadata"]["managedFields"]] == ["Apply", "Update"]
+    again = server_side_apply(applied, deployment(replicas=1), "applier", False, DEPLOY, now=T3)
+    assert again == applied
+
+
+def test_first_apply_on_untracked_object_records_before_first_apply() -> None:
+    live = deployment(replicas=1)
+    applied = server_side_apply(live, deployment(replicas=1), "a", False, DEPLOY, now=T1)
+    assert owners(applied, ".spec.replicas") == {"a", "before-first-apply"}
+
+
+def test_update_without_changes_records_nothing() -> None:
+    created = record_update(None, deployment(), "creator", now=T0)
+    same = copy.deepcopy(created)
+    same["metadata"]["resourceVersion"] = "7"
+    assert (
+        record_update(created, same, "other", now=T1)["metadata"]["managedFields"]
+        == (created["metadata"]["managedFields"])
+    )
+
+
+def test_client_may_clear_managed_fields() -> None:
+    created = record_update(None, deployment(), "creator", now=T0)
+    cleared = copy.deepcopy(created)
+    cleared["metadata"]["managedFields"] = [{}]
+    assert "managedFields" not in record_update(created, cleared, "c", now=T1)["metadata"]
+
+
+# --------------------------------------------------------------- subresources & resets
+
+
+def test_status_is_reset_on_the_main_resource_and_owned_through_status() -> None:
+    created = server_side_apply(None, deployment(), "m", False, DEPLOY, now=T0)
+    with_status = deployment()
+    with_status["status"] = {"replicas": 9}
+    ignored = server_side_apply(
+        created, with_status, "m", False, DEPLOY, reset_fields=["status"], now=T1
+    )
+    assert "status" not in ignored
+    status = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}
+    status["status"] = {"replicas": 1}
+    updated = server_side_apply(
+        ignored, status, "ctl", False, DEPLOY, "status", reset_fields=["spec"], now=T2
+    )
+    assert updated["status"] == {"replicas": 1}
+    assert updated["spec"] == created["spec"]
+    entry = next(e for e in updated["metadata"]["managedFields"] if e["manager"] == "ctl")
+    assert entry["subresource"] == "status"
+    assert entry["fieldsV1"] == {"f:status": {"f:replicas": {}}}
+
+
+def test_conflict_message_lists_every_manager() -> None:
+    live = server_side_apply(None, deployment(replicas=1, labels={"x": "1"}), "a", False, DEPLOY)
+    with pytest.raises(ApplyConflict) as info:
+        server_side_apply(live, deployment(replicas=2, labels={"x": "2"}), "b", False, DEPLOY)
+    assert info.value.message == (
+        'Apply failed with 2 conflicts: conflicts with "a":\n- .metadata.labels.x\n- .spec.replicas'
+    )
+
+
+# --------------------------------------------------------------------- custom resources
+
+CR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "properties": {
+                "routes": {
+                    "type": "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["path"],
+                    "items": {"type": "object", "properties": {"path": {"type": "string"}}},
+                },
+                "tags": {
+                    "type": "array",
+                    "x-kubernetes-list-type": "set",
+                    "items": {"type": "string"},
+                },
+                "args": {"type": "array", "items": {"type": "string"}},
+                "env": {"type": "object", "additionalProperties": {"type": "object"}},
+            },
+        }
+    },
+}
+GVK = "gati.dev/v1/GatiHandler"
+
+
+def handler(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "gati.dev/v1",
+        "kind": "GatiHandler",
+        "metadata": {"name": "h"},
+        "spec": spec,
+    }
+
+
+def test_custom_resource_lists_follow_the_schema_markers() -> None:
+    first = handler(routes=[{"path": "/a", "to": "x"}], tags=["t1"], args=["--a"])
+    live = server_side_apply(None, first, "a", False, GVK, schema=CR_SCHEMA, now=T0)
+    second = handler(routes=[{"path": "/b"}], tags=["t2"], args=["--b"])
+    both = server_side_apply(live, second, "b", True, GVK, schema=CR_SCHEMA, now=T1)
+    assert [r["path"] for r in both["spec"]["routes"]] == ["/a", "/b"]
+    assert both["spec"]["tags"] == ["t1", "t2"]
+    assert both["spec"]["args"] == ["--b"]
+    fields = managed_fields_of(both)
+    assert '.spec.routes[path="/a"].to' in fields[("a", "Apply", "")]
+    assert '.spec.tags[="t2"]' in fields[("b", "Apply", "")]
+    assert ".spec.args" not in fields.get(("a", "Apply", ""), set())
+
+
+def test_map_entries_under_additional_properties_are_owned_members() -> None:
+    live = server_side_apply(None, handler(env={"A": {"v": 1}}), "a", False, GVK, schema=CR_SCHEMA)
+    assert ".spec.env.A" in managed_fields_of(live)[("a", "Apply", "")]
+
+
+# -------------------------------------------------------------------------- bad input
+
+BAD_APPLIES = [
+    (deployment(containers=[{"image": "x"}]), 'omits key field "name"'),
+    (
+        deployment(containers=[{"name": "a", "image": "x"}, {"name": "a", "image": "y"}]),
+        'duplicate entries for key \\[name="a"\\]',
+    ),
+    (
+        {**deployment(), "metadata": {"name": "web", "managedFields": [{"manager": "x"}]}},
+        "must be nil",
+    ),
+]
+
+
+@pytest.mark.parametrize(("applied", "message"), BAD_APPLIES)
+def test_bad_apply_names_the_field(applied: dict[str, Any], message: str) -> None:
+    with pytest.raises(ApplyError, match=message):
+        server_side_apply(None, applied, "m", False, DEPLOY)
+
+
+def test_apply_needs_a_manager() -> None:
+    with pytest.raises(ApplyError, match="fieldManager is required"):
+        server_side_apply(None, deployment(), "", False, DEPLOY)
+
+
+def test_corrupt_stored_managed_fields_do_not_break_writes() -> None:
+    live = deployment(replicas=1)
+    live["metadata"]["managedFields"] = [{"manager": "x", "fieldsV1": {"bogus": {}}}]
+    result = server_side_apply(live, deployment(replicas=2), "m", True, DEPLOY, now=T1)
+    assert result["spec"]["replicas"] == 2
+    assert owners(result, ".spec.replicas") == {"m"}
+
+
+def test_inputs_are_never_mutated() -> None:
+    live = server_side_apply(None, deployment(replicas=1, labels={"a": "b"}), "a", False, DEPLOY)
+    applied = deployment()
+    before = copy.deepcopy((live, applied))
+    server_side_apply(live, applied, "a", False, DEPLOY)
+    record_update(live, applied, "u")
+    assert (live, applied) == before
