@@ -599,19 +599,19 @@ class Api:
 
 
 def _apply_conflict(exc: Exception) -> ApiError:
-    raw = getattr(exc, "conflicts", [])
+    """409 Conflict with one `FieldManagerConflict` cause per contested field."""
     causes: list[Cause] = []
-    for c in raw:
+    for c in getattr(exc, "conflicts", []):
         if isinstance(c, tuple):
             manager, path = str(c[0]), str(c[1])
+            message = f'conflict with "{manager}"'
         else:
-            manager = str(getattr(c, "manager", ""))
-            path = str(getattr(c, "path", getattr(c, "field", "")))
-        causes.append(Cause(path, "FieldManagerConflict", f'conflict with "{manager}"'))
-    summary = "; ".join(f"{c.message}: {c.field}" for c in causes)
-    return ApiError(
-        409,
-        f"Apply failed with {len(causes)} conflict{'s' if len(causes) != 1 else ''}: {summary}",
-        reason="Conflict",
-        details=Details(causes=causes),
+            path = str(getattr(c, "field", ""))
+            message = str(getattr(c, "message", f'conflict with "{getattr(c, "manager", "")}"'))
+        causes.append(Cause(path, "FieldManagerConflict", message))
+    summary = getattr(exc, "message", None) or "Apply failed with {} conflict{}: {}".format(
+        len(causes),
+        "s" if len(causes) != 1 else "",
+        "; ".join(f"{c.message}: {c.field}" for c in causes),
     )
+    return ApiError(409, str(summary), reason="Conflict", details=Details(causes=causes))
