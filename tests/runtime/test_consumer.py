@@ -7,11 +7,11 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import REGISTRY
 
+from fixtures.nats_server import PrivateBus
 from gati_contracts.subjects import STREAM
 from gati_runtime.consumer import (
     ConsumerLoop,
@@ -20,11 +20,9 @@ from gati_runtime.consumer import (
     Poison,
     PoisonCallback,
 )
-from gati_runtime.embedded_nats import EmbeddedNats
-from gati_runtime.nats_connection import NatsConnection, connect
+from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import DONE, Backoff, Fail, Outcome, Retry
-from gati_runtime.provisioning import ConsumerSpec, provision_bus
-from gati_runtime.settings import Settings
+from gati_runtime.provisioning import ConsumerSpec
 
 FAST = ConsumerOptions(
     fetch_timeout=0.5,
@@ -43,6 +41,23 @@ class Poisoned:
     async def __call__(self, poison: Poison) -> None:
         self.items.append(poison)
         self.arrived.set()
+
+
+class Recorder:
+    """A handler that records each event's `n` and lets the test await the next arrival."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+        self._arrived = asyncio.Event()
+
+    async def __call__(self, delivery: Delivery[Any]) -> Outcome:
+        self.seen.append(delivery.event["n"])
+        self._arrived.set()
+        return DONE
+
+    async def next_arrival(self) -> None:
+        await _within(self._arrived.wait(), f"message after {self.seen}")
+        self._arrived.clear()
 
 
 @asynccontextmanager
@@ -291,81 +306,49 @@ async def test_stop_finishes_and_acks_in_flight_work(gati_connection: NatsConnec
     assert await pending(gati_connection, "drain") == 0
 
 
-async def test_keeps_consuming_after_the_server_restarts(tmp_path: Path) -> None:
-    server = EmbeddedNats(tmp_path / "nats")
-    server.start()
-    settings = Settings.load(environ={"GATI_NATS_URL": server.url})
-    connection = await connect(settings, name="restart-test")
-    try:
-        await provision_bus(connection.jsm, settings)
-        seen: list[int] = []
-        arrived = asyncio.Event()
-
-        async def handler(delivery: Delivery[Any]) -> Outcome:
-            seen.append(delivery.event["n"])
-            arrived.set()
-            return DONE
-
-        async with running(connection, handler):
-            await publish(connection, "gati.cr.gatihandler.default.api", {"n": 1})
-            await asyncio.wait_for(arrived.wait(), WAIT)
-            arrived.clear()
-            generation = connection.generation
-            server.restart()
-            await _within(connection.wait_reconnected(), "client reconnect")
-            assert connection.generation == generation + 1
-            await publish(connection, "gati.cr.gatihandler.default.api", {"n": 2})
-            await _within(arrived.wait(), "message after restart")
-        assert seen == [1, 2]
-    finally:
-        await connection.close()
-        server.stop()
+async def test_keeps_consuming_after_the_server_restarts(private_bus: PrivateBus) -> None:
+    server, connection = private_bus.server, private_bus.connection
+    recorder = Recorder()
+    async with running(connection, recorder):
+        await publish(connection, "gati.cr.gatihandler.default.api", {"n": 1})
+        await recorder.next_arrival()
+        generation = connection.generation
+        server.restart()
+        await _within(connection.wait_reconnected(), "client reconnect")
+        assert connection.generation == generation + 1
+        await publish(connection, "gati.cr.gatihandler.default.api", {"n": 2})
+        await recorder.next_arrival()
+    assert recorder.seen == [1, 2]
 
 
 async def test_recreates_its_durable_when_it_disappears(gati_connection: NatsConnection) -> None:
+    recorder = Recorder()
+    async with running(gati_connection, recorder):
+        await publish(gati_connection, "gati.cr.gatihandler.default.api", {"n": 1})
+        await recorder.next_arrival()
+        await gati_connection.jsm.delete_consumer(STREAM, "test")  # e.g. an operator's mistake
+        await publish(gati_connection, "gati.cr.gatihandler.default.api", {"n": 2})
+        await recorder.next_arrival()
+    # Recreated with DeliverPolicy.ALL, it replays the log: handlers are idempotent by design.
+    assert recorder.seen[0] == 1
+    assert recorder.seen[-1] == 2
+
+
+async def test_a_failed_ack_does_not_strand_the_rest_of_its_lane(private_bus: PrivateBus) -> None:
+    connection = private_bus.connection
     seen: list[int] = []
-    arrived = asyncio.Event()
+    both = asyncio.Event()
 
     async def handler(delivery: Delivery[Any]) -> Outcome:
         seen.append(delivery.event["n"])
-        arrived.set()
+        if delivery.event["n"] == 1:
+            await connection.client.close()  # the ack of this message will fail
+        if len(seen) == 2:
+            both.set()
         return DONE
 
-    async with running(gati_connection, handler):
-        await publish(gati_connection, "gati.cr.gatihandler.default.api", {"n": 1})
-        await asyncio.wait_for(arrived.wait(), WAIT)
-        arrived.clear()
-        await gati_connection.jsm.delete_consumer(STREAM, "test")  # e.g. an operator's mistake
-        await publish(gati_connection, "gati.cr.gatihandler.default.api", {"n": 2})
-        await asyncio.wait_for(arrived.wait(), WAIT)
-    # Recreated with DeliverPolicy.ALL, it replays the log: handlers are idempotent by design.
-    assert seen[0] == 1
-    assert seen[-1] == 2
-
-
-async def test_a_failed_ack_does_not_strand_the_rest_of_its_lane(tmp_path: Path) -> None:
-    server = EmbeddedNats(tmp_path / "nats")
-    server.start()
-    settings = Settings.load(environ={"GATI_NATS_URL": server.url})
-    connection = await connect(settings, name="lost-ack-test")
-    try:
-        await provision_bus(connection.jsm, settings)
-        seen: list[int] = []
-        both = asyncio.Event()
-
-        async def handler(delivery: Delivery[Any]) -> Outcome:
-            seen.append(delivery.event["n"])
-            if delivery.event["n"] == 1:
-                await connection.client.close()  # the ack of this message will fail
-            if len(seen) == 2:
-                both.set()
-            return DONE
-
-        for n in (1, 2):
-            await publish(connection, "gati.cr.gatihandler.default.api", {"n": n})
-        async with running(connection, handler):
-            await _within(both.wait(), "second message of the lane")
-        assert seen == [1, 2]
-    finally:
-        await connection.close()
-        server.stop()
+    for n in (1, 2):
+        await publish(connection, "gati.cr.gatihandler.default.api", {"n": n})
+    async with running(connection, handler):
+        await _within(both.wait(), "second message of the lane")
+    assert seen == [1, 2]

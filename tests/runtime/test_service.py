@@ -38,7 +38,12 @@ async def _line(stream: asyncio.StreamReader, marker: str) -> str:
             return line
 
 
-async def test_sigterm_finishes_in_flight_work_before_exit(gati_bus: Client, nats_url: str) -> None:
+async def _start_service(
+    nats_url: str,
+    *,
+    stdout: int = asyncio.subprocess.DEVNULL,
+    stderr: int = asyncio.subprocess.DEVNULL,
+) -> asyncio.subprocess.Process:
     env = {
         **os.environ,
         "GATI_NATS_URL": nats_url,
@@ -46,13 +51,13 @@ async def test_sigterm_finishes_in_flight_work_before_exit(gati_bus: Client, nat
         "GATI_LOG_FORMAT": "json",
         "GATI_INSTANCE_ID": "drain-1",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SERVICE_SCRIPT),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+    return await asyncio.create_subprocess_exec(
+        sys.executable, str(SERVICE_SCRIPT), env=env, stdout=stdout, stderr=stderr
     )
+
+
+async def test_sigterm_finishes_in_flight_work_before_exit(gati_bus: Client, nats_url: str) -> None:
+    process = await _start_service(nats_url, stdout=asyncio.subprocess.PIPE)
     assert process.stdout is not None
     try:
         port = int((await _line(process.stdout, "ready")).split()[1])
@@ -140,19 +145,8 @@ def test_run_rejects_bad_settings_with_the_variable_name(
 
 
 async def test_sigterm_while_waiting_for_nats_exits_cleanly() -> None:
-    env = {
-        **os.environ,
-        "GATI_NATS_URL": f"nats://127.0.0.1:{free_port()}",
-        "GATI_HTTP_PORT": "0",
-        "GATI_LOG_FORMAT": "json",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SERVICE_SCRIPT),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    unreachable = f"nats://127.0.0.1:{free_port()}"
+    process = await _start_service(unreachable, stderr=asyncio.subprocess.PIPE)
     assert process.stderr is not None
     try:
         await _line(process.stderr, '"event": "nats_error"')  # a failed attempt was logged
