@@ -448,6 +448,8 @@ class Api:
             )
         except implementations.ApplyConflict as exc:
             raise _apply_conflict(exc) from exc
+        except implementations.ApplyError as exc:
+            raise bad_request(f"the apply patch cannot be applied: {exc}") from exc
         except patches.PatchError as exc:
             raise ApiError(422, exc.message, reason="Invalid") from exc
         no_record = dataclasses.replace(opts, manager="")

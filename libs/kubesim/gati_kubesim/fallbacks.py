@@ -17,6 +17,10 @@ from gati_kubesim.errors import Cause
 Obj = dict[str, Any]
 
 
+class ApplyError(ValueError):
+    """An apply body that cannot be typed; only the real module detects these."""
+
+
 class ApplyConflict(Exception):
     def __init__(self, conflicts: list[tuple[str, str]]) -> None:
         super().__init__(f"{len(conflicts)} conflicts")

@@ -25,6 +25,7 @@ def _pick(module: str, name: str, fallback: T) -> T:
 server_side_apply = _pick("fieldmanager", "server_side_apply", fallbacks.server_side_apply)
 record_update = _pick("fieldmanager", "record_update", fallbacks.record_update)
 ApplyConflict: type[Exception] = _pick("fieldmanager", "ApplyConflict", fallbacks.ApplyConflict)
+ApplyError: type[Exception] = _pick("fieldmanager", "ApplyError", fallbacks.ApplyError)
 validate_schema = _pick("openapi", "validate", fallbacks.validate)
 apply_defaults = _pick("openapi", "apply_defaults", fallbacks.apply_defaults)
 prune = _pick("openapi", "prune", fallbacks.prune)
