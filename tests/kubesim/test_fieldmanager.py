@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gati_kubesim.fieldmanager import (
     ApplyConflict,
@@ -324,3 +326,48 @@ def test_inputs_are_never_mutated() -> None:
     server_side_apply(live, applied, "a", False, DEPLOY)
     record_update(live, applied, "u")
     assert (live, applied) == before
+
+
+# ------------------------------------------------------------------------- properties
+
+label_maps = st.dictionaries(st.sampled_from("abcde"), st.sampled_from(["1", "2"]), max_size=4)
+# Non-empty: an applied empty list owns nothing, so upstream (and kubesim) drop it once.
+env_lists = st.lists(st.sampled_from("XYZ"), unique=True, min_size=1, max_size=3).map(
+    lambda names: [{"name": n, "value": n.lower()} for n in names]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(label_maps, label_maps, env_lists, env_lists)
+def test_a_sole_applier_always_gets_exactly_what_it_applied(
+    first: dict[str, str], second: dict[str, str], env1: list[Any], env2: list[Any]
+) -> None:
+    def config(labels: dict[str, str], env: list[Any]) -> dict[str, Any]:
+        return deployment(labels=labels, containers=[{"name": "app", "image": "x", "env": env}])
+
+    live = server_side_apply(None, config(first, env1), "m", False, DEPLOY, now=T0)
+    result = server_side_apply(live, config(second, env2), "m", False, DEPLOY, now=T1)
+    assert result["metadata"].get("labels", {}) == second
+    assert result["spec"]["template"]["spec"]["containers"][0].get("env", []) == env2
+    assert server_side_apply(result, config(second, env2), "m", False, DEPLOY, now=T2) == result
+
+
+@settings(max_examples=100, deadline=None)
+@given(label_maps, label_maps)
+def test_updates_never_lose_to_an_unforced_apply(
+    applied: dict[str, str], edited: dict[str, str]
+) -> None:
+    live = server_side_apply(None, deployment(labels=applied), "a", False, DEPLOY, now=T0)
+    changed = copy.deepcopy(live)
+    changed["metadata"]["labels"] = {**applied, **edited}
+    changed = record_update(live, changed, "editor", now=T1)
+    contested = {
+        f".metadata.labels.{k}" for k, v in edited.items() if k in applied and applied[k] != v
+    }
+    if contested:
+        with pytest.raises(ApplyConflict) as info:
+            server_side_apply(changed, deployment(labels=applied), "a", False, DEPLOY, now=T2)
+        assert {c.field for c in info.value.conflicts} == contested
+    else:
+        result = server_side_apply(changed, deployment(labels=applied), "a", False, DEPLOY, now=T2)
+        assert result["metadata"].get("labels", {}) == {**applied, **edited}

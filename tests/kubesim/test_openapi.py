@@ -336,6 +336,7 @@ DEFAULTS_SCHEMA = spec_schema(
     properties={
         "replicas": {"type": "integer", "default": 1},
         "note": {"type": "string", "default": "none"},
+        "gone": {"type": "string"},
         "maybe": {"type": "string", "nullable": True, "default": "d"},
         "scaling": {
             "type": "object",
@@ -368,7 +369,9 @@ DEFAULTS_SCHEMA = spec_schema(
 
 
 def test_defaults_fill_absent_fields_recursively() -> None:
-    source = obj({"note": None, "maybe": None, "ports": [{"name": "a"}], "env": {"A": {}}})
+    source = obj(
+        {"note": None, "gone": None, "maybe": None, "ports": [{"name": "a"}], "env": {"A": {}}}
+    )
     before = copy.deepcopy(source)
     spec = apply_defaults(source, DEFAULTS_SCHEMA)["spec"]
     assert source == before

@@ -35,6 +35,7 @@ from gati_kubesim.fieldpath import (
     value_element,
 )
 from gati_kubesim.mergeschema import ZERO_STRUCTS, ListType, Node, kind_node
+from gati_kubesim.patch import PatchError
 
 _MISSING: Any = object()
 
@@ -64,16 +65,13 @@ _STRIPPED: frozenset[Path] = frozenset(
 BEFORE_FIRST_APPLY = "before-first-apply"
 
 
-class ApplyError(ValueError):
+class ApplyError(PatchError):
     """The applied configuration cannot be typed (missing list keys, duplicates, bad shape).
 
-    The real API server answers these with a 500 "failed to create typed patch object" for
-    list-key problems and a 400 for a malformed body; `message` names the field.
+    A `PatchError`, since apply is one of the patch content types: endpoints that already
+    turn patch errors into a Status answer these too. (The real API server answers list-key
+    problems with a 500 "failed to create typed patch object"; `message` names the field.)
     """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -390,6 +390,8 @@ def _composite(path: str, message: str) -> Cause:
 def apply_defaults(obj: dict[str, Any], schema: Schema) -> dict[str, Any]:
     """Fill `default`s where fields are absent (or null but not nullable), recursively.
 
+    Other nulls of non-nullable fields are dropped, as the server does while defaulting.
+
     Defaults apply inside objects that exist, including ones a default just created and the
     items of arrays and maps; an absent parent object is never conjured up, as on the server.
     """
@@ -407,6 +409,7 @@ def _default(value: Any, schema: Schema, root: bool = False) -> None:
             if "default" in child and _missing(value, key, child):
                 value[key] = copy.deepcopy(child["default"])
         additional = schema.get("additionalProperties")
+        _drop_nulls(value, properties, additional)
         for key, child_value in value.items():
             if root and key == "metadata":
                 continue
@@ -422,6 +425,14 @@ def _default(value: Any, schema: Schema, root: bool = False) -> None:
             if item is None and "default" in items and not items.get("nullable"):
                 value[index] = copy.deepcopy(items["default"])
             _default(value[index], items)
+
+
+def _drop_nulls(value: dict[str, Any], properties: Mapping[str, Schema], additional: Any) -> None:
+    """Nulls of non-nullable fields without a default go, as the server prunes them."""
+    for key in [k for k, v in value.items() if v is None]:
+        child = properties.get(key, additional if isinstance(additional, Mapping) else None)
+        if child is not None and not child.get("nullable"):
+            del value[key]
 
 
 def _missing(value: dict[str, Any], key: str, schema: Schema) -> bool:
