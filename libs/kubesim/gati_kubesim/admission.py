@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from gati_kubesim import crds
+from gati_kubesim import crds, openapi
 from gati_kubesim.errors import Cause, bad_request, invalid
 from gati_kubesim.registry import ResourceType
 from gati_kubesim.selectors import SelectorError, labels_match, parse_label_selector
@@ -25,22 +25,11 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 # Namespaces and Services become DNS labels; everything else may be a DNS subdomain.
 _LABEL_NAMED = {("", "namespaces"), ("", "services")}
 
-SchemaCheck = Callable[[Obj, dict[str, Any]], list[Cause]]
-SchemaTransform = Callable[[Obj, dict[str, Any]], Obj]
-
 
 class Admission:
-    """Validation and defaults; the CR schema functions are injected (see `openapi`)."""
+    """Validation and defaults; custom resources are checked by `openapi`."""
 
-    def __init__(
-        self,
-        validate_schema: SchemaCheck,
-        apply_defaults: SchemaTransform,
-        prune: SchemaTransform,
-    ) -> None:
-        self._validate_schema = validate_schema
-        self._apply_defaults = apply_defaults
-        self._prune = prune
+    def __init__(self) -> None:
         self._service_ips = ipaddress.ip_network("10.96.0.0/12").hosts()
         next(self._service_ips)  # .1 is the `kubernetes` service in a real cluster
 
@@ -61,7 +50,7 @@ class Admission:
         causes = check_metadata(rt, obj)
         if rt.custom:
             if rt.schema is not None:
-                pruned = self._prune(obj, rt.schema)
+                pruned = openapi.prune(obj, rt.schema)
                 unknown = dropped_fields(obj, pruned)
                 if unknown and field_validation == "Strict":
                     listed = ", ".join(f'unknown field "{f}"' for f in unknown)
@@ -71,8 +60,8 @@ class Admission:
                     )
                 if unknown and field_validation == "Warn" and warnings is not None:
                     warnings += [f'unknown field "{f}"' for f in unknown]
-                obj = self._apply_defaults(pruned, rt.schema)
-                causes += self._validate_schema(obj, rt.schema)
+                obj = openapi.apply_defaults(pruned, rt.schema)
+                causes += openapi.validate(obj, rt.schema)
         else:
             hook = _BUILTIN.get((rt.group, rt.plural))
             if hook is not None:

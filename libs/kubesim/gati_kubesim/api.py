@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from gati_kubesim import crds, implementations, jsonpath
+from gati_kubesim import crds, fieldmanager, jsonpath
 from gati_kubesim import patch as patches
 from gati_kubesim.admission import Admission
 from gati_kubesim.conversion import present
@@ -91,7 +91,6 @@ class Api:
         self.store = store
         self.hub = hub
         self.admission = admission
-        store.record_update = implementations.record_update
         store.listeners.append(self._on_event)
 
     # -- resolution ------------------------------------------------------------------------
@@ -438,18 +437,20 @@ class Api:
             meta["namespace"] = ns
         live = self.store.find(rt, ns, name)
         try:
-            merged: Obj = implementations.server_side_apply(
+            merged: Obj = fieldmanager.server_side_apply(
                 copy.deepcopy(present(rt, live)) if live is not None else None,
                 applied,
                 opts.manager,
                 opts.force,
                 rt.gvk,
                 sub,
+                schema=rt.schema,
+                reset_fields=_reset_fields(rt, sub, applied),
             )
-        except implementations.ApplyConflict as exc:
+        except fieldmanager.ApplyConflict as exc:
             raise _apply_conflict(exc) from exc
-        except implementations.ApplyError as exc:
-            raise bad_request(f"the apply patch cannot be applied: {exc}") from exc
+        except fieldmanager.ApplyError as exc:
+            raise bad_request(f"the apply patch cannot be applied: {exc.message}") from exc
         except patches.PatchError as exc:
             raise ApiError(422, exc.message, reason="Invalid") from exc
         no_record = dataclasses.replace(opts, manager="")
@@ -600,20 +601,15 @@ class Api:
         self.registry.unregister_crd(name)
 
 
-def _apply_conflict(exc: Exception) -> ApiError:
+def _reset_fields(rt: ResourceType, sub: str | None, applied: Obj) -> list[str]:
+    """What this endpoint ignores in an apply: status on the main resource of a kind with a
+    status subresource; everything but status (and metadata) on `/status`."""
+    if sub == "status":
+        return [k for k in applied if k not in ("apiVersion", "kind", "metadata", "status")]
+    return ["status"] if rt.has_status else []
+
+
+def _apply_conflict(exc: fieldmanager.ApplyConflict) -> ApiError:
     """409 Conflict with one `FieldManagerConflict` cause per contested field."""
-    causes: list[Cause] = []
-    for c in getattr(exc, "conflicts", []):
-        if isinstance(c, tuple):
-            manager, path = str(c[0]), str(c[1])
-            message = f'conflict with "{manager}"'
-        else:
-            path = str(getattr(c, "field", ""))
-            message = str(getattr(c, "message", f'conflict with "{getattr(c, "manager", "")}"'))
-        causes.append(Cause(path, "FieldManagerConflict", message))
-    summary = getattr(exc, "message", None) or "Apply failed with {} conflict{}: {}".format(
-        len(causes),
-        "s" if len(causes) != 1 else "",
-        "; ".join(f"{c.message}: {c.field}" for c in causes),
-    )
-    return ApiError(409, str(summary), reason="Conflict", details=Details(causes=causes))
+    causes = [Cause(c.field, "FieldManagerConflict", c.message) for c in exc.conflicts]
+    return ApiError(409, exc.message, reason="Conflict", details=Details(causes=causes))

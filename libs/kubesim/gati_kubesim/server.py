@@ -27,7 +27,6 @@ from gati_kubesim.api import CRD_KEY, Api, WriteOptions
 from gati_kubesim.controllers import Controllers
 from gati_kubesim.faults import FaultRule, Faults
 from gati_kubesim.http import HttpApi
-from gati_kubesim.implementations import apply_defaults, prune, validate_schema
 from gati_kubesim.metrics import Metrics
 from gati_kubesim.registry import Registry
 from gati_kubesim.store import Store
@@ -67,9 +66,7 @@ class KubeSim:
         self.store = Store()
         self.hub = WatchHub(max_history)
         self.store.listeners.append(lambda rt, ev: self.hub.publish(rt.storage_key, ev))
-        self.api = Api(
-            self.registry, self.store, self.hub, Admission(validate_schema, apply_defaults, prune)
-        )
+        self.api = Api(self.registry, self.store, self.hub, Admission())
         self.faults = Faults()
         self.watchers: set[Watcher] = set()
         self.metrics = Metrics(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gati_kubesim import fieldmanager
 from gati_kubesim.errors import already_exists, conflict, not_found
 from gati_kubesim.registry import ResourceType
 from gati_kubesim.watch import WatchEvent
@@ -56,8 +57,6 @@ class Store:
         self._objects: dict[Key, dict[tuple[str, str], Obj]] = {}
         self._rv = 1
         self.listeners: list[Listener] = []
-        # Set once fieldmanager is wired: maintains managedFields on non-apply writes.
-        self.record_update: Callable[[Obj | None, Obj, str, str | None], Obj] | None = None
 
     @property
     def resource_version(self) -> int:
@@ -96,10 +95,13 @@ class Store:
             if namespace is None or key[0] == namespace:
                 yield bucket[key]
 
-    def _manage(self, old: Obj | None, new: Obj, manager: str | None, sub: str | None) -> Obj:
-        if manager and self.record_update is not None:
-            return self.record_update(old, new, manager, sub)
-        return new
+    def _manage(
+        self, rt: ResourceType, old: Obj | None, new: Obj, manager: str | None, sub: str | None
+    ) -> Obj:
+        """managedFields after `manager` wrote `new` (apply writes come with theirs: no manager)."""
+        if not manager:
+            return new
+        return fieldmanager.record_update(old, new, manager, sub, gvk=rt.gvk, schema=rt.schema)
 
     def create(
         self, rt: ResourceType, obj: Obj, manager: str | None = None, dry_run: bool = False
@@ -119,7 +121,7 @@ class Store:
             meta["generation"] = 1
         else:
             meta.pop("generation", None)
-        obj = self._manage(None, obj, manager, None)
+        obj = self._manage(rt, None, obj, manager, None)
         if dry_run:
             obj["metadata"]["resourceVersion"] = str(self._rv)
             return obj
@@ -164,7 +166,7 @@ class Store:
         else:
             meta.pop("generation", None)
         meta["resourceVersion"] = old_meta["resourceVersion"]
-        new = self._manage(old, new, manager, subresource)
+        new = self._manage(rt, old, new, manager, subresource)
         if _same(new, old):
             return old
         if dry_run:
