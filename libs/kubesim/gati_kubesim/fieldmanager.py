@@ -34,6 +34,7 @@ from gati_kubesim.fieldpath import (
     path_string,
     value_element,
 )
+from gati_kubesim.jsonvalue import json_equal
 from gati_kubesim.mergeschema import ZERO_STRUCTS, ListType, Node, kind_node
 from gati_kubesim.patch import PatchError
 
@@ -687,16 +688,10 @@ def _compare(
             added.add(path)
         elif rhs is _MISSING:
             removed.add(path)
-        elif not _same(lhs, rhs):
+        elif not json_equal(lhs, rhs):
             modified.add(path)
         return
     if path and lhs is _MISSING:
         added.add(path)
     elif path and rhs is _MISSING:
         removed.add(path)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return bool(a == b)

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gati_kubesim.errors import Cause
+from gati_kubesim.jsonvalue import json_equal, json_type
 
 Schema = Mapping[str, Any]
 
@@ -68,7 +69,7 @@ def _validate(value: Any, schema: Schema, path: str, causes: list[Cause]) -> Non
         if expected:
             causes.append(_type_invalid(path, expected, "null"))
         return
-    actual = _json_type(value)
+    actual = json_type(value)
     expected = _expected_type(schema)
     if expected and not _type_matches(actual, value, expected):
         causes.append(_type_invalid(path, expected, actual))
@@ -81,7 +82,7 @@ def _validate(value: Any, schema: Schema, path: str, causes: list[Cause]) -> Non
         _validate_array(value, schema, path, causes)
     elif isinstance(value, dict):
         _validate_object(value, schema, path, causes)
-    if "enum" in schema and not any(_json_equal(value, e) for e in schema["enum"]):
+    if "enum" in schema and not any(json_equal(value, e) for e in schema["enum"]):
         supported = ", ".join(
             json.dumps(e) if isinstance(e, str) else json.dumps(json.dumps(e))
             for e in schema["enum"]
@@ -283,22 +284,6 @@ def _type_matches(actual: str, value: Any, expected: str) -> bool:
     return actual == "number" and "integer" in allowed and float(value).is_integer()
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
-
-
 def _format_ok(fmt: str, value: str) -> bool:
     """String formats the API server checks; unknown formats pass, as there."""
     try:
@@ -334,13 +319,7 @@ def _has_duplicates(values: list[Any]) -> bool:
 
 
 def _json_in(value: Any, values: list[Any]) -> bool:
-    return any(_json_equal(value, v) for v in values)
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return bool(a == b)
+    return any(json_equal(value, v) for v in values)
 
 
 def _field(path: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from gati_kubesim.jsonvalue import go_kind, json_equal
 from gati_kubesim.mergeschema import Node, builtin_node
 
 JSON = Any
@@ -44,7 +45,7 @@ def json_merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str,
     """RFC 7386: objects merge recursively, `null` deletes, everything else replaces."""
     if not isinstance(patch, dict):
         raise PatchError(
-            f"a merge patch must be a JSON object, got {_kind_name(patch)}; "
+            f"a merge patch must be a JSON object, got {go_kind(patch)}; "
             "send the fields to change as an object"
         )
     result = _merge_patch_value(target if isinstance(target, dict) else {}, patch)
@@ -88,7 +89,7 @@ def strategic_merge_patch(
             "use a JSON merge patch (application/merge-patch+json) or a JSON patch instead"
         )
     if not isinstance(patch, dict):
-        raise PatchError(f"a strategic merge patch must be a JSON object, got {_kind_name(patch)}")
+        raise PatchError(f"a strategic merge patch must be a JSON object, got {go_kind(patch)}")
     original = copy.deepcopy(target) if isinstance(target, dict) else {}
     return _merge_map(original, copy.deepcopy(patch), node, "")
 
@@ -131,7 +132,7 @@ def _merge_map(
         if value is None:
             original.pop(key, None)
             continue
-        if key not in original or _kind_name(original[key]) != _kind_name(value):
+        if key not in original or go_kind(original[key]) != go_kind(value):
             if not is_delete_list:
                 kept_value, keep = _remove_directives(_discard_nulls(value))
                 if keep:
@@ -173,7 +174,7 @@ def _merge_list(
     is_map = _element_kind(original + patch, where) == "object"
     if not is_map:
         if is_delete_list:
-            return [v for v in original if not any(_same(v, d) for d in patch)]
+            return [v for v in original if not any(json_equal(v, d) for d in patch)]
         merged = _dedupe(original + patch)
     else:
         if not merge_key:
@@ -211,7 +212,7 @@ def _apply_list_directives(
                 raise PatchError(
                     f'{_at(where)}"$patch": "delete" element {item} lacks merge key {merge_key!r}'
                 )
-            original = [o for o in original if not _same(o.get(merge_key), item[merge_key])]
+            original = [o for o in original if not json_equal(o.get(merge_key), item[merge_key])]
         elif directive == "replace":
             replace = True
         elif directive == "merge":
@@ -305,7 +306,7 @@ def _check_order_matches(
         if isinstance(items[p], dict) and _DIRECTIVE in items[p]:
             p += 1
             continue
-        if _same(_order_value(items[p], merge_key), _order_value(order[s], merge_key)):
+        if json_equal(_order_value(items[p], merge_key), _order_value(order[s], merge_key)):
             p += 1
         s += 1
     if p < len(items):
@@ -330,7 +331,7 @@ def _order_value(item: Any, merge_key: str) -> Any:
 def _index(items: list[Any], value: Any, merge_key: str) -> int:
     wanted = _order_value(value, merge_key)
     for i, item in enumerate(items):
-        if _same(_order_value(item, merge_key), wanted):
+        if json_equal(_order_value(item, merge_key), wanted):
             return i
     return -1
 
@@ -412,7 +413,7 @@ def _discard_nulls(value: JSON) -> JSON:
 
 
 def _element_kind(items: list[Any], where: str) -> str:
-    kinds = {_kind_name(i) for i in items}
+    kinds = {go_kind(i) for i in items}
     if "array" in kinds:
         raise PatchError(f"{_at(where)}lists of lists cannot be merged")
     if len(kinds) > 1:
@@ -425,7 +426,7 @@ def _element_kind(items: list[Any], where: str) -> str:
 def _dedupe(items: list[Any]) -> list[Any]:
     out: list[Any] = []
     for item in items:
-        if not any(_same(item, seen) for seen in out):
+        if not any(json_equal(item, seen) for seen in out):
             out.append(item)
     return out
 
@@ -436,18 +437,18 @@ def _dedupe(items: list[Any]) -> list[Any]:
 def json_patch(target: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
     """RFC 6902 (`add`, `remove`, `replace`, `move`, `copy`, `test`), all or nothing."""
     if not isinstance(ops, list):
-        raise PatchError(f"a JSON patch must be a JSON array of operations, got {_kind_name(ops)}")
+        raise PatchError(f"a JSON patch must be a JSON array of operations, got {go_kind(ops)}")
     doc: JSON = copy.deepcopy(target)
     for number, op in enumerate(ops):
         doc = _apply_op(doc, op, number)
     if not isinstance(doc, dict):
-        raise PatchError(f"the JSON patch turned the object into {_kind_name(doc)}")
+        raise PatchError(f"the JSON patch turned the object into {go_kind(doc)}")
     return doc
 
 
 def _apply_op(doc: JSON, op: Any, number: int) -> JSON:
     if not isinstance(op, dict):
-        raise PatchError(f"operation {number} must be an object, got {_kind_name(op)}")
+        raise PatchError(f"operation {number} must be an object, got {go_kind(op)}")
     name = op.get("op")
     path = _require_str(op, "path", number)
     if name in ("add", "replace", "test") and "value" not in op:
@@ -463,7 +464,7 @@ def _apply_op(doc: JSON, op: Any, number: int) -> JSON:
         return _add(doc, tokens, copy.deepcopy(op["value"]), path, number)
     if name == "test":
         actual = _get(doc, _tokens(path, number), path, number, "test")
-        if not _json_equal(actual, op["value"]):
+        if not json_equal(actual, op["value"]):
             raise PatchError(
                 f'operation {number} (test at "{path}") failed: value is {actual!r}, '
                 f"expected {op['value']!r}"
@@ -567,7 +568,7 @@ def _add(doc: JSON, tokens: list[str], value: JSON, pointer: str, number: int) -
     else:
         raise PatchError(
             f'operation {number} (add at "{pointer}") does not apply: the parent is '
-            f"{_kind_name(parent)}, not an object or array"
+            f"{go_kind(parent)}, not an object or array"
         )
     return doc
 
@@ -587,35 +588,6 @@ def _remove(
 
 
 # -------------------------------------------------------------------------------- helpers
-
-
-def _kind_name(value: JSON) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-def _same(a: JSON, b: JSON) -> bool:
-    """Scalar equality as Go's interface comparison sees decoded JSON (True is not 1)."""
-    return _kind_name(a) == _kind_name(b) and a == b
-
-
-def _json_equal(a: JSON, b: JSON) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
-    return _same(a, b)
 
 
 def _at(where: str) -> str:

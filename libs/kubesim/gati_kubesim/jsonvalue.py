@@ -1,0 +1,44 @@
+"""What kind of JSON value a decoded Python value is, and when two are equal.
+
+Python's `True == 1` and `1 == 1.0` do not match how the API server compares decoded JSON
+(a boolean never equals a number; an integer equals the same float). Patches, schemas
+and field ownership all compare values, so they share these rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def json_type(value: Any) -> str:
+    """The JSON Schema type name: null, boolean, integer, number, string, array, object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def go_kind(value: Any) -> str:
+    """The kind Go's decoder gives a value, where every number is a float64."""
+    kind = json_type(value)
+    return "number" if kind == "integer" else kind
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Deep equality of decoded JSON, with booleans never equal to numbers."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return go_kind(a) == go_kind(b) and bool(a == b)
