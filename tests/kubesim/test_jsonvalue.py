@@ -27,7 +27,7 @@ def test_json_equal(a: Any, b: Any, equal: bool) -> None:
 
 
 def test_type_names() -> None:
-    values = [None, True, 1, 1.5, "s", [], {}]
+    values: list[Any] = [None, True, 1, 1.5, "s", [], {}]
     assert [json_type(v) for v in values] == [
         "null",
         "boolean",
