@@ -331,3 +331,44 @@ def test_deployment_pod_template_gets_server_defaults(
     assert container.image_pull_policy == "Always"
     assert made.spec.template.spec.restart_policy == "Always"
     assert made.spec.strategy.rolling_update.max_surge == "25%"
+
+
+def test_pages_of_a_list_show_one_consistent_snapshot(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    core = client.CoreV1Api(kube_api)
+    for name in ("a", "b", "c"):
+        core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": name}})
+    first = core.list_namespaced_config_map(kube_namespace, limit=1)
+    core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "aa"}})
+    core.delete_namespaced_config_map("c", kube_namespace)
+    core.patch_namespaced_config_map("b", kube_namespace, {"data": {"late": "yes"}})
+    names = [i.metadata.name for i in first.items]
+    token = first.metadata._continue
+    while token:
+        page = core.list_namespaced_config_map(kube_namespace, limit=1, _continue=token)
+        assert page.metadata.resource_version == first.metadata.resource_version
+        names += [i.metadata.name for i in page.items]
+        assert all(not i.data for i in page.items)
+        token = page.metadata._continue
+    assert names == ["a", "b", "c"]
+
+
+def test_exact_list_at_a_past_resource_version(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    core = client.CoreV1Api(kube_api)
+    made = core.create_namespaced_config_map(
+        kube_namespace, {"metadata": {"name": "a"}, "data": {"v": "1"}}
+    )
+    core.patch_namespaced_config_map("a", kube_namespace, {"data": {"v": "2"}})
+    past = core.list_namespaced_config_map(
+        kube_namespace,
+        resource_version=made.metadata.resource_version,
+        resource_version_match="Exact",
+    )
+    assert [i.data for i in past.items] == [{"v": "1"}]
+    assert past.metadata.resource_version == made.metadata.resource_version
+    with pytest.raises(ApiException) as err:
+        core.list_namespaced_config_map(kube_namespace, resource_version_match="Exact")
+    assert err.value.status == 400

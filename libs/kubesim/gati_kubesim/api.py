@@ -138,22 +138,45 @@ class Api:
         field_selector: str | None,
         limit: int | None,
         cont: str | None,
+        resource_version: str | None = None,
+        rv_match: str | None = None,
     ) -> tuple[list[Obj], dict[str, Any]]:
-        """Items and list metadata (`resourceVersion`, `continue`, `remainingItemCount`)."""
+        """Items and list metadata (`resourceVersion`, `continue`, `remainingItemCount`).
+
+        Every page of a paginated list shows the state at the first page's resourceVersion,
+        rebuilt from watch history, so a client that lists then watches from that version
+        sees each change exactly once; `resourceVersionMatch=Exact` lists at a past version.
+        """
         matcher = self.matcher(rt, label_selector, field_selector)
-        list_rv = self.store.resource_version
+        current = self.store.resource_version
+        list_rv = current
         start: tuple[str, str] | None = None
+        if rv_match is not None:
+            if rv_match not in ("Exact", "NotOlderThan"):
+                raise bad_request(
+                    f"resourceVersionMatch: unsupported value {rv_match!r}; use Exact or "
+                    "NotOlderThan"
+                )
+            if not resource_version:
+                raise bad_request("resourceVersionMatch is forbidden unless resourceVersion is set")
+            if rv_match == "Exact":
+                list_rv = _rv_int(resource_version, "list")
+                if list_rv > current:
+                    raise ApiError(
+                        504,
+                        f"Too large resource version: {list_rv}, current: {current}",
+                        reason="Timeout",
+                    )
         if cont:
             list_rv, start = self._decode_continue(rt, cont)
+        objects = self._state_at(rt, list_rv, current)
         items: list[Obj] = []
         remaining = 0
         next_key: tuple[str, str] | None = None
-        for obj in self.store.items(rt, namespace or None):
-            meta = obj["metadata"]
-            key = (meta.get("namespace", ""), meta["name"])
-            if start is not None and key <= start:
+        for key in sorted(objects):
+            if (namespace and key[0] != namespace) or (start is not None and key <= start):
                 continue
-            shown = present(rt, obj)
+            shown = present(rt, objects[key])
             if matcher is not None and not matcher(shown):
                 continue
             if limit and len(items) >= limit:
@@ -167,6 +190,21 @@ class Api:
             meta_out["continue"] = base64.urlsafe_b64encode(token).decode()
             meta_out["remainingItemCount"] = remaining
         return items, meta_out
+
+    def _state_at(self, rt: ResourceType, rv: int, current: int) -> dict[tuple[str, str], Obj]:
+        """Objects as they were at `rv`: the live ones with later events undone (410 when
+        history no longer reaches back that far)."""
+        objects = dict(self.store.bucket(rt))
+        if rv >= current:
+            return objects
+        for ev in reversed(self.hub.since(rt.storage_key, rv, current)):
+            meta = ev.obj["metadata"]
+            key = (meta.get("namespace", ""), meta["name"])
+            if ev.type == "ADDED" or ev.old is None:
+                objects.pop(key, None)
+            else:
+                objects[key] = ev.old
+        return objects
 
     def _decode_continue(self, rt: ResourceType, cont: str) -> tuple[int, tuple[str, str]]:
         try:

@@ -452,6 +452,8 @@ class HttpApi:
             request.query.get("fieldSelector"),
             _int_param(request, "limit"),
             request.query.get("continue"),
+            request.query.get("resourceVersion"),
+            request.query.get("resourceVersionMatch"),
         )
         if tables.wants_table(request.headers.get("Accept", "")):
             return json_response(
