@@ -70,6 +70,23 @@ HANDLER_SECONDS = Histogram(
 )
 
 
+class _ConsumerMetrics:
+    """The labelled series of one consumer, looked up once rather than per message."""
+
+    def __init__(self, consumer: str) -> None:
+        self.delivered = DELIVERED.labels(consumer)
+        self.acked = ACKED.labels(consumer)
+        self.naked = NAKED.labels(consumer)
+        self.terminated = TERMINATED.labels(consumer)
+        self.redelivered = REDELIVERED.labels(consumer)
+        self.in_flight = IN_FLIGHT.labels(consumer)
+        self.fetch_errors = FETCH_ERRORS.labels(consumer)
+        self.handler_seconds = {
+            result: HANDLER_SECONDS.labels(consumer, result)
+            for result in ("done", "retry", "poison")
+        }
+
+
 @dataclass(frozen=True)
 class Delivery(Generic[T]):
     """One decoded message as a handler sees it."""
@@ -136,7 +153,7 @@ class ConsumerLoop(Generic[T]):
         self._heartbeat_every = max(spec.ack_wait.total_seconds() / 3, 0.05)
         # Fetched and not yet settled, keyed by the delivery's unique ack subject.
         self._held: dict[str, Msg] = {}
-        self._label = spec.durable
+        self._metrics = _ConsumerMetrics(spec.durable)
         self._log = log.bind(consumer=spec.durable, stream=stream)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -154,7 +171,7 @@ class ConsumerLoop(Generic[T]):
                 try:
                     messages = await self._fetch(subscription, stop)
                 except Exception as error:
-                    FETCH_ERRORS.labels(self._label).inc()
+                    self._metrics.fetch_errors.inc()
                     self._log.warning("fetch_failed", error=repr(error))
                     await _pause(stop, self._options.error_pause)
                     if not stop.is_set():
@@ -253,8 +270,8 @@ class ConsumerLoop(Generic[T]):
             return []  # nothing to do: nats-py signals an empty pull this way (#418)
 
     def _dispatch(self, message: Msg) -> None:
-        DELIVERED.labels(self._label).inc()
-        IN_FLIGHT.labels(self._label).inc()
+        self._metrics.delivered.inc()
+        self._metrics.in_flight.inc()
         self._held[message.reply] = message
         lane = self._lanes.get(message.subject)
         if lane is not None:
@@ -277,7 +294,7 @@ class ConsumerLoop(Generic[T]):
                     # The lane goes on, so the messages queued behind are not stranded.
                     self._log.exception("settle_failed", subject=subject)
                 finally:
-                    IN_FLIGHT.labels(self._label).dec()
+                    self._metrics.in_flight.dec()
                     self._held.pop(message.reply, None)
                     self._slots.release()
         finally:
@@ -296,19 +313,19 @@ class ConsumerLoop(Generic[T]):
         headers = message.headers or {}
         attempt = meta.num_delivered
         if attempt > 1:
-            REDELIVERED.labels(self._label).inc()
+            self._metrics.redelivered.inc()
         with message_context(
             event_id=headers.get(MSG_ID),
             object_key=message.subject,
             traceparent=headers.get(TRACEPARENT),
-            consumer=self._label,
+            consumer=self._spec.durable,
             stream_seq=meta.sequence.stream,
             attempt=attempt,
         ):
             started = time.perf_counter()
             outcome = await self._outcome(message, meta.sequence.stream, attempt, headers)
             result = await self._settle(message, outcome, attempt, headers)
-            HANDLER_SECONDS.labels(self._label, result).observe(time.perf_counter() - started)
+            self._metrics.handler_seconds[result].observe(time.perf_counter() - started)
 
     async def _outcome(
         self, message: Msg, sequence: int, attempt: int, headers: Mapping[str, str]
@@ -335,14 +352,14 @@ class ConsumerLoop(Generic[T]):
         )
         if isinstance(settlement, Ack):
             await message.ack()
-            ACKED.labels(self._label).inc()
+            self._metrics.acked.inc()
             return "done"
         if isinstance(settlement, Nak):
             self._log.info(
                 "retry_scheduled", reason=settlement.reason, delay=settlement.delay.total_seconds()
             )
             await message.nak(delay=settlement.delay.total_seconds())
-            NAKED.labels(self._label).inc()
+            self._metrics.naked.inc()
             return "retry"
         return await self._terminate(message, settlement, attempt, headers)
 
@@ -365,10 +382,10 @@ class ConsumerLoop(Generic[T]):
             if attempt < self._spec.max_deliver:
                 # Keep the message so the failure can still be recorded on a later delivery.
                 await message.nak(delay=self._options.backoff.delay(attempt).total_seconds())
-                NAKED.labels(self._label).inc()
+                self._metrics.naked.inc()
                 return "retry"
         await message.term()
-        TERMINATED.labels(self._label).inc()
+        self._metrics.terminated.inc()
         return "poison"
 
     async def _keep_held_messages(self) -> None:
