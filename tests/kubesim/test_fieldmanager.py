@@ -323,8 +323,14 @@ def test_inputs_are_never_mutated() -> None:
     live = server_side_apply(None, deployment(replicas=1, labels={"a": "b"}), "a", False, DEPLOY)
     applied = deployment()
     before = copy.deepcopy((live, applied))
-    server_side_apply(live, applied, "a", False, DEPLOY)
-    record_update(live, applied, "u")
+    results = [
+        server_side_apply(live, applied, "a", False, DEPLOY, reset_fields=["metadata.labels"]),
+        record_update(live, applied, "u", reset_fields=["spec.template"]),
+    ]
+    for result in results:  # results share nothing with the inputs either
+        result["metadata"]["name"] = "changed"
+        result["spec"]["template"]["spec"]["containers"][0]["image"] = "changed"
+        result["spec"]["selector"]["matchLabels"]["app"] = "changed"
     assert (live, applied) == before
 
 

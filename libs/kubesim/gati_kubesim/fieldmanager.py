@@ -15,7 +15,6 @@ fields changed. Ordinary writes (`record_update`) take ownership of every field 
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime
 import json
 from collections.abc import Collection, Mapping
@@ -34,7 +33,7 @@ from gati_kubesim.fieldpath import (
     path_string,
     value_element,
 )
-from gati_kubesim.jsonvalue import json_equal
+from gati_kubesim.jsonvalue import json_copy, json_equal
 from gati_kubesim.mergeschema import ZERO_STRUCTS, ListType, Node, kind_node
 from gati_kubesim.patch import PatchError
 
@@ -327,6 +326,7 @@ def _with_managed_fields(
         if e.subresource:
             item["subresource"] = e.subresource
         encoded.append(item)
+    body = json_copy(body)
     metadata = body.setdefault("metadata", {})
     if encoded:
         metadata["managedFields"] = encoded
@@ -336,10 +336,11 @@ def _with_managed_fields(
 
 
 def _body(obj: Mapping[str, Any]) -> dict[str, Any]:
-    body = copy.deepcopy(dict(obj))
+    """A shallow view of `obj` without managedFields; nothing here mutates it."""
+    body = dict(obj)
     metadata = body.get("metadata")
-    if isinstance(metadata, dict):
-        metadata.pop("managedFields", None)
+    if isinstance(metadata, dict) and "managedFields" in metadata:
+        body["metadata"] = {k: v for k, v in metadata.items() if k != "managedFields"}
     return body
 
 
@@ -458,15 +459,24 @@ def _collect(value: Any, node: Node, path: Path, strict: bool, out: set[Path]) -
 def _ensure_named(paths: set[Path], node: Node) -> set[Path]:
     """Add the struct fields leading to each path, the way upstream decides what to prune."""
     out = set(paths)
+    nodes: dict[Path, Node] = {(): node}
     for path in paths:
-        current = node
-        for depth, (kind, payload) in enumerate(path[:-1]):
+        for depth in range(len(path) - 1, 0, -1):
+            if path[:depth] in nodes:
+                break
+        else:
+            depth = 0
+        current = nodes[path[:depth]]
+        for index in range(depth, len(path) - 1):
+            kind, payload = path[index]
+            prefix = path[: index + 1]
             if kind == "f":
                 if not current.is_data_key(str(payload)):
-                    out.add(path[: depth + 1])
+                    out.add(prefix)
                 current = current.child(str(payload))
             else:
                 current = current.item()
+            nodes[prefix] = current
     return out
 
 
@@ -474,19 +484,22 @@ def _ensure_named(paths: set[Path], node: Node) -> set[Path]:
 
 
 def _merge(live: Any, config: Any, node: Node) -> Any:
-    """Apply `config` over `live`: maps by key, keyed and set lists by item, atomics replaced."""
+    """Apply `config` over `live`: maps by key, keyed and set lists by item, atomics replaced.
+
+    Both are private copies, so the result shares their subtrees instead of copying again.
+    """
     if isinstance(live, dict) and isinstance(config, dict) and not node.atomic:
         out = dict(live)
         for key, value in config.items():
             if key in live:
                 out[key] = _merge(live[key], value, node.child(key))
             else:
-                out[key] = copy.deepcopy(value)
+                out[key] = value
         return out
     list_type = _granular_list(node)
     if isinstance(live, list) and isinstance(config, list) and list_type is not None:
         return _merge_list(live, config, node, list_type)
-    return copy.deepcopy(config)
+    return config
 
 
 def _merge_list(live: list[Any], config: list[Any], node: Node, list_type: ListType) -> list[Any]:
@@ -516,7 +529,7 @@ def _merge_list(live: list[Any], config: list[Any], node: Node, list_type: ListT
         if li < len(lhs):
             element, item = lhs[li]
             if element not in seen_r:
-                out.append(copy.deepcopy(item))
+                out.append(item)
                 li += 1
                 continue
             if element in done:
@@ -528,7 +541,7 @@ def _merge_list(live: list[Any], config: list[Any], node: Node, list_type: ListT
             if element in seen_l:
                 out.append(_merge(seen_l[element], item, node.item()))
             else:
-                out.append(copy.deepcopy(item))
+                out.append(item)
             ri += 1
             if next_shared is not None and next_shared == element:
                 next_shared = shared.pop(0) if shared else None
@@ -592,26 +605,32 @@ def _prune(
 
 
 def _restore(new: dict[str, Any], old: Mapping[str, Any], resets: list[Path]) -> dict[str, Any]:
-    """Put reset fields back to their old values (or remove them): the endpoint ignores them."""
+    """Put reset fields back to their old values (or remove them): the endpoint ignores them.
+
+    Copies the maps along each reset path rather than writing into them, since `new` shares
+    its subtrees with the caller's objects.
+    """
     for path in resets:
-        names = [str(payload) for _, payload in path]
-        source: Any = old
-        for name in names:
-            source = source.get(name, _MISSING) if isinstance(source, Mapping) else _MISSING
-        target: Any = new
-        for name in names[:-1]:
-            if not isinstance(target, dict):
-                break
-            if source is not _MISSING and not isinstance(target.get(name), dict):
-                target[name] = {}
-            target = target.get(name, _MISSING)
-        if not isinstance(target, dict):
-            continue
-        if source is _MISSING:
-            target.pop(names[-1], None)
-        else:
-            target[names[-1]] = copy.deepcopy(source)
+        new = _restore_one(new, old, [str(payload) for _, payload in path])
     return new
+
+
+def _restore_one(new: dict[str, Any], old: Any, names: list[str]) -> dict[str, Any]:
+    head, rest = names[0], names[1:]
+    source = old.get(head, _MISSING) if isinstance(old, Mapping) else _MISSING
+    out = dict(new)
+    if not rest:
+        if source is _MISSING:
+            out.pop(head, None)
+        else:
+            out[head] = json_copy(source)
+        return out
+    child = new.get(head)
+    if isinstance(child, dict):
+        out[head] = _restore_one(child, source, rest)
+    elif source is not _MISSING:
+        out[head] = _restore_one({}, source, rest)
+    return out
 
 
 def _with_zero_structs(value: dict[str, Any], gvk: str) -> dict[str, Any]:
@@ -624,7 +643,7 @@ def _overlay(skeleton: Mapping[str, Any], value: Mapping[str, Any]) -> dict[str,
     out = dict(value)
     for key, sub in skeleton.items():
         if key not in out:
-            out[key] = copy.deepcopy(sub)
+            out[key] = json_copy(sub)
         elif isinstance(out[key], dict):
             out[key] = _overlay(sub, out[key])
     return out

@@ -23,6 +23,11 @@ _RANK = {"f": 0, "k": 1, "v": 2, "i": 3}
 
 def canonical_json(value: Any) -> str:
     """Compact JSON with sorted keys: the form `k:`/`v:` elements carry."""
+    if isinstance(value, str) and value.isascii() and value.isprintable():
+        if '"' not in value and "\\" not in value:
+            return f'"{value}"'
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
@@ -31,7 +36,9 @@ def field_element(name: str) -> PathElement:
 
 
 def key_element(key: Mapping[str, Any]) -> PathElement:
-    return ("k", canonical_json(dict(key)))
+    # Built field by field: keyed list items are the hot path of every apply.
+    fields = ",".join(f"{canonical_json(k)}:{canonical_json(key[k])}" for k in sorted(key))
+    return ("k", "{" + fields + "}")
 
 
 def value_element(value: Any) -> PathElement:

@@ -42,3 +42,12 @@ def json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
     return go_kind(a) == go_kind(b) and bool(a == b)
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of decoded JSON, several times faster than `copy.deepcopy` on it."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]
+    return value

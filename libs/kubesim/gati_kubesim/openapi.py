@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import datetime
 import json
 import math
@@ -23,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gati_kubesim.errors import Cause
-from gati_kubesim.jsonvalue import json_equal, json_type
+from gati_kubesim.jsonvalue import json_copy, json_equal, json_type
 
 Schema = Mapping[str, Any]
 
@@ -374,7 +373,7 @@ def apply_defaults(obj: dict[str, Any], schema: Schema) -> dict[str, Any]:
     Defaults apply inside objects that exist, including ones a default just created and the
     items of arrays and maps; an absent parent object is never conjured up, as on the server.
     """
-    result = copy.deepcopy(obj)
+    result: dict[str, Any] = json_copy(obj)
     _default(result, schema, root=True)
     return result
 
@@ -386,7 +385,7 @@ def _default(value: Any, schema: Schema, root: bool = False) -> None:
             if root and key == "metadata":
                 continue
             if "default" in child and _missing(value, key, child):
-                value[key] = copy.deepcopy(child["default"])
+                value[key] = json_copy(child["default"])
         additional = schema.get("additionalProperties")
         _drop_nulls(value, properties, additional)
         for key, child_value in value.items():
@@ -402,7 +401,7 @@ def _default(value: Any, schema: Schema, root: bool = False) -> None:
             return
         for index, item in enumerate(value):
             if item is None and "default" in items and not items.get("nullable"):
-                value[index] = copy.deepcopy(items["default"])
+                value[index] = json_copy(items["default"])
             _default(value[index], items)
 
 
@@ -448,17 +447,17 @@ def _prune(value: Any, schema: Schema, root: bool = False) -> Any:
             elif isinstance(additional, Mapping):
                 out[key] = _prune(child, additional)
             elif preserve or additional is True:
-                out[key] = copy.deepcopy(child)
+                out[key] = json_copy(child)
         return out
     if isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, Mapping):
             return [_prune(item, items) for item in value]
-        return copy.deepcopy(value)
+        return json_copy(value)
     return value
 
 
 def _prune_type_meta(key: str, value: Any) -> Any:
     if key == "metadata" and isinstance(value, dict):
-        return {k: copy.deepcopy(v) for k, v in value.items() if k in OBJECT_META_FIELDS}
-    return copy.deepcopy(value)
+        return {k: json_copy(v) for k, v in value.items() if k in OBJECT_META_FIELDS}
+    return json_copy(value)

@@ -12,10 +12,9 @@ offending path or directive on bad input.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from gati_kubesim.jsonvalue import go_kind, json_equal
+from gati_kubesim.jsonvalue import go_kind, json_copy, json_equal
 from gati_kubesim.mergeschema import Node, builtin_node
 
 JSON = Any
@@ -55,7 +54,7 @@ def json_merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str,
 
 def _merge_patch_value(target: JSON, patch: JSON) -> JSON:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return json_copy(patch)
     out: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -90,8 +89,8 @@ def strategic_merge_patch(
         )
     if not isinstance(patch, dict):
         raise PatchError(f"a strategic merge patch must be a JSON object, got {go_kind(patch)}")
-    original = copy.deepcopy(target) if isinstance(target, dict) else {}
-    return _merge_map(original, copy.deepcopy(patch), node, "")
+    original = json_copy(target) if isinstance(target, dict) else {}
+    return _merge_map(original, json_copy(patch), node, "")
 
 
 def _merge_map(
@@ -438,7 +437,7 @@ def json_patch(target: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
     """RFC 6902 (`add`, `remove`, `replace`, `move`, `copy`, `test`), all or nothing."""
     if not isinstance(ops, list):
         raise PatchError(f"a JSON patch must be a JSON array of operations, got {go_kind(ops)}")
-    doc: JSON = copy.deepcopy(target)
+    doc: JSON = json_copy(target)
     for number, op in enumerate(ops):
         doc = _apply_op(doc, op, number)
     if not isinstance(doc, dict):
@@ -454,14 +453,14 @@ def _apply_op(doc: JSON, op: Any, number: int) -> JSON:
     if name in ("add", "replace", "test") and "value" not in op:
         raise PatchError(f'operation {number} ({name} at "{path}") is missing "value"')
     if name == "add":
-        return _add(doc, _tokens(path, number), copy.deepcopy(op["value"]), path, number)
+        return _add(doc, _tokens(path, number), json_copy(op["value"]), path, number)
     if name == "remove":
         doc, _ = _remove(doc, _tokens(path, number), path, number, "remove")
         return doc
     if name == "replace":
         tokens = _tokens(path, number)
         doc, _ = _remove(doc, tokens, path, number, "replace")
-        return _add(doc, tokens, copy.deepcopy(op["value"]), path, number)
+        return _add(doc, tokens, json_copy(op["value"]), path, number)
     if name == "test":
         actual = _get(doc, _tokens(path, number), path, number, "test")
         if not json_equal(actual, op["value"]):
@@ -481,7 +480,7 @@ def _apply_op(doc: JSON, op: Any, number: int) -> JSON:
                 )
             doc, value = _remove(doc, from_tokens, source, number, "move")
         else:
-            value = copy.deepcopy(_get(doc, from_tokens, source, number, "copy"))
+            value = json_copy(_get(doc, from_tokens, source, number, "copy"))
         return _add(doc, _tokens(path, number), value, path, number)
     raise PatchError(
         f"operation {number} has unknown op {name!r}; use add, remove, replace, move, copy or test"
