@@ -372,3 +372,18 @@ def test_exact_list_at_a_past_resource_version(
     with pytest.raises(ApiException) as err:
         core.list_namespaced_config_map(kube_namespace, resource_version_match="Exact")
     assert err.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [{"app": "x" * 64}, {"bad key!": "v"}, {"example.com/" + "n" * 64: "v"}, {"a": "-lead"}],
+)
+def test_invalid_labels_are_422(
+    kube_api: client.ApiClient, kube_namespace: str, labels: dict[str, str]
+) -> None:
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(kube_api).create_namespaced_config_map(
+            kube_namespace, {"metadata": {"name": "a", "labels": labels}}
+        )
+    assert err.value.status == 422
+    assert _status(err.value)["details"]["causes"][0]["field"] == "metadata.labels"  # type: ignore[index]

@@ -16,7 +16,13 @@ from typing import Any
 from gati_kubesim import crds, openapi
 from gati_kubesim.errors import Cause, bad_request, invalid
 from gati_kubesim.registry import ResourceType
-from gati_kubesim.selectors import SelectorError, labels_match, parse_label_selector
+from gati_kubesim.selectors import (
+    SelectorError,
+    labels_match,
+    parse_label_selector,
+    valid_label_key,
+    valid_label_value,
+)
 
 Obj = dict[str, Any]
 
@@ -135,6 +141,35 @@ def check_metadata(rt: ResourceType, obj: Obj) -> list[Cause]:
             causes.append(
                 Cause(f"metadata.{field}", "FieldValueInvalid", "must be a map of string to string")
             )
+            continue
+        for key, text in value.items():
+            if not valid_label_key(key):
+                causes.append(
+                    Cause(
+                        f"metadata.{field}",
+                        "FieldValueInvalid",
+                        f"Invalid value: {key!r}: name part must consist of alphanumeric "
+                        "characters, '-', '_' or '.' (at most 63), with an optional DNS "
+                        "subdomain prefix and '/'",
+                    )
+                )
+            elif field == "labels" and not valid_label_value(text):
+                causes.append(
+                    Cause(
+                        "metadata.labels",
+                        "FieldValueInvalid",
+                        f"Invalid value: {text!r}: a valid label must be an empty string or "
+                        "consist of alphanumeric characters, '-', '_' or '.' (at most 63)",
+                    )
+                )
+    annotations = meta.get("annotations")
+    if (
+        isinstance(annotations, dict)
+        and sum(len(str(k)) + len(str(v)) for k, v in annotations.items()) > 256 * 1024
+    ):
+        causes.append(
+            Cause("metadata.annotations", "FieldValueTooLong", "must have at most 262144 bytes")
+        )
     return causes
 
 

@@ -60,8 +60,18 @@ def _split_top(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+def valid_label_key(key: str) -> bool:
+    """A qualified name: optional DNS-subdomain prefix (<= 253) and a name part (<= 63)."""
+    prefix, _, name = key.rpartition("/")
+    return bool(_KEY.match(key)) and len(name) <= 63 and len(prefix) <= 253
+
+
+def valid_label_value(value: str) -> bool:
+    return bool(_VALUE.match(value)) and len(value) <= 63
+
+
 def _check_key(key: str, selector: str) -> str:
-    if not _KEY.match(key) or len(key.rpartition("/")[2]) > 63:
+    if not valid_label_key(key):
         raise SelectorError(
             f'unable to parse requirement: invalid label key "{key}" in "{selector}"'
         )
@@ -69,7 +79,7 @@ def _check_key(key: str, selector: str) -> str:
 
 
 def _check_value(value: str, selector: str) -> str:
-    if not _VALUE.match(value) or len(value) > 63:
+    if not valid_label_value(value):
         raise SelectorError(
             f'unable to parse requirement: invalid label value "{value}" in "{selector}"'
         )
