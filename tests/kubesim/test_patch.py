@@ -191,6 +191,23 @@ SMP_MAP_CASES = [
         id="delete-from-primitive-list",
     ),
     pytest.param(
+        {
+            "metadata": {
+                "$setElementOrder/finalizers": ["a"],
+                "$deleteFromPrimitiveList/finalizers": ["b"],
+            }
+        },
+        ("metadata", "finalizers"),
+        ["a"],
+        id="kubectl-drops-a-finalizer",
+    ),
+    pytest.param(
+        {"metadata": {"$setElementOrder/finalizers": ["a", "c", "b"], "finalizers": ["c"]}},
+        ("metadata", "finalizers"),
+        ["a", "c", "b"],
+        id="set-element-order-of-scalars",
+    ),
+    pytest.param(
         {"metadata": {"labels": {"$patch": "replace", "x": "y"}}},
         ("metadata", "labels"),
         {"x": "y"},
