@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -229,3 +230,27 @@ def test_malformed_list_and_watch_parameters_are_400(
         urllib.request.urlopen(url, timeout=5)
     assert err.value.code == 400
     assert json.loads(err.value.read())["reason"] == "BadRequest"
+
+
+def test_stopping_the_server_ends_open_watches() -> None:
+    sim = ThreadedKubeSim()
+    sim.start()
+    ended = threading.Event()
+
+    def follow() -> None:
+        url = f"{sim.url}/api/v1/namespaces/default/configmaps?watch=1"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            while resp.readline():
+                pass
+        ended.set()
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    deadline = time.monotonic() + 5
+    while not sim.sim.watchers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    sim.stop()
+    assert ended.wait(5)
+    assert time.monotonic() - started < 5
+    reader.join(5)

@@ -525,8 +525,8 @@ class HttpApi:
                 except TimeoutError:
                     if bookmarks and not watcher.silent and time.monotonic() < deadline:
                         await response.write(encode_event("BOOKMARK", self.api.bookmark(t.rt)))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            return response  # the client went away; nothing left to tell it
         finally:
             watcher.close()
             self.api.hub.unsubscribe(t.rt.storage_key, watcher)
