@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import pathlib
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -479,3 +481,55 @@ def test_prune_is_idempotent_and_never_crashes(spec: dict[str, Any]) -> None:
     assert prune(once, PRUNE_SCHEMA) == once
     validate(once, PRUNE_SCHEMA)
     apply_defaults(once, DEFAULTS_SCHEMA)
+
+
+# ---------------------------------------------------- the project's own CRDs, fuzzed
+
+CRD_DIR = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "crds"
+
+
+def _project_schemas() -> list[dict[str, Any]]:
+    schemas: list[dict[str, Any]] = []
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        schemas.extend(v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"])
+    return schemas
+
+
+def _field_names(schema: Any, out: set[str]) -> set[str]:
+    if isinstance(schema, dict):
+        out.update(schema.get("properties", {}))
+        for child in schema.values():
+            _field_names(child, out)
+    elif isinstance(schema, list):
+        for child in schema:
+            _field_names(child, out)
+    return out
+
+
+PROJECT_SCHEMAS = _project_schemas()
+FIELD_NAMES = sorted(_field_names(PROJECT_SCHEMAS, set())) or ["spec"]
+fuzzed = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 70000)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(FIELD_NAMES), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@pytest.mark.skipif(not PROJECT_SCHEMAS, reason="deploy/crds holds no CRDs to fuzz")
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.dictionaries(st.sampled_from(FIELD_NAMES), fuzzed, max_size=6))
+def test_project_crds_never_crash_admission(data: st.DataObject, spec: dict[str, Any]) -> None:
+    """Any body, however wrong, yields causes or a clean object, never an exception."""
+    schema = data.draw(st.sampled_from(PROJECT_SCHEMAS))
+    admitted = apply_defaults(prune(obj(spec), schema), schema)
+    for cause in validate(admitted, schema):
+        assert cause.field
+        assert cause.reason.startswith("FieldValue")
