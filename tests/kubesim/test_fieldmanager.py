@@ -377,3 +377,34 @@ def test_updates_never_lose_to_an_unforced_apply(
     else:
         result = server_side_apply(changed, deployment(labels=applied), "a", False, DEPLOY, now=T2)
         assert result["metadata"].get("labels", {}) == {**applied, **edited}
+
+
+junk = st.recursive(
+    st.none() | st.booleans() | st.integers(0, 3) | st.sampled_from(["a", "b"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["name", "image", "env", "ports", "containerPort"]), inner
+        )
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(junk, junk, st.booleans())
+def test_arbitrary_bodies_give_an_answer_never_a_crash(
+    first: Any, second: Any, force: bool
+) -> None:
+    def body(containers: Any) -> dict[str, Any]:
+        obj = deployment()
+        obj["spec"]["template"]["spec"]["containers"] = containers
+        return obj
+
+    live = record_update(None, body(first), "writer", now=T0)
+    try:
+        result = server_side_apply(live, body(second), "applier", force, DEPLOY, now=T1)
+    except (ApplyError, ApplyConflict):
+        return
+    assert result["metadata"]["name"] == "web"
+    record_update(result, body(first), "writer", now=T2)
