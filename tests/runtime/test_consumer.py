@@ -22,7 +22,7 @@ from gati_runtime.consumer import (
 )
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import DONE, Backoff, Fail, Outcome, Retry
-from gati_runtime.provisioning import ConsumerSpec
+from gati_runtime.provisioning import ConsumerSpec, ensure_consumer
 
 FAST = ConsumerOptions(
     fetch_timeout=0.5,
@@ -352,3 +352,35 @@ async def test_a_failed_ack_does_not_strand_the_rest_of_its_lane(private_bus: Pr
     async with running(connection, handler):
         await _within(both.wait(), "second message of the lane")
     assert seen == [1, 2]
+
+
+async def test_a_last_delivery_lost_with_its_replica_still_reaches_the_poison_callback(
+    gati_connection: NatsConnection,
+) -> None:
+    spec = ConsumerSpec(
+        durable="test", filter_subjects=("gati.cr.>",), max_deliver=1, ack_wait=timedelta(seconds=1)
+    )
+    await ensure_consumer(gati_connection.jsm, STREAM, spec)
+    seq = await publish(gati_connection, "gati.cr.gatihandler.default.api", {"n": 1})
+    # A replica takes the only delivery allowed and dies before settling it.
+    doomed = await gati_connection.js.pull_subscribe_bind(durable="test", stream=STREAM)
+    assert len(await doomed.fetch(1, timeout=WAIT)) == 1
+    await doomed.unsubscribe()
+
+    poisoned = Poisoned()
+    handled: list[int] = []
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        handled.append(delivery.stream_sequence)
+        return DONE
+
+    async with running(
+        gati_connection, handler, max_deliver=1, ack_wait=spec.ack_wait, on_poison=poisoned
+    ):
+        await _within(poisoned.arrived.wait(), "max-deliveries advisory")
+    [poison] = poisoned.items
+    assert (poison.stream_sequence, poison.attempt) == (seq, 1)
+    assert poison.subject == "gati.cr.gatihandler.default.api"
+    assert json.loads(poison.data) == {"n": 1}
+    assert "without being settled" in poison.reason
+    assert handled == []

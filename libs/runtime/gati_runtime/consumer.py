@@ -6,7 +6,8 @@ Guarantees it gives handlers:
   comes back later, so across retries handlers still guard with the stream sequence;
 - a message is acked only after its handler returned `Done`, naked with a delay on `Retry` or
   an exception, and terminated (after the poison callback) on `Fail`, on a message that cannot
-  be decoded, or when its last allowed delivery fails;
+  be decoded, or when its last allowed delivery fails; when that last delivery is never settled
+  (its replica died), the server's max-deliveries advisory reaches the poison callback instead;
 - long work keeps its messages: `in_progress()` is sent every third of `ack_wait` for every
   message held, running or queued behind another of its subject;
 - on stop, fetching ends at once and every fetched message is finished and settled (a pull
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -43,6 +45,8 @@ from gati_runtime.provisioning import ConsumerSpec, ensure_consumer
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+
+MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 
 FLUSH_TIMEOUT_SECONDS = 2
 
@@ -162,6 +166,12 @@ class ConsumerLoop(Generic[T]):
         subscription = await self._bind()
         generation = self._connection.generation
         heartbeats = asyncio.create_task(self._keep_held_messages())
+        # One replica (a queue group) hears of each message the server gave up on by itself.
+        abandoned = await self._connection.client.subscribe(
+            f"{MAX_DELIVERIES_ADVISORY}.{self._stream}.{self._spec.durable}",
+            queue=f"{self._spec.durable}-max-deliveries",
+            cb=self._on_max_deliveries,
+        )
         self._log.info("consumer_started")
         try:
             while not stop.is_set():
@@ -182,6 +192,8 @@ class ConsumerLoop(Generic[T]):
         finally:
             await self._finish_in_flight()
             heartbeats.cancel()
+            with contextlib.suppress(Exception):
+                await abandoned.unsubscribe()
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
             self._log.info("consumer_stopped")
@@ -387,6 +399,42 @@ class ConsumerLoop(Generic[T]):
         await message.term()
         self._metrics.terminated.inc()
         return "poison"
+
+    async def _on_max_deliveries(self, advisory: Msg) -> None:
+        """The last delivery was never settled (its holder crashed or hung past ack_wait), so
+        no loop saw it fail and the server silently stopped delivering: report it as poison."""
+        try:
+            notice = json.loads(advisory.data)
+            sequence = int(notice["stream_seq"])
+            deliveries = int(notice.get("deliveries", self._spec.max_deliver))
+        except (ValueError, KeyError, TypeError) as error:
+            self._log.error("max_deliveries_advisory_unreadable", error=repr(error))
+            return
+        reason = (
+            f"delivered {deliveries} times without being settled "
+            "(the handler crashed or hung past ack_wait)"
+        )
+        try:
+            stored = await self._connection.jsm.get_msg(self._stream, sequence)
+            subject, data, headers = stored.subject or "", stored.data or b"", stored.headers
+        except Exception as error:  # e.g. already removed by the stream's limits
+            subject, data, headers = "", b"", None
+            reason += f"; message no longer readable: {error!r}"
+        with message_context(
+            event_id=(headers or {}).get(MSG_ID),
+            object_key=subject,
+            traceparent=(headers or {}).get(TRACEPARENT),
+            consumer=self._spec.durable,
+            stream_seq=sequence,
+            attempt=deliveries,
+        ):
+            self._log.error("message_poisoned", reason=reason)
+            self._metrics.terminated.inc()
+            poison = Poison(subject, sequence, deliveries, dict(headers or {}), data, reason)
+            try:
+                await self._on_poison(poison)
+            except Exception:
+                self._log.exception("poison_callback_failed")
 
     async def _keep_held_messages(self) -> None:
         """Long work, and messages queued behind it in their lane, must not time out and be
