@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
@@ -437,3 +438,52 @@ def test_json_patch_agrees_with_reference_diff(
     jsonpatch = pytest.importorskip("jsonpatch")
     ops = jsonpatch.make_patch(source, target).patch
     assert json_patch(source, ops) == target
+
+
+directive_keys = st.sampled_from(
+    [
+        "containers",
+        "name",
+        "image",
+        "env",
+        "finalizers",
+        "$patch",
+        "$retainKeys",
+        "$setElementOrder/containers",
+        "$setElementOrder/finalizers",
+        "$deleteFromPrimitiveList/finalizers",
+        "$deleteFromPrimitiveList/",
+    ]
+)
+garbage = st.recursive(
+    st.none() | st.booleans() | st.integers(0, 2) | st.sampled_from(["a", "delete", "replace"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(directive_keys, inner, max_size=3),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(garbage, garbage)
+def test_garbage_patches_give_patch_errors_never_crashes(pod: Any, meta: Any) -> None:
+    patch = {"metadata": meta, "spec": {"template": {"spec": pod}}}
+    target = deployment([NGINX, SIDE])
+    try:
+        result = strategic_merge_patch(target, patch, DEPLOY)
+    except PatchError:
+        return
+    assert isinstance(result, dict)
+
+
+OPS = ["add", "remove", "replace", "move", "copy", "test"]
+POINTERS = ["", "/spec", "/spec/items/0", "/spec/items/-", "/spec/items/9", "/x/y", "~"]
+op_parts = st.sampled_from([*OPS, *POINTERS, "/metadata/labels/a~1b", 1, None])
+ops_lists = st.lists(
+    st.dictionaries(st.sampled_from(["op", "path", "value", "from"]), op_parts), max_size=4
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops_lists)
+def test_garbage_json_patches_give_patch_errors_never_crashes(ops: list[Any]) -> None:
+    with contextlib.suppress(PatchError):
+        assert isinstance(json_patch(DOC, ops), dict)
