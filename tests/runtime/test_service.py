@@ -205,3 +205,20 @@ async def test_unfixable_bus_drift_stops_the_service_with_exit_1(
     [failure] = [entry for entry in logs if entry["event"] == "service_failed"]
     assert "storage is" in failure["error"]
     assert "cannot change this in place" in failure["error"]
+
+
+def test_load_service_finds_main_in_the_service_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "gati_fakesvc"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "service.py").write_text("async def main(ctx):\n    return None\n")
+    (tmp_path / "gati_halfsvc").mkdir()
+    (tmp_path / "gati_halfsvc" / "__init__.py").write_text("")
+    (tmp_path / "gati_halfsvc" / "service.py").write_text("VERSION = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    assert load_service("fakesvc").__name__ == "main"
+    with pytest.raises(ServiceNotBuiltError, match="defines no async main"):
+        load_service("halfsvc")
