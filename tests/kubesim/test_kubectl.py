@@ -185,3 +185,10 @@ def test_wide_output_of_a_builtin_kind(kubectl: Kubectl, tmp_path: Path) -> None
         "SELECTOR",
     ]
     assert wide[1].split()[5:] == ["main", "nginx:1.27", "app=web"]
+
+
+def test_the_shared_kubeconfig_fixture_works_for_kubectl(
+    kubesim_kubeconfig: Path, kube_namespace: str
+) -> None:
+    k = Kubectl(kubesim_kubeconfig, kubesim_kubeconfig.parent / "cache")
+    assert k("get", "ns", kube_namespace, "-o", "name").strip() == f"namespace/{kube_namespace}"
