@@ -26,18 +26,16 @@ def kube_configuration(
     configuration = client.Configuration()
     explicit = env.get("KUBECONFIG", "")
     if explicit:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
+        config.load_kube_config(
             config_file=explicit, context=context, client_configuration=configuration
         )
         return configuration
     if env.get("KUBERNETES_SERVICE_HOST") and context is None:
-        config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=configuration
-        )
+        config.load_incluster_config(client_configuration=configuration)
         return configuration
     default = Path(env.get("HOME", "~")).expanduser() / ".kube" / "config"
     if default.is_file():
-        config.load_kube_config(  # type: ignore[no-untyped-call]
+        config.load_kube_config(
             config_file=str(default), context=context, client_configuration=configuration
         )
         return configuration
