@@ -1,0 +1,317 @@
+"""The watch loop of one target: relist against the stream, then watch, until shutdown.
+
+relist (on start, after 410 Gone, after NATS came back, after a publish failed) → publish what
+the stream lacks → watch from the list's resourceVersion with bookmarks → on a silent, closed or
+broken watch resume from the last resourceVersion seen; on anything `policy` says needs it,
+finish in-flight publishes and relist. Every replica runs the same loop; JetStream keeps one copy
+of each change because its `Nats-Msg-Id` depends on the object's state only, so no leader is
+needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from kubernetes import client
+
+from gati_contracts.events import ChangeType
+from gati_runtime.nats_connection import NatsConnection
+from gati_runtime.outcomes import Backoff
+from gati_runtime.publisher import Publisher
+from gati_watcher.checkpoint import last_events
+from gati_watcher.envelope import outgoing
+from gati_watcher.handoff import Handoff
+from gati_watcher.kube import KubeReader, WatchItem, WatchMessage, WatchStopped
+from gati_watcher.metrics import RELISTS, SKIPPED, WATCH_RESTARTS
+from gati_watcher.pipeline import Done, PublishPipeline
+from gati_watcher.policy import Inactivity, Next, WatchEnd, next_step
+from gati_watcher.relist import relist_changes
+from gati_watcher.targets import watch_targets
+
+log = structlog.get_logger(__name__)
+
+BOOKMARK_ENV = "GATI_WATCH_BOOKMARK_INTERVAL"
+CAPACITY_ENV = "GATI_WATCH_CAPACITY"
+_WATCH_TYPES = {"ADDED": ChangeType.ADDED, "MODIFIED": ChangeType.MODIFIED}
+
+
+@dataclass(frozen=True)
+class WatcherOptions:
+    inactivity: Inactivity = field(default_factory=Inactivity)
+    capacity: int = 256
+    """Changes one target may have read but not yet had acknowledged: the memory bound."""
+    page_size: int = 500
+    retry: Backoff = field(
+        default_factory=lambda: Backoff(base=timedelta(milliseconds=200), cap=timedelta(seconds=30))
+    )
+    checkpoint_timeout: float = 30.0
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> WatcherOptions:
+        """`GATI_WATCH_BOOKMARK_INTERVAL` (seconds) and `GATI_WATCH_CAPACITY`, for API servers
+        that bookmark more or less often than Kubernetes' minute, and for tuning memory."""
+        env = os.environ if environ is None else environ
+        options = cls()
+        try:
+            if env.get(BOOKMARK_ENV):
+                interval = float(env[BOOKMARK_ENV])
+                options = cls(inactivity=Inactivity(bookmark_interval=interval))
+            if env.get(CAPACITY_ENV):
+                capacity = int(env[CAPACITY_ENV])
+                if capacity < 1:
+                    raise ValueError(f"must be at least 1, got {capacity}")
+                options = cls(inactivity=options.inactivity, capacity=capacity)
+        except ValueError as error:
+            raise ValueError(
+                f"{BOOKMARK_ENV} must be seconds > 0 (such as 60) and {CAPACITY_ENV} a whole "
+                f"number >= 1 (such as 256): {error}"
+            ) from None
+        return options
+
+
+class TargetWatcher:
+    def __init__(
+        self,
+        reader: KubeReader,
+        connection: NatsConnection,
+        publisher: Publisher,
+        *,
+        stream: str,
+        source: str,
+        stop: asyncio.Event,
+        options: WatcherOptions,
+    ) -> None:
+        self.target = reader.target
+        self._reader = reader
+        self._connection = connection
+        self._stream = stream
+        self._source = source
+        self._stop = stop
+        self._options = options
+        self._pipeline = PublishPipeline(publisher, stop)
+        self._log = log.bind(target=str(self.target))
+        self.high_water = 0
+        """Most changes of this target ever read but unacknowledged at once."""
+        self.synced = asyncio.Event()
+        """Set once the first relist is in the stream: this replica is watching."""
+
+    async def run(self) -> None:
+        reason, attempt = "start", 0
+        while not self._stop.is_set():
+            try:
+                resource_version = await self._relist(reason)
+            except Exception as error:  # API server or NATS unavailable: both come back
+                attempt += 1
+                delay = self._options.retry.delay(attempt)
+                self._log.warning("relist_failed", error=repr(error), retry_in=str(delay))
+                await self._pause(delay)
+                reason = "retry"
+                continue
+            attempt = 0
+            self.synced.set()
+            end = await self._watch(resource_version)
+            if end is None:
+                break
+            reason = end.value
+        await self._pipeline.drain()
+
+    async def _relist(self, reason: str) -> str:
+        """Publish what the stream lacks; returns the list's resourceVersion to watch from."""
+        RELISTS.labels(kind=self.target.kind.kind, reason=reason).inc()
+        await self._pipeline.drain()
+        generation = self._connection.generation
+        listing = await asyncio.to_thread(self._reader.list_objects)
+        async with asyncio.timeout(self._options.checkpoint_timeout):
+            last = await last_events(
+                self._connection.js, self._stream, [self.target.subject_filter]
+            )
+        listed = {self.target.subject(obj): obj for obj in listing.objects}
+        changes = relist_changes(listed, last)
+        slots = asyncio.Semaphore(self._options.capacity)
+        failures = self._pipeline.failures
+        for change in changes:
+            await slots.acquire()
+            self._submit(change.type, change.subject, change.obj, None, lambda _: slots.release())
+        await self._pipeline.drain()
+        if self._pipeline.failures != failures or self._connection.generation != generation:
+            raise RuntimeError("the stream did not take every change of the relist")
+        self._log.info(
+            "relisted",
+            reason=reason,
+            objects=len(listed),
+            recorded=len(last),
+            published=len(changes),
+            resource_version=listing.resource_version,
+        )
+        return listing.resource_version
+
+    async def _watch(self, resource_version: str) -> WatchEnd | None:
+        """Watch until a relist is needed (returns why) or shutdown (returns None)."""
+        loop = asyncio.get_running_loop()
+        generation, failures, attempt = self._connection.generation, self._pipeline.failures, 0
+        while True:
+            handoff: Handoff[WatchMessage] = Handoff(loop, self._options.capacity)
+            cut = self._reader.start_watch(
+                resource_version, self._options.inactivity.timeout, handoff
+            )
+            try:
+                stopped, resource_version, delivered = await self._consume(
+                    handoff, resource_version, generation, failures
+                )
+            finally:
+                cut()
+                self.high_water = max(self.high_water, handoff.high_water)
+            if stopped is None:
+                return None
+            end = stopped.end
+            WATCH_RESTARTS.labels(kind=self.target.kind.kind, reason=end.value).inc()
+            self._log.info("watch_ended", end=end.value, detail=stopped.detail)
+            if next_step(end) is Next.RELIST:
+                return end
+            attempt = 0 if delivered else attempt + 1
+            if end is WatchEnd.FAILED and attempt:
+                await self._pause(self._options.retry.delay(attempt))
+                if self._stop.is_set():
+                    return None
+
+    async def _consume(
+        self,
+        handoff: Handoff[WatchMessage],
+        resource_version: str,
+        generation: int,
+        failures: int,
+    ) -> tuple[WatchStopped | None, str, bool]:
+        """Publish what the watch delivers; returns how it ended, the last resourceVersion seen
+        and whether anything arrived."""
+        delivered = False
+        stop_waiter = asyncio.ensure_future(self._stop.wait())
+        reconnect_waiter = asyncio.ensure_future(self._connection.wait_reconnected())
+        try:
+            while True:
+                if self._stop.is_set():
+                    return None, resource_version, delivered
+                if self._connection.generation != generation:
+                    return (
+                        WatchStopped(WatchEnd.NATS_RECONNECTED, "NATS reconnected"),
+                        resource_version,
+                        delivered,
+                    )
+                if self._pipeline.failures != failures:
+                    return (
+                        WatchStopped(WatchEnd.PUBLISH_FAILED, "a change could not be stored"),
+                        resource_version,
+                        delivered,
+                    )
+                message = handoff.get_nowait()
+                if message is None:
+                    getter = asyncio.ensure_future(handoff.get())
+                    await asyncio.wait(
+                        {getter, stop_waiter, reconnect_waiter},
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if not getter.done():
+                        getter.cancel()
+                        continue
+                    message = getter.result()
+                if isinstance(message, WatchStopped):
+                    handoff.release()
+                    return message, resource_version, delivered
+                delivered = True
+                resource_version = message.resource_version or resource_version
+                self._handle(message, handoff)
+        finally:
+            stop_waiter.cancel()
+            reconnect_waiter.cancel()
+
+    def _handle(self, item: WatchItem, handoff: Handoff[WatchMessage]) -> None:
+        if item.type == "BOOKMARK":
+            handoff.release()
+            return
+        if item.type == "DELETED":
+            change = ChangeType.DELETED
+        elif item.type in _WATCH_TYPES:
+            change = _WATCH_TYPES[item.type]
+        else:
+            handoff.release()
+            SKIPPED.labels(kind=self.target.kind.kind, reason="unknown-event-type").inc()
+            self._log.warning("watch_event_skipped", type=item.type)
+            return
+        subject = self.target.subject(item.obj)
+        self._submit(change, subject, item.obj, item.received, lambda _: handoff.release())
+
+    def _submit(
+        self,
+        change: ChangeType,
+        subject: str,
+        obj: Mapping[str, Any],
+        received: float | None,
+        done: Done,
+    ) -> None:
+        try:
+            message = outgoing(
+                change, subject, obj, source=self._source, observed_at=datetime.now(UTC)
+            )
+        except ValueError as error:
+            done(False)
+            SKIPPED.labels(kind=self.target.kind.kind, reason="not-an-object").inc()
+            self._log.error("object_skipped", subject=subject, error=str(error))
+            return
+        self._pipeline.submit(message, received, done)
+
+    async def _pause(self, delay: timedelta) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), delay.total_seconds())
+
+
+class Watcher:
+    """Every target of one watcher process, each in its own loop."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        connection: NatsConnection,
+        publisher: Publisher,
+        *,
+        stream: str,
+        source: str,
+        namespaces: tuple[str, ...] = (),
+        options: WatcherOptions | None = None,
+    ) -> None:
+        self.stop = asyncio.Event()
+        chosen = options or WatcherOptions()
+        self.targets = [
+            TargetWatcher(
+                KubeReader(api, target, page_size=chosen.page_size),
+                connection,
+                publisher,
+                stream=stream,
+                source=source,
+                stop=self.stop,
+                options=chosen,
+            )
+            for target in watch_targets(namespaces)
+        ]
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Until `stop` (or `self.stop`) is set; then in-flight publishes finish."""
+        relay = asyncio.ensure_future(self._relay(stop)) if stop is not None else None
+        try:
+            await asyncio.gather(*(target.run() for target in self.targets))
+        finally:
+            if relay is not None:
+                relay.cancel()
+
+    async def synced(self) -> bool:
+        """Readiness: every target has relisted once and is watching."""
+        return all(target.synced.is_set() for target in self.targets)
+
+    async def _relay(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.stop.set()
