@@ -147,22 +147,20 @@ def render_handler(
     `version`, the handler's GatiVersion when there is one, may name the Deployment and Service.
     """
     spec = handler.spec
-    name = handler.metadata.name
     deployment_name, service_name = _handler_names(handler, version)
-    labels = _common_labels(handler, "handler", spec.version)
-    labels[HANDLER_PATH_KEY] = path_label_value(spec.handler_path)
-    labels[GATI_VERSION_LABEL] = spec.version
-    workload = _Workload(
-        resource=handler,
-        spec=spec,
-        namespace=_namespace(handler),
-        owner_reference=_owner_reference(handler),
+    workload = _workload(
+        handler,
+        spec,
         component="handler",
-        labels=labels,
+        version=spec.version,
+        extra_labels={
+            HANDLER_PATH_KEY: path_label_value(spec.handler_path),
+            GATI_VERSION_LABEL: spec.version,
+        },
         annotations={HANDLER_PATH_KEY: spec.handler_path},
-        deployment_name=deployment_name or owned_name(name),
-        service_name=service_name or owned_name(name),
         sandbox=None,
+        deployment_name=deployment_name,
+        service_name=service_name,
     )
     return _render(workload)
 
@@ -170,21 +168,47 @@ def render_handler(
 def render_module(module: GatiModule) -> list[dict[str, Any]]:
     """As a handler, plus a read-only root and a NetworkPolicy, opened only by capabilities."""
     spec = module.spec
-    name = module.metadata.name
     grants = grants_for(spec.capabilities)
-    workload = _Workload(
-        resource=module,
-        spec=spec,
-        namespace=_namespace(module),
-        owner_reference=_owner_reference(module),
+    workload = _workload(
+        module,
+        spec,
         component="module",
-        labels=_common_labels(module, "module", _image_tag(spec.image)),
+        version=_image_tag(spec.image),
+        extra_labels={},
         annotations={MODULE_NAME_ANNOTATION: spec.module_name},
-        deployment_name=owned_name(name),
-        service_name=owned_name(name),
         sandbox=grants,
     )
     return [_network_policy(workload, grants), *_render(workload)]
+
+
+def _workload(
+    resource: CustomResource,
+    spec: GatiHandlerSpec | GatiModuleSpec,
+    *,
+    component: str,
+    version: str | None,
+    extra_labels: dict[str, str],
+    annotations: dict[str, str],
+    sandbox: Grants | None,
+    deployment_name: str | None = None,
+    service_name: str | None = None,
+) -> _Workload:
+    name = resource.metadata.name
+    labels = workload_labels(_kind_info(resource), name, version)
+    labels[INSTANCE_LABEL] = name
+    labels[COMPONENT_LABEL] = component
+    return _Workload(
+        resource=resource,
+        spec=spec,
+        namespace=_namespace(resource),
+        owner_reference=_owner_reference(resource),
+        component=component,
+        labels={**labels, **extra_labels},
+        annotations=annotations,
+        deployment_name=deployment_name or owned_name(name),
+        service_name=service_name or owned_name(name),
+        sandbox=sandbox,
+    )
 
 
 def _render(workload: _Workload) -> list[dict[str, Any]]:
@@ -238,14 +262,6 @@ def _owner_reference(resource: CustomResource) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
-
-
-def _common_labels(resource: CustomResource, component: str, version: str | None) -> dict[str, str]:
-    name = resource.metadata.name
-    labels = workload_labels(_kind_info(resource), name, version)
-    labels[INSTANCE_LABEL] = name
-    labels[COMPONENT_LABEL] = component
-    return labels
 
 
 def _handler_names(
