@@ -9,9 +9,15 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts.samples import FULL_HANDLER, FULL_MODULE, handler, module, version
-from gati_contracts.fieldtypes import LABEL_VALUE_PATTERN
+from gati_contracts.fieldtypes import (
+    ENV_VAR_NAME_PATTERN,
+    HANDLER_PATH_PATTERN,
+    LABEL_VALUE_PATTERN,
+)
 from gati_contracts.handler import GatiHandler
 from gati_contracts.labels import FIELD_MANAGER, MANAGED_BY_LABEL
 from gati_contracts.module import GatiModule
@@ -470,3 +476,45 @@ def test_callers_may_change_what_they_receive() -> None:
     deployment(first)["metadata"]["labels"].clear()
     assert render(resource) != first
     assert render(resource)[0]["spec"]["egress"][0]["ports"]
+
+
+env_names = st.from_regex(ENV_VAR_NAME_PATTERN, fullmatch=True).filter(lambda n: len(n) <= 40)
+env_values = st.one_of(
+    st.text(max_size=30),
+    st.builds(
+        lambda name, key: {"valueFrom": {"secretKeyRef": {"name": name, "key": key}}},
+        st.sampled_from(["db", "api-keys", "a.b"]),
+        st.from_regex(r"[-._a-zA-Z0-9]{1,20}", fullmatch=True),
+    ),
+)
+scalings = st.one_of(
+    st.just({"mode": "none"}),
+    st.builds(lambda high: {"mode": "hpa", "maxReplicas": high}, st.integers(1, 50)),
+    st.builds(
+        lambda high: {"mode": "events", "maxReplicas": high, "targetRequestsPerReplica": 10},
+        st.integers(1, 50),
+    ),
+)
+handler_specs = st.fixed_dictionaries(
+    {
+        "handlerPath": st.from_regex(HANDLER_PATH_PATTERN, fullmatch=True).filter(
+            lambda p: len(p) <= 300
+        ),
+        "replicas": st.integers(0, 20),
+        "port": st.integers(1, 65535),
+        "env": st.dictionaries(env_names, env_values, max_size=5),
+        "scaling": scalings,
+    }
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(handler_specs)
+def test_any_valid_handler_renders_schema_valid_objects(spec: dict[str, Any]) -> None:
+    objects = render(gh(**spec))
+    for obj in objects:
+        kubernetes_validate.validate(obj, "1.32", strict=True)
+        for value in obj["metadata"]["labels"].values():
+            assert LABEL_VALUE.fullmatch(value)
+    plain = {k: v for k, v in spec["env"].items() if isinstance(v, str)}
+    assert by_kind(objects)["ConfigMap"]["data"] == plain
