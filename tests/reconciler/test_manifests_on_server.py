@@ -20,6 +20,7 @@ from gati_contracts.labels import FIELD_MANAGER
 from gati_contracts.module import GatiModule
 from gati_contracts.objects import GatiObject, parse_object
 from gati_kubesim.server import ThreadedKubeSim
+from gati_reconciler.diff import object_changes
 from gati_reconciler.manifests import OWNED_KINDS, render
 
 APPLY = "application/apply-patch+yaml"
@@ -135,3 +136,18 @@ def test_a_dropped_env_var_is_gone_from_config_map_and_pods(api: Api) -> None:
     assert api.get(config_map)["data"] == {"KEEP": "1"}
     [container] = api.get(deployment_of(objects))["spec"]["template"]["spec"]["containers"]
     assert [entry["name"] for entry in container["env"]] == ["KEEP"]
+
+
+def test_a_dry_run_apply_diffed_against_live_shows_the_removal(api: Api) -> None:
+    created = workload(api, handler(env={"KEEP": "1", "DROP": "2"}))
+    for obj in render(created):
+        api.apply(obj)
+    dropped = created.model_copy(deep=True)
+    del dropped.spec.env["DROP"]
+    wanted = deployment_of(render(dropped))
+    live = api.get(wanted)
+    path = f"{api.item(wanted)}?fieldManager={FIELD_MANAGER}&force=true&dryRun=All"
+    would_be = api.call("PATCH", path, wanted, APPLY)
+    paths = {change.path for change in object_changes(live, would_be)}
+    assert "spec.template.spec.containers[name=handler].env[name=DROP]" in paths
+    assert api.get(wanted)["spec"] == live["spec"], "a dry run changes nothing"
