@@ -13,6 +13,7 @@ from kubernetes import client
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
+from prometheus_client import REGISTRY
 
 from gati_contracts.events import ChangeEvent, decode_event
 from gati_contracts.kinds import GROUP, VERSION
@@ -206,3 +207,8 @@ async def running_watcher(
 
 async def drift(api: client.ApiClient, connection: NatsConnection, namespace: str) -> Report:
     return await verify(api, connection.js, STREAM, (namespace,))
+
+
+def sample(name: str, **labels: str) -> float:
+    """The current value of one of the watcher's metrics (0 before its first increment)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
