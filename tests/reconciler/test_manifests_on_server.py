@@ -123,13 +123,18 @@ def test_the_scaler_keeps_the_replicas_a_render_leaves_out(
     assert api.apply(deployment)["spec"]["replicas"] == replicas_after
 
 
-def test_a_dropped_env_var_is_gone_from_config_map_and_pods(api: Api) -> None:
+def applied_then_dropped(api: Api) -> list[dict[str, Any]]:
+    """Applies a handler with env KEEP and DROP; renders it again without DROP."""
     created = workload(api, handler(env={"KEEP": "1", "DROP": "2"}))
     for obj in render(created):
         api.apply(obj)
     dropped = created.model_copy(deep=True)
     del dropped.spec.env["DROP"]
-    objects = render(dropped)
+    return render(dropped)
+
+
+def test_a_dropped_env_var_is_gone_from_config_map_and_pods(api: Api) -> None:
+    objects = applied_then_dropped(api)
     for obj in objects:
         api.apply(obj)
     config_map = next(obj for obj in objects if obj["kind"] == "ConfigMap")
@@ -139,12 +144,7 @@ def test_a_dropped_env_var_is_gone_from_config_map_and_pods(api: Api) -> None:
 
 
 def test_a_dry_run_apply_diffed_against_live_shows_the_removal(api: Api) -> None:
-    created = workload(api, handler(env={"KEEP": "1", "DROP": "2"}))
-    for obj in render(created):
-        api.apply(obj)
-    dropped = created.model_copy(deep=True)
-    del dropped.spec.env["DROP"]
-    wanted = deployment_of(render(dropped))
+    wanted = deployment_of(applied_then_dropped(api))
     live = api.get(wanted)
     path = f"{api.item(wanted)}?fieldManager={FIELD_MANAGER}&force=true&dryRun=All"
     would_be = api.call("PATCH", path, wanted, APPLY)
