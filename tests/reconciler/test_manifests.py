@@ -25,7 +25,7 @@ from gati_contracts.version import GatiVersion
 from gati_reconciler.manifests import (
     CONFIG_HASH_ANNOTATION,
     HANDLER_PATH_KEY,
-    OWNED_KINDS,
+    KINDS_OWNED_BY,
     ManifestError,
     deployment_replicas,
     render,
@@ -237,7 +237,7 @@ def test_disruption_budget_and_spreading_only_when_several_pods_may_run(
 def test_rendered_kinds_are_among_those_the_resource_may_own(
     resource: GatiHandler | GatiModule,
 ) -> None:
-    owned = {(info.api_version, info.kind) for info in OWNED_KINDS[resource.kind]}
+    owned = {(info.api_version, info.kind) for info in KINDS_OWNED_BY[resource.kind]}
     assert {(obj["apiVersion"], obj["kind"]) for obj in render(resource)} <= owned
 
 

@@ -21,7 +21,7 @@ from gati_contracts.module import GatiModule
 from gati_contracts.objects import GatiObject, parse_object
 from gati_kubesim.server import ThreadedKubeSim
 from gati_reconciler.diff import object_changes
-from gati_reconciler.manifests import OWNED_KINDS, render
+from gati_reconciler.manifests import KINDS_OWNED_BY, render
 
 APPLY = "application/apply-patch+yaml"
 JSON = "application/json"
@@ -50,7 +50,7 @@ class Api:
 
     def collection(self, obj: dict[str, Any]) -> str:
         api_version, kind = obj["apiVersion"], obj["kind"]
-        owned = {info.kind: info for infos in OWNED_KINDS.values() for info in infos}
+        owned = {info.kind: info for infos in KINDS_OWNED_BY.values() for info in infos}
         plural = owned[kind].plural if kind in owned else kind_info(kind).plural
         base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
         return f"{base}/namespaces/{obj['metadata']['namespace']}/{plural}"

@@ -38,7 +38,7 @@ POD_DISRUPTION_BUDGET: Final = KindInfo(
 )
 NETWORK_POLICY: Final = KindInfo("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", None)
 
-OWNED_KINDS: Final[dict[str, tuple[KindInfo, ...]]] = {
+KINDS_OWNED_BY: Final[dict[str, tuple[KindInfo, ...]]] = {
     GATI_HANDLER.kind: (CONFIG_MAP, SERVICE, DEPLOYMENT, POD_DISRUPTION_BUDGET),
     GATI_MODULE.kind: (NETWORK_POLICY, CONFIG_MAP, SERVICE, DEPLOYMENT, POD_DISRUPTION_BUDGET),
 }
@@ -299,10 +299,9 @@ def _image_tag(image: str) -> str | None:
 
 
 def _config_data(spec: WorkloadSpec) -> dict[str, str]:
+    """Plain values only: a Secret's value must never be copied out of the Secret."""
     return {
-        name: entry.value
-        for name, entry in sorted(spec.env.items())
-        if entry.value is not None and entry.value_from is None
+        name: entry.value for name, entry in sorted(spec.env.items()) if entry.value is not None
     }
 
 
