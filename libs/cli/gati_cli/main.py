@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "crds",
     "schemas",
     "kubesim",
+    "verify",
 )
 
 
