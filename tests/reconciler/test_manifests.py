@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,6 +102,15 @@ SAMPLES: dict[str, GatiHandler | GatiModule] = {
         capabilities=["network-egress", "network-ingress", "filesystem-write", "net-bind-service"],
         replicas=2,
     ),
+}
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SAMPLES |= {
+    f"example {path.name}": GatiHandler.model_validate(live(doc))
+    if doc["kind"] == "GatiHandler"
+    else GatiModule.model_validate(live(doc))
+    for path in sorted(EXAMPLES.glob("*.yaml"))
+    for doc in yaml.safe_load_all(path.read_text())
+    if doc and doc["kind"] in ("GatiHandler", "GatiModule")
 }
 ALL_OBJECTS = [
     pytest.param(obj, id=f"{sample}: {obj['kind']}")
