@@ -267,6 +267,8 @@ def test_record_carries_the_inputs_as_camel_case_json() -> None:
     assert data["inputs"]["scaleUpLimit"] == 6
     assert data["inputs"]["samples"] == 6
     assert ScalingDecision.from_json(json.loads(json.dumps(data))) == decision
+    assert decision.changed
+    assert not decide(events(), 4, window_of(steady(0, 60, 40)), at(60)).changed
 
 
 def test_a_malformed_record_is_refused_by_field() -> None:

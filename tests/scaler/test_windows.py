@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gati_contracts.events import TrafficSample
-from gati_scaler.windows import SampleMismatchError, TrafficWindow
+from gati_scaler.windows import SampleClockError, SampleMismatchError, TrafficWindow
 from scaler.traffic import HANDLER, NAMESPACE, VERSION, at, sample, steady, window_of
 
 
@@ -132,3 +132,22 @@ def test_folding_is_idempotent_per_sample(samples: list[TrafficSample]) -> None:
     for t in (300, 600):
         assert twice.rate(at(t)) == once.rate(at(t))
         assert twice.in_flight(at(t)) == once.in_flight(at(t))
+
+
+@pytest.mark.parametrize(("skew", "message"), [(31, "31s after"), (-60, "60s before")])
+def test_a_sample_from_a_wrong_clock_is_refused_and_changes_nothing(
+    skew: float, message: str
+) -> None:
+    window = window_of([sample(10, 100)])
+    before = window_of([sample(10, 100)])
+    with pytest.raises(SampleClockError, match=message) as caught:
+        window.add(sample(20 + skew, 5000), received_at=at(20))
+    assert "router-a" in str(caught.value)
+    assert window == before
+
+
+@pytest.mark.parametrize("skew", [30, 0, -59])
+def test_a_sample_within_clock_bounds_is_kept(skew: float) -> None:
+    window = window_of([])
+    window.add(sample(100 + skew, 100), received_at=at(100))
+    assert window.sample_count(at(100 + skew)) == 1

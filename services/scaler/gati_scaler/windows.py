@@ -35,8 +35,21 @@ HISTORY_SECONDS: Final = 3600.0
 """How far back rates are kept: the largest `scaleDownStabilizationSeconds` the spec allows."""
 
 
+MAX_CLOCK_SKEW_SECONDS: Final = 30.0
+"""How far ahead of the stream's receipt time a router's `observedAt` may be."""
+
+
 class SampleMismatchError(ValueError):
     """A sample for another handler version reached this window: a routing bug upstream."""
+
+
+class SampleClockError(ValueError):
+    """A sample's `observedAt` is implausible against the time the stream received it.
+
+    One sample stamped an hour ahead would otherwise count as fresh for that hour, and one
+    stamped long ago would make the handler look idle since then; both are a router's clock
+    at fault, so the sample is refused whole and the window is left as it was.
+    """
 
 
 @dataclass(frozen=True)
@@ -91,8 +104,14 @@ class TrafficWindow:
             window.add(sample)
         return window
 
-    def add(self, sample: TrafficSample) -> None:
-        """Fold one sample in; raises `SampleMismatchError` for another handler's sample."""
+    def add(self, sample: TrafficSample, received_at: datetime | None = None) -> None:
+        """Fold one sample in, without changing anything when it is refused.
+
+        `received_at` is when the stream stored the sample (its JetStream timestamp, the same on
+        every replay, so the check keeps the fold deterministic). Raises `SampleMismatchError`
+        for another handler's sample and `SampleClockError` for an `observedAt` more than
+        `MAX_CLOCK_SKEW_SECONDS` after `received_at`, or already stale when it arrived.
+        """
         for name, wanted, got in (
             ("namespace", self.namespace, sample.namespace),
             ("handler", self.handler, sample.handler),
@@ -104,6 +123,15 @@ class TrafficWindow:
                     "route samples by their subject before folding them"
                 )
         at = sample.observed_at
+        if received_at is not None:
+            ahead = (at - received_at).total_seconds()
+            if ahead > MAX_CLOCK_SKEW_SECONDS or -ahead >= self.window_seconds:
+                when = f"{ahead:.0f}s after" if ahead > 0 else f"{-ahead:.0f}s before"
+                raise SampleClockError(
+                    f"sample observedAt {at.isoformat()} is {when} the stream received it; "
+                    f"fix the clock of router {sample.source!r} (NTP) or publish samples "
+                    "as their window closes"
+                )
         self._streams.setdefault(sample.source, {})[at] = _Observation(
             at, sample.window_seconds, sample.requests, sample.in_flight
         )
