@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -133,6 +134,15 @@ CASES = [
         0,
         R.IDLE_SCALED_TO_ZERO,
         {"scaleToZero": True, "idleSeconds": 60},
+    ),
+    Case(
+        "idle wins over min",
+        2,
+        steady(0, 120, 0),
+        120,
+        0,
+        R.IDLE_SCALED_TO_ZERO,
+        {"scaleToZero": True, "idleSeconds": 60, "minReplicas": 2},
     ),
     Case(
         "idle wins over stabilization",
@@ -325,7 +335,7 @@ class Run:
     decisions: list[ScalingDecision]
 
 
-def simulate(spec: ScalingSpec, traffic: list[int | None], start: int) -> Run:
+def simulate(spec: ScalingSpec, traffic: Sequence[int | None], start: int) -> Run:
     """A scaler that decides after every tick and applies what it decides."""
     window, current = window_of([]), start
     decisions: list[ScalingDecision] = []
@@ -420,3 +430,19 @@ def test_a_replica_replaying_recent_samples_decides_the_same(
         assert (takeover.desired_replicas == last.desired_replicas) or (
             last.desired_replicas == 0
         ), (takeover, last)
+
+
+def test_a_ramp_up_and_down_to_zero_and_back() -> None:
+    """100 req/s, then 20, then nothing, then 30 again, at 10 req/s per replica from one."""
+    spec = events(scaleToZero=True, idleSeconds=120)
+    traffic = [1000] * 6 + [200] * 43 + [0] * 20 + [300] * 3
+    replicas = {
+        10 * (i + 1): d.desired_replicas for i, d in enumerate(simulate(spec, traffic, 1).decisions)
+    }
+    # Up by the policy: +4 from one, held for the 15 s period, then doubled.
+    assert [replicas[t] for t in (10, 20, 30, 60)] == [5, 5, 10, 10]
+    # Down only once the 300 s window has passed the 100 req/s samples, then step by step.
+    assert {replicas[t] for t in range(70, 370, 10)} == {10}
+    assert [replicas[t] for t in (370, 380, 420, 600)] == [9, 8, 2, 2]
+    # The last request was seen at 490: zero 120 s later, and back on the first request.
+    assert [replicas[t] for t in (610, 690, 700)] == [0, 0, 1]

@@ -8,7 +8,8 @@ same, and the whole table of behaviours is unit-tested without servers. In order
 1. No fresh samples: keep the current replicas (only the min/max bounds apply). Missing data
    never scales to zero; a router has to say "0 requests" for that.
 2. `scaleToZero` and no requests nor in-flight ones for `idleSeconds`: zero. This wins over the
-   stabilization window: nothing is left to serve.
+   stabilization window and over `minReplicas` (the floor while serving), as the spec says
+   "remove every replica": nothing is left to serve.
 3. At zero: stay while idle; on the first active sample wake to what the rate needs (at least
    one), within the scale-up policy.
 4. Otherwise desired = ceil(current * (rate / current) / target) = ceil(rate / target), unless

@@ -33,8 +33,6 @@ DEFAULT_WINDOW_SECONDS: Final = 60.0
 least once a minute keeps its handler's data fresh."""
 HISTORY_SECONDS: Final = 3600.0
 """How far back rates are kept: the largest `scaleDownStabilizationSeconds` the spec allows."""
-
-
 MAX_CLOCK_SKEW_SECONDS: Final = 30.0
 """How far ahead of the stream's receipt time a router's `observedAt` may be."""
 
