@@ -281,6 +281,12 @@ def test_record_carries_the_inputs_as_camel_case_json() -> None:
     assert not decide(events(), 4, window_of(steady(0, 60, 40)), at(60)).changed
 
 
+def test_an_absurd_sample_gives_a_finite_json_record() -> None:
+    decision = decide(events(), 2, window_of([sample(10, 2**62, window=1e-300)]), at(10))
+    assert decision.desired_replicas == 6
+    json.dumps(decision.to_json(), allow_nan=False)
+
+
 def test_a_malformed_record_is_refused_by_field() -> None:
     data = decide(events(), 2, window_of([]), at(0)).to_json()
     data["desiredReplicas"] = "many"

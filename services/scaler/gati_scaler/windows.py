@@ -33,6 +33,9 @@ DEFAULT_WINDOW_SECONDS: Final = 60.0
 least once a minute keeps its handler's data fresh."""
 HISTORY_SECONDS: Final = 3600.0
 """How far back rates are kept: the largest `scaleDownStabilizationSeconds` the spec allows."""
+MAX_RATE: Final = 1e12
+"""Requests per second beyond any real handler: an absurd sample (a `windowSeconds` of 1e-300)
+saturates here instead of reaching infinity, which JSON and status writes cannot carry."""
 MAX_CLOCK_SKEW_SECONDS: Final = 30.0
 """How far ahead of the stream's receipt time a router's `observedAt` may be."""
 
@@ -207,7 +210,7 @@ class TrafficWindow:
         for stream in self._streams.values():
             seconds = sum(o.window_seconds for o in stream.values())
             total += sum(o.requests for o in stream.values()) / seconds
-        return total
+        return min(total, MAX_RATE)
 
     def _is_fresh(self, at: datetime, now: datetime) -> bool:
         return (now - at).total_seconds() < self.window_seconds
