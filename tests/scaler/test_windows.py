@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from datetime import timedelta
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -151,3 +154,30 @@ def test_a_sample_within_clock_bounds_is_kept(skew: float) -> None:
     window = window_of([])
     window.add(sample(100 + skew, 100), received_at=at(100))
     assert window.sample_count(at(100 + skew)) == 1
+
+
+def fold_received(pairs: list[tuple[TrafficSample, float]]) -> TrafficWindow:
+    """What the live path and a replay both do: add at the stream's receipt time, skip refusals."""
+    window = TrafficWindow(NAMESPACE, HANDLER, VERSION)
+    for s, skew in pairs:
+        with contextlib.suppress(SampleClockError):
+            window.add(s, received_at=s.observed_at - timedelta(seconds=skew))
+    return window
+
+
+received = st.tuples(
+    st.builds(
+        sample,
+        st.integers(0, 600).map(float),
+        st.integers(0, 1000),
+        source=st.sampled_from(["router-a", "router-b"]),
+    ),
+    st.integers(-120, 120).map(float),
+)
+
+
+@given(st.lists(received, max_size=40))
+def test_replaying_with_receipt_times_reaches_the_live_state(
+    pairs: list[tuple[TrafficSample, float]],
+) -> None:
+    assert fold_received(pairs) == fold_received(list(pairs))

@@ -49,7 +49,10 @@ def steady(start: float, end: float, rate: float, *, every: float = 10.0) -> lis
 
 
 def window_of(samples: list[TrafficSample]) -> TrafficWindow:
-    return TrafficWindow.replay(NAMESPACE, HANDLER, VERSION, samples)
+    window = TrafficWindow(NAMESPACE, HANDLER, VERSION)
+    for s in samples:
+        window.add(s)
+    return window
 
 
 def events(**scaling: Any) -> ScalingSpec:

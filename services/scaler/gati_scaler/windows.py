@@ -89,27 +89,13 @@ class TrafficWindow:
         if self.history_seconds < self.window_seconds:
             raise ValueError("history_seconds must be at least window_seconds")
 
-    @classmethod
-    def replay(
-        cls,
-        namespace: str,
-        handler: str,
-        version: str,
-        samples: list[TrafficSample],
-        *,
-        window_seconds: float = DEFAULT_WINDOW_SECONDS,
-    ) -> TrafficWindow:
-        """The window a replica reaches by folding `samples` in stream order."""
-        window = cls(namespace, handler, version, window_seconds=window_seconds)
-        for sample in samples:
-            window.add(sample)
-        return window
-
     def add(self, sample: TrafficSample, received_at: datetime | None = None) -> None:
         """Fold one sample in, without changing anything when it is refused.
 
         `received_at` is when the stream stored the sample (its JetStream timestamp, the same on
-        every replay, so the check keeps the fold deterministic). Raises `SampleMismatchError`
+        every replay, so the check keeps the fold deterministic). A replica taking over replays
+        the stream through `add` with the same `received_at`, skipping what is refused, as it
+        was refused live. Raises `SampleMismatchError`
         for another handler's sample and `SampleClockError` for an `observedAt` more than
         `MAX_CLOCK_SKEW_SECONDS` after `received_at`, or already stale when it arrived.
         """
