@@ -21,6 +21,11 @@ COMMANDS: tuple[str, ...] = (
     "schemas",
     "kubesim",
     "verify",
+    "history",
+    "tail",
+    "export",
+    "routes",
+    "replay",
 )
 
 

@@ -1,0 +1,12 @@
+"""Reading the `GATI` stream for people: history, tail, export, routes at a past instant, replay.
+
+Where to look:
+- `positions` — `--since`/`--until` arguments (RFC 3339, relative `10m`, or a stream sequence).
+- `reader` — the one I/O edge: an ordered consumer over a range of the stream.
+- `records` — a stored message with its decoded event (or why it could not be decoded), and the
+  export line format.
+- `timeline` — one object's history: changes, spec diffs, status transitions, linked outcomes.
+- `routes_at` — the routing table as of an instant, folded from `gati.routes.>` events.
+- `replay` — feeding recorded events to a service's pure decision logic; `republish` prefixes.
+- `bus` — connecting a command to NATS with the `GATI_*` settings.
+"""

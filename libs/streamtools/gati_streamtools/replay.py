@@ -1,0 +1,182 @@
+"""Feeding recorded events to a service's pure decision logic, and copying ranges elsewhere.
+
+A replay must show what the service would do without doing it, so an adapter calls only the
+service's pure modules (rendering, deciding), never its I/O: nothing touches the cluster or the
+bus. Each adapter keeps the state the service would have kept between events (for the
+reconciler: the previous rendering of each object), so its output is a diff, as a reviewer
+wants to read it, and the full manifests for tools that compare them with what was applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
+
+from gati_contracts.events import ChangeEvent, ChangeType
+from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE
+from gati_contracts.objects import InvalidObjectError, parse_object
+from gati_contracts.subjects import STREAM_SUBJECTS, object_filter
+from gati_contracts.version import GatiVersion
+from gati_reconciler.diff import object_changes
+from gati_reconciler.manifests import ManifestError, render
+from gati_streamtools.records import Record
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a service would have done about one recorded event."""
+
+    sequence: int
+    subject: str
+    service: str
+    target: str
+    """The object decided about, `Kind namespace/name`."""
+    action: str
+    changes: list[str] = field(default_factory=list)
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sequence": self.sequence,
+            "subject": self.subject,
+            "service": self.service,
+            "target": self.target,
+            "action": self.action,
+            "changes": self.changes,
+            "manifests": self.manifests,
+        }
+
+
+class Adapter(Protocol):
+    service: str
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        """The subjects the service consumes, read when `--filter` is not given."""
+        ...
+
+    def decide(self, record: Record) -> list[Decision]: ...
+
+
+class ReconcilerReplay:
+    """Renders each recorded GatiHandler/GatiModule as the reconciler does, and diffs each
+    manifest against the previous rendering of the same object.
+
+    The reconciler renders a handler with its GatiVersion's naming overrides when it has one;
+    this replay sees change events one at a time and renders without them.
+    """
+
+    service = "reconciler"
+
+    def __init__(self) -> None:
+        self._previous: dict[tuple[str, str, str], dict[tuple[str, str], dict[str, Any]]] = {}
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        return tuple(object_filter("gati.cr", kind.kind) for kind in (GATI_HANDLER, GATI_MODULE))
+
+    def decide(self, record: Record) -> list[Decision]:
+        event = record.event
+        if not isinstance(event, ChangeEvent) or event.kind not in (
+            GATI_HANDLER.kind,
+            GATI_MODULE.kind,
+        ):
+            return []
+        key = (event.kind, event.namespace, event.name)
+        target = f"{event.kind} {event.namespace}/{event.name}"
+        decision = partial(
+            Decision,
+            sequence=record.message.sequence,
+            subject=record.message.subject,
+            service=self.service,
+            target=target,
+        )
+        if event.type is ChangeType.DELETED:
+            self._previous.pop(key, None)
+            return [
+                decision(
+                    action="deleted",
+                    changes=["owned objects go with it (garbage collection by owner reference)"],
+                )
+            ]
+        try:
+            resource = parse_object(event.obj)
+            if isinstance(resource, GatiVersion):  # kind checked above; keeps mypy honest
+                return []
+            manifests = render(resource)
+        except (InvalidObjectError, ManifestError) as error:
+            return [
+                decision(
+                    action="failed",
+                    changes=str(error).splitlines(),
+                )
+            ]
+        previous = self._previous.get(key, {})
+        current = {(m["kind"], m["metadata"]["name"]): m for m in manifests}
+        changes = [
+            f"{kind} {name}: {change}"
+            for (kind, name), manifest in current.items()
+            for change in object_changes(previous.get((kind, name)), manifest)
+        ]
+        changes += [
+            f"{kind} {name}: deleted" for kind, name in previous if (kind, name) not in current
+        ]
+        self._previous[key] = current
+        return [
+            decision(
+                action="apply" if changes else "unchanged",
+                changes=changes,
+                manifests=manifests,
+            )
+        ]
+
+
+ADAPTERS: dict[str, type[ReconcilerReplay]] = {"reconciler": ReconcilerReplay}
+PENDING_ADAPTERS = ("scaler", "timescape")
+"""Named by `--service` but not replayable yet: their pure modules are still landing."""
+
+
+class RepublishPrefixError(ValueError):
+    pass
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` one token, `>` one or more trailing tokens."""
+    wanted = pattern.split(".")
+    tokens = subject.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or (token != "*" and token != tokens[index]):
+            return False
+    return len(tokens) == len(wanted)
+
+
+BUS_NAMESPACE = "gati.>"
+"""Every subject the bus owns (DESIGN §1), today's stream roots and any added later."""
+
+
+def check_republish_prefix(
+    prefix: str, captured_by: Sequence[str] = (BUS_NAMESPACE, *STREAM_SUBJECTS)
+) -> str:
+    """Refuse a prefix whose copies `captured_by` (the stream's subjects) would store again:
+    a replay of those copies would copy them once more, without end. The command adds the
+    subjects the live stream is configured with, in case an operator widened them."""
+    tokens = prefix.split(".")
+    if not prefix or any(not t or t in {"*", ">"} or any(c.isspace() for c in t) for t in tokens):
+        raise RepublishPrefixError(
+            f"--republish {prefix!r} must be dot-separated tokens without wildcards or spaces, "
+            "such as replay.lab1"
+        )
+    for root in captured_by:
+        sample = f"{prefix}.{root.replace('>', 'x.y.z')}"
+        for pattern in captured_by:
+            if subject_matches(pattern, sample):
+                raise RepublishPrefixError(
+                    f"--republish {prefix!r}: copies would land on {pattern}, which the stream "
+                    "captures, and be replayed again; choose a prefix outside gati.>, such as "
+                    "replay.lab1"
+                )
+    return prefix

@@ -1,0 +1,184 @@
+"""The stream tools' rules without a server: positions, export lines, timeline, routes, replay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gati_contracts.events import ChangeEvent, encode_event
+from gati_streamtools.positions import Position, PositionError, parse_position
+from gati_streamtools.reader import StoredMessage
+from gati_streamtools.records import Record, decode_record, export_line, read_export_line
+from gati_streamtools.replay import (
+    ReconcilerReplay,
+    RepublishPrefixError,
+    check_republish_prefix,
+    subject_matches,
+)
+from gati_streamtools.routes_at import routes_json, tables_at
+from gati_streamtools.timeline import (
+    ObjectRefError,
+    build_timeline,
+    object_subjects,
+    parse_object_ref,
+)
+from streamtools.recorded import NOW, change, handler_object, outcome, routes, subject_of
+
+
+def stored(
+    sequence: int,
+    data: bytes,
+    subject: str = "gati.cr.gatihandler.shop.orders",
+    time: datetime = NOW,
+) -> StoredMessage:
+    return StoredMessage("GATI", sequence, subject, time, {"Gati-Schema": "x"}, data)
+
+
+def record(sequence: int, event: object, time: datetime = NOW) -> Record:
+    from gati_contracts.events import Event
+
+    assert isinstance(event, Event)
+    return decode_record(stored(sequence, encode_event(event), subject_of(event), time))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("42", Position(sequence=42)),
+        ("10m", Position(time=NOW - timedelta(minutes=10))),
+        ("2026-11-26T19:00:00Z", Position(time=datetime(2026, 11, 26, 19, tzinfo=UTC))),
+        ("2026-11-26T20:00:00+01:00", Position(time=datetime(2026, 11, 26, 19, tzinfo=UTC))),
+    ],
+)
+def test_positions_accept_sequences_ages_and_rfc3339(text: str, expected: Position) -> None:
+    assert parse_position(text, option="--since", now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [("0", "start at 1"), ("yesterday", "RFC 3339"), ("2026-11-26T19:00:00", "UTC offset")],
+)
+def test_bad_positions_name_the_flag_and_the_form(text: str, fragment: str) -> None:
+    with pytest.raises(PositionError, match=fragment) as caught:
+        parse_position(text, option="--until", now=NOW)
+    assert "--until" in str(caught.value)
+
+
+def test_export_line_round_trips_event_and_keeps_unreadable_bytes() -> None:
+    event = change(handler_object(5))
+    meta, parsed = read_export_line(export_line(record(7, event)))
+    assert (meta.sequence, meta.subject, meta.time, parsed) == (7, subject_of(event), NOW, event)
+    garbage = decode_record(stored(8, b"\xff not json"))
+    meta, parsed = read_export_line(export_line(garbage))
+    assert parsed is None
+    assert meta.error is not None
+    import base64
+
+    assert base64.b64decode(meta.data_base64 or "") == b"\xff not json"
+
+
+def test_object_refs_take_kubectl_kind_spellings_and_explain_mistakes() -> None:
+    assert parse_object_ref("gh/shop/orders") == parse_object_ref("GatiHandler/shop/orders")
+    assert object_subjects(parse_object_ref("gh/shop/orders")) == [
+        "gati.cr.gatihandler.shop.orders",
+        "gati.status.gatihandler.shop.orders",
+        "gati.owned.deployment.shop.orders",
+    ]
+    with pytest.raises(ObjectRefError, match="KIND/NAMESPACE/NAME"):
+        parse_object_ref("orders")
+    with pytest.raises(ObjectRefError, match="GatiModule"):
+        parse_object_ref("pod/shop/orders")
+
+
+def test_timeline_diffs_spec_links_outcomes_and_shows_status_transitions() -> None:
+    running = {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Available"}],
+    }
+    entries = build_timeline(
+        [
+            record(1, change(handler_object(1))),
+            record(2, change(handler_object(2, image="ghcr.io/x/orders:2.0.0"))),
+            record(3, outcome(2)),
+            record(4, change(handler_object(3, image="ghcr.io/x/orders:2.0.0", status=running))),
+            record(5, outcome(99, reason="Orphan")),
+            decode_record(stored(6, b"{}")),
+        ]
+    )
+    assert [e.record.message.sequence for e in entries] == [1, 2, 4, 5, 6]
+    first, second, third, orphan, bad = entries
+    assert any(str(c).startswith("+ spec:") for c in first.spec_changes)
+    assert [str(c) for c in second.spec_changes] == [
+        '~ spec.image: "ghcr.io/x/orders:1.0.0" -> "ghcr.io/x/orders:2.0.0"'
+    ]
+    assert [o.message.sequence for o in second.outcomes] == [3]
+    assert third.spec_changes == []
+    assert third.status_changes == ["phase: - -> Running", "condition Ready: - -> True (Available)"]
+    assert orphan.outcomes == []
+    assert orphan.record.event is not None
+    assert bad.record.event is None
+    assert bad.record.error
+
+
+def test_routes_at_takes_the_last_table_per_path_at_or_before_the_instant() -> None:
+    later = NOW + timedelta(minutes=5)
+    records = [record(1, routes({"v1": 100}), NOW), record(2, routes({"v1": 90, "v2": 10}), later)]
+    assert [t["versions"][0]["weight"] for t in routes_json(tables_at(records, NOW).values())] == [
+        100
+    ]
+    latest = routes_json(tables_at(records, None).values())
+    assert [(v["versionId"], v["weight"]) for v in latest[0]["versions"]] == [
+        ("v1", 90),
+        ("v2", 10),
+    ]
+    assert set(latest[0]) == {"namespace", "path", "defaultVersion", "versions"}
+    assert routes_json(tables_at(records, NOW - timedelta(seconds=1)).values()) == []
+    assert routes_json(tables_at(records, None).values(), namespace="other") == []
+
+
+def test_reconciler_replay_renders_then_diffs_against_the_previous_rendering() -> None:
+    replay = ReconcilerReplay()
+    first = replay.decide(record(1, change(handler_object(1))))
+    assert first[0].action == "apply"
+    assert {m["kind"] for m in first[0].manifests} >= {"Deployment", "Service", "ConfigMap"}
+    again = replay.decide(record(2, change(handler_object(2))))
+    assert again[0].action == "unchanged"
+    updated = replay.decide(record(3, change(handler_object(3, image="ghcr.io/x/orders:2.0.0"))))
+    assert updated[0].changes == [
+        "Deployment orders: ~ spec.template.spec.containers[name=handler].image: "
+        '"ghcr.io/x/orders:1.0.0" -> "ghcr.io/x/orders:2.0.0"'
+    ]
+    broken = handler_object(4)
+    broken["spec"]["port"] = 0
+    failed = replay.decide(record(4, change(broken)))
+    assert failed[0].action == "failed"
+    assert any("spec.port" in line for line in failed[0].changes)
+    assert replay.decide(record(5, outcome(1))) == []
+
+
+def test_subject_matching_follows_nats_wildcards() -> None:
+    assert subject_matches("gati.cr.>", "gati.cr.a.b.c")
+    assert not subject_matches("gati.cr.>", "gati.cr")
+    assert subject_matches("a.*.c", "a.b.c")
+    assert not subject_matches("a.*.c", "a.b.c.d")
+
+
+@pytest.mark.parametrize("prefix", ["gati", "gati.cr", "gati.status.x"])
+def test_republish_refuses_prefixes_the_stream_would_capture(prefix: str) -> None:
+    with pytest.raises(RepublishPrefixError, match="captures"):
+        check_republish_prefix(prefix)
+
+
+@pytest.mark.parametrize("prefix", ["", "a..b", "replay.*", "has space"])
+def test_republish_refuses_malformed_prefixes(prefix: str) -> None:
+    with pytest.raises(RepublishPrefixError, match="tokens"):
+        check_republish_prefix(prefix)
+
+
+def test_republish_accepts_a_prefix_outside_the_stream() -> None:
+    assert check_republish_prefix("replay.lab1") == "replay.lab1"
+
+
+def test_change_event_fixture_is_a_contract_event() -> None:
+    assert isinstance(change(handler_object(1)), ChangeEvent)
