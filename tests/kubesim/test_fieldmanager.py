@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -408,3 +409,88 @@ def test_arbitrary_bodies_give_an_answer_never_a_crash(
         return
     assert result["metadata"]["name"] == "web"
     record_update(result, body(first), "writer", now=T2)
+
+
+# Keys that reach zero structs, keyed and set lists, atomic maps and server-set fields.
+shaped = st.recursive(
+    st.none() | st.booleans() | st.integers(0, 3) | st.sampled_from(["a", "TCP"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "spec",
+                    "strategy",
+                    "template",
+                    "metadata",
+                    "containers",
+                    "name",
+                    "ports",
+                    "containerPort",
+                    "protocol",
+                    "labels",
+                    "finalizers",
+                    "selector",
+                    "status",
+                    "loadBalancer",
+                    "data",
+                    "uid",
+                    "items",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=20,
+)
+WIDGET_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                    "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+                },
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }
+    },
+}
+KINDS = [
+    ("apps/v1", "Deployment", None),
+    ("v1", "Service", None),
+    ("v1", "ConfigMap", None),
+    ("v1", "Namespace", None),
+    ("example.dev/v1", "Widget", WIDGET_SCHEMA),
+    ("example.dev/v1", "Schemaless", None),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(KINDS),
+    st.dictionaries(st.sampled_from(["labels", "finalizers", "generation", "uid"]), shaped),
+    st.dictionaries(st.sampled_from(["spec", "status", "data", "items"]), shaped),
+)
+def test_a_create_owns_what_a_diff_against_nothing_finds(
+    kind: tuple[str, str, dict[str, Any] | None], meta: dict[str, Any], rest: dict[str, Any]
+) -> None:
+    api_version, kind_name, schema = kind
+    obj = {
+        "apiVersion": api_version,
+        "kind": kind_name,
+        "metadata": {"name": "x", "namespace": "ns", **meta},
+        **rest,
+    }
+    before = copy.deepcopy(obj)
+    gvk = f"{api_version}/{kind_name}"
+    created = record_update(None, obj, "maker", gvk=gvk, schema=schema, now=T0)
+    # An empty old object takes the general path: the diff, the encoder, the copy.
+    general = record_update({}, obj, "maker", gvk=gvk, schema=schema, now=T0)
+    assert json.dumps(created) == json.dumps(general)  # the same fields in the same order
+    assert obj == before

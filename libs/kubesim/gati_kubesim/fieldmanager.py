@@ -27,6 +27,7 @@ from gati_kubesim.fieldpath import (
     decode_fields,
     encode_fields,
     field_element,
+    fields_node,
     index_element,
     key_element,
     parse_dotted,
@@ -61,6 +62,13 @@ _STRIPPED: frozenset[Path] = frozenset(
         ),
     }
 )
+
+# The same fields as a tree of names, for walks that meet them on the way down.
+_STRIPPED_TRIE: dict[str, Any] = {}
+for _path in _STRIPPED:
+    _level = _STRIPPED_TRIE
+    for _kind, _name in _path:
+        _level = _level.setdefault(str(_name), {})
 
 BEFORE_FIRST_APPLY = "before-first-apply"
 
@@ -237,6 +245,9 @@ def record_update(
         # Unreadable client-supplied entries fall back to the stored ones, as upstream.
         with contextlib.suppress(ApplyError):
             managers = _decode_entries(supplied)
+    if old is None and not managers and not resets:
+        entry = _Entry(manager, "Update", api_version, subresource or "", now or _now())
+        return _record_create(new, entry, kind_id, node)
     old_body = _body(old) if old is not None else {}
     new_body = _restore(_body(new), old_body, resets)
     added, modified, removed = _changes(old_body, new_body, kind_id, node, resets)
@@ -312,27 +323,79 @@ def _with_managed_fields(
 ) -> dict[str, Any]:
     live = [e for e in managers.values() if _stripped(e.fields)]
     live.sort(key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource))
-    encoded = []
-    for e in live:
-        item: dict[str, Any] = {
-            "manager": e.manager,
-            "operation": e.operation,
-            "apiVersion": e.api_version,
-        }
-        if e.time:
-            item["time"] = e.time
-        item["fieldsType"] = "FieldsV1"
-        item["fieldsV1"] = encode_fields(_stripped(e.fields))
-        if e.subresource:
-            item["subresource"] = e.subresource
-        encoded.append(item)
-    body = json_copy(body)
+    encoded = [_encode_entry(e, encode_fields(_stripped(e.fields))) for e in live]
+    return _with_entries(json_copy(body), encoded)
+
+
+def _with_entries(body: dict[str, Any], encoded: list[dict[str, Any]]) -> dict[str, Any]:
+    """`body` (a private copy) with these managedFields entries, or none."""
     metadata = body.setdefault("metadata", {})
     if encoded:
         metadata["managedFields"] = encoded
     else:
         metadata.pop("managedFields", None)
     return body
+
+
+def _encode_entry(e: _Entry, fields_v1: dict[str, Any]) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "manager": e.manager,
+        "operation": e.operation,
+        "apiVersion": e.api_version,
+    }
+    if e.time:
+        item["time"] = e.time
+    item["fieldsType"] = "FieldsV1"
+    item["fieldsV1"] = fields_v1
+    if e.subresource:
+        item["subresource"] = e.subresource
+    return item
+
+
+def _record_create(new: dict[str, Any], entry: _Entry, gvk: str, node: Node) -> dict[str, Any]:
+    """`record_update` of a new object that nobody owns yet, without the diff.
+
+    Creates are the bulk of writes, and with nothing before them the writer owns exactly
+    what a diff against nothing would find: every field, less what Go's zero structs
+    already hold and the server-set fields. One walk finds it, already in `fieldsV1` form;
+    `record_update(None, x) == record_update({}, x)` is the property test that holds the
+    two paths together.
+    """
+    body = json_copy(_body(new))
+    fields_v1 = _new_fields(body, node, ZERO_STRUCTS.get(gvk, {}), _STRIPPED_TRIE)
+    return _with_entries(body, [_encode_entry(entry, fields_v1)] if fields_v1 else [])
+
+
+def _new_fields(
+    value: Any, node: Node, zero: Mapping[str, Any] | None, strip: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The `fieldsV1` node of a value that did not exist before, None if nothing is owned.
+
+    `zero` is the Go zero struct at this place (its members are new, the struct is not; zero
+    structs hold only non-atomic structs, so a non-object sent there is owned whole);
+    `strip` the server-set fields below it (not owned, though what is under them may be).
+    """
+    owned = zero is None and strip is None
+    if isinstance(value, dict) and (zero is not None or not node.atomic):
+        out: dict[str, Any] = {}
+        for key in sorted(value):
+            sub = _new_fields(
+                value[key],
+                node.child(key),
+                None if zero is None else zero.get(key),
+                None if strip is None else strip.get(key),
+            )
+            if sub is not None:
+                out["f:" + key] = sub
+        return ({".": {}, **out} if owned else out) if out else ({} if owned else None)
+    if isinstance(value, list) and zero is None and (list_type := _granular_list(node)) is not None:
+        item_node = node.item()
+        items = [
+            (element, _new_fields(item, item_node, None, None) or {})
+            for element, item in _items(value, list_type, False, ())
+        ]
+        return fields_node(items, owned) if items else ({} if owned else None)
+    return {} if strip is None else None
 
 
 def _body(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def path_string(path: Path) -> str:
     return "".join(parts)
 
 
-def _element_key(element: PathElement) -> str:
+def element_key(element: PathElement) -> str:
     kind, payload = element
     return f"{kind}:{payload}"
 
@@ -92,11 +92,26 @@ def encode_fields(paths: Iterable[Path]) -> dict[str, Any]:
 
 
 def _encode_node(tree: dict[PathElement, Any], prefix: Path, members: set[Path]) -> dict[str, Any]:
+    return fields_node(
+        ((e, _encode_node(sub, (*prefix, e), members)) for e, sub in tree.items()),
+        owned=bool(prefix) and prefix in members,
+    )
+
+
+def fields_node(
+    children: Iterable[tuple[PathElement, dict[str, Any]]], owned: bool
+) -> dict[str, Any]:
+    """One `fieldsV1` node from its encoded children, in the API server's order.
+
+    `owned` marks the node itself a member; a member without children is spelled `{}`, so
+    the `"."` entry only appears beside children.
+    """
     out: dict[str, Any] = {}
-    if tree and prefix in members and prefix:
+    ordered = sorted(children, key=lambda child: _sort_key(child[0]))
+    if owned and ordered:
         out["."] = {}
-    for element in sorted(tree, key=_sort_key):
-        out[_element_key(element)] = _encode_node(tree[element], (*prefix, element), members)
+    for element, sub in ordered:
+        out[element_key(element)] = sub
     return out
 
 
