@@ -250,3 +250,10 @@ def test_evaluated_once_late_or_at_every_wake_up_gives_the_same_schedule() -> No
     timely = serve(PENDING, at(700), extra=[])
     assert late.state == timely
     assert late.state.step_started_at == at(300)
+
+
+@pytest.mark.parametrize("interval", ["0", "0.5s", "100ms"])
+def test_an_interval_under_a_second_is_refused_by_field(interval: str) -> None:
+    spec = RolloutSpec(analysis=RolloutAnalysis(interval=interval))
+    with pytest.raises(ValueError, match=r"rollout\.analysis\.interval must be at least 1s"):
+        evaluate(step(0, 10), spec, HEALTHY, at(10), has_stable=True)

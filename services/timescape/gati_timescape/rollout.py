@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Final
 
 from gati_contracts.durations import parse_duration
 from gati_contracts.events import OutcomeResult
@@ -82,6 +83,21 @@ def step_deadline(state: VersionState, spec: RolloutSpec) -> datetime | None:
     return None if pause is None else state.step_started_at + parse_duration(pause)
 
 
+MIN_INTERVAL: Final = timedelta(seconds=1)
+
+
+def check_interval(spec: RolloutSpec) -> timedelta:
+    """The analysis interval, refused below a second: the schema admits `0`, but checks due
+    continuously would count every evaluation as a failed check."""
+    interval = parse_duration(spec.analysis.interval)
+    if interval < MIN_INTERVAL:
+        raise ValueError(
+            f"rollout.analysis.interval must be at least 1s, such as 30s or 1m "
+            f"(got {spec.analysis.interval!r})"
+        )
+    return interval
+
+
 def _take(
     state: VersionState, request: ActionRequest, now: datetime
 ) -> tuple[VersionState, Outcome]:
@@ -134,7 +150,7 @@ def _gate(
     promoted: bool,
 ) -> Decision:
     analysis = spec.analysis
-    interval = parse_duration(analysis.interval)
+    interval = check_interval(spec)
     last_check = state.last_check_at or now
     state = replace(state, last_check_at=last_check)
     verdict = judge(health, analysis)
@@ -199,7 +215,7 @@ def _advance(
         message = "serving 100 %" + ("" if has_stable else "; no earlier version to share with")
         return Decision(active, (Outcome("activated", Result.SUCCEEDED, active.reason, message),))
     weight = spec.steps[step].weight
-    interval = parse_duration(spec.analysis.interval)
+    interval = check_interval(spec)
     progressing = replace(
         state,
         phase=Phase.PROGRESSING,
