@@ -28,7 +28,8 @@ import structlog
 from gati_contracts.durations import parse_duration
 from gati_kubesim.errors import ApiError
 from gati_kubesim.registry import Registry, ResourceType
-from gati_kubesim.store import FOREGROUND, ORPHAN, Obj, Store, deep_copy, now_rfc3339
+from gati_kubesim.store import FOREGROUND, ORPHAN, Obj, Store, deep_copy
+from gati_kubesim.timestamps import now_rfc3339
 from gati_kubesim.watch import WatchEvent
 
 log = structlog.get_logger("kubesim.controllers")

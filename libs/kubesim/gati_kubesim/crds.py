@@ -11,7 +11,7 @@ from typing import Any
 from gati_kubesim import jsonpath
 from gati_kubesim.errors import Cause
 from gati_kubesim.registry import PrinterColumn, ResourceType, ScaleSpec
-from gati_kubesim.store import now_rfc3339
+from gati_kubesim.timestamps import now_rfc3339
 
 _COLUMN_TYPES = ("integer", "number", "string", "boolean", "date")
 

@@ -15,7 +15,6 @@ fields changed. Ordinary writes (`record_update`) take ownership of every field 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from gati_kubesim.fieldpath import (
 from gati_kubesim.jsonvalue import json_copy, json_equal
 from gati_kubesim.mergeschema import ZERO_STRUCTS, ListType, Node, kind_node
 from gati_kubesim.patch import PatchError
+from gati_kubesim.timestamps import now_rfc3339
 
 _MISSING: Any = object()
 
@@ -165,7 +165,9 @@ def server_side_apply(
     if live_body is not None and not managers:
         owned = _owned(_to_field_set(live_body, node, strict=False), resets)
         if owned:
-            entry = _Entry(BEFORE_FIRST_APPLY, "Update", api_version, "", now or _now(), owned)
+            entry = _Entry(
+                BEFORE_FIRST_APPLY, "Update", api_version, "", now or now_rfc3339(), owned
+            )
             managers[entry.identity] = entry
     config = _body(applied)
     config_set = _owned(_to_field_set(config, node, strict=True), resets)
@@ -207,7 +209,7 @@ def server_side_apply(
         if identity != me:
             entry.fields -= conflicts.get(identity, set()) | removed
     if merged != base or previous is None:
-        managers[me].time = now or _now()
+        managers[me].time = now or now_rfc3339()
     return _with_managed_fields(merged, managers)
 
 
@@ -246,7 +248,7 @@ def record_update(
         with contextlib.suppress(ApplyError):
             managers = _decode_entries(supplied)
     if old is None and not managers and not resets:
-        entry = _Entry(manager, "Update", api_version, subresource or "", now or _now())
+        entry = _Entry(manager, "Update", api_version, subresource or "", now or now_rfc3339())
         return _record_create(new, entry, kind_id, node)
     old_body = _body(old) if old is not None else {}
     new_body = _restore(_body(new), old_body, resets)
@@ -258,7 +260,7 @@ def record_update(
         me = _identity(manager, "Update", api_version, subresource or "")
         entry = managers.get(me) or _Entry(manager, "Update", api_version, subresource or "", None)
         entry.fields |= changed
-        entry.time = now or _now()
+        entry.time = now or now_rfc3339()
         managers[me] = entry
     return _with_managed_fields(new_body, managers)
 
@@ -405,10 +407,6 @@ def _body(obj: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(metadata, dict) and "managedFields" in metadata:
         body["metadata"] = {k: v for k, v in metadata.items() if k != "managedFields"}
     return body
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _conflict_message(conflicts: list[Conflict]) -> str:

@@ -206,14 +206,29 @@ def node_from_openapi(schema: Mapping[str, Any]) -> Node:
     return _kind_from_schema(schema, root=True)
 
 
+_SCHEMALESS = Node(fields={"metadata": OBJECT_META}, deduced=True)
+# Shapes of the CRD schemas in use, by the schema object's identity (held, so the id stays
+# its own): every write to a custom resource needs one, and deriving it walks the schema.
+# Schemas come from stored CRDs, which are never mutated, so identity is enough.
+_SCHEMA_NODES: dict[int, tuple[Mapping[str, Any], Node]] = {}
+_SCHEMA_NODES_MAX = 256
+
+
 def kind_node(gvk: str, schema: Mapping[str, Any] | None = None) -> Node:
     """Built-in shape, else the schema's, else schemaless (maps by key, lists atomic)."""
     builtin = builtin_node(gvk)
     if builtin is not None:
         return builtin
-    if schema is not None:
-        return node_from_openapi(schema)
-    return Node(fields={"metadata": OBJECT_META}, deduced=True)
+    if schema is None:
+        return _SCHEMALESS
+    cached = _SCHEMA_NODES.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    node = node_from_openapi(schema)
+    if len(_SCHEMA_NODES) >= _SCHEMA_NODES_MAX:
+        _SCHEMA_NODES.pop(next(iter(_SCHEMA_NODES)))
+    _SCHEMA_NODES[id(schema)] = (schema, node)
+    return node
 
 
 def _kind_from_schema(schema: Mapping[str, Any], root: bool = False) -> Node:

@@ -8,7 +8,6 @@ a later write cannot change what an earlier reader or event saw.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from gati_kubesim import fieldmanager
 from gati_kubesim.errors import already_exists, conflict, not_found
 from gati_kubesim.registry import ResourceType
+from gati_kubesim.timestamps import now_rfc3339
 from gati_kubesim.watch import WatchEvent
 
 Obj = dict[str, Any]
@@ -26,10 +26,6 @@ Listener = Callable[[ResourceType, WatchEvent], None]
 # Finalizers the garbage collector itself honours for foreground and orphan deletion.
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
-
-
-def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def deep_copy(obj: Obj) -> Obj:
