@@ -129,6 +129,8 @@ CASES = [
          reasons=("ActionNotApplicable",), wake=60),
     Case("rolled back stays so", ROLLED_BACK, 10**5, phase=P.ROLLED_BACK, weight=0),
     Case("active stays so", ACTIVE, 10**5, phase=P.ACTIVE, weight=100),
+    Case("stable version deleted mid-rollout", step(0, 10), 30, has_stable=False,
+         phase=P.ACTIVE, weight=100, reasons=("StableVersionGone",), started=30),
     Case("steps shortened mid-rollout", step(3, 70), 30, phase=P.ACTIVE, weight=100,
          reasons=("RolloutComplete",)),
 ]  # fmt: skip

@@ -6,7 +6,8 @@ Phases of the target: `Pending` (deployed, waiting for the health gate before th
 → `Progressing` (step `current_step` at its weight) → `Active` on reaching the last step, or
 `RolledBack` after `failureThreshold` consecutive failed checks or an `abort`. A first version
 of a path (`has_stable=False`) has nobody to share traffic with, so it goes from the gate
-straight to 100 %, as Flagger does on a first deployment.
+straight to 100 %, as Flagger does on a first deployment; so does a target whose stable version
+was deleted mid-rollout, rather than serve its step's share of a path nobody else serves.
 
 Timing is data, never a clock read or a sleep:
 - A step ends at `step_started_at + pause` (the durable deadline: a restarted service finishes
@@ -155,13 +156,15 @@ def _gate(
     state = replace(state, last_check_at=last_check)
     verdict = judge(health, analysis)
     deadline = step_deadline(state, spec)
-    time_is_up = state.phase is Phase.PENDING or (deadline is not None and now >= deadline)
+    time_is_up = (
+        state.phase is Phase.PENDING or not has_stable or (deadline is not None and now >= deadline)
+    )
     if verdict.healthy and (promoted or (time_is_up and not state.paused)):
         failed_since_deadline = (
             state.failed_checks > 0 and deadline is not None and last_check >= deadline
         )
-        late = deadline is not None and not promoted and not failed_since_deadline
-        start = deadline if late and deadline is not None else now
+        late = deadline is not None and deadline <= now and not promoted
+        start = deadline if late and deadline is not None and not failed_since_deadline else now
         return _advance(state, spec, start, now, has_stable=has_stable)
     outcomes: list[Outcome] = []
     if promoted:
@@ -199,7 +202,7 @@ def _advance(
     the step's latest interval boundary, so one late evaluation equals many timely ones."""
     last = len(spec.steps) - 1
     step = 0 if state.phase is Phase.PENDING else state.current_step + 1
-    if step >= last or (not has_stable and state.phase is Phase.PENDING):
+    if step >= last or not has_stable:
         active = replace(
             state,
             phase=Phase.ACTIVE,
@@ -210,9 +213,9 @@ def _advance(
             failed_checks=0,
             paused=False,
             activated_at=start,
-            reason="RolloutComplete" if has_stable else "FirstVersion",
+            reason=_completion(state, has_stable),
         )
-        message = "serving 100 %" + ("" if has_stable else "; no earlier version to share with")
+        message = "serving 100 %" + ("" if has_stable else "; no active version to share with")
         return Decision(active, (Outcome("activated", Result.SUCCEEDED, active.reason, message),))
     weight = spec.steps[step].weight
     interval = check_interval(spec)
@@ -236,3 +239,9 @@ def _advance(
     deadline = step_deadline(progressing, spec)
     wake = start + interval * ((now - start) // interval + 1)
     return Decision(progressing, (outcome,), wake if deadline is None else min(wake, deadline))
+
+
+def _completion(state: VersionState, has_stable: bool) -> str:
+    if has_stable:
+        return "RolloutComplete"
+    return "FirstVersion" if state.phase is Phase.PENDING else "StableVersionGone"
