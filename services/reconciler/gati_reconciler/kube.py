@@ -1,0 +1,146 @@
+"""The reconciler's only door to the API server: a few verbs over one pooled `ApiClient`.
+
+The official client is synchronous, so each call runs in a worker thread; one `ApiClient` is
+shared so its urllib3 pool keeps connections open across reconciles (its pool is sized to the
+thread count, since a thread without a pooled connection would open and drop one per call).
+Every failure becomes a `KubeError` that says whether retrying can help: 409 (a conflict),
+429, 5xx and transport errors can; 400/403/404/422 describe the request and cannot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final, cast
+
+import urllib3.exceptions
+from kubernetes import client
+from prometheus_client import Counter
+
+from gati_contracts.labels import FIELD_MANAGER
+
+APPLY_PATCH: Final = "application/apply-patch+yaml"
+JSON: Final = "application/json"
+REQUEST_TIMEOUT: Final = 30.0
+
+API_REQUESTS = Counter(
+    "gati_reconciler_api_requests_total",
+    "Kubernetes API requests by verb and HTTP code (code 0: no response)",
+    ["verb", "code"],
+)
+_TRANSIENT_CODES: Final = frozenset({409, 429})
+
+
+class KubeError(RuntimeError):
+    """An API call failed; `code` is 0 when no response arrived."""
+
+    def __init__(self, verb: str, path: str, code: int, message: str) -> None:
+        self.verb = verb
+        self.path = path
+        self.code = code
+        self.message = message
+        super().__init__(f"{verb} {path}: {code or 'no response'} {message}")
+
+    @property
+    def transient(self) -> bool:
+        return self.code == 0 or self.code in _TRANSIENT_CODES or self.code >= 500
+
+
+def collection_path(api_version: str, plural: str, namespace: str) -> str:
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    return f"{base}/namespaces/{namespace}/{plural}"
+
+
+def _message(data: bytes) -> str:
+    """The Status message the server sent, or the raw body when it sent something else."""
+    body = data.decode(errors="replace")
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return body
+    return str(status.get("message") or body) if isinstance(status, dict) else body
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient, *, workers: int = 8) -> None:
+        api.configuration.connection_pool_maxsize = workers
+        self._api = api
+        self._threads = ThreadPoolExecutor(workers, thread_name_prefix="kube")
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    async def _call(
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+    ) -> Any:
+        def call() -> tuple[int, bytes]:
+            request = self._api.param_serialize(
+                method,
+                path,
+                query_params=list((query or {}).items()),
+                header_params={"Content-Type": content_type, "Accept": JSON},
+                # The client serializes dicts for JSON itself but sends other types as given.
+                body=body if content_type == JSON or body is None else json.dumps(body),
+                auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
+            return int(response.status), bytes(response.read() or b"")
+
+        loop = asyncio.get_running_loop()
+        try:
+            code, data = await loop.run_in_executor(self._threads, call)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            API_REQUESTS.labels(verb, "0").inc()
+            raise KubeError(verb, path, 0, repr(error)) from error
+        API_REQUESTS.labels(verb, str(code)).inc()
+        if not 200 <= code <= 299:
+            raise KubeError(verb, path, code, _message(data))
+        return json.loads(data) if data else None
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return cast(dict[str, Any], await self._call("get", "GET", path))
+        except KubeError as error:
+            if error.code == 404:
+                return None
+            raise
+
+    async def list(self, path: str, label_selector: str) -> list[dict[str, Any]]:
+        result = await self._call("list", "GET", path, query={"labelSelector": label_selector})
+        return cast(list[dict[str, Any]], result.get("items") or [])
+
+    async def apply(self, path: str, obj: Mapping[str, Any], *, dry_run: bool = False) -> Any:
+        """Server-side apply as `gati-operator`, taking over conflicting fields: the rendered
+        fields are ours by design, and a manual edit of one is drift to undo."""
+        query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        if dry_run:
+            query["dryRun"] = "All"
+        return await self._call(
+            "patch", "PATCH", path, query=query, body=obj, content_type=APPLY_PATCH
+        )
+
+    async def replace(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT, so `metadata.resourceVersion` in `obj` is a precondition (409 when stale)."""
+        return cast(dict[str, Any], await self._call("update", "PUT", path, body=obj))
+
+    async def create(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return cast(dict[str, Any], await self._call("create", "POST", path, body=obj))
+
+    async def delete(self, path: str, *, uid: str | None = None) -> None:
+        """Delete if present; with `uid`, only that incarnation (never a namesake made since)."""
+        body = {"preconditions": {"uid": uid}, "propagationPolicy": "Background"} if uid else None
+        try:
+            await self._call("delete", "DELETE", path, body=body)
+        except KubeError as error:
+            if error.code not in (404, 409):
+                raise

@@ -1,0 +1,440 @@
+"""One reconcile: make a handler's or module's objects and status match its live spec.
+
+Level-triggered, as a controller-runtime `Reconcile`: the event only says *which* object to look
+at. The spec comes from a fresh GET, never from the event, so a redelivered or reordered event
+applies the latest spec (server-side apply of an unchanged render is a no-op) and cannot undo a
+newer one. Ordering across replicas rests on two facts the API server enforces:
+- an event about an older incarnation (other uid) or an older generation than the live object
+  is skipped: a newer event for the same subject is in the stream behind it;
+- the status is written with the resourceVersion of the object the render came from, so a
+  replica that rendered an older spec loses with 409 and retries on the newer one; hence
+  `observedGeneration` never goes backwards, and a Deployment briefly rolled back by a slow
+  replica is re-applied by that retry.
+Failures are sorted: the API server's verdict on our request (400/422) or a spec the contracts or
+the renderer refuse are permanent (status `Failed`, a Warning Event, a Failed outcome, `Fail`);
+anything else (409, 429, 5xx, timeouts) is retried with the consumer's backoff.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from gati_contracts.events import (
+    ChangeEvent,
+    ChangeType,
+    OutcomeEvent,
+    OutcomeResult,
+    encode_event,
+    event_headers,
+)
+from gati_contracts.handler import GatiHandler
+from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE, KindInfo, kind_info
+from gati_contracts.labels import selector_labels, selector_string
+from gati_contracts.module import GatiModule
+from gati_contracts.objects import InvalidObjectError, parse_object
+from gati_contracts.subjects import CR_ROOT, ObjectSubject, parse_subject, status_subject
+from gati_reconciler.kube import Kube, KubeError, collection_path
+from gati_reconciler.manifests import KINDS_OWNED_BY, ManifestError, render
+from gati_reconciler.status import Verdict, failed, next_status, read_deployment
+from gati_runtime.consumer import Delivery, Poison
+from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
+from gati_runtime.publisher import Publisher
+
+log = structlog.get_logger(__name__)
+
+CONTROLLER: Final = "reconciler"
+REPORTING_CONTROLLER: Final = "gati.dev/reconciler"
+RECONCILED: Final = "reconciled"
+DELETED: Final = "deleted"
+WORKLOAD_KINDS: Final = {GATI_HANDLER.kind: GATI_HANDLER, GATI_MODULE.kind: GATI_MODULE}
+GC_POLL: Final = timedelta(milliseconds=200)
+"""Delay before looking again for objects the garbage collector has not removed yet."""
+CONFLICT_RETRY: Final = timedelta(milliseconds=50)
+"""A 409 means someone wrote a newer state: retry at once on it, not after a backoff."""
+
+RECONCILES = Counter(
+    "controller_runtime_reconcile_total", "Reconciles by result", ["controller", "result"]
+)
+RECONCILE_ERRORS = Counter(
+    "controller_runtime_reconcile_errors_total", "Reconciles that failed", ["controller"]
+)
+RECONCILE_TIME = Histogram(
+    "controller_runtime_reconcile_time_seconds", "Time of one reconcile", ["controller"]
+)
+ACTIVE_WORKERS = Gauge(
+    "controller_runtime_active_workers", "Reconciles running now", ["controller"]
+)
+
+_OWNED_INFO: Final = {info.kind: info for infos in KINDS_OWNED_BY.values() for info in infos}
+
+
+class PermanentError(Exception):
+    """Retrying cannot help; `reason` is CamelCase and the message names the field to fix."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The workload resource a delivery is about, whichever object's event brought it."""
+
+    kind: KindInfo
+    namespace: str
+    name: str
+
+    @property
+    def path(self) -> str:
+        base = collection_path(self.kind.api_version, self.kind.plural, self.namespace)
+        return f"{base}/{self.name}"
+
+
+def object_path(obj: dict[str, Any]) -> str:
+    """The URL of a rendered (or listed) object of a kind the reconciler owns."""
+    info = _OWNED_INFO[obj["kind"]]
+    metadata = obj["metadata"]
+    collection = collection_path(info.api_version, info.plural, metadata["namespace"])
+    return f"{collection}/{metadata['name']}"
+
+
+def owner_of(event: ChangeEvent, subject: ObjectSubject) -> Subject | None:
+    """The handler or module a change is about: itself, or the controller of an owned object."""
+    if subject.root == CR_ROOT:
+        if subject.kind.kind not in WORKLOAD_KINDS:
+            return None
+        return Subject(subject.kind, subject.namespace, subject.name)
+    references = (event.obj.get("metadata") or {}).get("ownerReferences") or []
+    for reference in references:
+        if reference.get("controller") and reference.get("kind") in WORKLOAD_KINDS:
+            return Subject(WORKLOAD_KINDS[reference["kind"]], subject.namespace, reference["name"])
+    return None
+
+
+class Reconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        publisher: Publisher,
+        *,
+        source: str,
+        stream: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._kube = kube
+        self._publisher = publisher
+        self._source = source
+        self._stream = stream
+        self._clock = clock
+
+    async def handle(self, delivery: Delivery[ChangeEvent]) -> Outcome:
+        """The consumer loop's handler: never raises, answers Done, Retry or Fail."""
+        started = time.perf_counter()
+        ACTIVE_WORKERS.labels(CONTROLLER).inc()
+        result = "error"
+        try:
+            outcome = await self._handle(delivery)
+            result = (
+                "success"
+                if outcome is DONE
+                else "requeue"
+                if isinstance(outcome, Retry)
+                else "error"
+            )
+            return outcome
+        except KubeError as error:
+            if error.transient:
+                result = "requeue"
+                after = CONFLICT_RETRY if error.code == 409 else None
+                return Retry(str(error), after=after)
+            return await self._fail_permanently(delivery, PermanentError("ApiRejected", str(error)))
+        finally:
+            ACTIVE_WORKERS.labels(CONTROLLER).dec()
+            RECONCILES.labels(CONTROLLER, result).inc()
+            if result == "error":
+                RECONCILE_ERRORS.labels(CONTROLLER).inc()
+            RECONCILE_TIME.labels(CONTROLLER).observe(time.perf_counter() - started)
+
+    async def _handle(self, delivery: Delivery[ChangeEvent]) -> Outcome:
+        event = delivery.event
+        parsed = parse_subject(delivery.subject)
+        subject = owner_of(event, parsed) if isinstance(parsed, ObjectSubject) else None
+        if subject is None:
+            return DONE
+        live = await self._kube.get(subject.path)
+        from_cr = parsed.root == CR_ROOT if isinstance(parsed, ObjectSubject) else False
+        if live is None or (from_cr and live["metadata"]["uid"] != event.uid):
+            if from_cr and event.type is ChangeType.DELETED:
+                return await self._confirm_deleted(delivery, subject)
+            await self._publish(
+                delivery, subject, OutcomeResult.SKIPPED, "Gone", "the object no longer exists"
+            )
+            return DONE
+        generation = int(live["metadata"].get("generation") or 1)
+        if from_cr and event.generation is not None and event.generation < generation:
+            await self._publish(
+                delivery,
+                subject,
+                OutcomeResult.SKIPPED,
+                "Stale",
+                f"event of generation {event.generation}, live object at {generation}",
+                uid=event.uid,
+            )
+            return DONE
+        try:
+            verdict = await self._realize(live, subject)
+        except PermanentError as error:
+            return await self._fail(delivery, subject, live, error)
+        await self._write_status(live, subject, verdict)
+        await self._publish(
+            delivery,
+            subject,
+            OutcomeResult.SUCCEEDED,
+            verdict.reason,
+            verdict.message,
+            uid=live["metadata"]["uid"],
+            generation=generation,
+            phase=verdict.phase.value,
+        )
+        return DONE
+
+    async def _realize(self, live: dict[str, Any], subject: Subject) -> Verdict:
+        try:
+            resource = parse_object(live)
+        except InvalidObjectError as error:
+            raise PermanentError("InvalidSpec", "; ".join(map(str, error.problems))) from error
+        if not isinstance(resource, GatiHandler | GatiModule):
+            raise PermanentError("UnsupportedKind", f"{subject.kind.kind} is not reconciled here")
+        try:
+            rendered = render(resource)
+        except ManifestError as error:
+            raise PermanentError("CannotRender", str(error)) from error
+        deployment: dict[str, Any] | None = None
+        for obj in rendered:
+            try:
+                applied = await self._kube.apply(object_path(obj), obj)
+            except KubeError as error:
+                if error.code in (400, 422):
+                    raise PermanentError(
+                        "ApiRejected", f"{obj['kind']} {obj['metadata']['name']}: {error.message}"
+                    ) from error
+                raise
+            if obj["kind"] == "Deployment":
+                deployment = applied
+        status = live.get("status") or {}
+        generation = int(live["metadata"].get("generation") or 1)
+        if status.get("observedGeneration") != generation:
+            await self._prune(live, subject, rendered)
+            reason = "Created" if status.get("observedGeneration") is None else "Updated"
+            await self._post_event(
+                live,
+                "Normal",
+                reason,
+                f"applied generation {generation}: "
+                + ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in rendered),
+            )
+        if deployment is None:
+            raise PermanentError("CannotRender", "the render holds no Deployment")
+        return read_deployment(deployment)
+
+    async def _prune(
+        self, live: dict[str, Any], subject: Subject, rendered: list[dict[str, Any]]
+    ) -> None:
+        """Delete owned objects the latest render no longer holds (a PDB after scaling to one)."""
+        keep = {(obj["kind"], obj["metadata"]["name"]) for obj in rendered}
+        uid = live["metadata"]["uid"]
+        selector = selector_string(selector_labels(subject.kind, subject.name))
+        for info in KINDS_OWNED_BY[subject.kind.kind]:
+            collection = collection_path(info.api_version, info.plural, subject.namespace)
+            for item in await self._kube.list(collection, selector):
+                metadata = item.get("metadata") or {}
+                owned = any(ref.get("uid") == uid for ref in metadata.get("ownerReferences") or [])
+                if owned and (info.kind, metadata.get("name")) not in keep:
+                    await self._kube.delete(
+                        f"{collection}/{metadata['name']}", uid=metadata.get("uid")
+                    )
+
+    async def _write_status(self, live: dict[str, Any], subject: Subject, verdict: Verdict) -> None:
+        generation = int(live["metadata"].get("generation") or 1)
+        selector = selector_string(selector_labels(subject.kind, subject.name))
+        status = next_status(
+            live.get("status"), verdict, generation=generation, selector=selector, now=self._clock()
+        )
+        if status is not None:
+            await self._kube.replace(f"{subject.path}/status", {**live, "status": status})
+
+    async def _fail(
+        self,
+        delivery: Delivery[ChangeEvent],
+        subject: Subject,
+        live: dict[str, Any],
+        error: PermanentError,
+    ) -> Outcome:
+        log.warning(
+            "reconcile_failed",
+            kind=subject.kind.kind,
+            namespace=subject.namespace,
+            name=subject.name,
+            reason=error.reason,
+            message=str(error),
+        )
+        await self._write_status(live, subject, failed(error.reason, str(error)))
+        await self._post_event(live, "Warning", "ReconcileFailed", str(error))
+        await self._publish(
+            delivery,
+            subject,
+            OutcomeResult.FAILED,
+            error.reason,
+            str(error),
+            uid=live["metadata"]["uid"],
+            generation=int(live["metadata"].get("generation") or 1),
+        )
+        return Fail(f"{error.reason}: {error}")
+
+    async def _fail_permanently(
+        self, delivery: Delivery[ChangeEvent], error: PermanentError
+    ) -> Outcome:
+        """A permanent API error outside the realize step: report it on the bus and give up."""
+        parsed = parse_subject(delivery.subject)
+        subject = owner_of(delivery.event, parsed) if isinstance(parsed, ObjectSubject) else None
+        if subject is not None:
+            await self._publish(delivery, subject, OutcomeResult.FAILED, error.reason, str(error))
+        return Fail(f"{error.reason}: {error}")
+
+    async def _confirm_deleted(self, delivery: Delivery[ChangeEvent], subject: Subject) -> Outcome:
+        """Owned objects go by ownerReference garbage collection; wait until they have."""
+        selector = selector_string(selector_labels(subject.kind, subject.name))
+        for info in KINDS_OWNED_BY[subject.kind.kind]:
+            collection = collection_path(info.api_version, info.plural, subject.namespace)
+            for item in await self._kube.list(collection, selector):
+                refs = (item.get("metadata") or {}).get("ownerReferences") or []
+                if any(ref.get("uid") == delivery.event.uid for ref in refs):
+                    return Retry(
+                        f"{info.kind} {item['metadata']['name']} not yet collected", after=GC_POLL
+                    )
+        await self._publish(
+            delivery,
+            subject,
+            OutcomeResult.SUCCEEDED,
+            "Deleted",
+            "owned objects collected",
+            uid=delivery.event.uid,
+            action=DELETED,
+        )
+        return DONE
+
+    async def _post_event(
+        self, live: dict[str, Any], event_type: str, reason: str, note: str
+    ) -> None:
+        """A Kubernetes Event on the resource, as controllers post them; best effort, since
+        an Event is a hint for humans and must never fail or retry a reconcile."""
+        metadata = live["metadata"]
+        body = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{metadata['name']}.{uuid.uuid4().hex[:16]}",
+                "namespace": metadata["namespace"],
+            },
+            "eventTime": self._clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "reportingController": REPORTING_CONTROLLER,
+            "reportingInstance": self._source,
+            "action": "Reconcile",
+            "reason": reason,
+            "note": note[:1024],
+            "type": event_type,
+            "regarding": {
+                "apiVersion": live["apiVersion"],
+                "kind": live["kind"],
+                "name": metadata["name"],
+                "namespace": metadata["namespace"],
+                "uid": metadata["uid"],
+                "resourceVersion": metadata.get("resourceVersion"),
+            },
+        }
+        try:
+            await self._kube.create(
+                collection_path("events.k8s.io/v1", "events", metadata["namespace"]), body
+            )
+        except KubeError as error:
+            log.warning("event_not_posted", reason=reason, error=str(error))
+
+    async def _publish(
+        self,
+        delivery: Delivery[ChangeEvent],
+        subject: Subject,
+        result: OutcomeResult,
+        reason: str,
+        message: str,
+        *,
+        uid: str | None = None,
+        generation: int | None = None,
+        action: str = RECONCILED,
+        phase: str | None = None,
+    ) -> None:
+        outcome = OutcomeEvent(
+            event_id=f"{CONTROLLER}:{delivery.stream_sequence}:{result.value}",
+            service=CONTROLLER,
+            source=self._source,
+            action=action,
+            result=result,
+            kind=subject.kind.kind,
+            namespace=subject.namespace,
+            name=subject.name,
+            uid=uid,
+            reason=reason,
+            message=message,
+            input_stream=self._stream,
+            input_sequence=delivery.stream_sequence,
+            observed_generation=generation,
+            observed_at=self._clock(),
+            details={"phase": phase} if phase else {},
+        )
+        await self._publisher.publish(
+            status_subject(subject.kind.kind, subject.namespace, subject.name),
+            encode_event(outcome),
+            event_headers(outcome),
+        )
+
+    async def on_poison(self, poison: Poison) -> None:
+        """A message given up on (undecodable, or out of deliveries): leave a trace on the bus."""
+        log.error(
+            "reconcile_abandoned",
+            subject=poison.subject,
+            sequence=poison.stream_sequence,
+            reason=poison.reason,
+        )
+        try:
+            parsed = parse_subject(poison.subject)
+        except ValueError:
+            return
+        if not isinstance(parsed, ObjectSubject) or parsed.kind.kind not in WORKLOAD_KINDS:
+            return
+        outcome = OutcomeEvent(
+            event_id=f"{CONTROLLER}:{poison.stream_sequence}:abandoned",
+            service=CONTROLLER,
+            source=self._source,
+            action=RECONCILED,
+            result=OutcomeResult.FAILED,
+            kind=kind_info(parsed.kind.kind).kind,
+            namespace=parsed.namespace,
+            name=parsed.name,
+            reason="Abandoned",
+            message=poison.reason,
+            input_stream=self._stream,
+            input_sequence=poison.stream_sequence,
+            observed_at=self._clock(),
+        )
+        await self._publisher.publish(
+            status_subject(parsed.kind.kind, parsed.namespace, parsed.name),
+            encode_event(outcome),
+            event_headers(outcome),
+        )

@@ -1,0 +1,58 @@
+"""`gati-operator run reconciler`: every replica pulls from the shared durable `reconciler`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from kubernetes import client
+
+from gati_contracts.events import ChangeEvent, decode_event
+from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_MODULE
+from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, object_filter
+from gati_reconciler.kube import Kube
+from gati_reconciler.reconcile import Reconciler
+from gati_runtime.consumer import ConsumerOptions
+from gati_runtime.kube_config import kube_configuration
+from gati_runtime.outcomes import Backoff
+from gati_runtime.provisioning import ConsumerSpec
+from gati_runtime.service import ServiceContext
+
+DURABLE: Final = "reconciler"
+CONSUMER: Final = ConsumerSpec(
+    durable=DURABLE,
+    filter_subjects=(
+        object_filter(CR_ROOT, GATI_HANDLER.kind),
+        object_filter(CR_ROOT, GATI_MODULE.kind),
+        object_filter(OWNED_ROOT, DEPLOYMENT.kind),
+    ),
+    description="reconciler: handlers and modules into Deployments, Services and status",
+)
+OPTIONS: Final = ConsumerOptions(
+    backoff=Backoff(base=timedelta(milliseconds=250), cap=timedelta(seconds=30))
+)
+"""A transient API failure is usually over within seconds; a 30 s cap keeps a long outage from
+pushing the next attempt minutes past recovery."""
+
+
+def decode_change(payload: bytes) -> ChangeEvent:
+    return decode_event(payload, ChangeEvent)
+
+
+async def main(ctx: ServiceContext) -> None:
+    with client.ApiClient(kube_configuration(ctx.settings.kube_context)) as api:
+        kube = Kube(api, workers=OPTIONS.max_in_flight // 8)
+        try:
+            reconciler = Reconciler(
+                kube, ctx.publisher, source=ctx.settings.instance_id, stream=ctx.settings.stream
+            )
+            loop = ctx.consumer(
+                CONSUMER,
+                decode=decode_change,
+                handler=reconciler.handle,
+                on_poison=reconciler.on_poison,
+                options=OPTIONS,
+            )
+            await loop.run(ctx.stop)
+        finally:
+            kube.close()

@@ -1,0 +1,171 @@
+"""Running reconciler replicas (with the real watcher) against kubesim and nats-server in a test,
+and awaiting what they publish on `gati.status.>` instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from kubernetes import client
+from nats.aio.msg import Msg
+
+from gati_contracts.events import OutcomeEvent, decode_event
+from gati_contracts.kinds import GROUP, VERSION
+from gati_contracts.subjects import STATUS_ROOT, STREAM
+from gati_reconciler.kube import Kube
+from gati_reconciler.reconcile import Reconciler
+from gati_reconciler.service import CONSUMER, OPTIONS, decode_change
+from gati_runtime.consumer import ConsumerLoop
+from gati_runtime.nats_connection import NatsConnection
+from gati_runtime.publisher import Publisher
+
+WAIT = 30.0
+"""Seconds any awaited condition may take before the test fails (never reached when healthy)."""
+
+
+@dataclass
+class Outcomes:
+    """Every outcome the reconcilers publish, in arrival order."""
+
+    events: list[OutcomeEvent] = field(default_factory=list)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def on_message(self, msg: Msg) -> None:
+        async with self._changed:
+            self.events.append(decode_event(msg.data, OutcomeEvent))
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[list[OutcomeEvent]], bool]) -> None:
+        async with asyncio.timeout(WAIT), self._changed:
+            await self._changed.wait_for(lambda: predicate(self.events))
+
+    def of(self, name: str) -> list[OutcomeEvent]:
+        return [event for event in self.events if event.name == name]
+
+    async def phase(self, name: str, phase: str, generation: int | None = None) -> None:
+        """Until an outcome for `name` reports `phase` (at `generation`, when given)."""
+
+        def reached(events: list[OutcomeEvent]) -> bool:
+            return any(
+                e.name == name
+                and e.details.get("phase") == phase
+                and (generation is None or e.observed_generation == generation)
+                for e in events
+            )
+
+        await self.wait_for(reached)
+
+
+@contextlib.asynccontextmanager
+async def outcomes(connection: NatsConnection) -> AsyncIterator[Outcomes]:
+    tail = Outcomes()
+    subscription = await connection.client.subscribe(f"{STATUS_ROOT}.>", cb=tail.on_message)
+    try:
+        yield tail
+    finally:
+        await subscription.unsubscribe()
+
+
+@contextlib.asynccontextmanager
+async def running_reconciler(
+    api: client.ApiClient, connection: NatsConnection, *, source: str = "r0"
+) -> AsyncIterator[asyncio.Event]:
+    """One replica on the shared durable; set the yielded event to stop it early (as a kill
+    would, minus the drain, use `task.cancel()` on the caller side instead)."""
+    kube = Kube(api, workers=8)
+    reconciler = Reconciler(kube, Publisher(connection), source=source, stream=STREAM)
+    loop = ConsumerLoop(
+        connection,
+        STREAM,
+        CONSUMER,
+        decode=decode_change,
+        handler=reconciler.handle,
+        on_poison=reconciler.on_poison,
+        options=OPTIONS,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        async with asyncio.timeout(20):
+            await task
+        kube.close()
+
+
+class Workloads:
+    """The gati.dev objects of one namespace, written as a user would with the official client."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.namespace = namespace
+        self.custom = client.CustomObjectsApi(api)
+        self.apps = client.AppsV1Api(api)
+        self.core = client.CoreV1Api(api)
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return cast(
+            dict[str, Any],
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, _plural(obj), obj
+            ),
+        )
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return cast(
+            dict[str, Any],
+            self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, f"{kind.lower()}s", name
+            ),
+        )
+
+    def patch_spec(self, kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return cast(
+            dict[str, Any],
+            self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, f"{kind.lower()}s", name, {"spec": spec}
+            ),
+        )
+
+    def delete(self, kind: str, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, f"{kind.lower()}s", name
+        )
+
+    def deployment(self, name: str) -> dict[str, Any]:
+        model = self.apps.read_namespaced_deployment(name, self.namespace)
+        return cast(dict[str, Any], self.apps.api_client.sanitize_for_serialization(model))
+
+    def names(self, kind: str) -> set[str]:
+        """Names of the objects of a built-in `kind` in the namespace."""
+        listing: Any = {
+            "Deployment": self.apps.list_namespaced_deployment,
+            "Service": self.core.list_namespaced_service,
+            "ConfigMap": self.core.list_namespaced_config_map,
+        }[kind](self.namespace)
+        return {item.metadata.name for item in listing.items}
+
+
+def _plural(obj: dict[str, Any]) -> str:
+    return f"{obj['kind'].lower()}s"
+
+
+def handler(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "GatiHandler",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"handlerPath": f"/api/{name}", "version": "v1", "image": "acme/u:1"} | spec,
+    }
+
+
+def module(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "GatiModule",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"moduleName": "@acme/auth", "image": "acme/auth:1"} | spec,
+    }
