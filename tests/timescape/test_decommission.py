@@ -9,7 +9,7 @@ import pytest
 
 from gati_contracts.events import TrafficSample
 from gati_contracts.version import DecommissionAction, DecommissionSpec, VersionPhase
-from gati_timescape.decommission import observe_drain, records_to_delete
+from gati_timescape.decommission import observe_traffic, records_to_delete
 from gati_timescape.state import Decision, VersionState
 from timescape.helpers import at, traffic
 
@@ -24,7 +24,7 @@ def observe(
     state: VersionState = DRAINING,
     unavailable: int = 0,
 ) -> Decision:
-    return observe_drain(state, SPEC, samples, unavailable_replicas=unavailable, now=at(now))
+    return observe_traffic(state, SPEC, samples, unavailable_replicas=unavailable, now=at(now))
 
 
 IDLE = [traffic(10, 0), traffic(20, 0), traffic(30, 0)]
@@ -67,9 +67,17 @@ def test_traffic_resuming_while_draining_cancels_the_countdown() -> None:
 
 
 def test_a_redelivered_sample_is_counted_once() -> None:
-    once = observe(IDLE[:2], 1000)
-    again = observe(IDLE[:2], 1000, once.state)
-    assert (once.state.idle_samples, again.state.idle_samples) == (2, 2)
+    once = observe([*IDLE[:2], traffic(25, 4)], 1000)
+    again = observe([*IDLE[:2], traffic(25, 4)], 1000, once.state)
+    assert (again.state.idle_samples, again.state.traffic_count) == (0, 4)
+    idle = observe(IDLE[:2], 1000)
+    assert observe(IDLE[:2], 1000, idle.state).state.idle_samples == 2
+
+
+def test_another_routers_busy_sample_at_the_same_time_still_cancels() -> None:
+    idle = observe(IDLE, 100)
+    busy = observe([traffic(30, 2, source="r2")], 100, idle.state)
+    assert (busy.state.idle_samples, busy.state.last_traffic_at) == (0, at(30))
 
 
 def test_only_a_draining_version_at_weight_0_goes() -> None:

@@ -7,8 +7,13 @@ A `Draining` version (weight 0) is decommissioned when all of these hold:
 - no pod is unavailable: a Deployment mid-rollout or crash-looping is not judged idle on the
   word of routers that could not reach it.
 A request during `Draining` cancels the countdown: the idle count and the grace start over.
-Samples at or before the newest one counted (`last_sample_at`) are redeliveries or late, and are
-ignored, so at-least-once delivery never counts a sample twice.
+Samples before the newest one counted (`last_sample_at`) are late, and idle ones at that same
+time redeliveries, and are ignored, so at-least-once delivery never counts a sample twice; a busy
+one at that time (another router's) still cancels the countdown. No sample is no evidence: as for
+the scaler, a router must report a zero-request window for a version to count as idle, so a
+router that died does not get the versions it served removed.
+`observe_traffic` counts every version's samples (traffic count, last traffic time), whatever
+its phase; only a draining one can be decommissioned.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from gati_contracts.version import DecommissionSpec, VersionPhase
 from gati_timescape.state import Decision, Outcome, VersionState
 
 
-def observe_drain(
+def observe_traffic(
     state: VersionState,
     spec: DecommissionSpec,
     samples: Iterable[TrafficSample],
@@ -33,9 +38,12 @@ def observe_drain(
     """Count `samples` (this version's, any order) and decide whether the version goes."""
     outcomes: list[Outcome] = []
     for sample in sorted(samples, key=lambda s: s.observed_at):
-        if state.last_sample_at is not None and sample.observed_at <= state.last_sample_at:
+        last = state.last_sample_at
+        if last is not None and sample.observed_at <= last and _idle(sample):
             continue
-        state, cancelled = _count(state, sample)
+        if last is not None and sample.observed_at < last:
+            continue
+        state, cancelled = _count(state, sample, fresh=last is None or sample.observed_at > last)
         if cancelled:
             outcomes.append(
                 Outcome(
@@ -73,15 +81,23 @@ def observe_drain(
     return Decision(gone, (*outcomes, outcome))
 
 
-def _count(state: VersionState, sample: TrafficSample) -> tuple[VersionState, bool]:
-    state = replace(state, last_sample_at=sample.observed_at)
-    if sample.requests == 0 and sample.in_flight == 0:
-        return replace(state, idle_samples=state.idle_samples + 1), False
+def _idle(sample: TrafficSample) -> bool:
+    return sample.requests == 0 and sample.in_flight == 0
+
+
+def _count(state: VersionState, sample: TrafficSample, *, fresh: bool) -> tuple[VersionState, bool]:
+    """A busy sample as old as the newest counted may be another router's, or a redelivery: it
+    still holds off decommission (the safe side) but adds to the traffic count only if fresh."""
+    if _idle(sample):
+        return replace(
+            state, idle_samples=state.idle_samples + 1, last_sample_at=sample.observed_at
+        ), False
     cancelled = state.phase is VersionPhase.DRAINING and state.idle_samples > 0
     busy = replace(
         state,
         idle_samples=0,
-        traffic_count=state.traffic_count + sample.requests,
+        last_sample_at=sample.observed_at,
+        traffic_count=state.traffic_count + (sample.requests if fresh else 0),
         last_traffic_at=sample.observed_at,
     )
     return busy, cancelled
