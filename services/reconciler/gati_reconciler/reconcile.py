@@ -119,6 +119,19 @@ def owner_of(event: ChangeEvent, subject: ObjectSubject) -> Subject | None:
     return None
 
 
+def is_status_echo(event: ChangeEvent) -> bool:
+    """A change of a resource whose status already observed its generation: the echo of a
+    status write (ours or another replica's), with no spec left to apply. Readiness arrives by
+    the owned Deployment's events, so dropping these halves the work without losing any."""
+    status = event.obj.get("status")
+    return (
+        event.type is not ChangeType.DELETED
+        and event.generation is not None
+        and isinstance(status, dict)
+        and status.get("observedGeneration") == event.generation
+    )
+
+
 class Reconciler:
     def __init__(
         self,
@@ -167,10 +180,10 @@ class Reconciler:
         event = delivery.event
         parsed = parse_subject(delivery.subject)
         subject = owner_of(event, parsed) if isinstance(parsed, ObjectSubject) else None
-        if subject is None:
+        from_cr = isinstance(parsed, ObjectSubject) and parsed.root == CR_ROOT
+        if subject is None or (from_cr and is_status_echo(event)):
             return DONE
         live = await self._kube.get(subject.path)
-        from_cr = parsed.root == CR_ROOT if isinstance(parsed, ObjectSubject) else False
         if live is None or (from_cr and live["metadata"]["uid"] != event.uid):
             if from_cr and event.type is ChangeType.DELETED:
                 return await self._confirm_deleted(delivery, subject)
@@ -190,7 +203,7 @@ class Reconciler:
             )
             return DONE
         try:
-            verdict = await self._realize(live, subject)
+            verdict = await self._realize(live, subject, deployment_only=not from_cr)
         except PermanentError as error:
             return await self._fail(delivery, subject, live, error)
         await self._write_status(live, subject, verdict)
@@ -206,7 +219,12 @@ class Reconciler:
         )
         return DONE
 
-    async def _realize(self, live: dict[str, Any], subject: Subject) -> Verdict:
+    async def _realize(
+        self, live: dict[str, Any], subject: Subject, *, deployment_only: bool
+    ) -> Verdict:
+        """Apply the render; after a change of an owned Deployment with the spec already
+        applied (`deployment_only`), re-apply just that Deployment: it undoes drift of our
+        fields and returns the status to read, at a quarter of the calls."""
         try:
             resource = parse_object(live)
         except InvalidObjectError as error:
@@ -217,6 +235,11 @@ class Reconciler:
             rendered = render(resource)
         except ManifestError as error:
             raise PermanentError("CannotRender", str(error)) from error
+        status = live.get("status") or {}
+        generation = int(live["metadata"].get("generation") or 1)
+        observed = status.get("observedGeneration")
+        if deployment_only and observed == generation:
+            rendered = [obj for obj in rendered if obj["kind"] == "Deployment"]
         deployment: dict[str, Any] | None = None
         for obj in rendered:
             try:
@@ -229,11 +252,11 @@ class Reconciler:
                 raise
             if obj["kind"] == "Deployment":
                 deployment = applied
-        status = live.get("status") or {}
-        generation = int(live["metadata"].get("generation") or 1)
-        if status.get("observedGeneration") != generation:
-            await self._prune(live, subject, rendered)
-            reason = "Created" if status.get("observedGeneration") is None else "Updated"
+        if observed != generation:
+            # A first reconcile has nothing to prune: objects are owned by this uid only.
+            if observed is not None:
+                await self._prune(live, subject, rendered)
+            reason = "Created" if observed is None else "Updated"
             await self._post_event(
                 live,
                 "Normal",
@@ -262,14 +285,17 @@ class Reconciler:
                         f"{collection}/{metadata['name']}", uid=metadata.get("uid")
                     )
 
-    async def _write_status(self, live: dict[str, Any], subject: Subject, verdict: Verdict) -> None:
+    async def _write_status(self, live: dict[str, Any], subject: Subject, verdict: Verdict) -> bool:
+        """Write the status if it changed; False when it already said this."""
         generation = int(live["metadata"].get("generation") or 1)
         selector = selector_string(selector_labels(subject.kind, subject.name))
         status = next_status(
             live.get("status"), verdict, generation=generation, selector=selector, now=self._clock()
         )
-        if status is not None:
-            await self._kube.replace(f"{subject.path}/status", {**live, "status": status})
+        if status is None:
+            return False
+        await self._kube.replace(f"{subject.path}/status", {**live, "status": status})
+        return True
 
     async def _fail(
         self,
@@ -286,8 +312,8 @@ class Reconciler:
             reason=error.reason,
             message=str(error),
         )
-        await self._write_status(live, subject, failed(error.reason, str(error)))
-        await self._post_event(live, "Warning", "ReconcileFailed", str(error))
+        if await self._write_status(live, subject, failed(error.reason, str(error))):
+            await self._post_event(live, "Warning", "ReconcileFailed", str(error))
         await self._publish(
             delivery,
             subject,
