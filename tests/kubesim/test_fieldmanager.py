@@ -471,7 +471,7 @@ KINDS = [
 ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     st.sampled_from(KINDS),
     st.dictionaries(st.sampled_from(["labels", "finalizers", "generation", "uid"]), shaped),
@@ -494,3 +494,41 @@ def test_a_create_owns_what_a_diff_against_nothing_finds(
     general = record_update({}, obj, "maker", gvk=gvk, schema=schema, now=T0)
     assert json.dumps(created) == json.dumps(general)  # the same fields in the same order
     assert obj == before
+
+
+# ------------------------------------------------------------------- managedFields cap
+
+
+def test_more_than_ten_updaters_fold_the_oldest_into_ancient_changes() -> None:
+    times = [f"2026-01-01T00:{m:02d}:00Z" for m in range(14)]
+    live = record_update(None, deployment(labels={"by": "creator"}), "creator", now=times[0])
+    live = server_side_apply(live, deployment(replicas=1), "applier", False, DEPLOY, now=times[1])
+    for n in range(1, 12):
+        edited = copy.deepcopy(live)
+        edited["metadata"]["labels"][f"l{n}"] = "x"
+        live = record_update(live, edited, f"editor-{n}", now=times[n + 1])
+    entries = live["metadata"]["managedFields"]
+    updaters = [e for e in entries if e["operation"] == "Update"]
+    assert len(updaters) == 10
+    assert [e["manager"] for e in entries if e["operation"] == "Apply"] == ["applier"]
+    # creator, editor-1 and editor-2 were the oldest: one bucket holds all their fields.
+    [bucket] = [e for e in updaters if e["manager"] == "ancient-changes"]
+    assert bucket["apiVersion"] == "apps/v1"
+    assert bucket["time"] == times[3]
+    assert {m for m, _, _ in managed_fields_of(live)} == {
+        "ancient-changes",
+        "applier",
+        *(f"editor-{n}" for n in range(3, 12)),
+    }
+    assert owners(live, ".metadata.labels.by") == {"ancient-changes"}
+    assert owners(live, ".metadata.labels.l2") == {"ancient-changes"}
+    assert owners(live, ".metadata.labels.l3") == {"editor-3"}
+
+    # One more updater folds the next oldest into the bucket that is already there.
+    edited = copy.deepcopy(live)
+    edited["metadata"]["labels"]["l12"] = "x"
+    live = record_update(live, edited, "editor-12", now=times[13])
+    updaters = [e for e in live["metadata"]["managedFields"] if e["operation"] == "Update"]
+    assert len(updaters) == 10
+    assert owners(live, ".metadata.labels.l3") == {"ancient-changes"}
+    assert owners(live, ".metadata.labels.by") == {"ancient-changes"}

@@ -71,6 +71,11 @@ for _path in _STRIPPED:
         _level = _level.setdefault(str(_name), {})
 
 BEFORE_FIRST_APPLY = "before-first-apply"
+# The API server keeps at most this many Update entries, folding the oldest into one
+# `ancient-changes` entry per apiVersion, so managedFields cannot grow with every new
+# updater name (a client per pod, a timestamped manager, ...).
+MAX_UPDATE_MANAGERS = 10
+ANCIENT_CHANGES = "ancient-changes"
 
 
 class ApplyError(PatchError):
@@ -262,7 +267,39 @@ def record_update(
         entry.fields |= changed
         entry.time = now or now_rfc3339()
         managers[me] = entry
+    _cap_updaters(managers)
     return _with_managed_fields(new_body, managers)
+
+
+def _cap_updaters(managers: dict[tuple[str, str, str, str], _Entry]) -> None:
+    """Fold the oldest Update entries into `ancient-changes` until at most the cap remain.
+
+    As upstream: oldest first (by time, then identity), and the first old entry of each
+    apiVersion becomes that version's bucket once a second one joins it; the bucket takes
+    the time of the newest entry merged in. Apply entries are never folded.
+    """
+    updaters = [i for i, e in managers.items() if e.operation == "Update"]
+    if len(updaters) <= MAX_UPDATE_MANAGERS:
+        return
+    updaters.sort(key=lambda i: (managers[i].time or "", i))
+    remaining = len(updaters)
+    first_of_version: dict[str, tuple[str, str, str, str]] = {}
+    for identity in updaters:
+        if remaining <= MAX_UPDATE_MANAGERS:
+            break
+        entry = managers[identity]
+        version = entry.api_version
+        bucket = _identity(ANCIENT_CHANGES, "Update", version, "")
+        first = first_of_version.setdefault(version, identity)
+        if first == identity or identity == bucket:
+            continue
+        if bucket not in managers:
+            oldest = managers.pop(first)
+            managers[bucket] = _Entry(ANCIENT_CHANGES, "Update", version, "", None, oldest.fields)
+        managers[bucket].fields |= entry.fields
+        managers[bucket].time = entry.time
+        del managers[identity]
+        remaining -= 1
 
 
 def managed_fields_of(obj: Mapping[str, Any]) -> dict[tuple[str, str, str], set[str]]:
