@@ -20,6 +20,7 @@ from gati_reconciler.reconcile import Reconciler
 from gati_reconciler.service import CONSUMER, OPTIONS, decode_change
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.nats_connection import NatsConnection
+from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.publisher import Publisher
 
 WAIT = 30.0
@@ -38,8 +39,10 @@ class Outcomes:
             self.events.append(decode_event(msg.data, OutcomeEvent))
             self._changed.notify_all()
 
-    async def wait_for(self, predicate: Callable[[list[OutcomeEvent]], bool]) -> None:
-        async with asyncio.timeout(WAIT), self._changed:
+    async def wait_for(
+        self, predicate: Callable[[list[OutcomeEvent]], bool], seconds: float = WAIT
+    ) -> None:
+        async with asyncio.timeout(seconds), self._changed:
             await self._changed.wait_for(lambda: predicate(self.events))
 
     def of(self, name: str) -> list[OutcomeEvent]:
@@ -169,3 +172,51 @@ def module(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"moduleName": "@acme/auth", "image": "acme/auth:1"} | spec,
     }
+
+
+class Replica:
+    """A reconciler replica with its own NATS connection and API client, which a test may stop
+    gracefully or kill: a kill closes the connection without draining and cancels the loop, so
+    the messages it held come back to the others after `ack_wait`, as after a crash."""
+
+    def __init__(
+        self, url: str, connection: NatsConnection, spec: ConsumerSpec, source: str
+    ) -> None:
+        self.api = client.ApiClient(_configuration(url))
+        self.kube = Kube(self.api, workers=8)
+        self.connection = connection
+        reconciler = Reconciler(self.kube, Publisher(connection), source=source, stream=STREAM)
+        self.loop = ConsumerLoop(
+            connection,
+            STREAM,
+            spec,
+            decode=decode_change,
+            handler=reconciler.handle,
+            on_poison=reconciler.on_poison,
+            options=OPTIONS,
+        )
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.loop.run(self.stop))
+
+    async def close(self) -> None:
+        self.stop.set()
+        async with asyncio.timeout(30):
+            await self.task
+        await self.connection.close()
+        self.kube.close()
+        self.api.close()
+
+    async def kill(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(Exception):
+            await self.connection.client.close()
+        with contextlib.suppress(BaseException):
+            await self.task
+        self.kube.close()
+        self.api.close()
+
+
+def _configuration(url: str) -> client.Configuration:
+    configuration = client.Configuration()
+    configuration.host = url
+    return configuration
