@@ -20,7 +20,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -36,14 +35,21 @@ from gati_contracts.events import (
     event_headers,
 )
 from gati_contracts.handler import GatiHandler
-from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE, KindInfo, kind_info
-from gati_contracts.labels import selector_labels, selector_string
+from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE
 from gati_contracts.module import GatiModule
 from gati_contracts.objects import InvalidObjectError, parse_object
 from gati_contracts.subjects import CR_ROOT, ObjectSubject, parse_subject, status_subject
+from gati_contracts.workload import WorkloadPhase
 from gati_reconciler.kube import Kube, KubeError, collection_path
-from gati_reconciler.manifests import KINDS_OWNED_BY, ManifestError, render
+from gati_reconciler.manifests import ManifestError, render
 from gati_reconciler.status import Verdict, failed, next_status, read_deployment
+from gati_reconciler.targets import (
+    KubernetesTarget,
+    Owner,
+    PermanentError,
+    Target,
+    object_path,
+)
 from gati_runtime.consumer import Delivery, Poison
 from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
 from gati_runtime.publisher import Publisher
@@ -73,49 +79,17 @@ ACTIVE_WORKERS = Gauge(
     "controller_runtime_active_workers", "Reconciles running now", ["controller"]
 )
 
-_OWNED_INFO: Final = {info.kind: info for infos in KINDS_OWNED_BY.values() for info in infos}
 
-
-class PermanentError(Exception):
-    """Retrying cannot help; `reason` is CamelCase and the message names the field to fix."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        super().__init__(message)
-
-
-@dataclass(frozen=True)
-class Subject:
-    """The workload resource a delivery is about, whichever object's event brought it."""
-
-    kind: KindInfo
-    namespace: str
-    name: str
-
-    @property
-    def path(self) -> str:
-        base = collection_path(self.kind.api_version, self.kind.plural, self.namespace)
-        return f"{base}/{self.name}"
-
-
-def object_path(obj: dict[str, Any]) -> str:
-    """The URL of a rendered (or listed) object of a kind the reconciler owns."""
-    info = _OWNED_INFO[obj["kind"]]
-    metadata = obj["metadata"]
-    collection = collection_path(info.api_version, info.plural, metadata["namespace"])
-    return f"{collection}/{metadata['name']}"
-
-
-def owner_of(event: ChangeEvent, subject: ObjectSubject) -> Subject | None:
+def owner_of(event: ChangeEvent, subject: ObjectSubject) -> Owner | None:
     """The handler or module a change is about: itself, or the controller of an owned object."""
     if subject.root == CR_ROOT:
         if subject.kind.kind not in WORKLOAD_KINDS:
             return None
-        return Subject(subject.kind, subject.namespace, subject.name)
+        return Owner(subject.kind, subject.namespace, subject.name)
     references = (event.obj.get("metadata") or {}).get("ownerReferences") or []
     for reference in references:
         if reference.get("controller") and reference.get("kind") in WORKLOAD_KINDS:
-            return Subject(WORKLOAD_KINDS[reference["kind"]], subject.namespace, reference["name"])
+            return Owner(WORKLOAD_KINDS[reference["kind"]], subject.namespace, reference["name"])
     return None
 
 
@@ -132,17 +106,28 @@ def is_status_echo(event: ChangeEvent) -> bool:
     )
 
 
+def _cause(delivery: Delivery[ChangeEvent], subject: Owner) -> str:
+    """Names the event behind an effect, as a gitops commit message or a dry-run log line."""
+    event = delivery.event
+    return (
+        f"{event.type.value} {subject.kind.kind} {subject.namespace}/{subject.name} "
+        f"(event {event.kind} rv {event.resource_version}, stream seq {delivery.stream_sequence})"
+    )
+
+
 class Reconciler:
     def __init__(
         self,
         kube: Kube,
         publisher: Publisher,
         *,
+        target: Target | None = None,
         source: str,
         stream: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._kube = kube
+        self._target = target or KubernetesTarget(kube)
         self._publisher = publisher
         self._source = source
         self._stream = stream
@@ -203,10 +188,13 @@ class Reconciler:
             )
             return DONE
         try:
-            verdict = await self._realize(live, subject, deployment_only=not from_cr)
+            verdict = await self._realize(
+                live, subject, deployment_only=not from_cr, cause=_cause(delivery, subject)
+            )
         except PermanentError as error:
             return await self._fail(delivery, subject, live, error)
-        await self._write_status(live, subject, verdict)
+        if self._target.writes:
+            await self._write_status(live, subject, verdict)
         await self._publish(
             delivery,
             subject,
@@ -220,7 +208,7 @@ class Reconciler:
         return DONE
 
     async def _realize(
-        self, live: dict[str, Any], subject: Subject, *, deployment_only: bool
+        self, live: dict[str, Any], subject: Owner, *, deployment_only: bool, cause: str
     ) -> Verdict:
         """Apply the render; after a change of an owned Deployment with the spec already
         applied (`deployment_only`), re-apply just that Deployment: it undoes drift of our
@@ -240,57 +228,43 @@ class Reconciler:
         observed = status.get("observedGeneration")
         if deployment_only and observed == generation:
             rendered = [obj for obj in rendered if obj["kind"] == "Deployment"]
-        deployment: dict[str, Any] | None = None
-        for obj in rendered:
-            try:
-                applied = await self._kube.apply(object_path(obj), obj)
-            except KubeError as error:
-                if error.code in (400, 422):
-                    raise PermanentError(
-                        "ApiRejected", f"{obj['kind']} {obj['metadata']['name']}: {error.message}"
-                    ) from error
-                raise
-            if obj["kind"] == "Deployment":
-                deployment = applied
+        deployment = await self._target.apply(rendered, cause=cause)
         if observed != generation:
             # A first reconcile has nothing to prune: objects are owned by this uid only.
             if observed is not None:
-                await self._prune(live, subject, rendered)
-            reason = "Created" if observed is None else "Updated"
-            await self._post_event(
-                live,
-                "Normal",
-                reason,
-                f"applied generation {generation}: "
-                + ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in rendered),
-            )
+                keep = {(obj["kind"], obj["metadata"]["name"]) for obj in rendered}
+                await self._target.prune(subject, live["metadata"]["uid"], keep, cause=cause)
+            if self._target.writes:
+                await self._post_event(
+                    live,
+                    "Normal",
+                    "Created" if observed is None else "Updated",
+                    f"applied generation {generation}: "
+                    + ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in rendered),
+                )
         if deployment is None:
-            raise PermanentError("CannotRender", "the render holds no Deployment")
+            # The target does not talk to the cluster (gitops, dry run): read what runs there.
+            wanted = next((obj for obj in rendered if obj["kind"] == "Deployment"), None)
+            if wanted is None:
+                raise PermanentError("CannotRender", "the render holds no Deployment")
+            deployment = await self._kube.get(object_path(wanted))
+            if deployment is None:
+                return Verdict(
+                    WorkloadPhase.PROGRESSING,
+                    "AwaitingSync",
+                    f"Deployment {wanted['metadata']['name']} is not in the cluster yet",
+                )
         return read_deployment(deployment)
 
-    async def _prune(
-        self, live: dict[str, Any], subject: Subject, rendered: list[dict[str, Any]]
-    ) -> None:
-        """Delete owned objects the latest render no longer holds (a PDB after scaling to one)."""
-        keep = {(obj["kind"], obj["metadata"]["name"]) for obj in rendered}
-        uid = live["metadata"]["uid"]
-        selector = selector_string(selector_labels(subject.kind, subject.name))
-        for info in KINDS_OWNED_BY[subject.kind.kind]:
-            collection = collection_path(info.api_version, info.plural, subject.namespace)
-            for item in await self._kube.list(collection, selector):
-                metadata = item.get("metadata") or {}
-                owned = any(ref.get("uid") == uid for ref in metadata.get("ownerReferences") or [])
-                if owned and (info.kind, metadata.get("name")) not in keep:
-                    await self._kube.delete(
-                        f"{collection}/{metadata['name']}", uid=metadata.get("uid")
-                    )
-
-    async def _write_status(self, live: dict[str, Any], subject: Subject, verdict: Verdict) -> bool:
+    async def _write_status(self, live: dict[str, Any], subject: Owner, verdict: Verdict) -> bool:
         """Write the status if it changed; False when it already said this."""
         generation = int(live["metadata"].get("generation") or 1)
-        selector = selector_string(selector_labels(subject.kind, subject.name))
         status = next_status(
-            live.get("status"), verdict, generation=generation, selector=selector, now=self._clock()
+            live.get("status"),
+            verdict,
+            generation=generation,
+            selector=subject.selector,
+            now=self._clock(),
         )
         if status is None:
             return False
@@ -300,7 +274,7 @@ class Reconciler:
     async def _fail(
         self,
         delivery: Delivery[ChangeEvent],
-        subject: Subject,
+        subject: Owner,
         live: dict[str, Any],
         error: PermanentError,
     ) -> Outcome:
@@ -312,7 +286,9 @@ class Reconciler:
             reason=error.reason,
             message=str(error),
         )
-        if await self._write_status(live, subject, failed(error.reason, str(error))):
+        if self._target.writes and await self._write_status(
+            live, subject, failed(error.reason, str(error))
+        ):
             await self._post_event(live, "Warning", "ReconcileFailed", str(error))
         await self._publish(
             delivery,
@@ -335,17 +311,13 @@ class Reconciler:
             await self._publish(delivery, subject, OutcomeResult.FAILED, error.reason, str(error))
         return Fail(f"{error.reason}: {error}")
 
-    async def _confirm_deleted(self, delivery: Delivery[ChangeEvent], subject: Subject) -> Outcome:
+    async def _confirm_deleted(self, delivery: Delivery[ChangeEvent], subject: Owner) -> Outcome:
         """Owned objects go by ownerReference garbage collection; wait until they have."""
-        selector = selector_string(selector_labels(subject.kind, subject.name))
-        for info in KINDS_OWNED_BY[subject.kind.kind]:
-            collection = collection_path(info.api_version, info.plural, subject.namespace)
-            for item in await self._kube.list(collection, selector):
-                refs = (item.get("metadata") or {}).get("ownerReferences") or []
-                if any(ref.get("uid") == delivery.event.uid for ref in refs):
-                    return Retry(
-                        f"{info.kind} {item['metadata']['name']} not yet collected", after=GC_POLL
-                    )
+        left = await self._target.leftovers(
+            subject, delivery.event.uid, cause=_cause(delivery, subject)
+        )
+        if left:
+            return Retry(f"not yet collected: {', '.join(left)}", after=GC_POLL)
         await self._publish(
             delivery,
             subject,
@@ -396,7 +368,7 @@ class Reconciler:
     async def _publish(
         self,
         delivery: Delivery[ChangeEvent],
-        subject: Subject,
+        subject: Owner,
         result: OutcomeResult,
         reason: str,
         message: str,
@@ -450,7 +422,7 @@ class Reconciler:
             source=self._source,
             action=RECONCILED,
             result=OutcomeResult.FAILED,
-            kind=kind_info(parsed.kind.kind).kind,
+            kind=parsed.kind.kind,
             namespace=parsed.namespace,
             name=parsed.name,
             reason="Abandoned",

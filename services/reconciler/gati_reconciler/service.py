@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Final
 
 from kubernetes import client
@@ -12,6 +15,14 @@ from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_MODULE
 from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, object_filter
 from gati_reconciler.kube import Kube
 from gati_reconciler.reconcile import Reconciler
+from gati_reconciler.targets import (
+    TARGET_ENV,
+    DryRunTarget,
+    GitOpsTarget,
+    KubernetesTarget,
+    Target,
+    TargetName,
+)
 from gati_runtime.consumer import ConsumerOptions
 from gati_runtime.kube_config import kube_configuration
 from gati_runtime.outcomes import Backoff
@@ -35,8 +46,29 @@ OPTIONS: Final = ConsumerOptions(
 pushing the next attempt minutes past recovery."""
 
 
+GITOPS_TREE_ENV: Final = "GATI_GITOPS_TREE"
+
+
 def decode_change(payload: bytes) -> ChangeEvent:
     return decode_event(payload, ChangeEvent)
+
+
+def choose_target(kube: Kube, environ: Mapping[str, str]) -> Target:
+    """The target `GATI_RECONCILER_TARGET` names; a bad value stops start-up naming the fix."""
+    value = environ.get(TARGET_ENV, TargetName.KUBERNETES.value)
+    try:
+        name = TargetName(value)
+    except ValueError:
+        choices = ", ".join(t.value for t in TargetName)
+        raise ValueError(f"{TARGET_ENV}={value!r}: choose one of {choices}") from None
+    if name is TargetName.GITOPS:
+        tree = environ.get(GITOPS_TREE_ENV)
+        if not tree:
+            raise ValueError(f"{TARGET_ENV}=gitops needs {GITOPS_TREE_ENV}, a git working tree")
+        return GitOpsTarget(Path(tree))
+    if name is TargetName.DRY_RUN:
+        return DryRunTarget(kube)
+    return KubernetesTarget(kube)
 
 
 async def main(ctx: ServiceContext) -> None:
@@ -44,7 +76,11 @@ async def main(ctx: ServiceContext) -> None:
         kube = Kube(api, workers=OPTIONS.max_in_flight // 8)
         try:
             reconciler = Reconciler(
-                kube, ctx.publisher, source=ctx.settings.instance_id, stream=ctx.settings.stream
+                kube,
+                ctx.publisher,
+                target=choose_target(kube, os.environ),
+                source=ctx.settings.instance_id,
+                stream=ctx.settings.stream,
             )
             loop = ctx.consumer(
                 CONSUMER,
