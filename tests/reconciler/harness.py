@@ -18,6 +18,7 @@ from gati_contracts.subjects import STATUS_ROOT, STREAM
 from gati_reconciler.kube import Kube
 from gati_reconciler.reconcile import Reconciler
 from gati_reconciler.service import CONSUMER, OPTIONS, decode_change
+from gati_reconciler.targets import Target
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.provisioning import ConsumerSpec
@@ -74,12 +75,22 @@ async def outcomes(connection: NatsConnection) -> AsyncIterator[Outcomes]:
 
 @contextlib.asynccontextmanager
 async def running_reconciler(
-    api: client.ApiClient, connection: NatsConnection, *, source: str = "r0"
+    api: client.ApiClient,
+    connection: NatsConnection,
+    *,
+    source: str = "r0",
+    target: Callable[[Kube], Target] | None = None,
 ) -> AsyncIterator[asyncio.Event]:
     """One replica on the shared durable; set the yielded event to stop it early (as a kill
     would, minus the drain, use `task.cancel()` on the caller side instead)."""
     kube = Kube(api, workers=8)
-    reconciler = Reconciler(kube, Publisher(connection), source=source, stream=STREAM)
+    reconciler = Reconciler(
+        kube,
+        Publisher(connection),
+        target=target(kube) if target else None,
+        source=source,
+        stream=STREAM,
+    )
     loop = ConsumerLoop(
         connection,
         STREAM,
