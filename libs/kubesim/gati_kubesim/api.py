@@ -24,7 +24,16 @@ from gati_kubesim import crds, fieldmanager, jsonpath
 from gati_kubesim import patch as patches
 from gati_kubesim.admission import Admission
 from gati_kubesim.conversion import present
-from gati_kubesim.errors import ApiError, Cause, Details, bad_request, expired, invalid, not_found
+from gati_kubesim.errors import (
+    ApiError,
+    Cause,
+    Details,
+    bad_request,
+    expired,
+    invalid,
+    not_found,
+    too_large_resource_version,
+)
 from gati_kubesim.registry import Registry, ResourceType
 from gati_kubesim.selectors import (
     Matcher,
@@ -91,6 +100,9 @@ class Api:
         self.store = store
         self.hub = hub
         self.admission = admission
+        # How long a read from a resourceVersion not reached yet waits for it (the real
+        # server's watch cache waits 3s, then answers 504 ResourceVersionTooLarge).
+        self.freshness_timeout = 3.0
         store.listeners.append(self._on_event)
 
     # -- resolution ------------------------------------------------------------------------
@@ -162,11 +174,8 @@ class Api:
             if rv_match == "Exact":
                 list_rv = _rv_int(resource_version, "list")
                 if list_rv > current:
-                    raise ApiError(
-                        504,
-                        f"Too large resource version: {list_rv}, current: {current}",
-                        reason="Timeout",
-                    )
+                    # Exact reads go to storage, which refuses a future revision at once.
+                    raise too_large_resource_version(list_rv, current)
         if cont:
             list_rv, start = self._decode_continue(rt, cont)
         objects = self._state_at(rt, list_rv, current)
@@ -190,6 +199,21 @@ class Api:
             meta_out["continue"] = base64.urlsafe_b64encode(token).decode()
             meta_out["remainingItemCount"] = remaining
         return items, meta_out
+
+    async def wait_until_fresh(
+        self, resource_version: str | None, rv_match: str | None, what: str
+    ) -> None:
+        """Hold a list or watch from a resourceVersion the server has not reached yet
+        until a write reaches it, or answer 504 `ResourceVersionTooLarge` after
+        `freshness_timeout`; serving it at once would show a client older state than it
+        asked for, and a watch would replay events it has already seen."""
+        if not resource_version or resource_version == "0" or rv_match == "Exact":
+            return
+        rv = _rv_int(resource_version, what)
+        if rv <= self.store.resource_version:
+            return
+        if not await self.hub.wait_for(rv, self.freshness_timeout):
+            raise too_large_resource_version(rv, self.store.resource_version)
 
     def _state_at(self, rt: ResourceType, rv: int, current: int) -> dict[tuple[str, str], Obj]:
         """Objects as they were at `rv`: the live ones with later events undone (410 when

@@ -45,6 +45,8 @@ class Details:
     group: str = ""
     kind: str = ""
     causes: list[Cause] = field(default_factory=list)
+    # How long a client should wait before retrying (`Retry-After` in seconds), or 0.
+    retry_after_seconds: int = 0
 
 
 class ApiError(Exception):
@@ -91,11 +93,19 @@ def status_object(
         if details.kind:
             out["kind"] = details.kind
         if details.causes:
-            out["causes"] = [
-                {"reason": c.reason, "message": c.message, "field": c.field} for c in details.causes
-            ]
+            out["causes"] = [_cause(c) for c in details.causes]
+        if details.retry_after_seconds:
+            out["retryAfterSeconds"] = details.retry_after_seconds
         body["details"] = out
     return body
+
+
+def _cause(c: Cause) -> dict[str, str]:
+    """A `StatusCause`; `field` is omitted when empty, as the server's JSON omits it."""
+    out = {"reason": c.reason, "message": c.message}
+    if c.field:
+        out["field"] = c.field
+    return out
 
 
 def resource_label(group: str, plural: str) -> str:
@@ -147,3 +157,17 @@ def bad_request(message: str) -> ApiError:
 
 def expired(message: str) -> ApiError:
     return ApiError(410, message, reason="Expired")
+
+
+def too_large_resource_version(requested: int, current: int) -> ApiError:
+    """504 for a read at a resourceVersion the server has not reached, as the real server
+    answers once its wait for it runs out: clients (reflectors) retry after a second."""
+    return ApiError(
+        504,
+        f"Timeout: Too large resource version: {requested}, current: {current}",
+        reason="Timeout",
+        details=Details(
+            causes=[Cause("", "ResourceVersionTooLarge", "Too large resource version")],
+            retry_after_seconds=1,
+        ),
+    )

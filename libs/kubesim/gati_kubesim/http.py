@@ -338,7 +338,14 @@ class HttpApi:
         method = request.method
         if t.name is None:
             if method == "GET":
-                if _flag(request, "watch"):
+                watch = _flag(request, "watch")
+                if watch or "continue" not in request.query:
+                    await self.api.wait_until_fresh(
+                        request.query.get("resourceVersion"),
+                        request.query.get("resourceVersionMatch"),
+                        "watch" if watch else "list",
+                    )
+                if watch:
                     return await self._watch(request, t)
                 return self._list(request, t)
             if method == "POST":

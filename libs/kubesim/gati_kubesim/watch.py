@@ -136,6 +136,8 @@ class WatchHub:
     def __init__(self, max_history: int = 10_000) -> None:
         self.max_history = max_history
         self._histories: dict[tuple[str, str], History] = {}
+        # Reads waiting for the server to reach a resourceVersion, by that version.
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         # Floor of histories not created yet: after a restart from a snapshot nothing
         # before the restored resourceVersion can be replayed.
         self._base_floor = 0
@@ -153,6 +155,41 @@ class WatchHub:
             h.floor = h.events.popleft().rv
         for w in list(h.watchers):
             w.offer(event)
+        if self._waiting:
+            self._wake(event.rv)
+
+    def _wake(self, rv: int) -> None:
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for wanted, future in self._waiting:
+            if wanted <= rv:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                still.append((wanted, future))
+        self._waiting = still
+
+    @property
+    def waiting_reads(self) -> int:
+        """Reads parked by `wait_for` right now (for tests and diagnostics)."""
+        return len(self._waiting)
+
+    async def wait_for(self, rv: int, within: float) -> bool:
+        """Wait until an event at `rv` or later is published; False after `within` seconds.
+
+        Every write publishes an event, so this is how a read from a resourceVersion the
+        server has not reached yet (a client that heard of it from another replica, or a
+        restarted server) waits for it, as the real server's watch cache does.
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((rv, future))
+        try:
+            async with asyncio.timeout(within):
+                await future
+        except TimeoutError:
+            return False
+        finally:
+            self._waiting = [(r, f) for r, f in self._waiting if f is not future]
+        return True
 
     def floor(self, key: tuple[str, str]) -> int:
         return self._history(key).floor
