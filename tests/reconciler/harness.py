@@ -80,6 +80,7 @@ async def running_reconciler(
     *,
     source: str = "r0",
     target: Callable[[Kube], Target] | None = None,
+    spec: ConsumerSpec = CONSUMER,
 ) -> AsyncIterator[asyncio.Event]:
     """One replica on the shared durable; set the yielded event to stop it early (as a kill
     would, minus the drain, use `task.cancel()` on the caller side instead)."""
@@ -94,7 +95,7 @@ async def running_reconciler(
     loop = ConsumerLoop(
         connection,
         STREAM,
-        CONSUMER,
+        spec,
         decode=decode_change,
         handler=reconciler.handle,
         on_poison=reconciler.on_poison,

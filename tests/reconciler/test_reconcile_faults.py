@@ -3,13 +3,18 @@ and an old event delivered late changes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from kubernetes import client
+from prometheus_client import REGISTRY
 
+from fixtures.kubesim_server import kubesim_hook
 from gati_contracts.events import ChangeEvent, ChangeType, OutcomeResult, encode_event
 from gati_contracts.headers import MSG_ID
 from gati_contracts.subjects import STREAM, cr_subject
+from gati_kubesim.server import ThreadedKubeSim
+from gati_reconciler.service import CONSUMER
 from gati_runtime.nats_connection import NatsConnection
 from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads, handler, outcomes, running_reconciler
@@ -84,3 +89,58 @@ async def test_redelivered_stale_event_changes_nothing(
     deployment = workloads.deployment("users")
     assert deployment["metadata"]["resourceVersion"] == before_deployment
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "acme/u:2"
+
+
+async def test_transient_api_errors_are_retried_until_running(
+    crd_kubesim: ThreadedKubeSim,
+    crd_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    requeued = REGISTRY.get_sample_value(
+        "controller_runtime_reconcile_total", {"controller": "reconciler", "result": "requeue"}
+    )
+    kubesim_hook(
+        crd_kubesim.url,
+        "faults",
+        {"verb": "patch", "resource": "deployments", "code": 503, "times": 2},
+    )
+    try:
+        async with outcomes(gati_connection) as seen, running_reconciler(crd_api, gati_connection):
+            workloads.create(handler(workloads.namespace, "users"))
+            await seen.phase("users", "Running")
+    finally:
+        kubesim_hook(crd_kubesim.url, "faults", method="DELETE")
+    after = REGISTRY.get_sample_value(
+        "controller_runtime_reconcile_total", {"controller": "reconciler", "result": "requeue"}
+    )
+    assert (after or 0) - (requeued or 0) >= 2
+
+
+async def test_abandoned_reconcile_marks_the_resource_failed(
+    crd_kubesim: ThreadedKubeSim,
+    crd_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    spec = dataclasses.replace(CONSUMER, max_deliver=2)
+    kubesim_hook(
+        crd_kubesim.url, "faults", {"verb": "patch", "resource": "deployments", "code": 500}
+    )
+    try:
+        async with (
+            outcomes(gati_connection) as seen,
+            running_reconciler(crd_api, gati_connection, spec=spec),
+        ):
+            workloads.create(handler(workloads.namespace, "users"))
+            await seen.wait_for(lambda events: any(e.reason == "Abandoned" for e in events))
+    finally:
+        kubesim_hook(crd_kubesim.url, "faults", method="DELETE")
+    status = workloads.get("GatiHandler", "users")["status"]
+    assert status["phase"] == "Failed"
+    degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+    assert degraded["reason"] == "ReconcileAbandoned"
+    assert "500" in degraded["message"]
+    assert [e.reason for e in seen.of("users")] == ["Abandoned"]

@@ -17,9 +17,11 @@ anything else (409, 429, 5xx, timeouts) is retried with the consumer's backoff.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -132,6 +134,11 @@ class Reconciler:
         self._source = source
         self._stream = stream
         self._clock = clock
+        self._busy: dict[Owner, asyncio.Lock] = {}
+        self._users: dict[Owner, int] = {}
+        # Stream sequences this replica failed and reported itself; the consumer loop calls
+        # `on_poison` for them right after, which then has nothing to add.
+        self._reported: set[int] = set()
 
     async def handle(self, delivery: Delivery[ChangeEvent]) -> Outcome:
         """The consumer loop's handler: never raises, answers Done, Retry or Fail."""
@@ -168,6 +175,27 @@ class Reconciler:
         from_cr = isinstance(parsed, ObjectSubject) and parsed.root == CR_ROOT
         if subject is None or (from_cr and is_status_echo(event)):
             return DONE
+        async with self._serialized(subject):
+            return await self._reconcile(delivery, subject, from_cr=from_cr)
+
+    @contextlib.asynccontextmanager
+    async def _serialized(self, owner: Owner) -> AsyncIterator[None]:
+        """One reconcile per owner in this process: the consumer loop serializes per subject,
+        and a resource's own events and its Deployment's travel on two subjects."""
+        lock = self._busy.setdefault(owner, asyncio.Lock())
+        self._users[owner] = self._users.get(owner, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[owner] -= 1
+            if not self._users[owner]:
+                del self._users[owner], self._busy[owner]
+
+    async def _reconcile(
+        self, delivery: Delivery[ChangeEvent], subject: Owner, *, from_cr: bool
+    ) -> Outcome:
+        event = delivery.event
         live = await self._kube.get(subject.path)
         if live is None or (from_cr and live["metadata"]["uid"] != event.uid):
             if from_cr and event.type is ChangeType.DELETED:
@@ -299,6 +327,7 @@ class Reconciler:
             uid=live["metadata"]["uid"],
             generation=int(live["metadata"].get("generation") or 1),
         )
+        self._reported.add(delivery.stream_sequence)
         return Fail(f"{error.reason}: {error}")
 
     async def _fail_permanently(
@@ -309,6 +338,7 @@ class Reconciler:
         subject = owner_of(delivery.event, parsed) if isinstance(parsed, ObjectSubject) else None
         if subject is not None:
             await self._publish(delivery, subject, OutcomeResult.FAILED, error.reason, str(error))
+            self._reported.add(delivery.stream_sequence)
         return Fail(f"{error.reason}: {error}")
 
     async def _confirm_deleted(self, delivery: Delivery[ChangeEvent], subject: Owner) -> Outcome:
@@ -403,7 +433,11 @@ class Reconciler:
         )
 
     async def on_poison(self, poison: Poison) -> None:
-        """A message given up on (undecodable, or out of deliveries): leave a trace on the bus."""
+        """A message given up on: leave a trace on the bus and, when the API answers, on the
+        resource. A `Fail` of our own already reported itself, so it is not reported twice."""
+        if poison.stream_sequence in self._reported:
+            self._reported.discard(poison.stream_sequence)
+            return
         log.error(
             "reconcile_abandoned",
             subject=poison.subject,
@@ -436,3 +470,14 @@ class Reconciler:
             encode_event(outcome),
             event_headers(outcome),
         )
+        if parsed.root != CR_ROOT:
+            return
+        owner = Owner(parsed.kind, parsed.namespace, parsed.name)
+        try:
+            live = await self._kube.get(owner.path)
+            if live is not None and self._target.writes:
+                message = f"gave up on event {poison.stream_sequence}: {poison.reason}"
+                await self._write_status(live, owner, failed("ReconcileAbandoned", message))
+                await self._post_event(live, "Warning", "ReconcileFailed", message)
+        except KubeError as error:
+            log.warning("abandoned_status_not_written", error=str(error))
