@@ -24,7 +24,7 @@ from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.publisher import Publisher
 
-WAIT = 30.0
+WAIT = 60.0
 """Seconds any awaited condition may take before the test fails (never reached when healthy)."""
 
 

@@ -39,7 +39,8 @@ async def test_unrealizable_resource_fails_clearly_while_the_others_run(
             lambda events: (
                 names <= {e.name for e in events if e.details.get("phase") == "Running"}
                 and any(e.name == "bad" and e.result is OutcomeResult.FAILED for e in events)
-            )
+            ),
+            seconds=120,
         )
     live = workloads.get("GatiHandler", "bad")
     assert live["status"]["phase"] == "Failed"
