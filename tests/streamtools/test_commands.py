@@ -131,6 +131,10 @@ async def test_replay_refuses_what_it_cannot_do_with_a_clear_error(
     pending = gati(nats_url, "replay", "--since", "1", "--service", "timescape", "--dry-run")
     assert pending.returncode == 2
     assert "not landed" in pending.stderr
+    unreachable = gati("nats://127.0.0.1:1", "history", "gh/shop/orders")
+    assert unreachable.returncode == 2
+    assert "cannot reach NATS at nats://127.0.0.1:1" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
     bad_time = gati(nats_url, "export", "--since", "yesterday")
     assert bad_time.returncode == 2
     assert "--since" in bad_time.stderr

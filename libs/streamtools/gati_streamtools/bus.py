@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 
 from gati_runtime.nats_connection import tls_context
@@ -38,15 +39,43 @@ def bus_settings(args: argparse.Namespace) -> Settings:
     return Settings.load(args=args)
 
 
+class BusUnreachableError(ConnectionError):
+    pass
+
+
 async def connect_tool(settings: Settings, *, name: str) -> Client:
-    return await nats.connect(
-        servers=settings.nats_servers,
-        name=name,
-        user_credentials=str(settings.nats_creds) if settings.nats_creds else None,
-        tls=tls_context(settings),
-        connect_timeout=CONNECT_TIMEOUT,
-        max_reconnect_attempts=0,
-        allow_reconnect=False,
+    """One bounded attempt: nats-py otherwise retries an unreachable first server for ever,
+    printing a traceback per attempt through its default error callback."""
+    errors: list[str] = []
+    failed = asyncio.Event()
+
+    async def remember(error: Exception) -> None:
+        errors.append(str(error) or type(error).__name__)
+        failed.set()
+
+    connecting = asyncio.ensure_future(
+        nats.connect(
+            servers=settings.nats_servers,
+            name=name,
+            user_credentials=str(settings.nats_creds) if settings.nats_creds else None,
+            tls=tls_context(settings),
+            connect_timeout=CONNECT_TIMEOUT,
+            max_reconnect_attempts=0,
+            allow_reconnect=False,
+            error_cb=remember,
+        )
+    )
+    failing = asyncio.ensure_future(failed.wait())
+    await asyncio.wait(
+        {connecting, failing}, timeout=CONNECT_TIMEOUT, return_when="FIRST_COMPLETED"
+    )
+    failing.cancel()
+    if connecting.done() and not connecting.cancelled() and connecting.exception() is None:
+        return connecting.result()
+    connecting.cancel()
+    reason = errors[-1] if errors else "no answer"
+    raise BusUnreachableError(
+        f"cannot reach NATS at {settings.nats_url} ({reason}); check --nats-url or GATI_NATS_URL"
     )
 
 
