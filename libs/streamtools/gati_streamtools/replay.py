@@ -115,11 +115,15 @@ class ReconcilerReplay:
             ]
         previous = self._previous.get(key, {})
         current = {(m["kind"], m["metadata"]["name"]): m for m in manifests}
-        changes = [
-            f"{kind} {name}: {change}"
-            for (kind, name), manifest in current.items()
-            for change in object_changes(previous.get((kind, name)), manifest)
-        ]
+        changes: list[str] = []
+        for (kind, name), manifest in current.items():
+            before = previous.get((kind, name))
+            if before is None:
+                changes.append(f"{kind} {name}: created")
+            elif before != manifest:  # the field-by-field diff is the costly part; skip it
+                changes += [
+                    f"{kind} {name}: {change}" for change in object_changes(before, manifest)
+                ]
         changes += [
             f"{kind} {name}: deleted" for kind, name in previous if (kind, name) not in current
         ]
