@@ -82,8 +82,19 @@ class GatiVersionStatus(ObservedModel):
     """When the current step began; with its pause this is the durable step deadline."""
     failed_checks: int = Field(default=0, ge=0)
     """Consecutive failed health checks; reaching `failureThreshold` rolls back."""
+    last_check_at: Timestamp | None = None
+    """The health-check boundary last counted, so a restarted timescape neither skips a due
+    check nor counts the same interval twice."""
+    paused: bool = False
+    """Held by `rollout pause`; kept here because the annotation that asked for it is taken once
+    and the hold must outlive the process that took it."""
+    last_rollout_action: str | None = Field(default=None, max_length=253)
+    """Nonce of the rollout-action annotation last taken, so a re-sent or redelivered annotation
+    acts once."""
     idle_samples: int = Field(default=0, ge=0)
     """Consecutive traffic samples without requests, counted toward decommission."""
+    last_sample_at: Timestamp | None = None
+    """Time of the newest traffic sample counted, so a redelivered sample never counts twice."""
     draining_since: Timestamp | None = None
     traffic_count: int = Field(default=0, ge=0)
     last_traffic_timestamp: Timestamp | None = None
