@@ -106,6 +106,9 @@ def run_tool(
         return asyncio.run(main())
     except KeyboardInterrupt:
         return 0
+    except BusUnreachableError as error:
+        print(f"gati-operator {command}: {error}", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as error:  # unreachable NATS, missing stream, denied permission: say which
         print(f"gati-operator {command}: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_ERROR
