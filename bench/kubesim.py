@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,13 @@ import aiohttp
 from gati_kubesim.process import KubeSimProcess
 
 NAMESPACE = "bench"
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used: a cost per request that, unlike
+    the rates, holds still when other work shares the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float:
@@ -90,9 +98,11 @@ async def run(objects: int, concurrency: int, watchers: int) -> dict[str, Any]:
                         raise SystemExit(f"create failed: {resp.status} {await resp.text()}")
 
             live_started = time.perf_counter()
+            cpu_started = _cpu_s(proc.pid)
             create_s = await _in_batches(objects, concurrency, create)
             await asyncio.gather(*live)
             live_s = time.perf_counter() - live_started
+            create_cpu = _cpu_s(proc.pid) - cpu_started
             rss_full = _rss_mb(proc.pid)
 
             async def get(i: int) -> None:
@@ -101,7 +111,9 @@ async def run(objects: int, concurrency: int, watchers: int) -> dict[str, Any]:
                     if resp.status != 200:
                         raise SystemExit(f"get failed: {resp.status}")
 
+            cpu_started = _cpu_s(proc.pid)
             get_s = await _in_batches(objects, concurrency, get)
+            get_cpu = _cpu_s(proc.pid) - cpu_started
 
             list_started = time.perf_counter()
             async with session.get(coll) as resp:
@@ -121,6 +133,9 @@ async def run(objects: int, concurrency: int, watchers: int) -> dict[str, Any]:
         "watchers": watchers,
         "creates_per_s": round(objects / create_s),
         "gets_per_s": round(objects / get_s),
+        # Server CPU per request; creates include fanning each event out to the watchers.
+        "server_cpu_us_per_create": round(create_cpu / objects * 1e6),
+        "server_cpu_us_per_get": round(get_cpu / objects * 1e6),
         "list_all_s": round(list_s, 3),
         "listed": listed,
         "live_watch_events_per_s": round(watchers * objects / live_s),
