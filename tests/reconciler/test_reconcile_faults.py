@@ -23,14 +23,14 @@ HEALTHY = 100
 
 
 async def test_unrealizable_resource_fails_clearly_while_the_others_run(
-    crd_api: client.ApiClient,
+    gati_api: client.ApiClient,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
 ) -> None:
     ns = workloads.namespace
     bad = handler(ns, "bad", resources={"requests": {"cpu": "2"}, "limits": {"cpu": "1"}})
-    async with outcomes(gati_connection) as seen, running_reconciler(crd_api, gati_connection):
+    async with outcomes(gati_connection) as seen, running_reconciler(gati_api, gati_connection):
         workloads.create(bad)
         for index in range(HEALTHY):
             workloads.create(handler(ns, f"h{index}"))
@@ -51,7 +51,7 @@ async def test_unrealizable_resource_fails_clearly_while_the_others_run(
     assert "bad" not in workloads.names("Deployment")
     warnings = [
         e
-        for e in client.CoreV1Api(crd_api).list_namespaced_event(ns).items
+        for e in client.CoreV1Api(gati_api).list_namespaced_event(ns).items
         if e.involved_object.name == "bad"
     ]
     assert [e.reason for e in warnings] == ["ReconcileFailed"]
@@ -59,13 +59,13 @@ async def test_unrealizable_resource_fails_clearly_while_the_others_run(
 
 
 async def test_redelivered_stale_event_changes_nothing(
-    crd_api: client.ApiClient,
+    gati_api: client.ApiClient,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
 ) -> None:
     ns = workloads.namespace
-    async with outcomes(gati_connection) as seen, running_reconciler(crd_api, gati_connection):
+    async with outcomes(gati_connection) as seen, running_reconciler(gati_api, gati_connection):
         first = workloads.create(handler(ns, "users"))
         await seen.phase("users", "Running", generation=1)
         workloads.patch_spec("GatiHandler", "users", {"image": "acme/u:2"})
@@ -93,8 +93,8 @@ async def test_redelivered_stale_event_changes_nothing(
 
 
 async def test_transient_api_errors_are_retried_until_running(
-    crd_kubesim: ThreadedKubeSim,
-    crd_api: client.ApiClient,
+    gati_kubesim: ThreadedKubeSim,
+    gati_api: client.ApiClient,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
@@ -103,16 +103,16 @@ async def test_transient_api_errors_are_retried_until_running(
         "controller_runtime_reconcile_total", {"controller": "reconciler", "result": "requeue"}
     )
     kubesim_hook(
-        crd_kubesim.url,
+        gati_kubesim.url,
         "faults",
         {"verb": "patch", "resource": "deployments", "code": 503, "times": 2},
     )
     try:
-        async with outcomes(gati_connection) as seen, running_reconciler(crd_api, gati_connection):
+        async with outcomes(gati_connection) as seen, running_reconciler(gati_api, gati_connection):
             workloads.create(handler(workloads.namespace, "users"))
             await seen.phase("users", "Running")
     finally:
-        kubesim_hook(crd_kubesim.url, "faults", method="DELETE")
+        kubesim_hook(gati_kubesim.url, "faults", method="DELETE")
     after = REGISTRY.get_sample_value(
         "controller_runtime_reconcile_total", {"controller": "reconciler", "result": "requeue"}
     )
@@ -120,25 +120,25 @@ async def test_transient_api_errors_are_retried_until_running(
 
 
 async def test_abandoned_reconcile_marks_the_resource_failed(
-    crd_kubesim: ThreadedKubeSim,
-    crd_api: client.ApiClient,
+    gati_kubesim: ThreadedKubeSim,
+    gati_api: client.ApiClient,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
 ) -> None:
     spec = dataclasses.replace(CONSUMER, max_deliver=2)
     kubesim_hook(
-        crd_kubesim.url, "faults", {"verb": "patch", "resource": "deployments", "code": 500}
+        gati_kubesim.url, "faults", {"verb": "patch", "resource": "deployments", "code": 500}
     )
     try:
         async with (
             outcomes(gati_connection) as seen,
-            running_reconciler(crd_api, gati_connection, spec=spec),
+            running_reconciler(gati_api, gati_connection, spec=spec),
         ):
             workloads.create(handler(workloads.namespace, "users"))
             await seen.wait_for(lambda events: any(e.reason == "Abandoned" for e in events))
     finally:
-        kubesim_hook(crd_kubesim.url, "faults", method="DELETE")
+        kubesim_hook(gati_kubesim.url, "faults", method="DELETE")
     status = workloads.get("GatiHandler", "users")["status"]
     assert status["phase"] == "Failed"
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")

@@ -18,13 +18,13 @@ def _condition(obj: dict[str, object], ctype: str) -> dict[str, str]:
 
 
 async def test_handler_becomes_objects_and_reaches_running(
-    crd_api: client.ApiClient,
+    gati_api: client.ApiClient,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
 ) -> None:
     ns = workloads.namespace
-    async with outcomes(gati_connection) as seen, running_reconciler(crd_api, gati_connection):
+    async with outcomes(gati_connection) as seen, running_reconciler(gati_api, gati_connection):
         workloads.create(handler(ns, "users", replicas=2, env={"A": "1"}))
         await seen.phase("users", "Running")
     live = workloads.get("GatiHandler", "users")
@@ -43,7 +43,7 @@ async def test_handler_becomes_objects_and_reaches_running(
     assert owner["controller"] is True
     reasons = {
         e.reason
-        for e in client.CoreV1Api(crd_api).list_namespaced_event(ns).items
+        for e in client.CoreV1Api(gati_api).list_namespaced_event(ns).items
         if e.involved_object.name == "users"
     }
     assert "Created" in reasons
@@ -51,26 +51,26 @@ async def test_handler_becomes_objects_and_reaches_running(
 
 
 async def test_module_reaches_running(
-    crd_api: client.ApiClient,
+    gati_api: client.ApiClient,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
 ) -> None:
     ns = workloads.namespace
-    async with outcomes(gati_connection) as seen, running_reconciler(crd_api, gati_connection):
+    async with outcomes(gati_connection) as seen, running_reconciler(gati_api, gati_connection):
         workloads.create(module(ns, "auth"))
         await seen.phase("auth", "Running")
     assert workloads.get("GatiModule", "auth")["status"]["phase"] == "Running"
 
 
 async def test_failing_deployment_gives_degraded(
-    crd_api: client.ApiClient,
+    gati_api: client.ApiClient,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
 ) -> None:
     ns = workloads.namespace
-    async with outcomes(gati_connection) as seen, running_reconciler(crd_api, gati_connection):
+    async with outcomes(gati_connection) as seen, running_reconciler(gati_api, gati_connection):
         workloads.create(handler(ns, "bad", image="acme/u:1-failing"))
         await seen.phase("bad", "Degraded")
     live = workloads.get("GatiHandler", "bad")
@@ -79,13 +79,13 @@ async def test_failing_deployment_gives_degraded(
 
 
 async def test_changes_update_objects_and_deletion_removes_them(
-    crd_api: client.ApiClient,
+    gati_api: client.ApiClient,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
 ) -> None:
     ns = workloads.namespace
-    async with outcomes(gati_connection) as seen, running_reconciler(crd_api, gati_connection):
+    async with outcomes(gati_connection) as seen, running_reconciler(gati_api, gati_connection):
         workloads.create(handler(ns, "users", replicas=2, env={"A": "1", "B": "2"}))
         await seen.phase("users", "Running", generation=1)
         assert any(name.startswith("users") for name in workloads.names("ConfigMap"))
@@ -97,9 +97,9 @@ async def test_changes_update_objects_and_deletion_removes_them(
         container = workloads.deployment("users")["spec"]["template"]["spec"]["containers"][0]
         assert container["image"] == "acme/u:2"
         assert workloads.deployment("users")["spec"]["replicas"] == 1
-        config = client.CoreV1Api(crd_api).list_namespaced_config_map(ns).items
+        config = client.CoreV1Api(gati_api).list_namespaced_config_map(ns).items
         assert [dict(c.data or {}) for c in config] == [{"A": "1"}]
-        pdbs = client.PolicyV1Api(crd_api).list_namespaced_pod_disruption_budget(ns).items
+        pdbs = client.PolicyV1Api(gati_api).list_namespaced_pod_disruption_budget(ns).items
         assert pdbs == [], "scaling down to one replica prunes the disruption budget"
         workloads.delete("GatiHandler", "users")
         await seen.wait_for(

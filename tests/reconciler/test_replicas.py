@@ -28,7 +28,7 @@ SPEC = dataclasses.replace(CONSUMER, ack_wait=timedelta(seconds=2))
 
 async def converge(
     handlers: int,
-    crd_kubesim: ThreadedKubeSim,
+    gati_kubesim: ThreadedKubeSim,
     bus_settings: Settings,
     gati_connection: NatsConnection,
     workloads: Workloads,
@@ -36,7 +36,7 @@ async def converge(
     ns = workloads.namespace
     names = [f"h{index}" for index in range(handlers)]
     replicas = [
-        Replica(crd_kubesim.url, await connect(bus_settings, name=f"r{i}"), SPEC, f"r{i}")
+        Replica(gati_kubesim.url, await connect(bus_settings, name=f"r{i}"), SPEC, f"r{i}")
         for i in range(3)
     ]
     async with outcomes(gati_connection) as seen:
@@ -97,21 +97,21 @@ async def _status_never_goes_backwards(connection: NatsConnection, namespace: st
 
 
 async def test_three_replicas_one_killed_converge(
-    crd_kubesim: ThreadedKubeSim,
+    gati_kubesim: ThreadedKubeSim,
     bus_settings: Settings,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
 ) -> None:
-    await converge(40, crd_kubesim, bus_settings, gati_connection, workloads)
+    await converge(40, gati_kubesim, bus_settings, gati_connection, workloads)
 
 
 @pytest.mark.long
 async def test_three_replicas_300_handlers_one_killed_converge(
-    crd_kubesim: ThreadedKubeSim,
+    gati_kubesim: ThreadedKubeSim,
     bus_settings: Settings,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
 ) -> None:
-    await converge(300, crd_kubesim, bus_settings, gati_connection, workloads)
+    await converge(300, gati_kubesim, bus_settings, gati_connection, workloads)

@@ -39,7 +39,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 async def test_gitops_commits_the_rendered_manifests(
-    crd_api: client.ApiClient,
+    gati_api: client.ApiClient,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
@@ -48,7 +48,7 @@ async def test_gitops_commits_the_rendered_manifests(
     ns = workloads.namespace
     async with (
         outcomes(gati_connection) as seen,
-        running_reconciler(crd_api, gati_connection, target=lambda _: GitOpsTarget(tree)),
+        running_reconciler(gati_api, gati_connection, target=lambda _: GitOpsTarget(tree)),
     ):
         workloads.create(handler(ns, "users", replicas=2))
         await seen.phase("users", "Progressing")
@@ -80,7 +80,7 @@ async def test_gitops_commits_the_rendered_manifests(
 
 
 async def test_dry_run_changes_nothing(
-    crd_api: client.ApiClient,
+    gati_api: client.ApiClient,
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
@@ -88,7 +88,7 @@ async def test_dry_run_changes_nothing(
     ns = workloads.namespace
     async with (
         outcomes(gati_connection) as seen,
-        running_reconciler(crd_api, gati_connection, target=DryRunTarget),
+        running_reconciler(gati_api, gati_connection, target=DryRunTarget),
     ):
         workloads.create(handler(ns, "users"))
         await seen.phase("users", "Progressing")
@@ -96,8 +96,8 @@ async def test_dry_run_changes_nothing(
     assert "status" not in workloads.get("GatiHandler", "users")
 
 
-def test_target_choice(crd_api: client.ApiClient, tree: Path, tmp_path: Path) -> None:
-    kube = Kube(crd_api)
+def test_target_choice(gati_api: client.ApiClient, tree: Path, tmp_path: Path) -> None:
+    kube = Kube(gati_api)
     try:
         assert isinstance(choose_target(kube, {}), KubernetesTarget)
         assert isinstance(choose_target(kube, {"GATI_RECONCILER_TARGET": "dry-run"}), DryRunTarget)
