@@ -30,6 +30,7 @@ test-long: $(STAMP)
 	$(BIN)/pytest -m long
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 crds: $(STAMP)

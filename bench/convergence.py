@@ -1,0 +1,367 @@
+"""Scenarios 1 and 2 of issue 10, for gati-operator and the kopf baseline in the same run.
+
+1. convergence: N GatiHandlers created at once (16 writes in flight), until every one shows
+   `status.phase: Running`; per-object latency is from its create request to the watch event
+   that shows it Running.
+2. update wave: the image of all N changed at once, until every Deployment carries the new image.
+
+Each run gets a fresh kubesim process (same `--ready-after` for both contenders), the CRDs and a
+namespace, then the contender's processes, then one warm-up handler that must converge before the
+clock starts, so start-up and first list are not billed to the scenario. The measuring client is
+this process; kubesim and every operator process run apart, and their peak RSS and CPU seconds
+over both scenarios are sampled from /proc.
+
+    python -m bench.convergence [--operator kopf|gati] [--n 100] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.harness import ResourceSampler, percentile
+from gati_contracts.crds import custom_resource_definitions
+from gati_contracts.kinds import GATI_HANDLER
+from gati_contracts.labels import OWNER_LABEL
+from gati_kubesim.process import KubeSimProcess
+
+NAMESPACE = "bench"
+READY_AFTER = 0.5
+IN_FLIGHT = 16
+IMAGE = "ghcr.io/gati-framework/bench/echo:1.0.0"
+NEW_IMAGE = "ghcr.io/gati-framework/bench/echo:2.0.0"
+WARMUP_TIMEOUT = 60.0
+HANDLERS = f"/apis/{GATI_HANDLER.api_version}/namespaces/{NAMESPACE}/{GATI_HANDLER.plural}"
+DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
+KOPF_OPERATOR = Path(__file__).parent / "baseline_kopf" / "operator.py"
+OPERATORS = ("gati", "kopf")
+
+
+class NotConverged(RuntimeError):
+    """The contender could not bring even one handler to Running: nothing to measure."""
+
+
+def scenario_timeout(n: int) -> float:
+    """Generous enough for a slow contender to finish, bounded so `make bench` stays bounded."""
+    return 60.0 + n * 0.12
+
+
+def handler_body(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": GATI_HANDLER.api_version,
+        "kind": GATI_HANDLER.kind,
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"handlerPath": f"/{name}", "version": "v1", "image": IMAGE, "port": 8080},
+    }
+
+
+def is_running(obj: dict[str, Any]) -> bool:
+    return bool((obj.get("status") or {}).get("phase") == "Running")
+
+
+def deployment_image(obj: dict[str, Any]) -> str | None:
+    containers = obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    return containers[0].get("image") if containers else None
+
+
+class Arrivals:
+    """When each awaited name first met its condition, fed from a watch stream."""
+
+    def __init__(self, names: set[str], key: Callable[[dict[str, Any]], str | None]) -> None:
+        self.pending = set(names)
+        self.at: dict[str, float] = {}
+        self.key = key
+        self.done = asyncio.Event()
+        if not self.pending:
+            self.done.set()
+
+    def see(self, obj: dict[str, Any], met: bool) -> None:
+        name = self.key(obj)
+        if met and name in self.pending:
+            self.pending.discard(name)
+            self.at[name] = time.perf_counter()
+            if not self.pending:
+                self.done.set()
+
+
+async def _watch(
+    session: aiohttp.ClientSession,
+    path: str,
+    rv: str,
+    on_object: Callable[[dict[str, Any]], None],
+) -> None:
+    params = {"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "true"}
+    async with session.get(path, params=params, timeout=aiohttp.ClientTimeout()) as resp:
+        resp.raise_for_status()
+        async for line in resp.content:
+            event = json.loads(line)
+            if event["type"] in ("ADDED", "MODIFIED"):
+                on_object(event["object"])
+            elif event["type"] == "ERROR":
+                raise RuntimeError(f"watch of {path} failed: {event['object']}")
+
+
+async def _list_rv(session: aiohttp.ClientSession, path: str) -> str:
+    async with session.get(path, params={"limit": "1"}) as resp:
+        resp.raise_for_status()
+        return str((await resp.json())["metadata"]["resourceVersion"])
+
+
+async def _in_flight(n: int, op: Callable[[int], Awaitable[None]]) -> None:
+    indexes = iter(range(n))
+
+    async def worker() -> None:
+        for i in indexes:
+            await op(i)
+
+    await asyncio.gather(*(worker() for _ in range(min(IN_FLIGHT, n))))
+
+
+async def _await_arrivals(
+    session: aiohttp.ClientSession,
+    path: str,
+    arrivals: Arrivals,
+    met: Callable[[dict[str, Any]], bool],
+    writes: Callable[[], Awaitable[None]],
+    limit_s: float,
+) -> bool:
+    rv = await _list_rv(session, path)
+    watch = asyncio.create_task(_watch(session, path, rv, lambda o: arrivals.see(o, met(o))))
+    try:
+        await writes()
+        await asyncio.wait(
+            [watch, asyncio.create_task(arrivals.done.wait())],
+            timeout=limit_s,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if watch.done():
+            watch.result()  # a broken watch is a harness failure, not a slow contender
+        return arrivals.done.is_set()
+    finally:
+        watch.cancel()
+
+
+def _latencies(sent: dict[str, float], arrivals: Arrivals, started: float) -> dict[str, Any]:
+    lat = [arrivals.at[name] - sent[name] for name in arrivals.at]
+    result: dict[str, Any] = {
+        "converged": len(arrivals.at),
+        "of": len(sent),
+        "total_s": round(max(arrivals.at.values(), default=started) - started, 3),
+    }
+    if lat:
+        result["p50_s"] = round(percentile(lat, 50), 3)
+        result["p99_s"] = round(percentile(lat, 99), 3)
+    return result
+
+
+def _name_of(obj: dict[str, Any]) -> str | None:
+    name = obj.get("metadata", {}).get("name")
+    return str(name) if name is not None else None
+
+
+def _owner_of(obj: dict[str, Any]) -> str | None:
+    owner = obj.get("metadata", {}).get("labels", {}).get(OWNER_LABEL)
+    return str(owner) if owner is not None else None
+
+
+async def warm_up(session: aiohttp.ClientSession) -> None:
+    arrivals = Arrivals({"warmup"}, _name_of)
+
+    async def create() -> None:
+        async with session.post(HANDLERS, json=handler_body("warmup")) as resp:
+            resp.raise_for_status()
+
+    if not await _await_arrivals(session, HANDLERS, arrivals, is_running, create, WARMUP_TIMEOUT):
+        raise NotConverged(f"a single GatiHandler did not reach Running in {WARMUP_TIMEOUT:.0f} s")
+
+
+async def convergence(session: aiohttp.ClientSession, n: int) -> dict[str, Any]:
+    names = [f"h{i:05d}" for i in range(n)]
+    arrivals = Arrivals(set(names), _name_of)
+    sent: dict[str, float] = {}
+
+    async def create(i: int) -> None:
+        sent[names[i]] = time.perf_counter()
+        async with session.post(HANDLERS, json=handler_body(names[i])) as resp:
+            resp.raise_for_status()
+
+    started = time.perf_counter()
+    await _await_arrivals(
+        session,
+        HANDLERS,
+        arrivals,
+        is_running,
+        lambda: _in_flight(n, create),
+        scenario_timeout(n),
+    )
+    return _latencies(sent, arrivals, started)
+
+
+async def update_wave(session: aiohttp.ClientSession, n: int) -> dict[str, Any]:
+    names = [f"h{i:05d}" for i in range(n)]
+    arrivals = Arrivals(set(names), _owner_of)
+    sent: dict[str, float] = {}
+    patch = {"spec": {"image": NEW_IMAGE}}
+    headers = {"Content-Type": "application/merge-patch+json"}
+
+    async def change(i: int) -> None:
+        sent[names[i]] = time.perf_counter()
+        async with session.patch(
+            f"{HANDLERS}/{names[i]}", data=json.dumps(patch), headers=headers
+        ) as resp:
+            resp.raise_for_status()
+
+    started = time.perf_counter()
+    await _await_arrivals(
+        session,
+        DEPLOYMENTS,
+        arrivals,
+        lambda obj: deployment_image(obj) == NEW_IMAGE,
+        lambda: _in_flight(n, change),
+        scenario_timeout(n),
+    )
+    return _latencies(sent, arrivals, started)
+
+
+async def _prepare_cluster(session: aiohttp.ClientSession) -> None:
+    for crd in custom_resource_definitions():
+        async with session.post(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd
+        ) as resp:
+            resp.raise_for_status()
+    async with session.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}}) as r:
+        r.raise_for_status()
+
+
+def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes.values():
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+
+
+@contextmanager
+def kopf_operator(kubeconfig: Path, work: Path) -> Iterator[dict[str, int]]:
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    argv = [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", NAMESPACE]
+    processes = {"kopf": _spawn([*argv, str(KOPF_OPERATOR)], env, work / "kopf.log")}
+    try:
+        yield {name: p.pid for name, p in processes.items()}
+    finally:
+        _stop(processes)
+
+
+@contextmanager
+def gati_operator(kubeconfig: Path, work: Path) -> Iterator[dict[str, int]]:
+    """The watcher and the reconciler as `gati-operator run` processes on an embedded NATS."""
+    from gati_cli.commands.run import ServiceNotBuiltError, load_service
+    from gati_runtime.embedded_nats import EmbeddedNats
+
+    for service in ("watcher", "reconciler"):
+        try:
+            load_service(service)
+        except ServiceNotBuiltError as error:
+            raise NotConverged(str(error)) from error
+    with EmbeddedNats(work / "nats") as nats:
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for service in ("watcher", "reconciler"):
+                env = {
+                    **os.environ,
+                    "GATI_NATS_URL": nats.url,
+                    "KUBECONFIG": str(kubeconfig),
+                    "GATI_INSTANCE_ID": f"{service}-1",
+                    "GATI_HTTP_PORT": "0",
+                    "GATI_LOG_FORMAT": "json",
+                }
+                argv = [sys.executable, "-m", "gati_cli", "run", service]
+                processes[service] = _spawn(argv, env, work / f"{service}.log")
+            yield {name: p.pid for name, p in processes.items()}
+        finally:
+            _stop(processes)
+
+
+CONTENDERS = {"gati": gati_operator, "kopf": kopf_operator}
+
+
+async def _scenarios(url: str, n: int, sampler: ResourceSampler) -> dict[str, Any]:
+    connector = aiohttp.TCPConnector(limit=IN_FLIGHT + 4)
+    async with aiohttp.ClientSession(base_url=url, connector=connector) as session:
+        await warm_up(session)
+        sampler.start()
+        try:
+            created = await convergence(session, n)
+            updated = await update_wave(session, n)
+        finally:
+            resources = sampler.stop()
+    return {"convergence": created, "update": updated, "resources": resources}
+
+
+def run_once(operator: str, n: int) -> dict[str, Any]:
+    """One fresh cluster, one contender, both scenarios; `error` says why nothing was measured."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{operator}-") as tmp:
+        work = Path(tmp)
+        kubeconfig = work / "kubeconfig"
+        kubesim = KubeSimProcess(
+            "--kubeconfig-out", str(kubeconfig), "--ready-after", str(READY_AFTER)
+        )
+        with kubesim:
+
+            async def prepare() -> None:
+                async with aiohttp.ClientSession(base_url=kubesim.url) as session:
+                    await _prepare_cluster(session)
+
+            asyncio.run(prepare())
+            try:
+                with CONTENDERS[operator](kubeconfig, work) as pids:
+                    sampler = ResourceSampler({**pids, "kubesim": kubesim.pid})
+                    return asyncio.run(_scenarios(kubesim.url, n, sampler))
+            except NotConverged as error:
+                return {"error": str(error), "logs": _log_tails(work)}
+
+
+def _log_tails(work: Path, lines: int = 5) -> dict[str, list[str]]:
+    """The end of each contender's log, so a failed run says why in the results."""
+    return {
+        log.stem: log.read_text(errors="replace").splitlines()[-lines:]
+        for log in sorted(work.glob("*.log"))
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--operator", choices=OPERATORS, default="kopf")
+    parser.add_argument("--n", type=int, default=100)
+    args = parser.parse_args()
+    if args.n < 1:
+        parser.error(f"--n must be at least 1, got {args.n}")
+    print(json.dumps(run_once(args.operator, args.n)))
+
+
+if __name__ == "__main__":
+    main()

