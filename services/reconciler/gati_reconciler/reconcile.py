@@ -9,7 +9,12 @@ newer one. Ordering across replicas rests on two facts the API server enforces:
 - the status is written with the resourceVersion of the object the render came from, so a
   replica that rendered an older spec loses with 409 and retries on the newer one; hence
   `observedGeneration` never goes backwards, and a Deployment briefly rolled back by a slow
-  replica is re-applied by that retry.
+  replica is re-applied by that retry (or, when that replica wrote no status, by the reconcile
+  its Deployment's own change event triggers).
+Inside one process a resource's events and its Deployment's travel on two subjects, so a lock per
+object serializes them. Across processes nothing stops two replicas from working on one object
+at once: the rules above make that harmless rather than impossible; the cost is a 409 and a
+retry. (A per-object lease in a NATS KV bucket would make it rare; it is not built yet.)
 Failures are sorted: the API server's verdict on our request (400/422) or a spec the contracts or
 the renderer refuse are permanent (status `Failed`, a Warning Event, a Failed outcome, `Fail`);
 anything else (409, 429, 5xx, timeouts) is retried with the consumer's backoff.
