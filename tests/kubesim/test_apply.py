@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+
+from gati_kubesim.server import ThreadedKubeSim
 
 APPLY = "application/apply-patch+yaml"
 
@@ -99,3 +103,30 @@ def test_apply_that_sets_managed_fields_is_refused(
         )
     assert err.value.status == 400
     assert "managedFields" in json.loads(err.value.body)["message"]
+
+
+def test_yaml_and_json_apply_bodies_are_read_alike(
+    kubesim_server: ThreadedKubeSim, kube_namespace: str
+) -> None:
+    """JSON bodies take a fast decoder and YAML the YAML parser; both mean the same."""
+    fields_v1 = []
+    for name, encode in (("from-json", json.dumps), ("from-yaml", yaml.safe_dump)):
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "labels": {"app": "x"}},
+            "data": {"on": "yes", "n": "1"},
+        }
+        url = (
+            f"{kubesim_server.url}/api/v1/namespaces/{kube_namespace}/configmaps/{name}"
+            "?fieldManager=m"
+        )
+        request = urllib.request.Request(
+            url, data=encode(body).encode(), method="PATCH", headers={"Content-Type": APPLY}
+        )
+        with urllib.request.urlopen(request) as resp:
+            created = json.loads(resp.read())
+        assert created["data"] == {"on": "yes", "n": "1"}
+        assert created["metadata"]["labels"] == {"app": "x"}
+        fields_v1.append(created["metadata"]["managedFields"][0]["fieldsV1"])
+    assert fields_v1[0] == fields_v1[1]
