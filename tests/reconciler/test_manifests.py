@@ -23,6 +23,7 @@ from gati_contracts.fieldtypes import (
 from gati_contracts.handler import GatiHandler
 from gati_contracts.labels import FIELD_MANAGER, MANAGED_BY_LABEL
 from gati_contracts.module import GatiModule
+from gati_contracts.ownership import is_rfc1035_label
 from gati_contracts.version import GatiVersion
 from gati_reconciler.manifests import (
     CONFIG_HASH_ANNOTATION,
@@ -34,7 +35,6 @@ from gati_reconciler.manifests import (
     render_handler,
     render_module,
 )
-from gati_reconciler.names import is_rfc1035_label
 
 LABEL_VALUE = re.compile(LABEL_VALUE_PATTERN)
 LABEL_KEY = re.compile(

@@ -15,9 +15,9 @@ from typing import Any
 
 from gati_contracts.events import ChangeEvent, OutcomeEvent
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_KINDS, GATI_MODULE
+from gati_contracts.ownership import owned_name
 from gati_contracts.subjects import cr_subject, owned_subject, status_subject
 from gati_reconciler.diff import Change, object_changes
-from gati_reconciler.names import owned_name
 from gati_streamtools.records import Record
 
 

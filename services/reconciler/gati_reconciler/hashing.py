@@ -11,12 +11,6 @@ import json
 from collections.abc import Mapping
 
 
-def short_digest(text: str, length: int) -> str:
-    """The first `length` hex digits of SHA-256 of `text`: a suffix that keeps shortened or
-    re-spelled names distinct (10 digits = 40 bits, collisions need ~10^6 inputs per name)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
-
-
 def config_hash(data: Mapping[str, str]) -> str:
     """Digest of ConfigMap data, independent of key order, so only a real change rolls pods."""
     canonical = json.dumps(dict(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -22,13 +22,18 @@ from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_MODULE, GROUP, K
 from gati_contracts.labels import selector_labels, workload_labels
 from gati_contracts.meta import CustomResource
 from gati_contracts.module import GatiModule, GatiModuleSpec
+from gati_contracts.ownership import (
+    OwnershipError,
+    controller_reference,
+    is_rfc1035_label,
+    owned_name,
+)
 from gati_contracts.problems import FieldProblem
 from gati_contracts.scaling import ScalingMode
 from gati_contracts.version import GatiVersion
 from gati_contracts.workload import WorkloadSpec
 from gati_reconciler.capabilities import Grants, grants_for
 from gati_reconciler.hashing import config_hash
-from gati_reconciler.names import is_rfc1035_label, owned_name
 from gati_reconciler.path_label import path_label_value
 
 SERVICE: Final = KindInfo("Service", "v1", "services", None)
@@ -244,24 +249,10 @@ def _namespace(resource: CustomResource) -> str:
 
 
 def _owner_reference(resource: CustomResource) -> dict[str, Any]:
-    """A controller reference: garbage collection deletes the objects with the resource, and
-    `blockOwnerDeletion` keeps foreground deletion waiting until they are gone."""
-    uid = resource.metadata.uid
-    if uid is None:
-        raise ManifestError(
-            FieldProblem(
-                "metadata.uid",
-                "is required to own objects; render the object as the API server returned it",
-            )
-        )
-    return {
-        "apiVersion": resource.api_version,
-        "kind": resource.kind,
-        "name": resource.metadata.name,
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    try:
+        return controller_reference(resource)
+    except OwnershipError as error:
+        raise ManifestError(error.problem) from error
 
 
 def _handler_names(

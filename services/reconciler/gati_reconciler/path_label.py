@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from gati_reconciler.hashing import short_digest
+from gati_contracts.ownership import short_digest
 
 _MAX_LENGTH: Final = 63
 _DIGEST_LENGTH: Final = 10

@@ -18,6 +18,7 @@ from typing import Any, Final
 from gati_contracts.handler import GatiHandler
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER
 from gati_contracts.labels import workload_labels
+from gati_contracts.ownership import controller_reference
 from gati_contracts.problems import FieldProblem
 from gati_contracts.scaling import ScalingMode
 from gati_scaler.decision import SCALE_UP_PERCENT, SCALE_UP_PERIOD_SECONDS, SCALE_UP_PODS
@@ -75,16 +76,7 @@ def render_hpa(handler: GatiHandler, deployment_name: str) -> dict[str, Any]:
             "name": deployment_name,
             "namespace": metadata.namespace,
             "labels": workload_labels(GATI_HANDLER, metadata.name, spec.version),
-            "ownerReferences": [
-                {
-                    "apiVersion": handler.api_version,
-                    "kind": handler.kind,
-                    "name": metadata.name,
-                    "uid": metadata.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [controller_reference(handler)],
         },
         "spec": {
             "scaleTargetRef": {

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gati_contracts.fieldtypes import DNS_SUBDOMAIN_PATTERN
-from gati_reconciler.names import is_rfc1035_label, owned_name
+from gati_contracts.ownership import is_rfc1035_label, owned_name
 
 object_names = st.from_regex(DNS_SUBDOMAIN_PATTERN, fullmatch=True).filter(lambda n: len(n) <= 63)
 suffixes = st.sampled_from(["", "-env", "-x"])
