@@ -6,45 +6,15 @@ setting the services would reject fails here instead of in someone's cluster.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from functools import cache
-from pathlib import Path
-from typing import Any
-
 import kubernetes_validate
 import pytest
-import yaml
 
+from deploy.rendering import find, needs_kubectl, render
 from gati_runtime.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-KUBECTL = shutil.which("kubectl")
 SERVICES = ("watcher", "reconciler", "scaler", "timescape")
 OVERLAYS = ("dev", "production")
 K8S_VERSION = "1.32"
-
-needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
-
-
-@cache
-def render(overlay: str) -> tuple[dict[str, Any], ...]:
-    assert KUBECTL is not None
-    result = subprocess.run(
-        [KUBECTL, "kustomize", str(DEPLOY / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
-
-
-def find(docs: tuple[dict[str, Any], ...], kind: str, name: str) -> dict[str, Any]:
-    matches = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
-    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
-    return matches[0]
 
 
 @needs_kubectl
@@ -106,7 +76,7 @@ def test_nats_nodes_match_stream_replicas(
 
 @needs_kubectl
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_settings_configmap_is_accepted_by_the_services(overlay: str, tmp_path: Path) -> None:
+def test_settings_configmap_is_accepted_by_the_services(overlay: str) -> None:
     """Only `GATI_*` names Settings knows, with values it accepts: a typo would crash every pod."""
     docs = render(overlay)
     data = next(
