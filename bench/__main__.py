@@ -135,11 +135,24 @@ def run_peer(name: str) -> dict[str, Any]:
         return {"error": str(error), "elapsed_s": elapsed}
 
 
+def _figures(result: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Figures one per row; the runs of a bench that reports several sizes as `runs[i].key`."""
+    figures: list[tuple[str, Any]] = []
+    for key, value in result.items():
+        if key == "runs" and isinstance(value, list):
+            figures += [
+                (f"runs[{i}].{k}", v) for i, run in enumerate(value) for k, v in run.items()
+            ]
+        else:
+            figures.append((key, value))
+    return figures
+
+
 def peer_rows(peers: dict[str, dict[str, Any]]) -> list[Any]:
     return [
         {"bench": name, "figure": key, "value": value}
         for name, result in peers.items()
-        for key, value in result.items()
+        for key, value in _figures(result)
     ]
 
 

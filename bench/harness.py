@@ -105,7 +105,10 @@ def spread(values: Sequence[float]) -> dict[str, float | int]:
 
 
 def last_json_line(stdout: str) -> dict[str, Any]:
-    """The result a peer benchmark printed: its last stdout line that is a JSON object."""
+    """The result a peer benchmark printed: its last stdout line that is a JSON object.
+
+    A list of objects (one per size, as bench.reconciler prints) counts too, keyed `runs`.
+    """
     for line in reversed(stdout.splitlines()):
         try:
             value = json.loads(line)
@@ -113,6 +116,8 @@ def last_json_line(stdout: str) -> dict[str, Any]:
             continue
         if isinstance(value, dict):
             return value
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            return {"runs": value}
     raise ValueError("no JSON object line in the benchmark's output")
 
 

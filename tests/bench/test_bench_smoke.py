@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.__main__ import main, parse_sizes, scenario_rows
+from bench.__main__ import main, parse_sizes, peer_rows, scenario_rows
 from bench.convergence import run_once
 from bench.harness import (
     ResourceSampler,
@@ -39,8 +39,14 @@ def test_spread_reports_min_median_max_and_runs() -> None:
 
 def test_last_json_line_skips_the_table_above_it() -> None:
     assert last_json_line('creates/s  10\n{"a": 1}\n[1]\nnot json\n') == {"a": 1}
+    assert last_json_line('[{"n": 1}, {"n": 2}]\n') == {"runs": [{"n": 1}, {"n": 2}]}
     with pytest.raises(ValueError, match="no JSON object"):
         last_json_line("only a table\n")
+
+
+def test_peer_runs_become_one_row_per_figure() -> None:
+    rows = peer_rows({"reconciler": {"runs": [{"n": 100}], "elapsed_s": 1.0}})
+    assert [row["figure"] for row in rows] == ["runs[0].n", "elapsed_s"]
 
 
 def test_parse_sizes_names_the_bad_item() -> None:
