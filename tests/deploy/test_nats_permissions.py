@@ -161,7 +161,7 @@ async def test_tooling_reads_and_creates_consumers_but_cannot_write(cluster: lis
 async def _stream_names(urls: list[str]) -> list[str]:
     nc = await _connect(urls, "watcher")
     try:
-        return [s.config.name for s in await nc.jetstream().streams_info()]
+        return [str(s.config.name) for s in await nc.jetstream().streams_info()]
     finally:
         await nc.close()
 
