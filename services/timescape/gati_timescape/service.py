@@ -1,0 +1,470 @@
+"""`gati-operator run timescape`: level-triggered over whole namespaces, requeued by status.
+
+Any change to a handler, version or Deployment re-reads its namespace from the API and decides
+from that alone (as a controller's Reconcile does), so replicas and restarts agree. Deadlines
+live in status (`stepStartedAt`, `lastCheckAt`); a tick re-reads the namespaces with a version
+still moving at the earliest deadline it found, so nothing waits on a sleep holding state.
+Status writes carry the read resourceVersion: a replica that lost the race gets 409 and the
+event is retried from a fresh read. The KV table is written with compare-and-set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, cast
+
+import structlog
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from gati_contracts.events import (
+    ChangeEvent,
+    OutcomeEvent,
+    RoutesEvent,
+    decode_event,
+    encode_event,
+    event_headers,
+)
+from gati_contracts.handler import GatiHandler
+from gati_contracts.headers import MSG_ID
+from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_VERSION, GROUP, VERSION
+from gati_contracts.labels import selector_labels, selector_string
+from gati_contracts.routing import table_json
+from gati_contracts.subjects import (
+    CR_ROOT,
+    OWNED_ROOT,
+    ROUTES_BUCKET,
+    ROUTES_ROOT,
+    object_filter,
+    routes_subject,
+    status_subject,
+)
+from gati_contracts.tokens import encode_token
+from gati_contracts.version import DecommissionAction, GatiVersion, VersionPhase
+from gati_runtime.consumer import Delivery, Poison
+from gati_runtime.kube_config import kube_configuration
+from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
+from gati_runtime.provisioning import ConsumerSpec
+from gati_runtime.publisher import Publisher
+from gati_runtime.service import ServiceContext
+from gati_timescape.actions import ActionAnnotationError, requested_action
+from gati_timescape.health import HealthReading
+from gati_timescape.rollout import evaluate, refuse_action
+from gati_timescape.routing import RoutedVersion, build_table
+from gati_timescape.state import IN_FLIGHT, Decision, VersionState
+from gati_timescape.state import Outcome as StepOutcome
+from gati_timescape.status import from_status, to_status
+from gati_timescape.succession import settle, stable, target
+
+FIELD_MANAGER: Final = "gati-operator-timescape"
+APPLY: Final = "application/apply-patch+yaml"
+ROUTES_CONFIG_MAP: Final = "gati-routes"
+CONSUMER: Final = ConsumerSpec(
+    durable="timescape",
+    filter_subjects=(
+        object_filter(CR_ROOT, GATI_HANDLER.kind),
+        object_filter(CR_ROOT, GATI_VERSION.kind),
+        object_filter(OWNED_ROOT, DEPLOYMENT.kind),
+    ),
+    description="timescape: versions, rollouts and routing tables",
+)
+MAX_TICK: Final = timedelta(seconds=30)
+"""Upper bound between re-reads even without deadlines, so a lost event heals."""
+MOVING: Final = IN_FLIGHT | {VersionPhase.DRAINING}
+
+log = structlog.get_logger("gati.timescape")
+
+
+def routes_key(namespace: str, path: str) -> str:
+    """KV key of a table: its routes subject without the root, one token per part."""
+    return routes_subject(namespace, path).removeprefix(f"{ROUTES_ROOT}.")
+
+
+def config_map_key(path: str) -> str:
+    """The path as one subject token, which is also a valid ConfigMap key (`/` is not)."""
+    return encode_token(path)
+
+
+def _same_table(a: RoutesEvent, b: RoutesEvent) -> bool:
+    """Equal apart from when and by whom it was observed, so replicas write a table once."""
+    return (a.default_version, a.versions) == (b.default_version, b.versions)
+
+
+@dataclass
+class _Version:
+    namespace: str
+    obj: GatiVersion
+    raw: dict[str, Any]
+    handler: GatiHandler | None
+
+    @property
+    def name(self) -> str:
+        return self.obj.metadata.name
+
+    @property
+    def path(self) -> str | None:
+        if self.handler is not None:
+            return self.handler.spec.handler_path
+        return self.obj.status.handler_path if self.obj.status else None
+
+
+class Timescape:
+    def __init__(self, api: client.ApiClient, publisher: Publisher, kv: KeyValue, source: str):
+        self._custom = client.CustomObjectsApi(api)
+        self._apps = client.AppsV1Api(api)
+        self._core = client.CoreV1Api(api)
+        self._publisher = publisher
+        self._kv = kv
+        self._source = source
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.wakes: dict[str, datetime] = {}
+        """Earliest deadline per namespace seen in its last pass; the tick's schedule."""
+
+    async def handle(self, delivery: Delivery[ChangeEvent]) -> Outcome:
+        try:
+            await self.reconcile(delivery.event.namespace)
+        except ApiException as error:
+            return Retry(f"API {error.status}: {error.reason}")
+        except KeyWrongLastSequenceError:
+            return Retry("another replica wrote the routing table first")
+        except ValueError as error:
+            return Fail(str(error))
+        return DONE
+
+    async def on_poison(self, poison: Poison) -> None:
+        log.error("timescape gave up on an event", subject=poison.subject, reason=poison.reason)
+
+    async def tick(self, stop: asyncio.Event) -> None:
+        """Re-read namespaces whose deadline passed; the next one bounds the wait."""
+        while not stop.is_set():
+            now = datetime.now(UTC)
+            for namespace, wake in list(self.wakes.items()):
+                if wake <= now:
+                    try:
+                        await self.reconcile(namespace)
+                    except (ApiException, KeyWrongLastSequenceError) as error:
+                        log.warning("tick failed, retried next tick", error=str(error))
+            soonest = min(self.wakes.values(), default=now + MAX_TICK)
+            delay = min(max((soonest - datetime.now(UTC)).total_seconds(), 0.05), 30.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def reconcile(self, namespace: str) -> None:
+        lock = self._locks.setdefault(namespace, asyncio.Lock())
+        async with lock:
+            await self._reconcile(namespace)
+
+    async def _reconcile(self, namespace: str) -> None:
+        handlers = {
+            h.metadata.name: h
+            for h in (
+                GatiHandler.from_wire(item)
+                for item in await self._list(namespace, GATI_HANDLER.plural)
+            )
+        }
+        versions = await self._versions(namespace, handlers)
+        known = {v.obj.spec.handler_ref.name for v in versions}
+        missing = [h for name, h in handlers.items() if name not in known]
+        for handler in missing:
+            await self._create_version(namespace, handler)
+        if missing:
+            versions = await self._versions(namespace, handlers)
+        now = datetime.now(UTC)
+        paths: dict[str, list[_Version]] = {}
+        for version in versions:
+            if version.path is not None:
+                paths.setdefault(version.path, []).append(version)
+        wake: datetime | None = None
+        tables: list[RoutesEvent] = []
+        for path, group in sorted(paths.items()):
+            group.sort(key=lambda v: (v.obj.metadata.creation_timestamp or now, v.name))
+            path_wake, table = await self._path(namespace, path, group, now)
+            tables.append(table)
+            if path_wake is not None:
+                wake = path_wake if wake is None else min(wake, path_wake)
+        if wake is None:
+            self.wakes.pop(namespace, None)
+        else:
+            self.wakes[namespace] = wake
+        # The ConfigMap first: a router that hears the event finds both stores already agree.
+        await self._apply_config_map(namespace, tables)
+        for table in tables:
+            await self._write_table(table)
+
+    async def _path(
+        self, namespace: str, path: str, group: Sequence[_Version], now: datetime
+    ) -> tuple[datetime | None, RoutesEvent]:
+        states = {v.name: from_status(v.obj.status) for v in group}
+
+        def ordered() -> list[tuple[str, VersionState]]:
+            return [(v.name, states[v.name]) for v in group]
+
+        decisions: dict[str, Decision] = settle(ordered(), now)
+        for name, decision in decisions.items():
+            states[name] = decision.state
+        wake: datetime | None = None
+        goal = target(ordered())
+        for version in group:
+            if version.name != goal:
+                continue
+            decision = await self._evaluate(version, states[version.name], now, ordered())
+            decisions[version.name] = decision
+            states[version.name] = decision.state
+            wake = decision.wake_at
+        # Settled again: a target that completed in this pass replaces the stable version now,
+        # or the table would give the old version its 100 % for one more round.
+        for name, later in settle(ordered(), now).items():
+            earlier = decisions.get(name)
+            outcomes = (earlier.outcomes if earlier else ()) + later.outcomes
+            decisions[name] = replace(later, outcomes=outcomes)
+            states[name] = later.state
+        if any(s.phase in MOVING for s in states.values()) and wake is None:
+            wake = now + MAX_TICK
+        for version in group:
+            taken = decisions.get(version.name)
+            if taken is None:
+                continue
+            await self._write_status(version, taken.state, path)
+            for outcome in taken.outcomes:
+                await self._publish_outcome(version, outcome, now)
+            if taken.state.phase is VersionPhase.DECOMMISSIONED:
+                await self._decommission(version)
+        routed = [
+            RoutedVersion(
+                version_id=v.obj.spec.version_id,
+                state=states[v.name],
+                service=v.obj.spec.service_name or v.obj.spec.handler_ref.name,
+                port=v.handler.spec.port if v.handler else 8080,
+                breaking=v.obj.spec.breaking,
+                transformers=tuple(v.obj.spec.transformers),
+            )
+            for v in group
+        ]
+        return wake, build_table(namespace, path, routed, observed_at=now, source=self._source)
+
+    async def _evaluate(
+        self,
+        version: _Version,
+        state: VersionState,
+        now: datetime,
+        ordered: Sequence[tuple[str, VersionState]],
+    ) -> Decision:
+        annotations = version.obj.metadata.annotations or {}
+        try:
+            action = requested_action(annotations, state.handled_action)
+        except ActionAnnotationError as error:
+            return refuse_action(state, error)
+        spec = version.obj.spec.rollout or (
+            version.handler.spec.timescape.rollout if version.handler else None
+        )
+        if spec is None:
+            return Decision(state)
+        ready, desired = await self._readiness(version)
+        health = HealthReading(ready_replicas=ready, desired_replicas=desired)
+        return evaluate(
+            state,
+            spec,
+            health,
+            now,
+            has_stable=stable(ordered) is not None,
+            action=action,
+        )
+
+    async def _readiness(self, version: _Version) -> tuple[int, int]:
+        owned = await asyncio.to_thread(
+            self._apps.list_namespaced_deployment,
+            version.namespace,
+            label_selector=selector_string(
+                selector_labels(GATI_HANDLER, version.obj.spec.handler_ref.name)
+            ),
+        )
+        ready = desired = 0
+        for deployment in owned.items:
+            desired += deployment.spec.replicas or 0
+            ready += (deployment.status.ready_replicas or 0) if deployment.status else 0
+        return ready, desired
+
+    async def _list(self, namespace: str, plural: str) -> list[dict[str, Any]]:
+        result = await asyncio.to_thread(
+            self._custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
+        )
+        return list(cast(dict[str, Any], result).get("items") or [])
+
+    async def _versions(
+        self, namespace: str, handlers: Mapping[str, GatiHandler]
+    ) -> list[_Version]:
+        found = []
+        for raw in await self._list(namespace, GATI_VERSION.plural):
+            try:
+                obj = GatiVersion.from_wire(raw)
+            except ValueError as error:
+                log.warning(
+                    "skipping an invalid GatiVersion", name=raw.get("metadata"), error=str(error)
+                )
+                continue
+            found.append(_Version(namespace, obj, raw, handlers.get(obj.spec.handler_ref.name)))
+        return found
+
+    async def _create_version(self, namespace: str, handler: GatiHandler) -> None:
+        """Server-side apply, so two replicas creating it at once both succeed."""
+        meta = handler.metadata
+        body = {
+            "apiVersion": GATI_VERSION.api_version,
+            "kind": GATI_VERSION.kind,
+            "metadata": {
+                "name": meta.name,
+                "namespace": namespace,
+                "ownerReferences": [
+                    {
+                        "apiVersion": GATI_HANDLER.api_version,
+                        "kind": GATI_HANDLER.kind,
+                        "name": meta.name,
+                        "uid": meta.uid,
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {
+                "versionId": handler.spec.version,
+                "handlerRef": {"name": meta.name},
+                "breaking": handler.spec.timescape.breaking,
+            },
+        }
+        await asyncio.to_thread(
+            self._custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            GATI_VERSION.plural,
+            meta.name,
+            body,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type=APPLY,
+        )
+
+    async def _write_status(self, version: _Version, state: VersionState, path: str) -> None:
+        """PUT with the resourceVersion read: a stale pass fails with 409 instead of winning."""
+        status = to_status(state, version.obj.status, handler_path=path)
+        if status == version.obj.status:
+            return
+        body = dict(version.raw)
+        body["status"] = status.to_wire()
+        await asyncio.to_thread(
+            self._custom.replace_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            version.namespace,
+            GATI_VERSION.plural,
+            version.name,
+            body,
+        )
+
+    async def _publish_outcome(
+        self, version: _Version, outcome: StepOutcome, now: datetime
+    ) -> None:
+        meta = version.obj.metadata
+        event = OutcomeEvent(
+            observed_at=now,
+            event_id=f"timescape:{version.namespace}/{meta.name}:{outcome.action}:{now.isoformat()}",
+            service="timescape",
+            source=self._source,
+            action=outcome.action,
+            result=outcome.result,
+            kind=GATI_VERSION.kind,
+            namespace=version.namespace,
+            name=meta.name,
+            uid=meta.uid,
+            reason=outcome.reason,
+            message=outcome.message,
+            observed_generation=meta.generation,
+        )
+        subject = status_subject(GATI_VERSION.kind, version.namespace, meta.name)
+        await self._publisher.publish(subject, encode_event(event), event_headers(event))
+
+    async def _write_table(self, table: RoutesEvent) -> None:
+        """Compare-and-set, publishing the event only when the table really changed."""
+        key = routes_key(table.namespace, table.path)
+        try:
+            entry = await self._kv.get(key)
+        except KeyNotFoundError:
+            revision = await self._kv.create(key, encode_event(table))
+        else:
+            current = decode_event(entry.value or b"", RoutesEvent) if entry.value else None
+            if current is not None and _same_table(current, table):
+                return
+            revision = await self._kv.update(key, encode_event(table), last=entry.revision)
+        # The KV revision names this table once: only the replica whose write won publishes it.
+        headers = event_headers(table) | {MSG_ID: f"routes:{key}:{revision}"}
+        subject = routes_subject(table.namespace, table.path)
+        await self._publisher.publish(subject, encode_event(table), headers)
+
+    async def _apply_config_map(self, namespace: str, tables: Sequence[RoutesEvent]) -> None:
+        """One apply with every path, since an apply owns exactly the keys it sends."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": ROUTES_CONFIG_MAP, "namespace": namespace},
+            "data": {config_map_key(t.path): json.dumps(table_json(t)) for t in tables},
+        }
+        await asyncio.to_thread(
+            self._core.patch_namespaced_config_map,
+            ROUTES_CONFIG_MAP,
+            namespace,
+            body,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type=APPLY,
+        )
+
+    async def _decommission(self, version: _Version) -> None:
+        namespace = version.namespace
+        selector = selector_string(selector_labels(GATI_HANDLER, version.obj.spec.handler_ref.name))
+        deployments = await asyncio.to_thread(
+            self._apps.list_namespaced_deployment, namespace, label_selector=selector
+        )
+        for name in _names(deployments.items):
+            if version.obj.spec.decommission.action is DecommissionAction.SCALE_TO_ZERO:
+                await asyncio.to_thread(
+                    self._apps.patch_namespaced_deployment_scale,
+                    name,
+                    namespace,
+                    {"spec": {"replicas": 0}},
+                )
+            else:
+                await asyncio.to_thread(self._apps.delete_namespaced_deployment, name, namespace)
+        if version.obj.spec.decommission.action is DecommissionAction.DELETE:
+            services = await asyncio.to_thread(
+                self._core.list_namespaced_service, namespace, label_selector=selector
+            )
+            for name in _names(services.items):
+                await asyncio.to_thread(self._core.delete_namespaced_service, name, namespace)
+
+
+def _names(items: Sequence[Any]) -> list[str]:
+    return [item.metadata.name for item in items if item.metadata and item.metadata.name]
+
+
+async def main(ctx: ServiceContext) -> None:
+    kv = await ctx.connection.js.key_value(ROUTES_BUCKET)
+    with client.ApiClient(kube_configuration(ctx.settings.kube_context)) as api:
+        timescape = Timescape(api, ctx.publisher, kv, ctx.settings.instance_id)
+        loop = ctx.consumer(
+            CONSUMER,
+            decode=lambda data: decode_event(data, ChangeEvent),
+            handler=timescape.handle,
+            on_poison=timescape.on_poison,
+        )
+        ticker = asyncio.create_task(timescape.tick(ctx.stop))
+        try:
+            await loop.run(ctx.stop)
+        finally:
+            ticker.cancel()

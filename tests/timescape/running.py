@@ -1,0 +1,83 @@
+"""Timescape (with the real reconciler) running in a test, and the routing tables it publishes
+collected as they arrive, so tests await each step instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from kubernetes import client
+from nats.aio.msg import Msg
+
+from gati_contracts.events import ChangeEvent, RoutesEvent, decode_event
+from gati_contracts.subjects import ROUTES_BUCKET, ROUTES_ROOT, STREAM
+from gati_runtime.consumer import ConsumerLoop
+from gati_runtime.nats_connection import NatsConnection
+from gati_runtime.publisher import Publisher
+from gati_timescape.service import CONSUMER, Timescape
+from reconciler.harness import WAIT
+
+
+def weights(table: RoutesEvent) -> dict[str, int]:
+    return {v.version_id: v.weight for v in table.versions if v.weight}
+
+
+def has_weights(expected: dict[str, int], table: RoutesEvent) -> bool:
+    return weights(table) == expected
+
+
+@dataclass
+class Tables:
+    """Every routing table published on `gati.routes.>`, in arrival order."""
+
+    seen: list[RoutesEvent] = field(default_factory=list)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def on_message(self, msg: Msg) -> None:
+        async with self._changed:
+            self.seen.append(decode_event(msg.data, RoutesEvent))
+            self._changed.notify_all()
+
+    async def until(
+        self, predicate: Callable[[RoutesEvent], bool], seconds: float = WAIT
+    ) -> RoutesEvent:
+        async with asyncio.timeout(seconds), self._changed:
+            await self._changed.wait_for(lambda: any(predicate(t) for t in self.seen))
+            return next(t for t in self.seen if predicate(t))
+
+
+@contextlib.asynccontextmanager
+async def routes(connection: NatsConnection) -> AsyncIterator[Tables]:
+    tables = Tables()
+    subscription = await connection.client.subscribe(f"{ROUTES_ROOT}.>", cb=tables.on_message)
+    try:
+        yield tables
+    finally:
+        await subscription.unsubscribe()
+
+
+@contextlib.asynccontextmanager
+async def running_timescape(
+    api: client.ApiClient, connection: NatsConnection, *, source: str = "t0"
+) -> AsyncIterator[Timescape]:
+    """One replica on the shared durable with its tick, as `service.main` runs it."""
+    kv = await connection.js.key_value(ROUTES_BUCKET)
+    timescape = Timescape(api, Publisher(connection), kv, source)
+    loop = ConsumerLoop(
+        connection,
+        STREAM,
+        CONSUMER,
+        decode=lambda data: decode_event(data, ChangeEvent),
+        handler=timescape.handle,
+        on_poison=timescape.on_poison,
+    )
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(loop.run(stop)), asyncio.create_task(timescape.tick(stop))]
+    try:
+        yield timescape
+    finally:
+        stop.set()
+        async with asyncio.timeout(20):
+            await asyncio.gather(*tasks)

@@ -1,0 +1,91 @@
+"""Timescape end to end: watcher, reconciler and timescape against kubesim and nats-server.
+
+Pauses are one second in the spec, so a rollout takes seconds; every wait is for a published
+table or outcome, never a sleep."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+from kubernetes import client
+
+from gati_contracts.events import RoutesEvent, decode_event
+from gati_contracts.subjects import ROUTES_BUCKET
+from gati_runtime.nats_connection import NatsConnection
+from gati_timescape.service import ROUTES_CONFIG_MAP, config_map_key, routes_key
+from gati_watcher.watcher import Watcher
+from reconciler.harness import Workloads, handler, outcomes, running_reconciler
+from timescape.running import has_weights, routes, running_timescape, weights
+
+PATH = "/api/users"
+FAST_ROLLOUT: dict[str, Any] = {
+    "steps": [{"weight": 10, "pause": "1s"}, {"weight": 50, "pause": "1s"}, {"weight": 100}],
+    "analysis": {"interval": "1s"},
+}
+
+
+def version(namespace: str, name: str, version_id: str, image: str) -> dict[str, Any]:
+    return handler(
+        namespace,
+        name,
+        handlerPath=PATH,
+        version=version_id,
+        image=image,
+        timescape={"rollout": FAST_ROLLOUT},
+    )
+
+
+def config_map_table(core: client.CoreV1Api, namespace: str) -> dict[str, Any]:
+    data = core.read_namespaced_config_map(ROUTES_CONFIG_MAP, namespace).data or {}
+    table: dict[str, Any] = json.loads(data[config_map_key(PATH)])
+    return table
+
+
+def cm_weights(table: dict[str, Any]) -> dict[str, int]:
+    return {v["versionId"]: v["weight"] for v in table["versions"] if v["weight"]}
+
+
+async def test_rollout_steps_to_full_then_a_failing_version_rolls_back(
+    gati_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    ns = workloads.namespace
+    kv = await gati_connection.js.key_value(ROUTES_BUCKET)
+    async with (
+        routes(gati_connection) as tables,
+        outcomes(gati_connection) as seen,
+        running_reconciler(gati_api, gati_connection),
+        running_timescape(gati_api, gati_connection),
+    ):
+        workloads.create(version(ns, "users-v1", "v1", "acme/u:1"))
+        await tables.until(lambda t: weights(t) == {"v1": 100})
+
+        workloads.create(version(ns, "users-v2", "v2", "acme/u:2"))
+        steps = [{"v1": 90, "v2": 10}, {"v1": 50, "v2": 50}, {"v2": 100}]
+        for step in steps:
+            await tables.until(partial(has_weights, step))
+            # The ConfigMap is written before the event: it shows this step or a later one.
+            now_in_map = cm_weights(config_map_table(workloads.core, ns))
+            assert now_in_map in steps[steps.index(step) :]
+
+        workloads.create(version(ns, "users-v3", "v3", "acme/u:3-failing"))
+        await seen.wait_for(lambda events: any(e.action == "rolled-back" for e in events))
+
+    history = [
+        decode_event(e.value or b"", RoutesEvent) for e in await kv.history(routes_key(ns, PATH))
+    ]
+    assert [weights(t) for t in history if weights(t)][:4] == [{"v1": 100}, *steps]
+    final = decode_event((await kv.get(routes_key(ns, PATH))).value or b"", RoutesEvent)
+    assert weights(final) == {"v2": 100}
+    assert cm_weights(config_map_table(workloads.core, ns)) == {"v2": 100}
+    rolled = workloads.get("GatiVersion", "users-v3")
+    assert (rolled["status"]["phase"], rolled["status"]["currentWeight"]) == ("RolledBack", 0)
+    assert [e.name for e in seen.events if e.action == "rolled-back"] == ["users-v3"]
+    v2 = workloads.get("GatiVersion", "users-v2")
+    assert (v2["status"]["phase"], v2["status"]["currentWeight"]) == ("Active", 100)
+    owner = v2["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"]) == ("GatiHandler", "users-v2")
