@@ -17,9 +17,8 @@ from gati_kubesim.server import ThreadedKubeSim
 
 # Kinds kubesim has no resource mapping for (kubectl: "no matches for kind").
 UNSERVED_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "StatefulSet"}
-# kubesim rejects base64 in Secret data that contains line breaks, which kustomize writes for
-# long values; the API server (Go encoding/json) skips \r and \n while decoding.
-REJECTED = {("Secret", "gati-nats-clients")}
+# Objects kubesim refuses as invalid although a real API server accepts them (none left).
+REJECTED: set[tuple[str, str]] = set()
 
 
 def _kubectl(url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -213,6 +213,23 @@ def test_secret_string_data_is_encoded(kube_api: client.ApiClient, kube_namespac
     assert made.type == "Opaque"
 
 
+def test_secret_data_with_line_breaks_is_decoded_as_the_api_server_does(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    core = client.CoreV1Api(kube_api)
+    wrapped = "aHVudGVy\r\nMg==\n"
+    made = core.create_namespaced_secret(
+        kube_namespace, {"metadata": {"name": "wrapped"}, "data": {"pw": wrapped}}
+    )
+    assert made.data == {"pw": "aHVudGVyMg=="}
+    with pytest.raises(ApiException) as bad:
+        core.create_namespaced_secret(
+            kube_namespace, {"metadata": {"name": "bad"}, "data": {"pw": "aHVu\ndGVy!"}}
+        )
+    assert bad.value.status == 422
+    assert "data[pw]" in str(bad.value.body)
+
+
 def test_every_listed_builtin_kind_round_trips(
     kube_api: client.ApiClient, kube_namespace: str
 ) -> None:

@@ -189,11 +189,16 @@ def _secret(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
         for k, v in string_data.items():
             data[k] = base64.b64encode(str(v).encode()).decode()
     causes: list[Cause] = []
-    for k, v in (obj.get("data") or {}).items():
+    data = obj.get("data") or {}
+    for k, v in data.items():
+        # The API server decodes data into bytes with Go's base64 decoder, which skips \r and
+        # \n (kustomize wraps long values), and serves the bytes re-encoded without them.
         try:
-            base64.b64decode(str(v), validate=True)
+            raw = base64.b64decode(str(v).replace("\r", "").replace("\n", ""), validate=True)
         except ValueError:
             causes.append(Cause(f"data[{k}]", "FieldValueInvalid", "must be base64 encoded"))
+            continue
+        data[k] = base64.b64encode(raw).decode()
     return causes
 
 
