@@ -206,14 +206,41 @@ def _deployment(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         return [Cause("spec", "FieldValueRequired", "Required value")]
-    causes: list[Cause] = []
-    spec.setdefault("replicas", 1)
-    spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
     strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
     if strategy.get("type", "RollingUpdate") == "RollingUpdate":
         strategy.setdefault("type", "RollingUpdate")
         strategy.setdefault("rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
+    causes = _pod_workload(spec)
+    if old is None or not isinstance(old.get("status"), dict):
+        obj.setdefault("status", {})
+    return causes
+
+
+def _statefulset(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [Cause("spec", "FieldValueRequired", "Required value")]
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+    if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+        strategy.setdefault("type", "RollingUpdate")
+        strategy.setdefault("rollingUpdate", {"partition": 0})
+    spec.setdefault(
+        "persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    )
+    causes = _pod_workload(spec)
+    # No controller acts on StatefulSets: the status is the one a fresh object gets.
+    if old is None or not isinstance(old.get("status"), dict):
+        obj["status"] = {"replicas": 0, "availableReplicas": 0}
+    return causes
+
+
+def _pod_workload(spec: Obj) -> list[Cause]:
+    """Defaults and checks shared by the kinds that stamp pods from a selector and template."""
+    causes: list[Cause] = []
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
     replicas = spec["replicas"]
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         causes.append(
@@ -265,8 +292,6 @@ def _deployment(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
                         "Required value",
                     )
                 )
-    if old is None or not isinstance(old.get("status"), dict):
-        obj.setdefault("status", {})
     return causes
 
 
@@ -359,6 +384,7 @@ _BUILTIN: dict[tuple[str, str], Callable[[Admission, Obj, Obj | None], list[Caus
     ("", "secrets"): _secret,
     ("", "services"): _service,
     ("apps", "deployments"): _deployment,
+    ("apps", "statefulsets"): _statefulset,
     ("autoscaling", "horizontalpodautoscalers"): _hpa,
     ("apiextensions.k8s.io", "customresourcedefinitions"): _crd,
 }

@@ -146,6 +146,14 @@ BUILTIN_KINDS: dict[str, Node] = {
     "apps/v1/Deployment": _kind(
         spec=_struct(selector=_ATOMIC, template=_POD_TEMPLATE), status=_WITH_CONDITIONS
     ),
+    "apps/v1/StatefulSet": _kind(
+        spec=_struct(selector=_ATOMIC, template=_POD_TEMPLATE), status=_WITH_CONDITIONS
+    ),
+    "v1/ServiceAccount": _kind(secrets=_keyed("name")),
+    "rbac.authorization.k8s.io/v1/Role": _kind(),
+    "rbac.authorization.k8s.io/v1/RoleBinding": _kind(),
+    "rbac.authorization.k8s.io/v1/ClusterRole": _kind(),
+    "rbac.authorization.k8s.io/v1/ClusterRoleBinding": _kind(),
     "v1/Service": _kind(
         spec=_struct(
             ports=_keyed("port", "protocol", defaults=_TCP),
@@ -178,6 +186,13 @@ ZERO_STRUCTS: dict[str, dict[str, Any]] = {
         "spec": {"strategy": {}, "template": {"metadata": {}, "spec": {}}},
         "status": {},
     },
+    "apps/v1/StatefulSet": {
+        "metadata": {},
+        "spec": {"template": {"metadata": {}, "spec": {}}, "updateStrategy": {}},
+        "status": {},
+    },
+    "rbac.authorization.k8s.io/v1/RoleBinding": {"metadata": {}, "roleRef": {}},
+    "rbac.authorization.k8s.io/v1/ClusterRoleBinding": {"metadata": {}, "roleRef": {}},
     "v1/Service": {"metadata": {}, "spec": {}, "status": {"loadBalancer": {}}},
     "v1/Namespace": {"metadata": {}, "spec": {}, "status": {}},
     "autoscaling/v2/HorizontalPodAutoscaler": {

@@ -134,6 +134,8 @@ EVENT_FIELDS = (
     "type",
 )
 
+RBAC = "rbac.authorization.k8s.io"
+
 BUILTINS: tuple[ResourceType, ...] = (
     _core(
         "Namespace",
@@ -173,6 +175,22 @@ BUILTINS: tuple[ResourceType, ...] = (
         has_generation=True,
         scale=ScaleSpec(label_selector_path=".spec.selector"),
     ),
+    # No controller acts on StatefulSets: they are stored, scaled and served as written.
+    _core(
+        "StatefulSet",
+        "statefulsets",
+        group="apps",
+        short=("sts",),
+        categories=("all",),
+        has_status=True,
+        has_generation=True,
+        scale=ScaleSpec(label_selector_path=".spec.selector"),
+    ),
+    _core("ServiceAccount", "serviceaccounts", short=("sa",)),
+    _core("Role", "roles", group=RBAC),
+    _core("RoleBinding", "rolebindings", group=RBAC),
+    _core("ClusterRole", "clusterroles", group=RBAC, namespaced=False),
+    _core("ClusterRoleBinding", "clusterrolebindings", group=RBAC, namespaced=False),
     _core(
         "HorizontalPodAutoscaler",
         "horizontalpodautoscalers",

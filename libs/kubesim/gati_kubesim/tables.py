@@ -115,6 +115,10 @@ _BUILTIN: dict[tuple[str, str], tuple[list[tuple[str, int]], Callable[[Obj], lis
         ],
         _deployment_cells,
     ),
+    ("apps", "statefulsets"): (
+        [("Ready", 0), ("Containers", 1), ("Images", 1)],
+        lambda o: [_deployment_cells(o)[i] for i in (0, 3, 4)],
+    ),
     ("", "namespaces"): ([("Status", 0)], lambda o: [(o.get("status") or {}).get("phase", "")]),
     ("", "configmaps"): (
         [("Data", 0)],
