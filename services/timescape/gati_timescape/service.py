@@ -11,7 +11,6 @@ event is retried from a fresh read. The KV table is written with compare-and-set
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -77,6 +76,8 @@ CONSUMER: Final = ConsumerSpec(
 )
 MAX_TICK: Final = timedelta(seconds=30)
 """Upper bound between re-reads even without deadlines, so a lost event heals."""
+MIN_TICK: Final = 0.05
+"""Seconds a tick waits at least, so a deadline that keeps failing cannot spin the loop."""
 MOVING: Final = IN_FLIGHT | {VersionPhase.DRAINING}
 
 log = structlog.get_logger("gati.timescape")
@@ -126,6 +127,8 @@ class Timescape:
         self._locks: dict[str, asyncio.Lock] = {}
         self.wakes: dict[str, datetime] = {}
         """Earliest deadline per namespace seen in its last pass; the tick's schedule."""
+        self._rescheduled = asyncio.Event()
+        """Set when a pass records a deadline, so a tick already waiting recomputes its wait."""
 
     async def handle(self, delivery: Delivery[ChangeEvent]) -> Outcome:
         try:
@@ -144,17 +147,28 @@ class Timescape:
     async def tick(self, stop: asyncio.Event) -> None:
         """Re-read namespaces whose deadline passed; the next one bounds the wait."""
         while not stop.is_set():
+            self._rescheduled.clear()
             now = datetime.now(UTC)
             for namespace, wake in list(self.wakes.items()):
                 if wake <= now:
                     try:
                         await self.reconcile(namespace)
-                    except (ApiException, KeyWrongLastSequenceError) as error:
-                        log.warning("tick failed, retried next tick", error=str(error))
+                    except (ApiException, KeyWrongLastSequenceError, ValueError) as error:
+                        log.warning(
+                            "tick failed, retried next tick", namespace=namespace, error=str(error)
+                        )
             soonest = min(self.wakes.values(), default=now + MAX_TICK)
-            delay = min(max((soonest - datetime.now(UTC)).total_seconds(), 0.05), 30.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(
+                max((soonest - datetime.now(UTC)).total_seconds(), MIN_TICK),
+                MAX_TICK.total_seconds(),
+            )
+            waits = [
+                asyncio.create_task(stop.wait()),
+                asyncio.create_task(self._rescheduled.wait()),
+            ]
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
 
     async def reconcile(self, namespace: str) -> None:
         lock = self._locks.setdefault(namespace, asyncio.Lock())
@@ -193,6 +207,7 @@ class Timescape:
             self.wakes.pop(namespace, None)
         else:
             self.wakes[namespace] = wake
+            self._rescheduled.set()
         # The ConfigMap first: a router that hears the event finds both stores already agree.
         await self._apply_config_map(namespace, tables)
         for table in tables:
