@@ -33,14 +33,8 @@ def test_dev_overlay_is_accepted_except_known_kubesim_gaps() -> None:
     with ThreadedKubeSim() as sim:
         crds = _kubectl(sim.url, "apply", "--server-side", "-f", str(DEPLOY / "crds"))
         assert crds.returncode == 0, crds.stderr
-        # --validate=false: kubesim serves no /openapi/v2, which client-side validation needs.
         applied = _kubectl(
-            sim.url,
-            "apply",
-            "--server-side",
-            "--validate=false",
-            "-k",
-            str(DEPLOY / "overlays" / "dev"),
+            sim.url, "apply", "--server-side", "-k", str(DEPLOY / "overlays" / "dev")
         )
     unserved = set(re.findall(r'no matches for kind "(\w+)"', applied.stderr))
     rejected = set(re.findall(r'(\w+) "([a-z0-9-]+?)-[a-z0-9]{10}" is invalid', applied.stderr))

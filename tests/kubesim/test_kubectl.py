@@ -192,3 +192,22 @@ def test_the_shared_kubeconfig_fixture_works_for_kubectl(
 ) -> None:
     k = Kubectl(kubesim_kubeconfig, kubesim_kubeconfig.parent / "cache")
     assert k("get", "ns", kube_namespace, "-o", "name").strip() == f"namespace/{kube_namespace}"
+
+
+def test_client_side_validation_is_on_and_reports_an_unknown_field(
+    kubectl: Kubectl, tmp_path: Path
+) -> None:
+    """kubectl validates by default (no --validate=false): it reads /openapi/v3, sees that
+    the server takes `fieldValidation` and asks it to refuse unknown fields strictly."""
+    sample = REPO / "examples" / "handler-orders-v1.yaml"
+    assert kubectl("apply", "-f", str(sample)).strip() == "gatihandler.gati.dev/orders-v1 created"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(sample.read_text().replace("spec:\n", "spec:\n  bogusField: 1\n", 1))
+    done = subprocess.run(
+        [*kubectl.base, "apply", "-f", str(bad)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 1
+    assert 'strict decoding error: unknown field "spec.bogusField"' in done.stderr
+    explained = kubectl("explain", "gatihandlers.spec.handlerPath")
+    assert "KIND:       GatiHandler" in explained
+    assert "must be a URL path" in explained
