@@ -6,6 +6,7 @@ table or outcome, never a sleep."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -78,9 +79,7 @@ async def test_rollout_steps_to_full_then_a_failing_version_rolls_back(
     history = [
         decode_event(e.value or b"", RoutesEvent) for e in await kv.history(routes_key(ns, PATH))
     ]
-    shares = [weights(t) for t in history]
-    changes = [w for w, before in zip(shares, [{}, *shares], strict=False) if w != before]
-    assert changes[:4] == [{"v1": 100}, *steps]
+    assert changes_in(history)[:4] == [{"v1": 100}, *steps]
     final = decode_event((await kv.get(routes_key(ns, PATH))).value or b"", RoutesEvent)
     assert weights(final) == {"v2": 100}
     assert cm_weights(config_map_table(workloads.core, ns)) == {"v2": 100}
@@ -91,3 +90,64 @@ async def test_rollout_steps_to_full_then_a_failing_version_rolls_back(
     assert (v2["status"]["phase"], v2["status"]["currentWeight"]) == ("Active", 100)
     owner = v2["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"]) == ("GatiHandler", "users-v2")
+
+
+def changes_in(history: list[RoutesEvent]) -> list[dict[str, int]]:
+    shares = [weights(t) for t in history]
+    return [w for w, before in zip(shares, [{}, *shares], strict=False) if w != before]
+
+
+async def test_restarted_in_a_pause_finishes_the_rollout_on_time(
+    gati_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    ns = workloads.namespace
+    rollout: dict[str, Any] = {
+        "steps": [{"weight": 10, "pause": "3s"}, {"weight": 100}],
+        "analysis": {"interval": "1s"},
+    }
+    v1, v2 = (version(ns, f"users-{v}", v, f"acme/u:{v}") for v in ("v1", "v2"))
+    v2["spec"]["timescape"] = {"rollout": rollout}
+    async with routes(gati_connection) as tables, running_reconciler(gati_api, gati_connection):
+        async with running_timescape(gati_api, gati_connection, source="before"):
+            workloads.create(v1)
+            await tables.until(partial(has_weights, {"v1": 100}))
+            workloads.create(v2)
+            await tables.until(partial(has_weights, {"v1": 90, "v2": 10}))
+        paused = workloads.get("GatiVersion", "users-v2")["status"]
+        async with running_timescape(gati_api, gati_connection, source="after"):
+            await tables.until(partial(has_weights, {"v2": 100}))
+    done = workloads.get("GatiVersion", "users-v2")["status"]
+    started = datetime.fromisoformat(paused["stepStartedAt"])
+    # The last step begins at the pause's deadline, not whenever the new process got to it.
+    assert datetime.fromisoformat(done["activatedAt"]) == started + timedelta(seconds=3)
+    assert tables.seen[-1].source == "after"
+
+
+async def test_two_replicas_write_one_table_that_never_goes_back(
+    gati_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    ns = workloads.namespace
+    kv = await gati_connection.js.key_value(ROUTES_BUCKET)
+    async with (
+        routes(gati_connection) as tables,
+        running_reconciler(gati_api, gati_connection),
+        running_timescape(gati_api, gati_connection, source="a"),
+        running_timescape(gati_api, gati_connection, source="b"),
+    ):
+        workloads.create(version(ns, "users-v1", "v1", "acme/u:1"))
+        await tables.until(partial(has_weights, {"v1": 100}))
+        workloads.create(version(ns, "users-v2", "v2", "acme/u:2"))
+        await tables.until(partial(has_weights, {"v2": 100}))
+    steps = [{"v1": 100}, {"v1": 90, "v2": 10}, {"v1": 50, "v2": 50}, {"v2": 100}]
+    history = [
+        decode_event(e.value or b"", RoutesEvent) for e in await kv.history(routes_key(ns, PATH))
+    ]
+    assert changes_in(history) == steps
+    assert changes_in(tables.seen) == steps
+    assert len(tables.seen) == len(history)

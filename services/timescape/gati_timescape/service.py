@@ -146,9 +146,16 @@ class Timescape:
 
     async def tick(self, stop: asyncio.Event) -> None:
         """Re-read namespaces whose deadline passed; the next one bounds the wait."""
+        resynced_at: datetime | None = None
         while not stop.is_set():
             self._rescheduled.clear()
             now = datetime.now(UTC)
+            if resynced_at is None or now - resynced_at >= MAX_TICK:
+                try:
+                    await self._resync(now)
+                    resynced_at = now
+                except ApiException as error:
+                    log.warning("resync failed, retried next tick", error=str(error))
             for namespace, wake in list(self.wakes.items()):
                 if wake <= now:
                     try:
@@ -169,6 +176,18 @@ class Timescape:
             await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
             for wait in waits:
                 wait.cancel()
+
+    async def _resync(self, now: datetime) -> None:
+        """Every namespace with a version still moving is due now: after a restart this is
+        what resumes a pause whose deadline only the object remembers."""
+        listed = await asyncio.to_thread(
+            self._custom.list_cluster_custom_object, GROUP, VERSION, GATI_VERSION.plural
+        )
+        for item in cast(dict[str, Any], listed).get("items") or []:
+            phase = (item.get("status") or {}).get("phase", VersionPhase.PENDING.value)
+            namespace = (item.get("metadata") or {}).get("namespace")
+            if namespace and phase in MOVING:
+                self.wakes.setdefault(namespace, now)
 
     async def reconcile(self, namespace: str) -> None:
         lock = self._locks.setdefault(namespace, asyncio.Lock())
