@@ -239,3 +239,33 @@ def test_status_writes_are_validated_against_the_schema(crd_api: client.ApiClien
         )
     assert err.value.status == 422
     assert json.loads(err.value.body)["details"]["causes"][0]["field"] == "status.replicas"
+
+
+def test_openapi_documents_describe_the_crd_schemas_with_their_kind(
+    crd_api: client.ApiClient, kubesim_fresh: ThreadedKubeSim
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    def get(path: str, accept: str) -> dict[str, object]:
+        request = urllib.request.Request(kubesim_fresh.url + path, headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            loaded: dict[str, object] = json.load(answer)
+            return loaded
+
+    v2 = get("/openapi/v2", "application/json")
+    definition = v2["definitions"][f"dev.gati.{VERSION}.GatiHandler"]  # type: ignore[index]
+    gvk = {"group": GROUP, "version": VERSION, "kind": "GatiHandler"}
+    assert definition["x-kubernetes-group-version-kind"] == [gvk]
+    assert "handlerPath" in definition["properties"]["spec"]["properties"]
+    # kubectl asks for protobuf first; JSON when it also accepts JSON, else 406 so it falls back.
+    pb = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+    assert "definitions" in get("/openapi/v2", f"{pb}, application/json")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        get("/openapi/v2", pb)
+    assert refused.value.code == 406
+    index = get("/openapi/v3", "application/json")
+    url = index["paths"][f"apis/{GROUP}/{VERSION}"]["serverRelativeURL"]  # type: ignore[index]
+    v3 = get(url, "application/json")
+    schemas = v3["components"]["schemas"]  # type: ignore[index]
+    assert schemas[f"dev.gati.{VERSION}.GatiHandler"]["x-kubernetes-group-version-kind"] == [gvk]
