@@ -151,3 +151,25 @@ async def test_two_replicas_write_one_table_that_never_goes_back(
     assert changes_in(history) == steps
     assert changes_in(tables.seen) == steps
     assert len(tables.seen) == len(history)
+
+
+async def test_an_unusable_rollout_is_reported_by_field_and_the_version_holds(
+    gati_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    ns = workloads.namespace
+    bad = version(ns, "users-v1", "v1", "acme/u:1")
+    bad["spec"]["timescape"]["rollout"] = FAST_ROLLOUT | {"analysis": {"interval": "0s"}}
+    async with (
+        outcomes(gati_connection) as seen,
+        running_reconciler(gati_api, gati_connection),
+        running_timescape(gati_api, gati_connection),
+    ):
+        workloads.create(bad)
+        await seen.wait_for(lambda events: any(e.reason == "InvalidRollout" for e in events))
+    refused = next(e for e in seen.events if e.reason == "InvalidRollout")
+    assert "rollout.analysis.interval" in refused.message
+    status = workloads.get("GatiVersion", "users-v1").get("status") or {}
+    assert status.get("phase", "Pending") == "Pending"

@@ -26,6 +26,7 @@ from nats.js.kv import KeyValue
 from gati_contracts.events import (
     ChangeEvent,
     OutcomeEvent,
+    OutcomeResult,
     RoutesEvent,
     decode_event,
     encode_event,
@@ -302,14 +303,14 @@ class Timescape:
             return Decision(state)
         ready, desired = await self._readiness(version)
         health = HealthReading(ready_replicas=ready, desired_replicas=desired)
-        return evaluate(
-            state,
-            spec,
-            health,
-            now,
-            has_stable=stable(ordered) is not None,
-            action=action,
-        )
+        try:
+            return evaluate(
+                state, spec, health, now, has_stable=stable(ordered) is not None, action=action
+            )
+        except ValueError as error:
+            # The version holds still and says why; the other paths of the namespace go on.
+            failed = StepOutcome("rollout", OutcomeResult.FAILED, "InvalidRollout", str(error))
+            return Decision(state, (failed,))
 
     async def _readiness(self, version: _Version) -> tuple[int, int]:
         owned = await asyncio.to_thread(
