@@ -3,6 +3,7 @@ install of deploy/ needs them), through the official client and kubectl alike.""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -143,3 +144,34 @@ def test_kubectl_finds_the_kinds_by_short_name(tmp_path: Path) -> None:
         assert table[1].split()[:2] == ["nats", "0/1"]
         run("scale", "sts", "nats", "-n", "default", "--replicas=2")
         assert run("get", "sts", "nats", "-n", "default", "-o", "jsonpath={.spec.replicas}") == "2"
+
+
+def test_rbac_objects_that_could_never_grant_are_refused_naming_the_field(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    rbac = client.RbacAuthorizationV1Api(kube_api)
+    with pytest.raises(ApiException) as no_verbs:
+        rbac.create_namespaced_role(
+            kube_namespace,
+            {
+                "metadata": {"name": "r"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": []}],
+            },
+        )
+    assert no_verbs.value.status == 422
+    causes = json.loads(no_verbs.value.body)["details"]["causes"]
+    assert [c["field"] for c in causes] == ["rules[0].verbs"]
+    ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}
+    with pytest.raises(ApiException) as role_in_cluster_binding:
+        rbac.create_cluster_role_binding(
+            {"metadata": {"name": f"{kube_namespace}-b"}, "roleRef": ref}
+        )
+    causes = json.loads(role_in_cluster_binding.value.body)["details"]["causes"]
+    assert [c["field"] for c in causes] == ["roleRef.kind"]
+    rbac.create_namespaced_role_binding(kube_namespace, {"metadata": {"name": "b"}, "roleRef": ref})
+    with pytest.raises(ApiException) as changed:
+        rbac.patch_namespaced_role_binding(
+            "b", kube_namespace, {"roleRef": {**ref, "name": "other"}}
+        )
+    assert changed.value.status == 422
+    assert "cannot change roleRef" in changed.value.body

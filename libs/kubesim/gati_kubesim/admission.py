@@ -295,6 +295,74 @@ def _pod_workload(spec: Obj) -> list[Cause]:
     return causes
 
 
+_RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def _rules(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
+    """Rules the RBAC authorizer could never match are refused, as the real server does."""
+    rules = obj.get("rules") or []
+    if not isinstance(rules, list):
+        return [Cause("rules", "FieldValueInvalid", "must be a list of PolicyRules")]
+    causes: list[Cause] = []
+    for i, rule in enumerate(rules):
+        at = f"rules[{i}]"
+        if not isinstance(rule, dict):
+            causes.append(Cause(at, "FieldValueInvalid", "must be a PolicyRule object"))
+            continue
+        if not rule.get("verbs"):
+            causes.append(
+                Cause(
+                    f"{at}.verbs",
+                    "FieldValueRequired",
+                    "Required value: verbs must contain at least one value",
+                )
+            )
+        if rule.get("nonResourceURLs"):
+            continue
+        for name, what in (("apiGroups", "api group"), ("resources", "resource")):
+            if not rule.get(name):
+                causes.append(
+                    Cause(
+                        f"{at}.{name}",
+                        "FieldValueRequired",
+                        f"Required value: resource rules must supply at least one {what}",
+                    )
+                )
+    return causes
+
+
+def _binding(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
+    """A binding's roleRef names what it grants, so it must be whole and may never change."""
+    ref = obj.get("roleRef")
+    if not isinstance(ref, dict):
+        return [Cause("roleRef", "FieldValueRequired", "Required value")]
+    causes: list[Cause] = []
+    kinds = ("Role", "ClusterRole") if obj.get("kind") == "RoleBinding" else ("ClusterRole",)
+    if ref.get("apiGroup") != _RBAC_GROUP:
+        causes.append(
+            Cause(
+                "roleRef.apiGroup",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{ref.get("apiGroup", "")}": supported values: '
+                f'"{_RBAC_GROUP}"',
+            )
+        )
+    if ref.get("kind") not in kinds:
+        supported = ", ".join(f'"{k}"' for k in kinds)
+        causes.append(
+            Cause(
+                "roleRef.kind",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{ref.get("kind", "")}": supported values: {supported}',
+            )
+        )
+    if not ref.get("name"):
+        causes.append(Cause("roleRef.name", "FieldValueRequired", "Required value"))
+    if old is not None and old.get("roleRef") != ref:
+        causes.append(Cause("roleRef", "FieldValueInvalid", "cannot change roleRef"))
+    return causes
+
+
 def _pod_defaults(pod: Obj) -> None:
     """The pod-spec defaults the real server fills, so a read-back equals a real cluster's."""
     pod.setdefault("restartPolicy", "Always")
@@ -385,6 +453,10 @@ _BUILTIN: dict[tuple[str, str], Callable[[Admission, Obj, Obj | None], list[Caus
     ("", "services"): _service,
     ("apps", "deployments"): _deployment,
     ("apps", "statefulsets"): _statefulset,
+    (_RBAC_GROUP, "roles"): _rules,
+    (_RBAC_GROUP, "clusterroles"): _rules,
+    (_RBAC_GROUP, "rolebindings"): _binding,
+    (_RBAC_GROUP, "clusterrolebindings"): _binding,
     ("autoscaling", "horizontalpodautoscalers"): _hpa,
     ("apiextensions.k8s.io", "customresourcedefinitions"): _crd,
 }
