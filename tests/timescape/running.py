@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from kubernetes import client
 from nats.aio.msg import Msg
 
-from gati_contracts.events import ChangeEvent, RoutesEvent, decode_event
-from gati_contracts.subjects import ROUTES_BUCKET, ROUTES_ROOT, STREAM
+from gati_contracts.events import ChangeEvent, RoutesEvent, TrafficSample, decode_event
+from gati_contracts.subjects import METRICS_STREAM, ROUTES_BUCKET, ROUTES_ROOT, STREAM
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.publisher import Publisher
-from gati_timescape.service import CONSUMER, Timescape
+from gati_timescape.service import CONSUMER, TRAFFIC_CONSUMER, Timescape
 from reconciler.harness import WAIT
 
 
@@ -73,8 +73,16 @@ async def running_timescape(
         handler=timescape.handle,
         on_poison=timescape.on_poison,
     )
+    traffic = ConsumerLoop(
+        connection,
+        METRICS_STREAM,
+        TRAFFIC_CONSUMER,
+        decode=lambda data: decode_event(data, TrafficSample),
+        handler=timescape.observe,
+        on_poison=timescape.on_poison,
+    )
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(loop.run(stop)), asyncio.create_task(timescape.tick(stop))]
+    tasks = [asyncio.create_task(run(stop)) for run in (loop.run, traffic.run, timescape.tick)]
     try:
         yield timescape
     finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
@@ -28,6 +28,7 @@ from gati_contracts.events import (
     OutcomeEvent,
     OutcomeResult,
     RoutesEvent,
+    TrafficSample,
     decode_event,
     encode_event,
     event_headers,
@@ -39,9 +40,11 @@ from gati_contracts.labels import selector_labels, selector_string
 from gati_contracts.routing import table_json
 from gati_contracts.subjects import (
     CR_ROOT,
+    METRICS_STREAM,
     OWNED_ROOT,
     ROUTES_BUCKET,
     ROUTES_ROOT,
+    TRAFFIC_ROOT,
     object_filter,
     routes_subject,
     status_subject,
@@ -55,6 +58,7 @@ from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.publisher import Publisher
 from gati_runtime.service import ServiceContext
 from gati_timescape.actions import ActionAnnotationError, requested_action
+from gati_timescape.decommission import observe_traffic
 from gati_timescape.health import HealthReading
 from gati_timescape.rollout import evaluate, refuse_action
 from gati_timescape.routing import RoutedVersion, build_table
@@ -74,6 +78,11 @@ CONSUMER: Final = ConsumerSpec(
         object_filter(OWNED_ROOT, DEPLOYMENT.kind),
     ),
     description="timescape: versions, rollouts and routing tables",
+)
+TRAFFIC_CONSUMER: Final = ConsumerSpec(
+    durable="timescape-traffic",
+    filter_subjects=(f"{TRAFFIC_ROOT}.>",),
+    description="timescape: traffic samples toward decommission",
 )
 MAX_TICK: Final = timedelta(seconds=30)
 """Upper bound between re-reads even without deadlines, so a lost event heals."""
@@ -190,12 +199,26 @@ class Timescape:
             if namespace and phase in MOVING:
                 self.wakes.setdefault(namespace, now)
 
-    async def reconcile(self, namespace: str) -> None:
+    async def reconcile(self, namespace: str, traffic: Sequence[TrafficSample] = ()) -> None:
         lock = self._locks.setdefault(namespace, asyncio.Lock())
         async with lock:
-            await self._reconcile(namespace)
+            await self._reconcile(namespace, traffic)
 
-    async def _reconcile(self, namespace: str) -> None:
+    async def observe(self, delivery: Delivery[TrafficSample]) -> Outcome:
+        """A sample is counted in the pass that writes it to status, so a redelivery after a
+        lost ack is recognised by `lastSampleAt` and never counted twice."""
+        try:
+            await self.reconcile(delivery.event.namespace, (delivery.event,))
+        except ApiException as error:
+            return Retry(f"API {error.status}: {error.reason}")
+        except KeyWrongLastSequenceError:
+            return Retry("another replica wrote the routing table first")
+        return DONE
+
+    async def _reconcile(self, namespace: str, traffic: Sequence[TrafficSample] = ()) -> None:
+        by_version: dict[str, dict[str, list[TrafficSample]]] = {}
+        for sample in traffic:
+            by_version.setdefault(sample.handler, {}).setdefault(sample.version, []).append(sample)
         handlers = {
             h.metadata.name: h
             for h in (
@@ -219,7 +242,9 @@ class Timescape:
         tables: list[RoutesEvent] = []
         for path, group in sorted(paths.items()):
             group.sort(key=lambda v: (v.obj.metadata.creation_timestamp or now, v.name))
-            path_wake, table = await self._path(namespace, path, group, now)
+            path_wake, table = await self._path(
+                namespace, path, group, now, by_version.get(path, {})
+            )
             tables.append(table)
             if path_wake is not None:
                 wake = path_wake if wake is None else min(wake, path_wake)
@@ -234,8 +259,14 @@ class Timescape:
             await self._write_table(table)
 
     async def _path(
-        self, namespace: str, path: str, group: Sequence[_Version], now: datetime
+        self,
+        namespace: str,
+        path: str,
+        group: Sequence[_Version],
+        now: datetime,
+        samples: Mapping[str, Sequence[TrafficSample]],
     ) -> tuple[datetime | None, RoutesEvent]:
+        """`samples` by version id: traffic of this path arrived with this pass."""
         states = {v.name: from_status(v.obj.status) for v in group}
 
         def ordered() -> list[tuple[str, VersionState]]:
@@ -247,12 +278,26 @@ class Timescape:
         wake: datetime | None = None
         goal = target(ordered())
         for version in group:
-            if version.name != goal:
+            seen = samples.get(version.obj.spec.version_id, ())
+            if version.name == goal:
+                decision = await self._evaluate(version, states[version.name], now, ordered())
+            elif seen or states[version.name].phase is VersionPhase.DRAINING:
+                ready, desired = await self._readiness(version)
+                decision = observe_traffic(
+                    states[version.name],
+                    version.obj.spec.decommission,
+                    seen,
+                    unavailable_replicas=max(desired - ready, 0),
+                    now=now,
+                )
+            else:
                 continue
-            decision = await self._evaluate(version, states[version.name], now, ordered())
-            decisions[version.name] = decision
+            earlier = decisions.get(version.name)
+            outcomes = (earlier.outcomes if earlier else ()) + decision.outcomes
+            decisions[version.name] = replace(decision, outcomes=outcomes)
             states[version.name] = decision.state
-            wake = decision.wake_at
+            if decision.wake_at is not None:
+                wake = decision.wake_at if wake is None else min(wake, decision.wake_at)
         # Settled again: a target that completed in this pass replaces the stable version now,
         # or the table would give the old version its 100 % for one more round.
         for name, later in settle(ordered(), now).items():
@@ -266,11 +311,13 @@ class Timescape:
             taken = decisions.get(version.name)
             if taken is None:
                 continue
+            # Objects go before the status says so: a pass that fails in between is redone
+            # from the unchanged status, and removing what is gone already is harmless.
+            if taken.state.phase is VersionPhase.DECOMMISSIONED:
+                await self._decommission(version)
             await self._write_status(version, taken.state, path)
             for outcome in taken.outcomes:
                 await self._publish_outcome(version, outcome, now)
-            if taken.state.phase is VersionPhase.DECOMMISSIONED:
-                await self._decommission(version)
         routed = [
             RoutedVersion(
                 version_id=v.obj.spec.version_id,
@@ -475,13 +522,23 @@ class Timescape:
                     {"spec": {"replicas": 0}},
                 )
             else:
-                await asyncio.to_thread(self._apps.delete_namespaced_deployment, name, namespace)
+                await _delete(self._apps.delete_namespaced_deployment, name, namespace)
         if version.obj.spec.decommission.action is DecommissionAction.DELETE:
             services = await asyncio.to_thread(
                 self._core.list_namespaced_service, namespace, label_selector=selector
             )
             for name in _names(services.items):
-                await asyncio.to_thread(self._core.delete_namespaced_service, name, namespace)
+                await _delete(self._core.delete_namespaced_service, name, namespace)
+
+
+async def _delete(verb: Callable[..., Any], name: str, namespace: str) -> None:
+    """Delete if present. The body is not parsed: the server answers a delete with a Status,
+    which the client would otherwise try (and fail) to read as the deleted kind."""
+    try:
+        await asyncio.to_thread(verb, name, namespace, _preload_content=False)
+    except ApiException as error:
+        if error.status != 404:
+            raise
 
 
 def _names(items: Sequence[Any]) -> list[str]:
@@ -498,8 +555,15 @@ async def main(ctx: ServiceContext) -> None:
             handler=timescape.handle,
             on_poison=timescape.on_poison,
         )
+        traffic = ctx.consumer(
+            TRAFFIC_CONSUMER,
+            decode=lambda data: decode_event(data, TrafficSample),
+            handler=timescape.observe,
+            on_poison=timescape.on_poison,
+            stream=METRICS_STREAM,
+        )
         ticker = asyncio.create_task(timescape.tick(ctx.stop))
         try:
-            await loop.run(ctx.stop)
+            await asyncio.gather(loop.run(ctx.stop), traffic.run(ctx.stop))
         finally:
             ticker.cancel()
