@@ -367,6 +367,10 @@ class Timescape:
                 selector_labels(GATI_HANDLER, version.obj.spec.handler_ref.name)
             ),
         )
+        if not owned.items:
+            # Not rendered yet: what the handler asks for, none ready, so a version whose pods
+            # do not exist cannot pass the readiness gate (an empty ratio counts as ready).
+            return 0, version.handler.spec.replicas if version.handler else 0
         ready = desired = 0
         for deployment in owned.items:
             desired += deployment.spec.replicas or 0
