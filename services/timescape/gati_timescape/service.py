@@ -90,7 +90,7 @@ MIN_TICK: Final = 0.05
 """Seconds a tick waits at least, so a deadline that keeps failing cannot spin the loop."""
 MOVING: Final = IN_FLIGHT | {VersionPhase.DRAINING}
 
-log = structlog.get_logger("gati.timescape")
+log = structlog.get_logger(__name__)
 
 
 def routes_key(namespace: str, path: str) -> str:
