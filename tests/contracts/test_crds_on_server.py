@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import yaml
@@ -14,8 +14,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from contracts.samples import handler, version
-from fixtures.kubesim_server import api_client
-from gati_contracts.crds import custom_resource_definitions
+from fixtures.kubesim_server import api_client, install_gati_crds
 from gati_contracts.kinds import GATI_HANDLER, GROUP, VERSION, kind_info
 from gati_contracts.labels import selector_labels, selector_string
 from gati_contracts.objects import parse_object
@@ -28,10 +27,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 @pytest.fixture
 def gati_api(kubesim_fresh: ThreadedKubeSim) -> Any:
     with api_client(kubesim_fresh.url) as api:
-        extensions = client.ApiextensionsV1Api(api)
-        for crd in custom_resource_definitions():
-            # The client sends plain dicts as they are: exactly the generated document.
-            extensions.create_custom_resource_definition(cast(Any, crd))
+        install_gati_crds(api)
         namespace = client.V1Namespace(metadata=client.V1ObjectMeta(name="shop"))
         client.CoreV1Api(api).create_namespace(namespace)
         yield client.CustomObjectsApi(api)

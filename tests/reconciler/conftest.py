@@ -4,12 +4,12 @@ and the real watcher feeding the bus."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from kubernetes import client
 
+from fixtures.kubesim_server import scratch_namespace
 from gati_runtime.nats_connection import NatsConnection
 from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads
@@ -21,11 +21,8 @@ __all__ = ["gati_api", "gati_kubesim"]
 
 @pytest.fixture
 def workloads(gati_api: client.ApiClient) -> Iterator[Workloads]:
-    name = f"r-{uuid.uuid4().hex[:10]}"
-    core = client.CoreV1Api(gati_api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield Workloads(gati_api, name)
-    core.delete_namespace(name)
+    with scratch_namespace(gati_api, "r") as name:
+        yield Workloads(gati_api, name)
 
 
 @pytest.fixture
