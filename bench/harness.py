@@ -7,7 +7,9 @@ run is over.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -17,11 +19,43 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE_INTERVAL = 0.2
+
+
+def _serve_kubesim(pipe: Connection, options: dict[str, Any]) -> None:
+    from gati_kubesim.server import KubeSim
+
+    async def serve() -> None:
+        async with KubeSim(**options) as sim:
+            pipe.send(sim.url)
+            await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+
+    asyncio.run(serve())
+
+
+class ChildKubeSim:
+    """kubesim in a child process with options the CLI does not expose (e.g. `max_history`),
+    so the server's CPU is not the benchmark's own."""
+
+    def __init__(self, **options: Any) -> None:
+        self._parent, child = multiprocessing.Pipe()
+        self._process = multiprocessing.Process(
+            target=_serve_kubesim, args=(child, options), daemon=True
+        )
+
+    def start(self) -> str:
+        self._process.start()
+        url: str = self._parent.recv()
+        return url
+
+    def stop(self) -> None:
+        self._parent.send("stop")
+        self._process.join(timeout=10)
 
 
 def rss_mb(pid: int) -> float:

@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import resource
 import statistics
 import tempfile
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,6 +24,7 @@ import aiohttp
 from kubernetes import client
 from nats.aio.msg import Msg
 
+from bench.harness import ChildKubeSim
 from gati_contracts.crds import custom_resource_definitions
 from gati_contracts.events import OutcomeEvent, decode_event
 from gati_contracts.kinds import GROUP, VERSION
@@ -45,17 +44,6 @@ NAMESPACE = "bench"
 READY_AFTER = 0.05
 CREATE_WINDOW = 64
 """Creates in flight at once: 'all at once' as a client with a connection pool would send them."""
-
-
-def _serve_kubesim(pipe: Connection) -> None:
-    from gati_kubesim.server import KubeSim
-
-    async def serve() -> None:
-        async with KubeSim(ready_after=READY_AFTER, max_history=1_000_000) as sim:
-            pipe.send(sim.url)
-            await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
-
-    asyncio.run(serve())
 
 
 class Running:
@@ -102,10 +90,8 @@ async def _create_all(url: str, names: list[str]) -> dict[str, float]:
 
 
 async def run(handlers: int, replicas: int) -> dict[str, Any]:
-    parent, child = multiprocessing.Pipe()
-    kubesim = multiprocessing.Process(target=_serve_kubesim, args=(child,), daemon=True)
-    kubesim.start()
-    url = parent.recv()
+    kubesim = ChildKubeSim(ready_after=READY_AFTER, max_history=1_000_000)
+    url = kubesim.start()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedNats(Path(tmp), name="bench") as server:
         settings = Settings.load(environ={"GATI_NATS_URL": server.url, "GATI_INSTANCE_ID": "b"})
         connection = await connect(settings, name="bench")
@@ -159,8 +145,7 @@ async def run(handlers: int, replicas: int) -> dict[str, Any]:
         watcher.stop.set()
         await watching
         await connection.close()
-    parent.send("stop")
-    kubesim.join(timeout=10)
+    kubesim.stop()
     latencies = sorted((running.at[name] - created[name]) * 1000 for name in names)
     return {
         "handlers": handlers,

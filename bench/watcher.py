@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import statistics
 import tempfile
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,6 +30,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from bench.harness import ChildKubeSim
 from gati_contracts.crds import custom_resource_definitions
 from gati_contracts.events import ChangeEvent, decode_event
 from gati_contracts.headers import MSG_ID
@@ -51,18 +50,6 @@ OBJECTS = 500
 another (per-subject order), so fewer objects means less parallelism."""
 WINDOW = 256
 BOOKMARK_INTERVAL = 0.2
-
-
-def _serve_kubesim(pipe: Connection) -> None:
-    from gati_kubesim.server import KubeSim
-
-    async def serve() -> None:
-        sim = KubeSim(bookmark_interval=BOOKMARK_INTERVAL, max_history=100_000)
-        async with sim:
-            pipe.send(sim.url)
-            await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
-
-    asyncio.run(serve())
 
 
 class Arrivals:
@@ -139,10 +126,8 @@ async def _hook(
 
 
 async def run(burst: int, rate: int, seconds: float) -> dict[str, Any]:
-    parent, child = multiprocessing.Pipe()
-    kubesim = multiprocessing.Process(target=_serve_kubesim, args=(child,), daemon=True)
-    kubesim.start()
-    url = parent.recv()
+    kubesim = ChildKubeSim(bookmark_interval=BOOKMARK_INTERVAL, max_history=100_000)
+    url = kubesim.start()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedNats(Path(tmp), name="bench") as server:
         settings = Settings.load(environ={"GATI_NATS_URL": server.url, "GATI_INSTANCE_ID": "b"})
         connection = await connect(settings, name="bench-watcher")
@@ -231,8 +216,7 @@ async def run(burst: int, rate: int, seconds: float) -> dict[str, Any]:
         await tail_client.close()
         await connection.close()
         api.close()
-    parent.send("stop")
-    kubesim.join(timeout=10)
+    kubesim.stop()
     return {
         "raw_publish_per_s": round(raw),
         "burst_changes": burst,
