@@ -29,11 +29,11 @@ from gati_contracts.crds import custom_resource_definitions
 from gati_contracts.events import OutcomeEvent, decode_event
 from gati_contracts.kinds import GROUP, VERSION
 from gati_contracts.subjects import STATUS_ROOT, STREAM
-from gati_reconciler.kube import Kube
 from gati_reconciler.reconcile import Reconciler
 from gati_reconciler.service import CONSUMER, OPTIONS, decode_change
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.embedded_nats import EmbeddedNats
+from gati_runtime.kube_api import Kube
 from gati_runtime.nats_connection import connect
 from gati_runtime.provisioning import provision_bus
 from gati_runtime.publisher import Publisher

@@ -15,11 +15,11 @@ from nats.aio.msg import Msg
 from gati_contracts.events import OutcomeEvent, decode_event
 from gati_contracts.kinds import GROUP, VERSION
 from gati_contracts.subjects import STATUS_ROOT, STREAM
-from gati_reconciler.kube import Kube
 from gati_reconciler.reconcile import Reconciler
 from gati_reconciler.service import CONSUMER, OPTIONS, decode_change
 from gati_reconciler.targets import Target
 from gati_runtime.consumer import ConsumerLoop
+from gati_runtime.kube_api import Kube
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.publisher import Publisher

@@ -13,10 +13,10 @@ from kubernetes import client
 from gati_contracts.events import OutcomeResult
 from gati_contracts.handler import GatiHandler
 from gati_contracts.objects import parse_object
-from gati_reconciler.kube import Kube
 from gati_reconciler.manifests import render
 from gati_reconciler.service import choose_target
 from gati_reconciler.targets import DryRunTarget, GitOpsTarget, KubernetesTarget
+from gati_runtime.kube_api import Kube
 from gati_runtime.nats_connection import NatsConnection
 from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads, handler, outcomes, running_reconciler

@@ -47,7 +47,6 @@ from gati_contracts.module import GatiModule
 from gati_contracts.objects import InvalidObjectError, parse_object
 from gati_contracts.subjects import CR_ROOT, ObjectSubject, parse_subject, status_subject
 from gati_contracts.workload import WorkloadPhase
-from gati_reconciler.kube import Kube, KubeError, collection_path
 from gati_reconciler.manifests import ManifestError, render
 from gati_reconciler.status import Verdict, failed, next_status, read_deployment
 from gati_reconciler.targets import (
@@ -58,6 +57,7 @@ from gati_reconciler.targets import (
     object_path,
 )
 from gati_runtime.consumer import Delivery, Poison
+from gati_runtime.kube_api import Kube, KubeError, collection_path
 from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
 from gati_runtime.publisher import Publisher
 

@@ -13,7 +13,6 @@ from kubernetes import client
 from gati_contracts.events import ChangeEvent, decode_event
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_MODULE
 from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, object_filter
-from gati_reconciler.kube import Kube
 from gati_reconciler.reconcile import Reconciler
 from gati_reconciler.targets import (
     TARGET_ENV,
@@ -24,6 +23,7 @@ from gati_reconciler.targets import (
     TargetName,
 )
 from gati_runtime.consumer import ConsumerOptions
+from gati_runtime.kube_api import Kube
 from gati_runtime.kube_config import kube_configuration
 from gati_runtime.outcomes import Backoff
 from gati_runtime.provisioning import ConsumerSpec

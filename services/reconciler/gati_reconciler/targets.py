@@ -22,8 +22,8 @@ import yaml
 from gati_contracts.kinds import KindInfo
 from gati_contracts.labels import selector_labels, selector_string
 from gati_reconciler.diff import object_changes
-from gati_reconciler.kube import Kube, KubeError, collection_path
 from gati_reconciler.manifests import KINDS_OWNED_BY
+from gati_runtime.kube_api import Kube, KubeError, collection_path
 
 log = structlog.get_logger(__name__)
 

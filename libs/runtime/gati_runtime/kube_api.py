@@ -1,4 +1,4 @@
-"""The reconciler's only door to the API server: a few verbs over one pooled `ApiClient`.
+"""A service's door to the API server for writes: a few verbs over one pooled `ApiClient`.
 
 The official client is synchronous, so each call runs in a worker thread; one `ApiClient` is
 shared so its urllib3 pool keeps connections open across reconciles (its pool is sized to the
@@ -25,8 +25,9 @@ APPLY_PATCH: Final = "application/apply-patch+yaml"
 JSON: Final = "application/json"
 REQUEST_TIMEOUT: Final = 30.0
 
+# The name and labels controller-runtime's client exports, so existing dashboards apply.
 API_REQUESTS = Counter(
-    "gati_reconciler_api_requests_total",
+    "rest_client_requests_total",
     "Kubernetes API requests by verb and HTTP code (code 0: no response)",
     ["verb", "code"],
 )
