@@ -9,7 +9,7 @@ from nats.aio.client import Client
 from nats.js.api import DeliverPolicy, StorageType
 
 from fixtures.nats_server import ANCHOR_STREAM
-from gati_contracts.subjects import METRICS_STREAM, ROUTES_BUCKET, STREAM
+from gati_contracts.subjects import LEASES_BUCKET, METRICS_STREAM, ROUTES_BUCKET, STREAM
 from gati_runtime.provisioning import (
     ConsumerSpec,
     ProvisioningError,
@@ -62,9 +62,12 @@ async def test_provisioning_twice_changes_nothing_the_second_time(nats_client: C
         (STREAM, "created"),
         (METRICS_STREAM, "created"),
         (f"KV_{ROUTES_BUCKET}", "created"),
+        (f"KV_{LEASES_BUCKET}", "created"),
     ]
     second = await provision_bus(jsm, SETTINGS)
-    assert [c.action for c in second] == ["unchanged"] * 3
+    assert [c.action for c in second] == ["unchanged"] * 4
+    leases = await jsm.stream_info(f"KV_{LEASES_BUCKET}")
+    assert leases.config.allow_msg_ttl  # what lets a crashed holder's lease expire
 
     routes = await nats_client.jetstream().key_value(ROUTES_BUCKET)
     await routes.put("default.api", b"v1")
@@ -135,4 +138,10 @@ async def test_consumer_start_position_change_is_refused(nats_client: Client) ->
 
 async def test_gati_bus_fixture_provides_the_streams(gati_bus: Client) -> None:
     names = {info.config.name for info in await gati_bus.jsm().streams_info()}
-    assert names == {ANCHOR_STREAM, STREAM, METRICS_STREAM, f"KV_{ROUTES_BUCKET}"}
+    assert names == {
+        ANCHOR_STREAM,
+        STREAM,
+        METRICS_STREAM,
+        f"KV_{ROUTES_BUCKET}",
+        f"KV_{LEASES_BUCKET}",
+    }

@@ -24,6 +24,8 @@ from gati_contracts.tokens import TokenError, decode_token, encode_token
 STREAM: Final = "GATI"
 METRICS_STREAM: Final = "GATI_METRICS"
 ROUTES_BUCKET: Final = "gati-routes"
+# Per-object work leases (`gati_runtime.lease`): which replica acts on an object right now.
+LEASES_BUCKET: Final = "gati-leases"
 
 CR_ROOT: Final = "gati.cr"
 OWNED_ROOT: Final = "gati.owned"

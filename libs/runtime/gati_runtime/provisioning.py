@@ -30,6 +30,7 @@ from nats.js.errors import NotFoundError
 from nats.js.manager import JetStreamManager
 
 from gati_contracts.subjects import (
+    LEASES_BUCKET,
     METRICS_STREAM_SUBJECTS,
     ROUTES_BUCKET,
     STREAM_SUBJECTS,
@@ -140,8 +141,14 @@ def stream_config(limits: StreamLimits, subjects: Sequence[str]) -> StreamConfig
     )
 
 
-def kv_stream_config(bucket: str, *, history: int, replicas: int) -> StreamConfig:
-    """The stream behind a KV bucket, shaped as nats-py's `create_key_value` shapes it."""
+def kv_stream_config(
+    bucket: str, *, history: int, replicas: int, per_key_ttl: bool = False
+) -> StreamConfig:
+    """The stream behind a KV bucket, shaped as nats-py's `create_key_value` shapes it.
+
+    `per_key_ttl` lets each write carry its own `Nats-TTL` (server 2.11+), so a lease left by a
+    crashed replica disappears by itself while other keys keep theirs.
+    """
     if not 1 <= history <= MAX_KV_HISTORY:
         raise ValueError(f"KV bucket {bucket}: history must be 1..{MAX_KV_HISTORY}, got {history}")
     return StreamConfig(
@@ -158,6 +165,7 @@ def kv_stream_config(bucket: str, *, history: int, replicas: int) -> StreamConfi
         allow_rollup_hdrs=True,
         deny_delete=True,
         allow_direct=True,
+        allow_msg_ttl=True if per_key_ttl else None,
     )
 
 
@@ -168,6 +176,9 @@ def bus_streams(settings: Settings) -> list[StreamConfig]:
         stream_config(settings.metrics_limits, METRICS_STREAM_SUBJECTS),
         kv_stream_config(
             ROUTES_BUCKET, history=settings.routes_history, replicas=settings.stream_replicas
+        ),
+        kv_stream_config(
+            LEASES_BUCKET, history=1, replicas=settings.stream_replicas, per_key_ttl=True
         ),
     ]
 

@@ -1,0 +1,159 @@
+"""Per-object leases in the NATS KV bucket `gati-leases`: one replica acts on an object at a time.
+
+A JetStream consumer hands consecutive messages of one subject to different replicas, so two
+replicas can work on the same object at once. controller-runtime prevents that inside one process
+with its work queue; across processes we need shared state, and the bus already is shared state,
+so a lease is one KV key per (scope, object):
+
+- acquire: write the key only if the subject is empty (`Nats-Expected-Last-Subject-Sequence: 0`)
+  or its last message is a release marker; the server's compare-and-set makes exactly one
+  contender win.
+- expiry: every write carries `Nats-TTL`, so the server removes the key of a replica that died
+  without releasing; nobody has to trust another machine's clock.
+- renew: rewrite the key expecting the revision we wrote last; losing that race means the lease
+  expired and someone else took it, which the holder must treat as "stop acting".
+- release: a delete marker written against our revision, so we never drop a lease we no longer hold.
+
+The TTL is whole seconds (the server's unit for `Nats-TTL`) and at least one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Final
+
+import msgspec
+import structlog
+from nats.errors import Error as NatsError
+from nats.js.client import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
+
+from gati_contracts.subjects import LEASES_BUCKET
+from gati_contracts.tokens import encode_token
+
+log = structlog.get_logger(__name__)
+
+_PREFIX: Final = f"$KV.{LEASES_BUCKET}."
+_STREAM: Final = f"KV_{LEASES_BUCKET}"
+_KV_OPERATION: Final = "KV-Operation"
+_EXPECTED_LAST: Final = "Nats-Expected-Last-Subject-Sequence"
+_TTL: Final = "Nats-TTL"
+# JSStreamWrongLastSequenceErrF and its constant form: somebody else wrote the key first.
+_WRONG_LAST_SEQUENCE: Final = frozenset({10071, 10164})
+
+
+class LeaseRecord(msgspec.Struct, frozen=True):
+    """What a lease key holds, readable with `nats kv get gati-leases <key>` when debugging."""
+
+    holder: str
+    ttl: int
+    taken_at: float
+
+
+@dataclass(frozen=True)
+class Lease:
+    key: str
+    holder: str
+    ttl: int
+    revision: int
+
+
+def lease_key(kind: str, namespace: str, name: str) -> str:
+    """One KV key per object; tokens keep names with dots or capitals unambiguous."""
+    return ".".join(encode_token(part) for part in (kind.lower(), namespace, name))
+
+
+def _ttl_seconds(ttl: float) -> int:
+    if ttl <= 0:
+        raise ValueError(f"lease ttl must be positive seconds, got {ttl}")
+    return max(1, math.ceil(ttl))
+
+
+class Leases:
+    """Leases of one `scope` (e.g. `reconcile`, `scale`): scopes never block each other."""
+
+    def __init__(self, js: JetStreamContext, holder: str, *, scope: str) -> None:
+        self._js = js
+        self._holder = holder
+        self._scope = encode_token(scope)
+
+    @property
+    def holder(self) -> str:
+        return self._holder
+
+    def _subject(self, key: str) -> str:
+        return f"{_PREFIX}{self._scope}.{key}"
+
+    async def _write(self, key: str, ttl: int, expected_last: int) -> Lease | None:
+        record = LeaseRecord(holder=self._holder, ttl=ttl, taken_at=time.time())
+        headers = {_EXPECTED_LAST: str(expected_last), _TTL: str(ttl)}
+        try:
+            ack = await self._js.publish(
+                self._subject(key), msgspec.json.encode(record), headers=headers
+            )
+        except APIError as error:
+            if error.err_code in _WRONG_LAST_SEQUENCE:
+                return None
+            raise
+        return Lease(key=key, holder=self._holder, ttl=ttl, revision=ack.seq)
+
+    async def _last(self, key: str) -> tuple[int, LeaseRecord | None] | None:
+        """The key's last revision and record (None for a release marker), or None if empty."""
+        try:
+            message = await self._js.get_last_msg(_STREAM, self._subject(key), direct=True)
+        except NotFoundError:
+            return None
+        revision = message.seq or 0
+        if (message.headers or {}).get(_KV_OPERATION) or not message.data:
+            return revision, None
+        try:
+            return revision, msgspec.json.decode(message.data, type=LeaseRecord)
+        except msgspec.DecodeError:
+            # Not ours to interpret; treat as held, so a stray write never grants two holders.
+            return revision, LeaseRecord(holder="", ttl=0, taken_at=0.0)
+
+    async def acquire(self, key: str, ttl: float) -> Lease | None:
+        """The lease, or None while another holder has it. Our own live lease is taken over,
+        so a replica restarted under the same holder name resumes instead of waiting it out."""
+        seconds = _ttl_seconds(ttl)
+        lease = await self._write(key, seconds, 0)
+        if lease is not None:
+            return lease
+        last = await self._last(key)
+        if last is None:  # expired between our write and our read
+            return await self._write(key, seconds, 0)
+        revision, record = last
+        if record is None or record.holder == self._holder:
+            return await self._write(key, seconds, revision)
+        return None
+
+    async def renew(self, lease: Lease) -> Lease | None:
+        """The extended lease, or None when it was lost (expired and possibly taken)."""
+        return await self._write(lease.key, lease.ttl, lease.revision)
+
+    async def release(self, lease: Lease) -> None:
+        """Give the lease up at once; a lease already lost is left to its new holder."""
+        headers = {_KV_OPERATION: "DEL", _EXPECTED_LAST: str(lease.revision)}
+        try:
+            await self._js.publish(self._subject(lease.key), b"", headers=headers)
+        except APIError as error:
+            if error.err_code not in _WRONG_LAST_SEQUENCE:
+                raise
+
+    @contextlib.asynccontextmanager
+    async def held(self, key: str, ttl: float) -> AsyncIterator[Lease | None]:
+        """The lease for the block (None when another holder has it), released afterwards."""
+        lease = await self.acquire(key, ttl)
+        try:
+            yield lease
+        finally:
+            if lease is not None:
+                try:
+                    await self.release(lease)
+                except (NatsError, TimeoutError) as error:
+                    # The TTL frees it anyway; the block's own outcome matters more.
+                    log.warning("lease release failed", key=key, error=repr(error))

@@ -1,0 +1,78 @@
+"""Leases against a real nats-server: one winner, expiry after a crash, renew, release, scopes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from nats.aio.client import Client
+
+from gati_runtime.lease import Leases, lease_key
+
+
+def test_keys_are_one_token_per_part() -> None:
+    assert lease_key("GatiHandler", "shop", "orders") == "gatihandler.shop.orders"
+    assert lease_key("GatiHandler", "shop", "orders.v2") == "gatihandler.shop.orders_2ev2"
+
+
+async def test_one_of_many_contenders_wins(gati_bus: Client) -> None:
+    contenders = [Leases(gati_bus.jetstream(), f"replica-{i}", scope="reconcile") for i in range(8)]
+    leases = await asyncio.gather(*(c.acquire("k", 10) for c in contenders))
+    winners = [lease for lease in leases if lease is not None]
+    assert len(winners) == 1
+
+
+async def test_released_lease_is_free_and_a_lost_one_cannot_be_renewed(gati_bus: Client) -> None:
+    a = Leases(gati_bus.jetstream(), "a", scope="reconcile")
+    b = Leases(gati_bus.jetstream(), "b", scope="reconcile")
+    held = await a.acquire("k", 10)
+    assert held is not None
+    assert await b.acquire("k", 10) is None
+    renewed = await a.renew(held)
+    assert renewed is not None
+    assert renewed.revision > held.revision
+    assert await a.renew(held) is None  # a stale revision: someone (here: us) wrote since
+    await a.release(renewed)
+    taken = await b.acquire("k", 10)
+    assert taken is not None
+    assert taken.holder == "b"
+    await a.release(renewed)  # releasing a lease now held by b leaves it with b
+    assert await a.acquire("k", 10) is None
+
+
+async def test_lease_of_a_crashed_holder_expires(gati_bus: Client) -> None:
+    crashed = Leases(gati_bus.jetstream(), "crashed", scope="scale")
+    survivor = Leases(gati_bus.jetstream(), "survivor", scope="scale")
+    assert await crashed.acquire("k", 1) is not None
+    assert await survivor.acquire("k", 1) is None
+    for _ in range(60):  # the server expires the key by its TTL; poll instead of one long sleep
+        await asyncio.sleep(0.1)
+        if (lease := await survivor.acquire("k", 1)) is not None:
+            assert lease.holder == "survivor"
+            return
+    pytest.fail("the lease of a holder that never renewed did not expire")
+
+
+async def test_same_holder_resumes_and_scopes_are_independent(gati_bus: Client) -> None:
+    first = Leases(gati_bus.jetstream(), "pod-1", scope="reconcile")
+    restarted = Leases(gati_bus.jetstream(), "pod-1", scope="reconcile")
+    scaler = Leases(gati_bus.jetstream(), "pod-2", scope="scale")
+    assert await first.acquire("k", 10) is not None
+    assert await restarted.acquire("k", 10) is not None
+    assert await scaler.acquire("k", 10) is not None
+
+
+async def test_held_releases_after_the_block(gati_bus: Client) -> None:
+    a = Leases(gati_bus.jetstream(), "a", scope="reconcile")
+    b = Leases(gati_bus.jetstream(), "b", scope="reconcile")
+    async with a.held("k", 10) as lease:
+        assert lease is not None
+        async with b.held("k", 10) as other:
+            assert other is None
+    async with b.held("k", 10) as lease:
+        assert lease is not None
+
+
+async def test_ttl_must_be_positive(gati_bus: Client) -> None:
+    with pytest.raises(ValueError, match="ttl must be positive"):
+        await Leases(gati_bus.jetstream(), "a", scope="reconcile").acquire("k", 0)
