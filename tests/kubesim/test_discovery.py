@@ -119,6 +119,26 @@ def test_bearer_token_is_required_over_https_when_configured() -> None:
         assert _get(f"{sim.url}/version", context=context)["major"] == "1"
 
 
+def test_user_tokens_are_served_and_every_request_they_make_is_recorded() -> None:
+    users = {"w-token": "system:serviceaccount:gati-system:gati-watcher"}
+    with ThreadedKubeSim(users=users) as sim:
+        ca = sim.sim.ca_file
+        assert sim.url.startswith("https://")
+        with api_client(sim.url, ca_file=ca) as anonymous, pytest.raises(ApiException) as err:
+            client.CoreV1Api(anonymous).list_namespace()
+        assert err.value.status == 401
+        with api_client(sim.url, "w-token", ca) as api:
+            core = client.CoreV1Api(api)
+            core.list_namespaced_config_map("default", label_selector="a=b")
+            with pytest.raises(ApiException):
+                core.delete_namespaced_config_map("missing", "default")
+        log = [(a.user, a.method, a.url) for a in sim.sim.access_log]
+        assert log == [
+            (users["w-token"], "GET", "/api/v1/namespaces/default/configmaps?labelSelector=a%3Db"),
+            (users["w-token"], "DELETE", "/api/v1/namespaces/default/configmaps/missing"),
+        ]
+
+
 def test_injected_errors_and_latency(kubesim_fresh: ThreadedKubeSim) -> None:
     url = kubesim_fresh.url
     kubesim_hook(url, "faults", {"verb": "list", "resource": "configmaps", "code": 503, "times": 2})

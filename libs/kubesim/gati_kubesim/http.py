@@ -52,6 +52,15 @@ def error_response(err: ApiError) -> web.Response:
     return json_response(err.status(), err.code)
 
 
+@dataclass(frozen=True)
+class Access:
+    """A request made with one of `KubeSim.users`' tokens; `url` is its path and query."""
+
+    user: str
+    method: str
+    url: str
+
+
 @dataclass
 class Target:
     rt: ResourceType
@@ -231,11 +240,16 @@ class HttpApi:
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         token = self.sim.token
-        if token is None or request.path in ("/version", "/healthz", "/livez", "/readyz"):
+        public = request.path in ("/version", "/healthz", "/livez", "/readyz")
+        if (token is None and not self.sim.users) or public:
             return await handler(request)
         header = request.headers.get("Authorization", "")
         sent = header[7:].strip() if header[:7].lower() == "bearer " else None
-        if sent == token:
+        user = self.sim.users.get(sent) if sent is not None else None
+        if user is not None:
+            self.sim.access_log.append(Access(user, request.method, request.path_qs))
+            return await handler(request)
+        if token is not None and sent == token:
             return await handler(request)
         if sent is not None and sent == self.sim.read_only_token:
             if request.method in ("GET", "HEAD", "OPTIONS"):

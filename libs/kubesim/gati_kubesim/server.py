@@ -12,6 +12,7 @@ import base64
 import contextlib
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,7 +27,7 @@ from gati_kubesim.admission import Admission
 from gati_kubesim.api import CRD_KEY, Api, WriteOptions
 from gati_kubesim.controllers import Controllers
 from gati_kubesim.faults import FaultRule, Faults
-from gati_kubesim.http import HttpApi
+from gati_kubesim.http import Access, HttpApi
 from gati_kubesim.metrics import Metrics
 from gati_kubesim.registry import Registry
 from gati_kubesim.store import Store
@@ -53,12 +54,21 @@ class KubeSim:
         max_history: int = 10_000,
         state_dir: Path | None = None,
         tls: bool | None = None,
+        users: Mapping[str, str] | None = None,
     ) -> None:
-        """`tls` None means HTTPS exactly when a token is required (kubectl needs both)."""
+        """`tls` None means HTTPS exactly when a token is required (kubectl needs both).
+
+        `users` maps more bearer tokens to the user each one authenticates (for example
+        `system:serviceaccount:gati-system:gati-watcher`). kubesim does not authorise them; it
+        appends every request they make to `access_log`, so a test can judge the calls a
+        component really made against the RBAC rules it will be deployed with.
+        """
         self.host = host
         self.port = port
         self.token = token
         self.read_only_token = read_only_token
+        self.users = dict(users or {})
+        self.access_log: list[Access] = []
         self.bookmark_interval = bookmark_interval
         self.watch_timeout = watch_timeout
         self.state_dir = state_dir
@@ -76,7 +86,8 @@ class KubeSim:
         self._ready_after = ready_after
         self.controllers: Controllers | None = None
         self._runner: web.AppRunner | None = None
-        self.tls = (token is not None or read_only_token is not None) if tls is None else tls
+        required = token is not None or read_only_token is not None or bool(self.users)
+        self.tls = required if tls is None else tls
         self.cert: ServingCert | None = None
         self._cert_dir: tempfile.TemporaryDirectory[str] | None = None
 
