@@ -64,7 +64,7 @@ async def running_timescape(
 ) -> AsyncIterator[Timescape]:
     """One replica on the shared durable with its tick, as `service.main` runs it."""
     kv = await connection.js.key_value(ROUTES_BUCKET)
-    timescape = Timescape(api, Publisher(connection), kv, source)
+    timescape = Timescape(api, Publisher(connection), kv, source, js=connection.js)
     loop = ConsumerLoop(
         connection,
         STREAM,

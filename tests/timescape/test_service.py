@@ -190,7 +190,12 @@ def serves(path: str, expected: dict[str, int], table: RoutesEvent) -> bool:
 
 
 async def send_traffic(
-    connection: NatsConnection, namespace: str, path: str, version_id: str, requests: int
+    connection: NatsConnection,
+    namespace: str,
+    path: str,
+    version_id: str,
+    requests: int,
+    errors: int = 0,
 ) -> None:
     sample = TrafficSample(
         namespace=namespace,
@@ -198,7 +203,7 @@ async def send_traffic(
         version=version_id,
         window_seconds=10,
         requests=requests,
-        errors=0,
+        errors=errors,
         observed_at=datetime.now(UTC),
         source="router-0",
     )
@@ -263,3 +268,47 @@ async def test_an_idle_superseded_version_is_decommissioned_and_a_used_one_is_no
     # Its Deployment was deleted, but the reconciler re-creates it while the GatiHandler lives
     # (the handler's objects are the reconciler's): a cross-service gap, so not asserted here.
     assert [e.name for e in seen.events if e.action == "decommissioned"] == ["users-v1"]
+
+
+async def test_a_version_whose_requests_fail_is_rolled_back_by_the_traffic_gate(
+    gati_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    ns = workloads.namespace
+    held: dict[str, Any] = {
+        "steps": [{"weight": 10, "pause": "1h"}, {"weight": 100}],
+        "analysis": {"interval": "1s", "minSuccessRate": 0.95},
+    }
+    v2 = version(ns, "users-v2", "v2", "acme/u:2")
+    v2["spec"]["timescape"] = {"rollout": held}
+    async with (
+        routes(gati_connection) as tables,
+        outcomes(gati_connection) as seen,
+        running_reconciler(gati_api, gati_connection),
+        running_timescape(gati_api, gati_connection),
+    ):
+        workloads.create(version(ns, "users-v1", "v1", "acme/u:1"))
+        await tables.until(partial(has_weights, {"v1": 100}))
+        workloads.create(v2)
+        await tables.until(partial(has_weights, {"v1": 90, "v2": 10}))
+
+        async def report_failures() -> None:
+            # A router reports every fraction of a second, as real ones report every window.
+            while True:
+                await send_traffic(gati_connection, ns, PATH, "v2", requests=100, errors=20)
+                await asyncio.sleep(0.2)
+
+        router = asyncio.create_task(report_failures())
+        try:
+            await seen.wait_for(lambda events: any(e.action == "rolled-back" for e in events))
+        finally:
+            router.cancel()
+        await tables.until(partial(has_weights, {"v1": 100}))
+    rolled = next(e for e in seen.events if e.action == "rolled-back")
+    assert (rolled.name, rolled.reason) == ("users-v2", "LowSuccessRate")
+    assert "minSuccessRate is 0.95" in rolled.message
+    status = workloads.get("GatiVersion", "users-v2")["status"]
+    assert (status["phase"], status["currentWeight"]) == ("RolledBack", 0)
+    assert status["trafficCount"] >= 100

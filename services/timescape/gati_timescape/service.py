@@ -20,6 +20,7 @@ from typing import Any, Final, cast
 import structlog
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -37,6 +38,7 @@ from gati_contracts.handler import GatiHandler
 from gati_contracts.headers import MSG_ID
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_VERSION, GROUP, VERSION
 from gati_contracts.labels import selector_labels, selector_string
+from gati_contracts.rollout import RolloutSpec
 from gati_contracts.routing import table_json
 from gati_contracts.subjects import (
     CR_ROOT,
@@ -59,9 +61,10 @@ from gati_runtime.publisher import Publisher
 from gati_runtime.service import ServiceContext
 from gati_timescape.actions import ActionAnnotationError, requested_action
 from gati_timescape.decommission import observe_traffic
-from gati_timescape.health import HealthReading
-from gati_timescape.rollout import evaluate, refuse_action
+from gati_timescape.health import HealthReading, read_health
+from gati_timescape.rollout import check_interval, evaluate, refuse_action
 from gati_timescape.routing import RoutedVersion, build_table
+from gati_timescape.samples import samples_since
 from gati_timescape.state import IN_FLIGHT, Decision, VersionState
 from gati_timescape.state import Outcome as StepOutcome
 from gati_timescape.status import from_status, to_status
@@ -127,13 +130,24 @@ class _Version:
 
 
 class Timescape:
-    def __init__(self, api: client.ApiClient, publisher: Publisher, kv: KeyValue, source: str):
+    def __init__(
+        self,
+        api: client.ApiClient,
+        publisher: Publisher,
+        kv: KeyValue,
+        source: str,
+        *,
+        js: JetStreamContext,
+        metrics_stream: str = METRICS_STREAM,
+    ):
         self._custom = client.CustomObjectsApi(api)
         self._apps = client.AppsV1Api(api)
         self._core = client.CoreV1Api(api)
         self._publisher = publisher
         self._kv = kv
         self._source = source
+        self._js = js
+        self._metrics_stream = metrics_stream
         self._locks: dict[str, asyncio.Lock] = {}
         self.wakes: dict[str, datetime] = {}
         """Earliest deadline per namespace seen in its last pass; the tick's schedule."""
@@ -280,7 +294,15 @@ class Timescape:
         for version in group:
             seen = samples.get(version.obj.spec.version_id, ())
             if version.name == goal:
-                decision = await self._evaluate(version, states[version.name], now, ordered())
+                # The target's traffic is counted too; in flight, it is never decommissioned.
+                counted = observe_traffic(
+                    states[version.name],
+                    version.obj.spec.decommission,
+                    seen,
+                    unavailable_replicas=0,
+                    now=now,
+                ).state
+                decision = await self._evaluate(version, counted, now, ordered())
             elif seen or states[version.name].phase is VersionPhase.DRAINING:
                 ready, desired = await self._readiness(version)
                 decision = observe_traffic(
@@ -348,9 +370,8 @@ class Timescape:
         )
         if spec is None:
             return Decision(state)
-        ready, desired = await self._readiness(version)
-        health = HealthReading(ready_replicas=ready, desired_replicas=desired)
         try:
+            health = await self._health(version, spec, now)
             return evaluate(
                 state, spec, health, now, has_stable=stable(ordered) is not None, action=action
             )
@@ -358,6 +379,28 @@ class Timescape:
             # The version holds still and says why; the other paths of the namespace go on.
             failed = StepOutcome("rollout", OutcomeResult.FAILED, "InvalidRollout", str(error))
             return Decision(state, (failed,))
+
+    async def _health(self, version: _Version, spec: RolloutSpec, now: datetime) -> HealthReading:
+        """Readiness now, and the traffic of the last analysis interval read back from the
+        metrics stream, so every replica judges the same samples."""
+        since = now - check_interval(spec)
+        ready, desired = await self._readiness(version)
+        path = version.path
+        samples = (
+            []
+            if path is None
+            else await samples_since(
+                self._js,
+                self._metrics_stream,
+                namespace=version.namespace,
+                path=path,
+                version_id=version.obj.spec.version_id,
+                since=since,
+            )
+        )
+        return read_health(
+            samples, ready_replicas=ready, desired_replicas=desired, since=since, until=now
+        )
 
     async def _readiness(self, version: _Version) -> tuple[int, int]:
         owned = await asyncio.to_thread(
@@ -552,7 +595,14 @@ def _names(items: Sequence[Any]) -> list[str]:
 async def main(ctx: ServiceContext) -> None:
     kv = await ctx.connection.js.key_value(ROUTES_BUCKET)
     with client.ApiClient(kube_configuration(ctx.settings.kube_context)) as api:
-        timescape = Timescape(api, ctx.publisher, kv, ctx.settings.instance_id)
+        timescape = Timescape(
+            api,
+            ctx.publisher,
+            kv,
+            ctx.settings.instance_id,
+            js=ctx.connection.js,
+            metrics_stream=ctx.settings.metrics_stream,
+        )
         loop = ctx.consumer(
             CONSUMER,
             decode=lambda data: decode_event(data, ChangeEvent),
@@ -564,7 +614,7 @@ async def main(ctx: ServiceContext) -> None:
             decode=lambda data: decode_event(data, TrafficSample),
             handler=timescape.observe,
             on_poison=timescape.on_poison,
-            stream=METRICS_STREAM,
+            stream=ctx.settings.metrics_stream,
         )
         ticker = asyncio.create_task(timescape.tick(ctx.stop))
         try:
