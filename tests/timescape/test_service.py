@@ -23,6 +23,7 @@ from gati_contracts.events import (
     event_headers,
 )
 from gati_contracts.kinds import GATI_VERSION
+from gati_contracts.ownership import owned_name
 from gati_contracts.subjects import ROUTES_BUCKET, cr_subject, traffic_subject
 from gati_runtime.nats_connection import NatsConnection
 from gati_timescape.service import ROUTES_CONFIG_MAP, config_map_key, routes_key
@@ -289,7 +290,8 @@ async def test_a_version_whose_requests_fail_is_rolled_back_by_the_traffic_gate(
         running_reconciler(gati_api, gati_connection),
         running_timescape(gati_api, gati_connection),
     ):
-        workloads.create(version(ns, "users-v1", "v1", "acme/u:1"))
+        # A dotted name is no Service name: the table names the Service the reconciler made.
+        workloads.create(version(ns, "users.v1", "v1", "acme/u:1"))
         await tables.until(partial(has_weights, {"v1": 100}))
         workloads.create(v2)
         await tables.until(partial(has_weights, {"v1": 90, "v2": 10}))
@@ -305,7 +307,10 @@ async def test_a_version_whose_requests_fail_is_rolled_back_by_the_traffic_gate(
             await seen.wait_for(lambda events: any(e.action == "rolled-back" for e in events))
         finally:
             router.cancel()
-        await tables.until(partial(has_weights, {"v1": 100}))
+        back = await tables.until(lambda t: t is tables.seen[-1] and weights(t) == {"v1": 100})
+    services = {s.metadata.name for s in workloads.core.list_namespaced_service(ns).items}
+    assert {v.service for v in back.versions} <= services
+    assert {v.service for v in back.versions} >= {owned_name("users.v1")}
     rolled = next(e for e in seen.events if e.action == "rolled-back")
     assert (rolled.name, rolled.reason) == ("users-v2", "LowSuccessRate")
     assert "minSuccessRate is 0.95" in rolled.message

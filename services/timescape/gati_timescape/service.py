@@ -38,6 +38,7 @@ from gati_contracts.handler import GatiHandler
 from gati_contracts.headers import MSG_ID
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_VERSION, GROUP, VERSION
 from gati_contracts.labels import selector_labels, selector_string
+from gati_contracts.ownership import owned_name
 from gati_contracts.rollout import RolloutSpec
 from gati_contracts.routing import table_json
 from gati_contracts.subjects import (
@@ -344,7 +345,7 @@ class Timescape:
             RoutedVersion(
                 version_id=v.obj.spec.version_id,
                 state=states[v.name],
-                service=v.obj.spec.service_name or v.obj.spec.handler_ref.name,
+                service=v.obj.spec.service_name or owned_name(v.obj.spec.handler_ref.name),
                 port=v.handler.spec.port if v.handler else 8080,
                 breaking=v.obj.spec.breaking,
                 transformers=tuple(v.obj.spec.transformers),
