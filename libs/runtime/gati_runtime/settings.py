@@ -28,6 +28,7 @@ from gati_contracts.durations import parse_duration
 from gati_contracts.problems import describe
 from gati_contracts.quantities import parse_quantity
 from gati_contracts.subjects import METRICS_STREAM, STREAM
+from gati_runtime.redaction import DEFAULT_REDACT_FIELDS, Redaction
 
 ENV_PREFIX = "GATI_"
 # JetStream de-duplicates by Nats-Msg-Id only inside this window; watchers that relist after a
@@ -60,6 +61,12 @@ def _byte_size(value: Any) -> Any:
 def _name_list(value: Any) -> Any:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _redaction(value: Any) -> Any:
+    if isinstance(value, str | list | tuple):
+        return Redaction.parse(value)
     return value
 
 
@@ -112,6 +119,10 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="GATI_LOG_LEVEL")
     shutdown_grace: Duration = Field(timedelta(seconds=25), alias="GATI_SHUTDOWN_GRACE")
     kube_context: str | None = Field(None, alias="GATI_KUBE_CONTEXT")
+    # Parsed at start-up so a bad path stops the watcher naming the variable, not mid-publish.
+    redact_fields: Annotated[Redaction, BeforeValidator(_redaction)] = Field(
+        Redaction.parse(DEFAULT_REDACT_FIELDS), alias="GATI_REDACT_FIELDS"
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
