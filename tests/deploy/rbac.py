@@ -78,7 +78,7 @@ def request_info(method: str, url: str) -> Request:
     method = method.upper()
     if method in _READ_VERBS:
         if name is None:
-            verb = "watch" if query.get("watch", ["false"])[0] in {"true", "1"} else "list"
+            verb = "watch" if query.get("watch", ["false"])[0].lower() in {"true", "1"} else "list"
         else:
             verb = "get"
     elif method == "DELETE":
