@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel
 
 from gati_contracts.fieldtypes import DNS_SUBDOMAIN_PATTERN
-from gati_contracts.handler import GatiHandlerSpec
+from gati_contracts.handler import GatiHandlerSpec, GatiHandlerStatus
 from gati_contracts.kinds import (
     CATEGORY,
     GATI_HANDLER,
@@ -62,7 +62,7 @@ _LEADING: Final = {"type": 0, "description": 1}
 _DROPPED: Final = frozenset({"title", "$defs", "propertyNames", "patternProperties", "$ref"})
 
 _SCHEMAS: Final[dict[KindInfo, tuple[type[BaseModel], type[BaseModel]]]] = {
-    GATI_HANDLER: (GatiHandlerSpec, WorkloadStatus),
+    GATI_HANDLER: (GatiHandlerSpec, GatiHandlerStatus),
     GATI_MODULE: (GatiModuleSpec, WorkloadStatus),
     GATI_VERSION: (GatiVersionSpec, GatiVersionStatus),
 }

@@ -9,7 +9,7 @@ from pydantic import Field
 from gati_contracts.fieldtypes import HandlerPath, LabelValue, Weight
 from gati_contracts.meta import CustomResource
 from gati_contracts.rollout import RolloutSpec
-from gati_contracts.scaling import ScalingSpec
+from gati_contracts.scaling import ScalingRecord, ScalingSpec
 from gati_contracts.wire import WireModel
 from gati_contracts.workload import WorkloadSpec, WorkloadStatus
 
@@ -29,7 +29,12 @@ class GatiHandlerSpec(WorkloadSpec):
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
 
 
+class GatiHandlerStatus(WorkloadStatus):
+    last_scaling: ScalingRecord | None = None
+    """The scaler's (mode events) alone: a status writer that rebuilds status must carry it."""
+
+
 class GatiHandler(CustomResource):
     kind: Literal["GatiHandler"] = "GatiHandler"
     spec: GatiHandlerSpec
-    status: WorkloadStatus | None = None
+    status: GatiHandlerStatus | None = None

@@ -8,8 +8,8 @@ from typing import Self
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from gati_contracts.fieldtypes import Replicas
-from gati_contracts.wire import WireModel
+from gati_contracts.fieldtypes import Replicas, Timestamp
+from gati_contracts.wire import ObservedModel, WireModel
 
 
 class ScalingMode(StrEnum):
@@ -73,3 +73,40 @@ class ScalingSpec(WireModel):
                 "set mode: events or scaleToZero: false",
             )
         return self
+
+
+class ScalingInputs(ObservedModel):
+    """What the scaler saw when it decided: enough to redo the arithmetic by hand."""
+
+    request_rate: float = Field(ge=0)
+    """Requests per second of the handler version over the rate window."""
+    in_flight: int = Field(ge=0)
+    samples: int = Field(ge=0)
+    """Fresh samples the rate came from; 0 means no router reported (replicas are kept)."""
+    window_seconds: float = Field(gt=0)
+    idle_seconds: float = Field(ge=0)
+    target_requests_per_replica: float = Field(gt=0)
+    min_replicas: int = Field(ge=0)
+    max_replicas: int = Field(ge=1)
+    scale_to_zero: bool
+    ratio: float | None = None
+    """Rate per current replica over the target."""
+    recommendation: int | None = None
+    """ceil(rate / target): what the rate alone asks for."""
+    stabilized: int | None = None
+    """The recommendation after the scale-down stabilization window."""
+    scale_up_limit: int | None = None
+    """The most replicas the scale-up policy allowed at that moment."""
+
+
+class ScalingRecord(ObservedModel):
+    """The scaler's latest decision in mode `events`, so `kubectl get -o yaml` answers
+    "why this many replicas?" with the numbers (every decision is also on `gati.status.>`)."""
+
+    decided_at: Timestamp
+    current_replicas: int = Field(ge=0)
+    desired_replicas: int = Field(ge=0)
+    reason: str
+    """CamelCase, such as ScaledUp, ScaleDownStabilized, IdleScaledToZero, NoFreshSamples."""
+    message: str
+    inputs: ScalingInputs
