@@ -22,6 +22,7 @@ from prometheus_client import Counter
 from gati_contracts.labels import FIELD_MANAGER
 
 APPLY_PATCH: Final = "application/apply-patch+yaml"
+MERGE_PATCH: Final = "application/merge-patch+json"
 JSON: Final = "application/json"
 REQUEST_TIMEOUT: Final = 30.0
 
@@ -120,14 +121,40 @@ class Kube:
         result = await self._call("list", "GET", path, query={"labelSelector": label_selector})
         return cast(list[dict[str, Any]], result.get("items") or [])
 
-    async def apply(self, path: str, obj: Mapping[str, Any], *, dry_run: bool = False) -> Any:
-        """Server-side apply as `gati-operator`, taking over conflicting fields: the rendered
-        fields are ours by design, and a manual edit of one is drift to undo."""
-        query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+    async def apply(
+        self,
+        path: str,
+        obj: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        field_manager: str = FIELD_MANAGER,
+    ) -> Any:
+        """Server-side apply as `field_manager`, taking over conflicting fields: the rendered
+        fields are ours by design, and a manual edit of one is drift to undo. A service that
+        owns fields another writer must leave alone (the scaler's replicas) applies under a
+        manager of its own."""
+        query = {"fieldManager": field_manager, "force": "true"}
         if dry_run:
             query["dryRun"] = "All"
         return await self._call(
             "patch", "PATCH", path, query=query, body=obj, content_type=APPLY_PATCH
+        )
+
+    async def merge_patch(
+        self, path: str, patch: Mapping[str, Any], *, field_manager: str = FIELD_MANAGER
+    ) -> dict[str, Any]:
+        """JSON merge patch (RFC 7386) as `field_manager`: for a subresource such as `/scale`,
+        where only one field is written and the server records who set it."""
+        return cast(
+            dict[str, Any],
+            await self._call(
+                "patch",
+                "PATCH",
+                path,
+                query={"fieldManager": field_manager},
+                body=patch,
+                content_type=MERGE_PATCH,
+            ),
         )
 
     async def replace(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
