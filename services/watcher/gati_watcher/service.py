@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kubernetes import client
 
 from gati_runtime.kube_config import kube_configuration
@@ -10,7 +12,7 @@ from gati_watcher.watcher import Watcher, WatcherOptions
 
 
 async def main(ctx: ServiceContext) -> None:
-    options = WatcherOptions.from_environ()
+    options = replace(WatcherOptions.from_environ(), redaction=ctx.settings.redact_fields)
     with client.ApiClient(kube_configuration(ctx.settings.kube_context)) as api:
         watcher = Watcher(
             api,

@@ -25,6 +25,7 @@ from gati_contracts.events import ChangeType
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import Backoff
 from gati_runtime.publisher import Publisher
+from gati_runtime.redaction import Redaction
 from gati_watcher.checkpoint import last_events
 from gati_watcher.envelope import outgoing
 from gati_watcher.handoff import Handoff
@@ -52,6 +53,8 @@ class WatcherOptions:
         default_factory=lambda: Backoff(base=timedelta(milliseconds=200), cap=timedelta(seconds=30))
     )
     checkpoint_timeout: float = 30.0
+    redaction: Redaction = field(default_factory=Redaction.default)
+    """Fields masked before an object is published (`GATI_REDACT_FIELDS`)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> WatcherOptions:
@@ -256,7 +259,11 @@ class TargetWatcher:
     ) -> None:
         try:
             message = outgoing(
-                change, subject, obj, source=self._source, observed_at=datetime.now(UTC)
+                change,
+                subject,
+                self._options.redaction.apply(obj),
+                source=self._source,
+                observed_at=datetime.now(UTC),
             )
         except ValueError as error:
             done(False)
