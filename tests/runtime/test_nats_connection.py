@@ -7,13 +7,15 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import nats
+import pytest
 from structlog.testing import capture_logs
 
 from gati_kubesim.tls import make_serving_cert
 from gati_runtime.embedded_nats import EmbeddedNats, ServerTls, free_port
-from gati_runtime.nats_connection import connect, tls_context
+from gati_runtime.nats_connection import connect, tls_context, without_credentials
 from gati_runtime.settings import Settings
 
 WAIT = 15.0
@@ -47,6 +49,21 @@ async def test_first_connect_waits_for_a_late_server(tmp_path: Path) -> None:
         "nats_disconnected",  # close() disconnects, then closes
         "nats_closed",
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "logged"),
+    [
+        (
+            "nats://watcher:s3cret@gati-nats.gati-system.svc:4222",
+            "nats://gati-nats.gati-system.svc:4222",
+        ),
+        ("tls://tok@[::1]:4222", "tls://[::1]:4222"),
+        ("nats://127.0.0.1", "nats://127.0.0.1"),
+    ],
+)
+def test_a_logged_url_never_carries_the_user_or_password(url: str, logged: str) -> None:
+    assert without_credentials(urlparse(url)) == logged
 
 
 def test_no_tls_unless_a_file_asks_for_it() -> None:

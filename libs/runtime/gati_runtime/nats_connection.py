@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass, field
+from urllib.parse import ParseResult
 
 import structlog
 from nats.aio.client import Client
@@ -116,4 +117,13 @@ async def connect(settings: Settings, *, name: str) -> NatsConnection:
 
 def _url(client: Client) -> str | None:
     url = client.connected_url
-    return url.geturl() if url is not None else None
+    return without_credentials(url) if url is not None else None
+
+
+def without_credentials(url: ParseResult) -> str:
+    """The server address alone: deploy/ hands each service `nats://user:password@host`, and
+    nats-py keeps that user and password in the URL it reports, which must never reach a log."""
+    host = url.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return url._replace(netloc=f"{host}:{url.port}" if url.port else host).geturl()
