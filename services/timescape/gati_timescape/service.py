@@ -107,6 +107,21 @@ def config_map_key(path: str) -> str:
     return encode_token(path)
 
 
+def outcome_id(
+    namespace: str, name: str, resource_version: str | None, index: int, outcome: StepOutcome
+) -> str:
+    """The same for the same decision, so JetStream drops a republished one.
+
+    `resource_version` is the version's status that records the decision: the one written
+    (conditioned on the one read, so only one decision per read is ever recorded) or, for a
+    report that changes nothing (an unusable spec), the one read, so every pass that re-reads
+    the unchanged object names the report alike. The pass time would make every redo look new.
+    """
+    return (
+        f"timescape:{namespace}/{name}@{resource_version}:{index}:{outcome.action}:{outcome.reason}"
+    )
+
+
 def _same_table(a: RoutesEvent, b: RoutesEvent) -> bool:
     """Equal apart from when and by whom it was observed, so replicas write a table once."""
     return (a.default_version, a.versions) == (b.default_version, b.versions)
@@ -338,9 +353,9 @@ class Timescape:
             # from the unchanged status, and removing what is gone already is harmless.
             if taken.state.phase is VersionPhase.DECOMMISSIONED:
                 await self._decommission(version)
-            await self._write_status(version, taken.state, path)
-            for outcome in taken.outcomes:
-                await self._publish_outcome(version, outcome, now)
+            recorded = await self._write_status(version, taken.state, path)
+            for index, outcome in enumerate(taken.outcomes):
+                await self._publish_outcome(version, outcome, recorded, index, now)
         routed = [
             RoutedVersion(
                 version_id=v.obj.spec.version_id,
@@ -481,14 +496,16 @@ class Timescape:
             _content_type=APPLY,
         )
 
-    async def _write_status(self, version: _Version, state: VersionState, path: str) -> None:
-        """PUT with the resourceVersion read: a stale pass fails with 409 instead of winning."""
+    async def _write_status(self, version: _Version, state: VersionState, path: str) -> str | None:
+        """PUT with the resourceVersion read: a stale pass fails with 409 instead of winning.
+        Returns the resourceVersion that records `state`: the one written, or the one read when
+        nothing changed."""
         status = to_status(state, version.obj.status, handler_path=path)
         if status == version.obj.status:
-            return
+            return version.obj.metadata.resource_version
         body = dict(version.raw)
         body["status"] = status.to_wire()
-        await asyncio.to_thread(
+        written = await asyncio.to_thread(
             self._custom.replace_namespaced_custom_object_status,
             GROUP,
             VERSION,
@@ -497,14 +514,22 @@ class Timescape:
             version.name,
             body,
         )
+        metadata = cast(dict[str, Any], written).get("metadata") or {}
+        return cast(str | None, metadata.get("resourceVersion"))
 
     async def _publish_outcome(
-        self, version: _Version, outcome: StepOutcome, now: datetime
+        self,
+        version: _Version,
+        outcome: StepOutcome,
+        recorded: str | None,
+        index: int,
+        now: datetime,
     ) -> None:
+        """`recorded`: the resourceVersion of the status that holds the decision."""
         meta = version.obj.metadata
         event = OutcomeEvent(
             observed_at=now,
-            event_id=f"timescape:{version.namespace}/{meta.name}:{outcome.action}:{now.isoformat()}",
+            event_id=outcome_id(version.namespace, meta.name, recorded, index, outcome),
             service="timescape",
             source=self._source,
             action=outcome.action,
