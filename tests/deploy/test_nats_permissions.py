@@ -6,6 +6,7 @@ the store directory are rewritten, so the permissions proven here are the ones d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -20,18 +21,25 @@ from nats.errors import Error as NatsError
 from nats.js.api import StreamConfig
 from nats.js.errors import APIError
 
+from gati_contracts.subjects import LEASES_BUCKET, METRICS_STREAM, ROUTES_BUCKET, STREAM
 from gati_runtime.embedded_nats import EmbeddedNats, NodePorts, find_nats_server
+from gati_runtime.lease import Leases
+from gati_runtime.provisioning import provision_bus
+from gati_runtime.settings import Settings
 
 NATS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "nats"
-USERS = ("watcher", "reconciler", "scaler", "timescape", "tooling")
+SERVICE_USERS = ("watcher", "reconciler", "scaler", "timescape")
+USERS = (*SERVICE_USERS, "tooling")
+# Replicas of these services must not act on one object at once (gati_runtime.lease).
+LEASE_HOLDERS = ("reconciler", "scaler")
 
 
 def _password(user: str) -> str:
     return f"pw-{user}"
 
 
-def _node_config(ports: NodePorts, routes: list[int], store: Path) -> str:
-    text = (NATS_DIR / "nats.conf").read_text()
+def _node_config(conf: str, ports: NodePorts, routes: list[int], store: Path) -> str:
+    text = (NATS_DIR / conf).read_text()
     text = text.replace('"0.0.0.0:4222"', f'"127.0.0.1:{ports.client}"')
     text = text.replace('"0.0.0.0:8222"', f'"127.0.0.1:{ports.monitor}"')
     text = text.replace('"0.0.0.0:6222"', f'"127.0.0.1:{ports.cluster}"')
@@ -40,10 +48,11 @@ def _node_config(ports: NodePorts, routes: list[int], store: Path) -> str:
     return re.sub(r"routes: \[[^\]]*\]", f"routes: [\n{route_list}\n  ]", text)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    base = tmp_path_factory.mktemp("nats-deploy")
-    all_ports = [NodePorts.allocate(clustered=True) for _ in range(3)]
+@contextlib.contextmanager
+def _servers(conf: str, base: Path, size: int) -> Iterator[list[str]]:
+    """`size` nodes started from `deploy/nats/<conf>` with the Secret's passwords in their
+    environment, as the StatefulSet starts them; yields their client URLs once all are healthy."""
+    all_ports = [NodePorts.allocate(clustered=size > 1) for _ in range(size)]
     env = {**os.environ, **{f"GATI_NATS_{u.upper()}_PASSWORD": _password(u) for u in USERS}}
     processes: list[subprocess.Popen[bytes]] = []
     nodes: list[EmbeddedNats] = []
@@ -54,13 +63,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
             routes = [p.cluster for p in all_ports if p is not ports and p.cluster is not None]
             # nats-server resolves includes relative to the config, so auth.conf sits beside it.
             shutil.copyfile(NATS_DIR / "auth.conf", store / "auth.conf")
-            conf = store / "nats.conf"
-            conf.write_text(_node_config(ports, routes, store))
+            config = store / conf
+            config.write_text(_node_config(conf, ports, routes, store))
             log = (store / "nats-server.log").open("ab")
             node_env = {**env, "POD_NAME": f"gati-nats-{index}"}
             processes.append(
                 subprocess.Popen(
-                    [str(find_nats_server()), "-c", str(conf)],
+                    [str(find_nats_server()), "-c", str(config)],
                     env=node_env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -78,6 +87,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
             process.terminate()
         for process in processes:
             process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    with _servers("nats.conf", tmp_path_factory.mktemp("nats-deploy"), 3) as urls:
+        yield urls
+
+
+@pytest.fixture
+def single_node(tmp_path: Path) -> Iterator[list[str]]:
+    """The dev overlay's one node (nats-single.conf), fresh for each test."""
+    with _servers("nats-single.conf", tmp_path, 1) as urls:
+        yield urls
 
 
 async def _connect(urls: list[str], user: str, errors: list[str] | None = None) -> Client:
@@ -103,18 +125,22 @@ async def _assert_denied(request: Awaitable[object], errors: list[str], subject:
     )
 
 
+def _settings(urls: list[str], replicas: int) -> Settings:
+    return Settings.load(
+        environ={
+            "GATI_NATS_URL": ",".join(urls),
+            "GATI_STREAM_REPLICAS": str(replicas),
+            "GATI_METRICS_REPLICAS": str(replicas),
+        }
+    )
+
+
 async def _provision(urls: list[str]) -> None:
+    """The bus as the services provision it, with the production replica count."""
     nc = await _connect(urls, "watcher")
     try:
-        js = nc.jetstream()
-        await js.add_stream(
-            StreamConfig(
-                name="GATI",
-                subjects=["gati.cr.>", "gati.owned.>", "gati.status.>", "gati.routes.>"],
-                num_replicas=3,
-            )
-        )
-        await js.publish("gati.cr.gatihandler.default.h1", b"{}")
+        await provision_bus(nc.jsm(), _settings(urls, 3))
+        await nc.jetstream().publish("gati.cr.gatihandler.default.h1", b"{}")
     finally:
         await nc.close()
 
@@ -184,7 +210,7 @@ async def test_only_the_watcher_publishes_cr_and_owned(cluster: list[str], user:
 
 async def test_no_service_user_can_purge_or_delete(cluster: list[str]) -> None:
     await _provision(cluster)
-    for user in ("watcher", "reconciler", "scaler", "timescape"):
+    for user in SERVICE_USERS:
         errors: list[str] = []
         nc = await _connect(cluster, user, errors)
         try:
@@ -193,3 +219,39 @@ async def test_no_service_user_can_purge_or_delete(cluster: list[str]) -> None:
             await _assert_denied(js.delete_stream("GATI"), errors, "$JS.API.STREAM.DELETE.GATI")
         finally:
             await nc.close()
+
+
+@pytest.mark.parametrize("user", SERVICE_USERS)
+async def test_any_service_starting_first_provisions_the_whole_bus(
+    single_node: list[str], user: str
+) -> None:
+    """Whichever replica starts first creates every stream and bucket, so each user may."""
+    nc = await _connect(single_node, user)
+    try:
+        changes = await provision_bus(nc.jsm(), _settings(single_node, 1))
+    finally:
+        await nc.close()
+    assert [(c.name, c.action) for c in changes] == [
+        (STREAM, "created"),
+        (METRICS_STREAM, "created"),
+        (f"KV_{ROUTES_BUCKET}", "created"),
+        (f"KV_{LEASES_BUCKET}", "created"),
+    ]
+
+
+@pytest.mark.parametrize("user", SERVICE_USERS)
+async def test_only_reconciler_and_scaler_take_leases(cluster: list[str], user: str) -> None:
+    await _provision(cluster)
+    errors: list[str] = []
+    nc = await _connect(cluster, user, errors)
+    try:
+        leases = Leases(nc.jetstream(timeout=2), f"{user}-0", scope="permissions-test")
+        if user in LEASE_HOLDERS:
+            lease = await leases.acquire(f"{user}-key", ttl=5)
+            assert lease is not None
+            await leases.release(lease)
+        else:
+            subject = f"$KV.{LEASES_BUCKET}."
+            await _assert_denied(leases.acquire(f"{user}-key", ttl=5), errors, subject)
+    finally:
+        await nc.close()
