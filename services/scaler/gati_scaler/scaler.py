@@ -1,0 +1,491 @@
+"""The scaler's control loop: which handlers this replica holds, and what it does for each.
+
+Every replica keeps a cache of the handlers in modes `hpa` and `events` (a list at start and
+every `resyncSeconds`, plus the change events the shared durable hands it). A handler is acted
+on only by the replica holding its lease in `gati-leases` (scope `scale`), so two replicas never
+write one Deployment's replicas. The holder:
+
+- mode `hpa`: server-side applies the rendered HorizontalPodAutoscaler as
+  `gati-operator-scaler` whenever the handler's generation moves;
+- mode `events`: tails the handler version's samples (`TrafficTail`), decides on each sample
+  and on every tick (so idleness is noticed without new samples), writes `/scale` when the
+  decision changes replicas, and records a decision whose result or reason changed in
+  `status.lastScaling` and as an outcome on `gati.status.>`;
+- leaving `hpa`: deletes the HPA it made (owner GC covers a deleted handler).
+
+The reconciler leaves `spec.replicas` out of its apply in modes `hpa` and `events`, and the
+scaler writes `/scale` under its own field manager, so the field is the scaler's (or the HPA
+controller's) and the reconciler never sets it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import structlog
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from gati_contracts.events import (
+    ChangeEvent,
+    ChangeType,
+    OutcomeEvent,
+    OutcomeResult,
+    TrafficSample,
+    encode_event,
+    event_headers,
+)
+from gati_contracts.handler import GatiHandler
+from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER
+from gati_contracts.labels import selector_labels, selector_string
+from gati_contracts.scaling import ScalingMode, ScalingRecord
+from gati_contracts.subjects import status_subject, traffic_subject
+from gati_runtime.consumer import Delivery, Poison
+from gati_runtime.kube_api import Kube, KubeError, collection_path
+from gati_runtime.lease import Lease, Leases, lease_key
+from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
+from gati_runtime.publisher import Publisher
+from gati_scaler import hpa, metrics
+from gati_scaler.decision import SCALE_UP_PERIOD_SECONDS, decide, replay_seconds
+from gati_scaler.options import ScalerOptions
+from gati_scaler.record import ScalingDecision
+from gati_scaler.tail import TrafficTail
+from gati_scaler.windows import TrafficWindow
+
+FIELD_MANAGER: Final = "gati-operator-scaler"
+SERVICE: Final = "scaler"
+LEASE_SCOPE: Final = "scale"
+HPA_API: Final = "autoscaling/v2"
+HPA_PLURAL: Final = "horizontalpodautoscalers"
+SCALED_MODES: Final = frozenset({ScalingMode.HPA, ScalingMode.EVENTS})
+
+log = structlog.get_logger(__name__)
+
+Key = tuple[str, str]
+"""(namespace, name) of a GatiHandler."""
+
+
+def handler_path(namespace: str, name: str) -> str:
+    return f"{collection_path(GATI_HANDLER.api_version, GATI_HANDLER.plural, namespace)}/{name}"
+
+
+@dataclass
+class _Held:
+    """What the holder keeps for one handler; dropped with the lease."""
+
+    lease: Lease
+    renewed_at: float
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    tail: TrafficTail | None = None
+    applied: list[ScalingDecision] = field(default_factory=list)
+    """Decisions written to /scale within the scale-up period, for the scale-up policy."""
+    recorded: tuple[int, str] | None = None
+    """(desired, reason) last recorded, so an unchanged decision is not written again."""
+    hpa_generation: int | None = None
+    hpa_cleared: bool = False
+    failed_generation: int | None = None
+
+
+@dataclass
+class _Known:
+    handler: GatiHandler
+    next_attempt: float = 0.0
+    """Monotonic time before which a lease another replica holds is not asked for again."""
+
+
+class Scaler:
+    def __init__(
+        self,
+        kube: Kube,
+        js: JetStreamContext,
+        publisher: Publisher,
+        leases: Leases,
+        *,
+        options: ScalerOptions,
+        metrics_stream: str,
+        source: str,
+    ) -> None:
+        self._kube = kube
+        self._js = js
+        self._publisher = publisher
+        self._leases = leases
+        self._options = options
+        self._metrics_stream = metrics_stream
+        self._source = source
+        self._known: dict[Key, _Known] = {}
+        self._held: dict[Key, _Held] = {}
+
+    @property
+    def held(self) -> frozenset[Key]:
+        return frozenset(self._held)
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    async def on_change(self, delivery: Delivery[ChangeEvent]) -> Outcome:
+        """A handler changed: refresh the cache and act now when this replica may."""
+        event = delivery.event
+        if event.kind != GATI_HANDLER.kind:
+            return DONE  # modules have no scaling spec
+        key = (event.namespace, event.name)
+        if event.type is ChangeType.DELETED:
+            await self._forget(key)
+            return DONE
+        try:
+            handler = GatiHandler.from_wire(event.obj)
+        except ValidationError as error:
+            log.warning("handler_unreadable", namespace=key[0], name=key[1], error=str(error))
+            return DONE  # the reconciler reports a bad spec on the object itself
+        self._remember(handler)
+        return await self._settle(key)
+
+    async def on_sample(self, delivery: Delivery[TrafficSample]) -> Outcome:
+        """Check a sample and make sure its handler has a scaler; the holder's tail folds it."""
+        sample = delivery.event
+        subject = delivery.subject
+        if subject != traffic_subject(sample.namespace, sample.handler, sample.version):
+            metrics.SAMPLES_REFUSED.inc()
+            return Fail(
+                f"sample for {sample.namespace}/{sample.handler}/{sample.version} arrived on "
+                f"{subject}; publish samples on the subject of their own handler version"
+            )
+        for key, known in list(self._known.items()):
+            spec = known.handler.spec
+            if (
+                key[0] == sample.namespace
+                and spec.handler_path == sample.handler
+                and spec.version == sample.version
+                and spec.scaling.mode is ScalingMode.EVENTS
+                and key not in self._held
+            ):
+                return await self._settle(key)
+        return DONE
+
+    async def on_poison(self, poison: Poison) -> None:
+        """Refused input is logged whole enough to find the sender, never retried."""
+        if poison.reason.startswith("undecodable"):
+            metrics.SAMPLES_REFUSED.inc()
+        log.error(
+            "scaler_input_refused",
+            subject=poison.subject,
+            stream_sequence=poison.stream_sequence,
+            reason=poison.reason,
+            payload=poison.data[:200].decode(errors="replace"),
+        )
+
+    # -- the tick -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Resync, renew, take free handlers and re-decide held ones, every tick, until stop;
+        then give every lease back so another replica takes over at once."""
+        resynced_at: float | None = None
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if resynced_at is None or now - resynced_at >= self._options.resync_seconds:
+                    try:
+                        await self.resync()
+                        resynced_at = now
+                    except KubeError as error:
+                        log.warning("resync_failed", error=str(error))
+                for key in list(self._known.keys() | self._held.keys()):
+                    with contextlib.suppress(KubeError, NatsError, TimeoutError):
+                        await self._tick_one(key)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._options.tick_seconds)
+        finally:
+            for key in list(self._held):
+                await self._drop(key, release=True)
+
+    async def resync(self) -> None:
+        items = await self._kube.list(f"/apis/{GATI_HANDLER.api_version}/{GATI_HANDLER.plural}", "")
+        seen: set[Key] = set()
+        for item in items:
+            try:
+                handler = GatiHandler.from_wire(item)
+            except ValidationError:
+                continue
+            seen.add(self._remember(handler))
+        for key in [key for key in self._known if key not in seen]:
+            await self._forget(key)
+
+    async def _tick_one(self, key: Key) -> None:
+        held = self._held.get(key)
+        if held is not None and time.monotonic() - held.renewed_at >= self._options.tick_seconds:
+            renewed = await self._leases.renew(held.lease)
+            if renewed is None:
+                metrics.LEASE_LOST.inc()
+                log.warning("lease_lost", namespace=key[0], name=key[1])
+                await self._drop(key, release=False)
+                return
+            held.lease, held.renewed_at = renewed, time.monotonic()
+        await self._settle(key)
+
+    # -- acting -------------------------------------------------------------------------------
+
+    def _remember(self, handler: GatiHandler) -> Key:
+        key = (handler.metadata.namespace or "", handler.metadata.name)
+        known = self._known.get(key)
+        if known is None:
+            self._known[key] = _Known(handler)
+        elif (handler.metadata.generation or 0) >= (known.handler.metadata.generation or 0):
+            known.handler = handler
+        return key
+
+    async def _forget(self, key: Key) -> None:
+        self._known.pop(key, None)
+        await self._drop(key, release=True)
+
+    async def _settle(self, key: Key) -> Outcome:
+        """Act on one handler if this replica holds (or can take) its lease."""
+        known = self._known.get(key)
+        if known is None:
+            return DONE
+        mode = known.handler.spec.scaling.mode
+        held = self._held.get(key)
+        if held is None:
+            if mode not in SCALED_MODES or time.monotonic() < known.next_attempt:
+                return DONE
+            held = await self._acquire(key, known)
+            if held is None:
+                return DONE
+        try:
+            async with held.lock:
+                await self._act(key, known.handler, held)
+        except KubeError as error:
+            if error.transient:
+                return Retry(f"API {error.code}: {error.message}")
+            return Fail(f"API {error.code}: {error.message}")
+        return DONE
+
+    async def _acquire(self, key: Key, known: _Known) -> _Held | None:
+        lease = await self._leases.acquire(
+            lease_key(GATI_HANDLER.kind, *key), self._options.lease_seconds
+        )
+        if lease is None:
+            known.next_attempt = time.monotonic() + self._options.lease_seconds / 3
+            return None
+        status = known.handler.status
+        last = status.last_scaling if status is not None else None
+        held = _Held(lease, time.monotonic(), applied=_seed(last))
+        self._held[key] = held
+        metrics.LEASES_HELD.set(len(self._held))
+        metrics.LEASE_ACQUIRED.labels(str(last is not None).lower()).inc()
+        log.info("lease_acquired", namespace=key[0], name=key[1], takeover=last is not None)
+        return held
+
+    async def _drop(self, key: Key, *, release: bool) -> None:
+        held = self._held.pop(key, None)
+        if held is None:
+            return
+        metrics.LEASES_HELD.set(len(self._held))
+        with contextlib.suppress(KeyError):
+            metrics.DESIRED_REPLICAS.remove(*key)
+        if held.tail is not None:
+            await held.tail.stop()
+        if release:
+            with contextlib.suppress(NatsError, TimeoutError):
+                await self._leases.release(held.lease)
+
+    async def _act(self, key: Key, handler: GatiHandler, held: _Held) -> None:
+        mode = handler.spec.scaling.mode
+        if mode is not ScalingMode.EVENTS and held.tail is not None:
+            await held.tail.stop()
+            held.tail = None
+        if mode is not ScalingMode.HPA and not held.hpa_cleared:
+            await self._delete_hpa(handler)
+            held.hpa_cleared, held.hpa_generation = True, None
+        if mode is ScalingMode.HPA:
+            held.hpa_cleared = False
+            await self._apply_hpa(handler, held)
+        elif mode is ScalingMode.EVENTS:
+            await self._follow(key, handler, held)
+        else:
+            await self._drop(key, release=True)
+
+    async def _deployment(self, handler: GatiHandler) -> str | None:
+        """The Deployment the reconciler made for the handler (its GatiVersion may rename it)."""
+        namespace, uid = handler.metadata.namespace or "", handler.metadata.uid
+        selector = selector_string(selector_labels(GATI_HANDLER, handler.metadata.name))
+        path = collection_path(DEPLOYMENT.api_version, DEPLOYMENT.plural, namespace)
+        for item in await self._kube.list(path, selector):
+            metadata = item.get("metadata") or {}
+            owners = metadata.get("ownerReferences") or []
+            if any(o.get("uid") == uid and o.get("controller") for o in owners):
+                return str(metadata["name"])
+        return None
+
+    async def _apply_hpa(self, handler: GatiHandler, held: _Held) -> None:
+        generation = handler.metadata.generation
+        if held.hpa_generation == generation or held.failed_generation == generation:
+            return
+        deployment = await self._deployment(handler)
+        if deployment is None:
+            return  # the reconciler has not made it yet; the next tick or event comes back
+        try:
+            body = hpa.render_hpa(handler, deployment)
+        except hpa.HpaError as error:
+            held.failed_generation = generation
+            log.warning("hpa_refused", name=handler.metadata.name, problem=str(error))
+            await self._publish(handler, "hpa", OutcomeResult.FAILED, "InvalidSpec", str(error))
+            return
+        namespace = handler.metadata.namespace or ""
+        path = f"{collection_path(HPA_API, HPA_PLURAL, namespace)}/{deployment}"
+        await self._kube.apply(path, body, field_manager=FIELD_MANAGER)
+        held.hpa_generation = generation
+        await self._publish(
+            handler,
+            "hpa-applied",
+            OutcomeResult.SUCCEEDED,
+            "HpaApplied",
+            f"HorizontalPodAutoscaler {deployment} follows spec.scaling",
+            details={"hpa": deployment},
+        )
+
+    async def _delete_hpa(self, handler: GatiHandler) -> None:
+        """Delete the HPA this handler owns, if any; one a user made is none of ours."""
+        namespace = handler.metadata.namespace or ""
+        path = collection_path(HPA_API, HPA_PLURAL, namespace)
+        selector = selector_string(selector_labels(GATI_HANDLER, handler.metadata.name))
+        for item in await self._kube.list(path, selector):
+            metadata = item.get("metadata") or {}
+            owners = metadata.get("ownerReferences") or []
+            if any(o.get("uid") == handler.metadata.uid for o in owners):
+                await self._kube.delete(f"{path}/{metadata['name']}", uid=metadata.get("uid"))
+                await self._publish(
+                    handler,
+                    "hpa-deleted",
+                    OutcomeResult.SUCCEEDED,
+                    "HpaDeleted",
+                    f"spec.scaling.mode is {handler.spec.scaling.mode.value}",
+                    details={"hpa": metadata["name"]},
+                )
+
+    async def _follow(self, key: Key, handler: GatiHandler, held: _Held) -> None:
+        spec = handler.spec
+        tail = held.tail
+        if tail is None or (tail.window.handler, tail.window.version) != (
+            spec.handler_path,
+            spec.version,
+        ):
+            if tail is not None:
+                await tail.stop()
+            window = TrafficWindow(
+                key[0], spec.handler_path, spec.version, self._options.window_seconds
+            )
+            tail = TrafficTail(
+                self._js, self._metrics_stream, window, lambda: self._on_tail_sample(key)
+            )
+            held.tail = tail
+            since = datetime.now(UTC) - timedelta(
+                seconds=replay_seconds(spec.scaling, self._options.window_seconds)
+            )
+            await tail.start(since)
+        if tail.caught_up.is_set():
+            await self._decide(key, handler, held, tail.window)
+
+    async def _on_tail_sample(self, key: Key) -> None:
+        held, known = self._held.get(key), self._known.get(key)
+        if held is None or known is None:
+            return
+        async with held.lock:
+            if held.tail is not None and known.handler.spec.scaling.mode is ScalingMode.EVENTS:
+                await self._decide(key, known.handler, held, held.tail.window)
+
+    async def _decide(
+        self, key: Key, handler: GatiHandler, held: _Held, window: TrafficWindow
+    ) -> None:
+        deployment = await self._deployment(handler)
+        if deployment is None:
+            return
+        path = f"{collection_path(DEPLOYMENT.api_version, DEPLOYMENT.plural, key[0])}/{deployment}"
+        scale = await self._kube.get(f"{path}/scale")
+        if scale is None:
+            return
+        current = int((scale.get("spec") or {}).get("replicas") or 0)
+        now = datetime.now(UTC)
+        horizon = now - timedelta(seconds=SCALE_UP_PERIOD_SECONDS)
+        held.applied = [d for d in held.applied if d.decided_at > horizon]
+        decision = decide(handler.spec.scaling, current, window, now, held.applied)
+        metrics.DECISIONS.labels(decision.reason.value).inc()
+        metrics.DESIRED_REPLICAS.labels(*key).set(decision.desired_replicas)
+        if decision.changed:
+            await self._kube.merge_patch(
+                f"{path}/scale",
+                {"spec": {"replicas": decision.desired_replicas}},
+                field_manager=FIELD_MANAGER,
+            )
+            metrics.SCALE_WRITES.inc()
+            held.applied.append(decision)
+            log.info(
+                "scaled",
+                namespace=key[0],
+                name=key[1],
+                replicas=decision.desired_replicas,
+                reason=decision.reason.value,
+            )
+        recorded = (decision.desired_replicas, decision.reason.value)
+        if decision.changed or recorded != held.recorded:
+            record = decision.to_json()
+            await self._kube.merge_patch(
+                f"{handler_path(*key)}/status",
+                {"status": {"lastScaling": record}},
+                field_manager=FIELD_MANAGER,
+            )
+            await self._publish(
+                handler,
+                "scaled" if decision.changed else "scale-decided",
+                OutcomeResult.SUCCEEDED if decision.changed else OutcomeResult.SKIPPED,
+                decision.reason.value,
+                decision.message,
+                details=record,
+                event_id=f"{SERVICE}:{handler.metadata.uid}:{record['decidedAt']}",
+            )
+            held.recorded = recorded
+
+    async def _publish(
+        self,
+        handler: GatiHandler,
+        action: str,
+        result: OutcomeResult,
+        reason: str,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        metadata = handler.metadata
+        namespace = metadata.namespace or ""
+        event = OutcomeEvent(
+            event_id=event_id or f"{SERVICE}:{metadata.uid}:{action}:{metadata.generation}",
+            service=SERVICE,
+            source=self._source,
+            action=action,
+            result=result,
+            kind=GATI_HANDLER.kind,
+            namespace=namespace,
+            name=metadata.name,
+            uid=metadata.uid,
+            reason=reason,
+            message=message,
+            observed_generation=metadata.generation,
+            observed_at=datetime.now(UTC),
+            details=details or {},
+        )
+        await self._publisher.publish(
+            status_subject(GATI_HANDLER.kind, namespace, metadata.name),
+            encode_event(event),
+            event_headers(event),
+        )
+
+
+def _seed(last: ScalingRecord | None) -> list[ScalingDecision]:
+    """The predecessor's last write, so the scale-up policy still counts it after a takeover."""
+    if last is None or last.desired_replicas == last.current_replicas:
+        return []
+    return [ScalingDecision.from_json(last.to_wire())]
