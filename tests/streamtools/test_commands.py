@@ -128,7 +128,7 @@ async def test_replay_refuses_what_it_cannot_do_with_a_clear_error(
     looping = gati(nats_url, "replay", "--since", "1", "--republish", "gati.cr")
     assert looping.returncode == 2
     assert "captures" in looping.stderr
-    pending = gati(nats_url, "replay", "--since", "1", "--service", "timescape", "--dry-run")
+    pending = gati(nats_url, "replay", "--since", "1", "--service", "scaler", "--dry-run")
     assert pending.returncode == 2
     assert "not landed" in pending.stderr
     unreachable = gati("nats://127.0.0.1:1", "history", "gh/shop/orders")

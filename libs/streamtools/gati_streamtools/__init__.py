@@ -7,6 +7,9 @@ Where to look:
   export line format.
 - `timeline` — one object's history: changes, spec diffs, status transitions, linked outcomes.
 - `routes_at` — the routing table as of an instant, folded from `gati.routes.>` events.
-- `replay` — feeding recorded events to a service's pure decision logic; `republish` prefixes.
+- `replay` — feeding recorded events to a service's pure decision logic (the reconciler's
+  here); `republish` prefixes.
+- `replay_timescape` — the same for timescape: rollout, decommission and routing decisions at
+  each event's stream time and at the deadlines between events.
 - `bus` — connecting a command to NATS with the `GATI_*` settings.
 """

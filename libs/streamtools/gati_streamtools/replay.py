@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
 
@@ -36,6 +37,12 @@ class Decision:
     action: str
     changes: list[str] = field(default_factory=list)
     manifests: list[dict[str, Any]] = field(default_factory=list)
+    at: datetime | None = None
+    """The instant the decision is taken at, for services whose decisions depend on time:
+    the triggering event's stream time, or a deadline between two events."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """What a tool compares with the service's own record: an outcome's reason and result, a
+    routing table as `routes --json` prints it."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +53,8 @@ class Decision:
             "action": self.action,
             "changes": self.changes,
             "manifests": self.manifests,
+            "at": self.at.isoformat() if self.at else None,
+            "details": self.details,
         }
 
 
@@ -54,10 +63,21 @@ class Adapter(Protocol):
 
     @property
     def filters(self) -> tuple[str, ...]:
-        """The subjects the service consumes, read when `--filter` is not given."""
+        """The subjects of `GATI` the service consumes, read when `--filter` is not given."""
         ...
 
-    def decide(self, record: Record) -> list[Decision]: ...
+    @property
+    def traffic_filters(self) -> tuple[str, ...]:
+        """The subjects of `GATI_METRICS` it consumes too, merged in by stream time."""
+        ...
+
+    def decide(self, record: Record) -> list[Decision]:
+        """Records arrive in stream time order, both streams merged."""
+        ...
+
+    def finish(self) -> list[Decision]:
+        """What falls due after the last record of the range (deadlines, for timescape)."""
+        ...
 
 
 class ReconcilerReplay:
@@ -76,6 +96,13 @@ class ReconcilerReplay:
     @property
     def filters(self) -> tuple[str, ...]:
         return tuple(object_filter("gati.cr", kind.kind) for kind in (GATI_HANDLER, GATI_MODULE))
+
+    @property
+    def traffic_filters(self) -> tuple[str, ...]:
+        return ()
+
+    def finish(self) -> list[Decision]:
+        return []
 
     def decide(self, record: Record) -> list[Decision]:
         event = record.event
@@ -135,11 +162,6 @@ class ReconcilerReplay:
                 manifests=manifests,
             )
         ]
-
-
-ADAPTERS: dict[str, type[ReconcilerReplay]] = {"reconciler": ReconcilerReplay}
-PENDING_ADAPTERS = ("scaler", "timescape")
-"""Named by `--service` but not replayable yet: their pure modules are still landing."""
 
 
 class RepublishPrefixError(ValueError):

@@ -13,10 +13,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from nats.aio.client import Client
 
     from gati_runtime.settings import Settings
     from gati_streamtools.positions import Position
+    from gati_streamtools.records import Record
+    from gati_streamtools.replay import Adapter, Decision
 
 SERVICES = ("reconciler", "scaler", "timescape")
 
@@ -28,8 +32,10 @@ def register(subparsers: Any) -> None:
         "replay",
         help="feed a recorded range to a service's decision logic (--dry-run) or copy it",
         description="With --dry-run, print what --service would decide for each recorded event "
-        "(manifest diffs for the reconciler); nothing touches the cluster. With --republish "
-        "PREFIX, copy the range to PREFIX.<subject> for other tools.",
+        "(manifest diffs for the reconciler; rollout steps, rollbacks, decommissions and routing "
+        "tables for timescape, which also reads the traffic samples of GATI_METRICS); nothing "
+        "touches the cluster. With --republish PREFIX, copy the range to PREFIX.<subject> for "
+        "other tools.",
     )
     parser.add_argument("--since", required=True, help="RFC 3339 time, age (10m) or sequence")
     parser.add_argument("--until", default=None, help="inclusive end: time, age or sequence")
@@ -46,11 +52,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from gati_streamtools.bus import EXIT_ERROR, run_tool
     from gati_streamtools.positions import PositionError, parse_position
-    from gati_streamtools.replay import (
-        ADAPTERS,
-        RepublishPrefixError,
-        check_republish_prefix,
-    )
+    from gati_streamtools.replay import RepublishPrefixError, check_republish_prefix
 
     def fail(message: str) -> int:
         print(f"gati-operator replay: {message}", file=sys.stderr)
@@ -66,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         if args.service is None:
             return fail("--dry-run needs --service " + "|".join(SERVICES))
-        if args.service not in ADAPTERS:
+        if args.service not in adapters():
             return fail(
                 f"--service {args.service}: its pure decision modules have not landed yet; "
-                f"replayable now: {', '.join(ADAPTERS)}"
+                f"replayable now: {', '.join(adapters())}"
             )
 
     async def body(client: Client, settings: Settings) -> int:
@@ -80,6 +82,14 @@ def run(args: argparse.Namespace) -> int:
     return run_tool("replay", args, body)
 
 
+def adapters() -> dict[str, Callable[[], Adapter]]:
+    """The replayable services, each imported only when asked for."""
+    from gati_streamtools.replay import ReconcilerReplay
+    from gati_streamtools.replay_timescape import TimescapeReplay
+
+    return {"reconciler": ReconcilerReplay, "timescape": TimescapeReplay}
+
+
 async def _dry_run(
     client: Client,
     settings: Settings,
@@ -87,24 +97,73 @@ async def _dry_run(
     since: Position,
     until: Position | None,
 ) -> int:
+    import heapq
+
     from gati_streamtools.reader import read_range
     from gati_streamtools.records import decode_record
-    from gati_streamtools.replay import ADAPTERS
 
-    adapter = ADAPTERS[args.service]()
+    adapter = adapters()[args.service]()
     filters = args.filter or list(adapter.filters)
-    async for batch in read_range(
-        client.jetstream(), settings.stream, filters, since=since, until=until
-    ):
-        for message in batch:
-            for decision in adapter.decide(decode_record(message)):
-                if args.json:
-                    print(json.dumps(decision.as_json()))
-                else:
-                    print(f"#{decision.sequence} {decision.target}: {decision.action}")
-                    for change in decision.changes:
-                        print(f"    {change}")
+    batches = read_range(client.jetstream(), settings.stream, filters, since=since, until=until)
+    if not adapter.traffic_filters:
+        async for batch in batches:
+            for message in batch:
+                _show(adapter.decide(decode_record(message)), as_json=args.json)
+    else:
+        records = [decode_record(message) async for batch in batches for message in batch]
+        traffic = await _traffic(client, settings, adapter.traffic_filters, records)
+        for record in heapq.merge(records, traffic, key=lambda r: r.message.time):
+            _show(adapter.decide(record), as_json=args.json)
+    _show(adapter.finish(), as_json=args.json)
     return 0
+
+
+async def _traffic(
+    client: Client, settings: Settings, filters: tuple[str, ...], records: list[Record]
+) -> list[Record]:
+    """The samples stored while the range was recorded (and a little before, for the first
+    health windows), or none with a note when the metrics stream is gone: its retention is
+    short, so an old range is replayed on its change events alone."""
+    from nats.js.errors import NotFoundError
+
+    from gati_streamtools.positions import Position
+    from gati_streamtools.reader import read_range
+    from gati_streamtools.records import decode_record
+    from gati_streamtools.replay_timescape import SAMPLE_LOOKBACK
+
+    if not records:
+        return []
+    first, last = records[0].message.time, records[-1].message.time
+    try:
+        return [
+            decode_record(message)
+            async for batch in read_range(
+                client.jetstream(),
+                settings.metrics_stream,
+                filters,
+                since=Position(time=first - SAMPLE_LOOKBACK),
+                until=Position(time=last),
+            )
+            for message in batch
+        ]
+    except NotFoundError:
+        print(
+            f"gati-operator replay: stream {settings.metrics_stream} not found; replaying "
+            "without traffic samples",
+            file=sys.stderr,
+        )
+        return []
+
+
+def _show(decisions: list[Decision], *, as_json: bool) -> None:
+    for decision in decisions:
+        if as_json:
+            print(json.dumps(decision.as_json()))
+            continue
+        when = f" {decision.at.isoformat(timespec='milliseconds')}" if decision.at else ""
+        print(f"#{decision.sequence}{when} {decision.target}: {decision.action}")
+        for change in decision.changes:
+            print(f"    {change}")
 
 
 async def _republish(
