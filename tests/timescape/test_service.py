@@ -328,6 +328,16 @@ async def test_a_version_whose_requests_fail_is_rolled_back_by_the_traffic_gate(
     rolled = next(e for e in seen.events if e.action == "rolled-back")
     assert (rolled.name, rolled.reason) == ("users-v2", "LowSuccessRate")
     assert "minSuccessRate is 0.95" in rolled.message
-    status = workloads.get("GatiVersion", "users-v2")["status"]
+    rolled_back = workloads.get("GatiVersion", "users-v2")
+    status = rolled_back["status"]
     assert (status["phase"], status["currentWeight"]) == ("RolledBack", 0)
     assert status["trafficCount"] >= 100
+    assert status["observedGeneration"] == rolled_back["metadata"]["generation"]
+    assert condition(status, "Degraded") == ("True", "LowSuccessRate")
+    assert condition(status, "Ready")[0] == "False"
+    assert condition(workloads.get("GatiVersion", "users.v1")["status"], "Ready")[0] == "True"
+
+
+def condition(status: dict[str, Any], kind: str) -> tuple[str, str]:
+    found = next(c for c in status["conditions"] if c["type"] == kind)
+    return found["status"], found["reason"]

@@ -31,7 +31,7 @@ def test_every_field_but_reason_round_trips_through_the_wire() -> None:
         decommissioned_at=T,
         reason="StepAdvanced",
     )
-    status = to_status(state, None, handler_path="/users")
+    status = to_status(state, None, handler_path="/users", generation=4, now=T)
     wired = GatiVersionStatus.from_wire(status.to_wire())
     assert from_status(wired) == replace(state, reason="")
     assert wired.handler_path == "/users"

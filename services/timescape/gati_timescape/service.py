@@ -346,14 +346,13 @@ class Timescape:
         if any(s.phase in MOVING for s in states.values()) and wake is None:
             wake = now + MAX_TICK
         for version in group:
-            taken = decisions.get(version.name)
-            if taken is None:
-                continue
+            # Every version, decided or not, so a spec edit alone still moves observedGeneration.
+            taken = decisions.get(version.name) or Decision(states[version.name])
             # Objects go before the status says so: a pass that fails in between is redone
             # from the unchanged status, and removing what is gone already is harmless.
-            if taken.state.phase is VersionPhase.DECOMMISSIONED:
+            if version.name in decisions and taken.state.phase is VersionPhase.DECOMMISSIONED:
                 await self._decommission(version)
-            recorded = await self._write_status(version, taken.state, path)
+            recorded = await self._write_status(version, taken.state, path, now)
             for index, outcome in enumerate(taken.outcomes):
                 await self._publish_outcome(version, outcome, recorded, index, now)
         routed = [
@@ -496,11 +495,19 @@ class Timescape:
             _content_type=APPLY,
         )
 
-    async def _write_status(self, version: _Version, state: VersionState, path: str) -> str | None:
+    async def _write_status(
+        self, version: _Version, state: VersionState, path: str, now: datetime
+    ) -> str | None:
         """PUT with the resourceVersion read: a stale pass fails with 409 instead of winning.
         Returns the resourceVersion that records `state`: the one written, or the one read when
         nothing changed."""
-        status = to_status(state, version.obj.status, handler_path=path)
+        status = to_status(
+            state,
+            version.obj.status,
+            handler_path=path,
+            generation=version.obj.metadata.generation,
+            now=now,
+        )
         if status == version.obj.status:
             return version.obj.metadata.resource_version
         body = dict(version.raw)

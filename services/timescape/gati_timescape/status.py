@@ -3,13 +3,16 @@ mapped (or knowingly left out) here and nowhere else.
 
 Status is the durable home of the state machine: whatever `to_status` drops is lost at the next
 restart, so every `VersionState` field except `reason` has a status field of its own. `reason`
-only names the latest change for the outcome event published with it.
+only names the latest change, for the outcome event and the conditions written with it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from gati_contracts.version import GatiVersionStatus
 from gati_timescape.state import VersionState
+from gati_timescape.version_conditions import version_conditions
 
 
 def from_status(status: GatiVersionStatus | None) -> VersionState:
@@ -35,12 +38,20 @@ def from_status(status: GatiVersionStatus | None) -> VersionState:
 
 
 def to_status(
-    state: VersionState, previous: GatiVersionStatus | None, *, handler_path: str
+    state: VersionState,
+    previous: GatiVersionStatus | None,
+    *,
+    handler_path: str,
+    generation: int | None,
+    now: datetime,
 ) -> GatiVersionStatus:
-    """`previous` keeps what timescape does not decide (conditions, observed generation)."""
+    """`generation`: the object's `metadata.generation` the state was decided from."""
     base = previous or GatiVersionStatus()
+    conditions = version_conditions(state, base.conditions, generation=generation, now=now)
     return base.model_copy(
         update={
+            "observed_generation": generation,
+            "conditions": conditions,
             "phase": state.phase,
             "handler_path": handler_path,
             "current_weight": state.current_weight,
