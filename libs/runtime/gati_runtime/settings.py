@@ -111,6 +111,9 @@ class Settings(BaseModel):
     metrics_replicas: Replicas = Field(1, alias="GATI_METRICS_REPLICAS")
 
     routes_history: int = Field(64, ge=1, le=64, alias="GATI_ROUTES_HISTORY")
+    # Decommissioned GatiVersion records kept per path (newest first), as Knative bounds
+    # non-active revisions; timescape deletes older ones whose GatiHandler is gone.
+    decommissioned_retention: int = Field(20, ge=0, alias="GATI_DECOMMISSIONED_RETENTION")
 
     instance_id: str = Field(default_factory=socket.gethostname, alias="GATI_INSTANCE_ID")
     namespaces: NameList = Field((), alias="GATI_NAMESPACES")
