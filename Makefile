@@ -37,5 +37,8 @@ crds: $(STAMP)
 	$(BIN)/gati-operator crds --out deploy/crds
 	$(BIN)/gati-operator schemas --out docs/schemas
 
+docs: $(STAMP)
+	$(BIN)/gati-operator docs --out docs/reference
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
