@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "export",
     "routes",
     "replay",
+    "docs",
 )
 
 
