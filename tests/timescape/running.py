@@ -16,6 +16,7 @@ from gati_contracts.subjects import METRICS_STREAM, ROUTES_BUCKET, ROUTES_ROOT, 
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.publisher import Publisher
+from gati_runtime.settings import Settings
 from gati_timescape.service import CONSUMER, TRAFFIC_CONSUMER, Timescape
 from reconciler.harness import WAIT
 
@@ -60,11 +61,17 @@ async def routes(connection: NatsConnection) -> AsyncIterator[Tables]:
 
 @contextlib.asynccontextmanager
 async def running_timescape(
-    api: client.ApiClient, connection: NatsConnection, *, source: str = "t0"
+    api: client.ApiClient,
+    connection: NatsConnection,
+    *,
+    source: str = "t0",
+    retention: int = Settings().decommissioned_retention,
 ) -> AsyncIterator[Timescape]:
     """One replica on the shared durable with its tick, as `service.main` runs it."""
     kv = await connection.js.key_value(ROUTES_BUCKET)
-    timescape = Timescape(api, Publisher(connection), kv, source, js=connection.js)
+    timescape = Timescape(
+        api, Publisher(connection), kv, source, js=connection.js, decommissioned_retention=retention
+    )
     loop = ConsumerLoop(
         connection,
         STREAM,

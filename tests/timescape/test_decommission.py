@@ -98,5 +98,8 @@ def test_retention_keeps_the_newest_records() -> None:
     assert records_to_delete(records, keep=2) == ["v1", "v2"]
     assert records_to_delete(records, keep=10) == []
     assert records_to_delete(records, keep=0) == ["v1", "v2", "v3", "v4"]
+    # A record whose handler still exists counts, but stays.
+    assert records_to_delete(records, keep=2, in_use={"v1"}) == ["v2"]
+    assert records_to_delete(records, keep=0, in_use={"v4"}) == ["v1", "v2", "v3"]
     with pytest.raises(ValueError, match="retention"):
         records_to_delete(records, keep=-1)

@@ -18,7 +18,7 @@ its phase; only a draining one can be decommissioned.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -103,10 +103,18 @@ def _count(state: VersionState, sample: TrafficSample, *, fresh: bool) -> tuple[
     return busy, cancelled
 
 
-def records_to_delete(decommissioned: Sequence[tuple[str, datetime]], keep: int) -> list[str]:
+def records_to_delete(
+    decommissioned: Sequence[tuple[str, datetime]], keep: int, in_use: Collection[str] = ()
+) -> list[str]:
     """Names of the decommissioned records beyond the newest `keep`, as Knative bounds
-    non-active revisions: the history stays readable without growing forever."""
+    non-active revisions: the history stays readable without growing forever.
+
+    A record `in_use` (its GatiHandler still exists) counts toward `keep` but is never deleted,
+    as Knative never deletes a revision a route still names: it is what tells the reconciler
+    not to deploy that handler again, and without it timescape would take the handler for a
+    new version and roll it out.
+    """
     if keep < 0:
         raise ValueError(f"retention must keep 0 or more decommissioned versions, got {keep}")
     newest_first = sorted(decommissioned, key=lambda r: (r[1], r[0]), reverse=True)
-    return sorted(name for name, _ in newest_first[keep:])
+    return sorted(name for name, _ in newest_first[keep:] if name not in in_use)

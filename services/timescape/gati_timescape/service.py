@@ -61,7 +61,7 @@ from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.publisher import Publisher
 from gati_runtime.service import ServiceContext
 from gati_timescape.actions import ActionAnnotationError, requested_action
-from gati_timescape.decommission import observe_traffic
+from gati_timescape.decommission import observe_traffic, records_to_delete
 from gati_timescape.health import HealthReading, read_health
 from gati_timescape.rollout import check_interval, evaluate, refuse_action
 from gati_timescape.routing import RoutedVersion, build_table
@@ -155,6 +155,7 @@ class Timescape:
         *,
         js: JetStreamContext,
         metrics_stream: str = METRICS_STREAM,
+        decommissioned_retention: int,
     ):
         self._custom = client.CustomObjectsApi(api)
         self._apps = client.AppsV1Api(api)
@@ -164,6 +165,7 @@ class Timescape:
         self._source = source
         self._js = js
         self._metrics_stream = metrics_stream
+        self._retention = decommissioned_retention
         self._locks: dict[str, asyncio.Lock] = {}
         self.wakes: dict[str, datetime] = {}
         """Earliest deadline per namespace seen in its last pass; the tick's schedule."""
@@ -355,6 +357,7 @@ class Timescape:
             recorded = await self._write_status(version, taken.state, path, now)
             for index, outcome in enumerate(taken.outcomes):
                 await self._publish_outcome(version, outcome, recorded, index, now)
+        await self._prune(namespace, group, states)
         routed = [
             RoutedVersion(
                 version_id=v.obj.spec.version_id,
@@ -367,6 +370,26 @@ class Timescape:
             for v in group
         ]
         return wake, build_table(namespace, path, routed, observed_at=now, source=self._source)
+
+    async def _prune(
+        self, namespace: str, group: Sequence[_Version], states: Mapping[str, VersionState]
+    ) -> None:
+        """Delete the decommissioned records of a path beyond the retention setting."""
+        records = [
+            (v.name, state.decommissioned_at)
+            for v in group
+            if (state := states[v.name]).phase is VersionPhase.DECOMMISSIONED
+            and state.decommissioned_at is not None
+        ]
+        in_use = {v.name for v in group if v.handler is not None}
+        for name in records_to_delete(records, self._retention, in_use):
+            log.info("deleting a decommissioned record beyond retention", name=name)
+            await _delete(self._delete_version, name, namespace)
+
+    def _delete_version(self, name: str, namespace: str, **options: Any) -> Any:
+        return self._custom.delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, GATI_VERSION.plural, name, **options
+        )
 
     async def _evaluate(
         self,
@@ -635,6 +658,7 @@ async def main(ctx: ServiceContext) -> None:
             ctx.settings.instance_id,
             js=ctx.connection.js,
             metrics_stream=ctx.settings.metrics_stream,
+            decommissioned_retention=ctx.settings.decommissioned_retention,
         )
         loop = ctx.consumer(
             CONSUMER,
