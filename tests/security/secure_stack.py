@@ -1,0 +1,147 @@
+"""NATS as deployed (deploy/nats permissions) behind TLS, and services run as their own users.
+
+The server runs `deploy/nats/nats-single.conf` with the very `auth.conf` the StatefulSet mounts;
+only addresses and the store directory are rewritten and a `tls {}` block is added, with a
+certificate made for the test. Services are real `gati-operator run` processes whose settings
+carry their own user, the CA and a kubeconfig holding a bearer token: what a pod gets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+from nats.aio.client import Client
+
+from gati_kubesim.tls import ServingCert, make_serving_cert
+from gati_runtime.embedded_nats import LOOPBACK, EmbeddedNats, NodePorts, find_nats_server
+
+NATS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "nats"
+# Every user auth.conf names, read from its `$GATI_NATS_<USER>_PASSWORD` references, so a user
+# added there is started (and checked for leaks) here too.
+USERS = tuple(
+    dict.fromkeys(
+        name.lower()
+        for name in re.findall(
+            r"\$GATI_NATS_([A-Z]+)_PASSWORD", (NATS_DIR / "auth.conf").read_text()
+        )
+    )
+)
+STOP_TIMEOUT = 30.0
+
+
+def password(user: str) -> str:
+    return f"pw-{user}-0c1d9e"
+
+
+@dataclass(frozen=True)
+class SecureNats:
+    host_port: str
+    cert: ServingCert
+    log_file: Path
+
+    def url(self, user: str | None = None) -> str:
+        credentials = f"{user}:{password(user)}@" if user else ""
+        return f"tls://{credentials}{self.host_port}"
+
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert.cert_file))
+
+    async def connect(self, user: str, errors: list[str] | None = None) -> Client:
+        async def record(error: Exception) -> None:
+            if errors is not None:
+                errors.append(str(error))
+
+        return await nats.connect(
+            servers=[self.url()],
+            user=user,
+            password=password(user),
+            tls=self.tls(),
+            allow_reconnect=False,
+            error_cb=record,
+        )
+
+
+def _config(ports: NodePorts, store: Path, cert: ServingCert) -> str:
+    text = (NATS_DIR / "nats-single.conf").read_text()
+    text = text.replace('"0.0.0.0:4222"', f'"{LOOPBACK}:{ports.client}"')
+    text = text.replace('"0.0.0.0:8222"', f'"{LOOPBACK}:{ports.monitor}"')
+    text = text.replace('"/data/jetstream"', json.dumps(str(store / "js")))
+    tls = f"tls {{ cert_file: {json.dumps(str(cert.cert_file))}, "
+    tls += f"key_file: {json.dumps(str(cert.key_file))} }}\n"
+    return text + tls
+
+
+@contextmanager
+def secure_nats(workdir: Path) -> Iterator[SecureNats]:
+    """TLS required, one user per service, passwords from the environment as in the pod."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cert = make_serving_cert(workdir / "tls", LOOPBACK)
+    ports = NodePorts.allocate()
+    shutil.copyfile(NATS_DIR / "auth.conf", workdir / "auth.conf")
+    conf = workdir / "nats.conf"
+    conf.write_text(_config(ports, workdir, cert))
+    env = {**os.environ, "POD_NAME": "gati-nats-0"}
+    env |= {f"GATI_NATS_{user.upper()}_PASSWORD": password(user) for user in USERS}
+    log_file = workdir / "nats-server.log"
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [str(find_nats_server()), "-c", str(conf)], env=env, stdout=log, stderr=log
+        )
+    try:
+        # Reuse the embedded server's health wait: it polls /healthz on these ports.
+        node = EmbeddedNats(workdir, name="gati-nats-0", ports=ports)
+        node._process = process
+        node.wait_ready(timeout=30.0)
+        yield SecureNats(f"{LOOPBACK}:{ports.client}", cert, log_file)
+    finally:
+        process.terminate()
+        process.wait(timeout=STOP_TIMEOUT)
+
+
+@dataclass
+class Service:
+    name: str
+    log_file: Path
+    process: subprocess.Popen[bytes]
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+
+@contextmanager
+def running_service(name: str, workdir: Path, env: Mapping[str, str]) -> Iterator[Service]:
+    """`gati-operator run <name>` with only `env` as its GATI_* settings; SIGTERM at the end."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GATI_", "KUBE"))}
+    settings = {"GATI_HTTP_PORT": "0", "GATI_LOG_FORMAT": "json", "GATI_INSTANCE_ID": name}
+    log_file = workdir / f"{name}.log"
+    with log_file.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gati_cli", "run", name],
+            env=base | settings | dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    service = Service(name, log_file, process)
+    try:
+        yield service
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
