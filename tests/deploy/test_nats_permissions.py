@@ -6,13 +6,18 @@ the store directory are rewritten, so the permissions proven here are the ones d
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
+import json
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 import pytest
@@ -21,15 +26,17 @@ from nats.errors import Error as NatsError
 from nats.js.api import StreamConfig
 from nats.js.errors import APIError
 
+from deploy.rendering import find, needs_kubectl, render
 from gati_contracts.subjects import LEASES_BUCKET, METRICS_STREAM, ROUTES_BUCKET, STREAM
 from gati_runtime.embedded_nats import EmbeddedNats, NodePorts, find_nats_server
 from gati_runtime.lease import Leases
+from gati_runtime.nats_connection import connect
 from gati_runtime.provisioning import provision_bus
 from gati_runtime.settings import Settings
 
 NATS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "nats"
 SERVICE_USERS = ("watcher", "reconciler", "scaler", "timescape")
-USERS = (*SERVICE_USERS, "tooling")
+USERS = (*SERVICE_USERS, "tooling", "admin")
 # Replicas of these services must not act on one object at once (gati_runtime.lease).
 LEASE_HOLDERS = ("reconciler", "scaler")
 
@@ -49,11 +56,15 @@ def _node_config(conf: str, ports: NodePorts, routes: list[int], store: Path) ->
 
 
 @contextlib.contextmanager
-def _servers(conf: str, base: Path, size: int) -> Iterator[list[str]]:
+def _servers(
+    conf: str, base: Path, size: int, secret_env: Mapping[str, str] | None = None
+) -> Iterator[list[str]]:
     """`size` nodes started from `deploy/nats/<conf>` with the Secret's passwords in their
     environment, as the StatefulSet starts them; yields their client URLs once all are healthy."""
     all_ports = [NodePorts.allocate(clustered=size > 1) for _ in range(size)]
-    env = {**os.environ, **{f"GATI_NATS_{u.upper()}_PASSWORD": _password(u) for u in USERS}}
+    if secret_env is None:
+        secret_env = {f"GATI_NATS_{u.upper()}_PASSWORD": _password(u) for u in USERS}
+    env = {**os.environ, **secret_env}
     processes: list[subprocess.Popen[bytes]] = []
     nodes: list[EmbeddedNats] = []
     try:
@@ -255,3 +266,88 @@ async def test_only_reconciler_and_scaler_take_leases(cluster: list[str], user: 
             await _assert_denied(leases.acquire(f"{user}-key", ttl=5), errors, subject)
     finally:
         await nc.close()
+
+
+def _pod_env(
+    container: Mapping[str, Any], secrets: Mapping[str, Mapping[str, str]]
+) -> dict[str, str]:
+    """A container's environment as the kubelet builds it: Secret keys resolved, then `$(VAR)`
+    replaced by variables defined earlier in the list (later or unknown ones stay as written)."""
+    env: dict[str, str] = {}
+    for var in container.get("env") or ():
+        if "value" in var:
+            env[var["name"]] = re.sub(
+                r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), var["value"]
+            )
+        elif (ref := var.get("valueFrom", {}).get("secretKeyRef")) is not None:
+            env[var["name"]] = secrets[ref["name"]][ref["key"]]
+    return env
+
+
+@needs_kubectl
+async def test_the_dev_secret_lets_each_service_and_tooling_connect_as_itself(
+    tmp_path: Path,
+) -> None:
+    """One Secret feeds both sides: the NATS pods' password variables and each service's URL."""
+    docs = render("dev")
+    secrets = {
+        d["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in d["data"].items()}
+        for d in docs
+        if d["kind"] == "Secret"
+    }
+    nats_pod = find(docs, "StatefulSet", "gati-nats")["spec"]["template"]["spec"]
+    secret_env = _pod_env(nats_pod["containers"][0], secrets)
+    secret_env.pop("POD_NAME", None)
+    with _servers("nats-single.conf", tmp_path, 1, secret_env) as urls:
+        port = urlsplit(urls[0]).port
+        for service in SERVICE_USERS:
+            pod = find(docs, "Deployment", f"gati-{service}")["spec"]["template"]["spec"]
+            url = urlsplit(_pod_env(pod["containers"][0], secrets)["GATI_NATS_URL"])
+            assert (url.username, url.hostname) == (service, "gati-nats.gati-system.svc")
+            local = url._replace(netloc=f"{service}:{url.password}@127.0.0.1:{port}").geturl()
+            settings = Settings.load(environ={"GATI_NATS_URL": local})
+            async with asyncio.timeout(10):
+                connection = await connect(settings, name=service)
+            try:
+                assert await connection.ready()
+            finally:
+                await connection.close()
+        (users,) = (s for name, s in secrets.items() if name.startswith("gati-nats-users"))
+        tooling = await nats.connect(
+            urls[0], user="tooling", password=users["tooling"], allow_reconnect=False
+        )
+        await tooling.close()
+
+
+async def _snapshot(nc: Client) -> tuple[dict[str, Any], bytes]:
+    """Start a snapshot of GATI as `nats stream backup` does: the answer, and its first chunk."""
+    inbox = nc.new_inbox()
+    chunks = await nc.subscribe(inbox)
+    try:
+        request = json.dumps({"deliver_subject": inbox, "chunk_size": 65536}).encode()
+        answer = await nc.request(f"$JS.API.STREAM.SNAPSHOT.{STREAM}", request, timeout=2)
+        first = await chunks.next_msg(timeout=10)
+    finally:
+        await chunks.unsubscribe()
+    return json.loads(answer.data), first.data
+
+
+async def test_admin_can_back_up_the_stream_and_tooling_cannot(single_node: list[str]) -> None:
+    """docs/operations.md backs up with the admin user; the read-only user must not."""
+    admin = await _connect(single_node, "admin")
+    try:
+        await provision_bus(admin.jsm(), _settings(single_node, 1))
+        await admin.jetstream().publish("gati.cr.gatihandler.default.h1", b"{}")
+        answer, chunk = await _snapshot(admin)
+    finally:
+        await admin.close()
+    assert "error" not in answer, answer
+    assert answer["config"]["name"] == STREAM
+    assert chunk
+    errors: list[str] = []
+    tooling = await _connect(single_node, "tooling", errors)
+    try:
+        subject = f"$JS.API.STREAM.SNAPSHOT.{STREAM}"
+        await _assert_denied(_snapshot(tooling), errors, subject)
+    finally:
+        await tooling.close()

@@ -184,6 +184,6 @@ async def test_each_service_calls_exactly_what_its_cluster_role_grants(
         assert mine, f"{service} made no API call"
         verdict = check(rules[service], mine)
         unused = set(verdict.unused) - FAILURE_ONLY.get(service, frozenset())
-        problems += [f"{service} denied {r.verb} {r.group}/{r.resource}" for r in verdict.denied]
+        problems += [f"{service} denied {r.verb} {r.path}" for r in verdict.denied]
         problems += [f"{service} never used {r.verb} {r.group}/{r.resource}" for r in unused]
     assert not problems, "\n".join(sorted(set(problems)))
