@@ -15,6 +15,8 @@ SERVICES = ("watcher", "reconciler", "scaler", "timescape")
     [
         ("GET", "/apis/gati.dev/v1alpha1/gatihandlers", "list", "gati.dev", "gatihandlers"),
         ("GET", "/apis/apps/v1/deployments?watch=true&rv=1", "watch", "apps", "deployments"),
+        # The Python client sends `watch=True`; the server parses booleans as Go's ParseBool.
+        ("GET", "/apis/apps/v1/deployments?watch=True", "watch", "apps", "deployments"),
         ("GET", "/api/v1/namespaces/a/configmaps/x", "get", "", "configmaps"),
         (
             "PATCH",
