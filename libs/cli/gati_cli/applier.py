@@ -31,6 +31,27 @@ def documents(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
                     yield doc
 
 
+def waves(docs: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The samples in the order a person would apply them: everything with the first handler of
+    each path, then each later version of a path in its own wave. Applied at once, a path's two
+    versions would both be new, the older superseded before it ever served, and the newer would
+    take 100 % at once as a first version: the progressive rollout would never show."""
+    result: list[list[dict[str, Any]]] = [[]]
+    seen: dict[str, int] = {}
+    for doc in docs:
+        spec = doc.get("spec") or {}
+        path = spec.get("handlerPath") if doc.get("kind") == "GatiHandler" else None
+        if path is None:
+            result[0].append(doc)
+            continue
+        wave = seen.get(path, -1) + 1
+        seen[path] = wave
+        while len(result) <= wave:
+            result.append([])
+        result[wave].append(doc)
+    return result
+
+
 class Applier:
     def __init__(self, api_client: client.ApiClient) -> None:
         self._dynamic = DynamicClient(api_client)

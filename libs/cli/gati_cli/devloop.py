@@ -21,7 +21,7 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from gati_cli import liveview, traffic
-from gati_cli.applier import Applier, documents
+from gati_cli.applier import Applier, documents, waves
 from gati_cli.devstack import DevStack, built_services
 from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE, GATI_VERSION, GROUP, VERSION
 from gati_contracts.subjects import STREAM
@@ -81,18 +81,61 @@ async def run_dev(options: DevOptions) -> int:
         applier = Applier(api_client)
         for line in await asyncio.to_thread(applier.apply_all, documents([options.crds])):
             _say(f"installed {line}")
-        for line in await asyncio.to_thread(applier.apply_all, documents([options.examples])):
+        first, *later = waves(documents([options.examples]))
+        for line in await asyncio.to_thread(applier.apply_all, first):
             _say(f"applied {line}")
+        rollouts = _Rollouts(applier, first, later)
 
         bus = await nats.connect(stack.nats.url, name="gati-operator-dev")
         try:
-            await _loop(options, stack, services, client.CustomObjectsApi(api_client), bus, stop)
+            await _loop(
+                options, stack, services, client.CustomObjectsApi(api_client), bus, stop, rollouts
+            )
         finally:
             with contextlib.suppress(Exception):
                 await bus.drain()
             api_client.close()
     _say("stopped")
     return 0
+
+
+class _Rollouts:
+    """Applies each later wave of samples once the handlers of the one before are `Active`, so
+    the newer version of a path rolls out against a serving one, step by step."""
+
+    def __init__(
+        self, applier: Applier, applied: list[dict[str, Any]], later: list[list[dict[str, Any]]]
+    ) -> None:
+        self._applier = applier
+        self._awaited = _handler_names(applied)
+        self._later = later
+        for wave in later:
+            for name in _handler_names(wave):
+                _say(f"holding {name} back until {', '.join(self._awaited)} is Active")
+
+    async def advance(self, handlers: list[dict[str, Any]], versions: list[dict[str, Any]]) -> None:
+        """A wave already in the cluster (a reused state directory) is applied again at once."""
+        if not self._later:
+            return
+        phases = {_name(v): (v.get("status") or {}).get("phase") for v in versions}
+        present = {_name(h) for h in handlers}
+        waiting = any(phases.get(name) != "Active" for name in self._awaited)
+        if waiting and not present.intersection(_handler_names(self._later[0])):
+            return
+        wave = self._later.pop(0)
+        for line in await asyncio.to_thread(self._applier.apply_all, wave):
+            _say(f"applied {line}")
+        self._awaited = _handler_names(wave)
+
+
+def _name(obj: dict[str, Any]) -> str:
+    metadata = obj.get("metadata") or {}
+    return f"{metadata.get('namespace')}/{metadata.get('name')}"
+
+
+def _handler_names(docs: list[dict[str, Any]]) -> list[str]:
+    """The handlers of `docs`; each has a GatiVersion of the same name (timescape's)."""
+    return [_name(d) for d in docs if d.get("kind") == "GatiHandler"]
 
 
 async def _loop(
@@ -102,6 +145,7 @@ async def _loop(
     api: client.CustomObjectsApi,
     bus: Client,
     stop: asyncio.Event,
+    rollouts: _Rollouts,
 ) -> None:
     js = bus.jetstream()
     last_count, last_time = 0, time.monotonic()
@@ -112,6 +156,7 @@ async def _loop(
             asyncio.to_thread(_list, api, GATI_MODULE.plural),
             asyncio.to_thread(_list, api, GATI_VERSION.plural),
         )
+        await rollouts.advance(handlers, versions)
         now = time.monotonic()
         if options.requests_per_second > 0 and now >= next_window:
             next_window = now + WINDOW_SECONDS
