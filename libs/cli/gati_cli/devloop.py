@@ -18,13 +18,15 @@ from typing import Any
 import nats
 from kubernetes import client, config
 from nats.aio.client import Client
-from nats.js.errors import NotFoundError
+from nats.js import JetStreamContext
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError, NotFoundError
 
 from gati_cli import liveview, traffic
 from gati_cli.applier import Applier, documents, waves
 from gati_cli.devstack import DevStack, built_services
+from gati_contracts.events import EventDecodeError, RoutesEvent, decode_event
 from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE, GATI_VERSION, GROUP, VERSION
-from gati_contracts.subjects import STREAM
+from gati_contracts.subjects import ROUTES_BUCKET, STREAM
 
 WINDOW_SECONDS = 5.0
 REDRAW_SECONDS = 1.0
@@ -44,6 +46,21 @@ class DevOptions:
 
 def _say(text: str) -> None:
     print(text, flush=True)
+
+
+async def _route_tables(js: JetStreamContext) -> list[RoutesEvent]:
+    """Every path's current table from the KV bucket, none before timescape has made it."""
+    try:
+        kv = await js.key_value(ROUTES_BUCKET)
+        keys = await kv.keys()
+    except (BucketNotFoundError, NoKeysError):
+        return []
+    tables = []
+    for key in keys:
+        with contextlib.suppress(KeyNotFoundError, EventDecodeError):
+            entry = await kv.get(key)
+            tables.append(decode_event(entry.value or b"", RoutesEvent))
+    return tables
 
 
 def _list(api: client.CustomObjectsApi, plural: str) -> list[dict[str, Any]]:
@@ -150,17 +167,18 @@ async def _loop(
     js = bus.jetstream()
     last_count, last_time = 0, time.monotonic()
     next_window = time.monotonic()
-    while not stop.is_set():
+    while True:  # one view at least, even when --duration ran out during the start
         handlers, modules, versions = await asyncio.gather(
             asyncio.to_thread(_list, api, GATI_HANDLER.plural),
             asyncio.to_thread(_list, api, GATI_MODULE.plural),
             asyncio.to_thread(_list, api, GATI_VERSION.plural),
         )
         await rollouts.advance(handlers, versions)
+        routed = traffic.routed_weights(await _route_tables(js))
         now = time.monotonic()
         if options.requests_per_second > 0 and now >= next_window:
             next_window = now + WINDOW_SECONDS
-            weights = traffic.current_weights(handlers, versions)
+            weights = traffic.current_weights(handlers, versions, routed)
             for sample in traffic.samples(
                 weights,
                 requests_per_second=options.requests_per_second,
@@ -183,8 +201,11 @@ async def _loop(
             events_per_second=rate,
             stream_messages=count,
             services=[f"{name} x{options.replicas}" for name in services],
+            routed=routed,
         )
         sys.stdout.write((liveview.CLEAR if options.redraw else "") + view)
         sys.stdout.flush()
+        if stop.is_set():
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), REDRAW_SECONDS)

@@ -43,7 +43,10 @@ def render(
     events_per_second: float,
     stream_messages: int,
     services: Sequence[str],
+    routed: Mapping[tuple[str, str], Mapping[str, int]] | None = None,
 ) -> str:
+    """`routed`: the routing tables (`traffic.routed_weights`); a version's WEIGHT is its share
+    there, which for the stable version during a rollout is not its status weight."""
     lines = [
         f"gati-operator dev — stream GATI: {stream_messages} events, "
         f"{events_per_second:.1f}/s — services: {', '.join(services) or 'none'}",
@@ -66,21 +69,26 @@ def render(
         "VERSIONS",
         *_table(
             ["NAME", "PATH", "VERSION", "PHASE", "WEIGHT", "STEP"],
-            [_version_row(v) for v in sorted(versions, key=_key)],
+            [_version_row(v, routed or {}) for v in sorted(versions, key=_key)],
         ),
     ]
     return "\n".join(lines) + "\n"
 
 
-def _version_row(version: Mapping[str, Any]) -> list[str]:
+def _version_row(
+    version: Mapping[str, Any], routed: Mapping[tuple[str, str], Mapping[str, int]]
+) -> list[str]:
     status = _status(version)
     meta = version["metadata"]
+    table = routed.get((meta["namespace"], str(status.get("handlerPath"))))
+    version_id = version["spec"]["versionId"]
+    weight = table.get(version_id, 0) if table is not None else status.get("currentWeight", 0)
     return [
         f"{meta['namespace']}/{meta['name']}",
         str(status.get("handlerPath", "-")),
         str(version["spec"]["versionId"]),
         str(status.get("phase", "-")),
-        f"{status.get('currentWeight', 0)}%",
+        f"{weight}%",
         str(status.get("currentStep", "-")),
     ]
 

@@ -9,12 +9,12 @@ would be in production.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gati_contracts.events import TrafficSample, encode_event, event_headers
+from gati_contracts.events import RoutesEvent, TrafficSample, encode_event, event_headers
 from gati_contracts.subjects import traffic_subject
 
 
@@ -26,14 +26,28 @@ class VersionWeight:
     weight: int
 
 
+Routed = Mapping[tuple[str, str], Mapping[str, int]]
+"""Weight by version id, by (namespace, path): the routing tables as a router reads them."""
+
+
+def routed_weights(tables: Iterable[RoutesEvent]) -> dict[tuple[str, str], dict[str, int]]:
+    """The routing tables timescape keeps in the KV bucket `gati-routes`. Only the table says
+    what the stable version serves during a rollout: its own status keeps the 100 % it reached."""
+    return {(t.namespace, t.path): {v.version_id: v.weight for v in t.versions} for t in tables}
+
+
 def current_weights(
-    handlers: Sequence[Mapping[str, Any]], versions: Sequence[Mapping[str, Any]]
+    handlers: Sequence[Mapping[str, Any]],
+    versions: Sequence[Mapping[str, Any]],
+    routed: Routed | None = None,
 ) -> list[VersionWeight]:
-    """Each handler version's share of its path, from its GatiVersion's status when it has one.
+    """Each handler version's share of its path: from the path's routing table when timescape
+    has written one, else from its GatiVersion's status.
 
     Before timescape has written any weight, the oldest handler of a path takes all traffic:
     that is what a router does with one known version.
     """
+    routed = routed or {}
     by_handler = {
         (v["metadata"]["namespace"], v["spec"]["handlerRef"]["name"]): v.get("status") or {}
         for v in versions
@@ -47,7 +61,10 @@ def current_weights(
         namespace, name = handler["metadata"]["namespace"], handler["metadata"]["name"]
         path = handler["spec"]["handlerPath"]
         status = by_handler.get((namespace, name))
-        if status and "currentWeight" in status:
+        table = routed.get((namespace, path))
+        if table is not None:
+            weight = table.get(handler["spec"]["version"], 0)
+        elif status and "currentWeight" in status:
             weight = int(status["currentWeight"])
         else:
             weight = 100 if oldest[(namespace, path)] == name else 0
