@@ -90,8 +90,9 @@ class Kube:
                 path,
                 query_params=list((query or {}).items()),
                 header_params={"Content-Type": content_type, "Accept": JSON},
-                # The client serializes dicts for JSON itself but sends other types as given.
-                body=body if content_type == JSON or body is None else json.dumps(body),
+                # The client serializes dicts for any JSON content type itself (merge patch
+                # too) but sends other types (the YAML apply patch) as given.
+                body=json.dumps(body) if content_type == APPLY_PATCH and body else body,
                 auth_settings=["BearerToken"],
             )
             response = self._api.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
