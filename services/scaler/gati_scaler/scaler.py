@@ -194,8 +194,11 @@ class Scaler:
                     except KubeError as error:
                         log.warning("resync_failed", error=str(error))
                 for key in list(self._known.keys() | self._held.keys()):
-                    with contextlib.suppress(KubeError, NatsError, TimeoutError):
+                    try:
                         await self._tick_one(key)
+                    except Exception:
+                        # One handler's failure (API, bus) must not stop the others' ticks.
+                        log.exception("tick_failed", namespace=key[0], name=key[1])
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._options.tick_seconds)
         finally:
@@ -235,6 +238,12 @@ class Scaler:
             self._known[key] = _Known(handler)
         elif (handler.metadata.generation or 0) >= (known.handler.metadata.generation or 0):
             known.handler = handler
+        held = self._held.get(key)
+        if held is not None and held.recorded is not None:
+            last = handler.status.last_scaling if handler.status is not None else None
+            if last is None or (last.desired_replicas, last.reason) != held.recorded:
+                # Another status writer dropped or replaced it: record the next decision again.
+                held.recorded = None
         return key
 
     async def _forget(self, key: Key) -> None:
@@ -381,11 +390,16 @@ class Scaler:
             tail = TrafficTail(
                 self._js, self._metrics_stream, window, lambda: self._on_tail_sample(key)
             )
-            held.tail = tail
+            held.tail = None
             since = datetime.now(UTC) - timedelta(
                 seconds=replay_seconds(spec.scaling, self._options.window_seconds)
             )
-            await tail.start(since)
+            try:
+                await tail.start(since)
+            except BaseException:
+                await tail.stop()
+                raise
+            held.tail = tail
         if tail.caught_up.is_set():
             await self._decide(key, handler, held, tail.window)
 

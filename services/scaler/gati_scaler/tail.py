@@ -53,7 +53,7 @@ class TrafficTail:
     async def start(self, since: datetime) -> None:
         """Replay from `since`, then follow; samples stored before `since` are not needed."""
         try:
-            last = await self._js.get_last_msg(self._stream, self._subject, direct=True)
+            last = await self._js.get_last_msg(self._stream, self._subject)
         except NotFoundError:
             last = None
         if last is None or last.seq is None or (last.time is not None and last.time < since):
