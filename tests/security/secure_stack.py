@@ -8,6 +8,7 @@ carry their own user, the CA and a kubeconfig holding a bearer token: what a pod
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,14 +17,19 @@ import signal
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+import urllib.request
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import nats
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.js.errors import NotFoundError
 
+from gati_contracts.events import OutcomeEvent, decode_event
+from gati_contracts.subjects import STATUS_ROOT, STREAM
 from gati_kubesim.tls import ServingCert, make_serving_cert
 from gati_runtime.embedded_nats import LOOPBACK, EmbeddedNats, NodePorts, find_nats_server
 
@@ -39,6 +45,10 @@ USERS = tuple(
     )
 )
 STOP_TIMEOUT = 30.0
+TOKEN = "operator-token-5b7e"
+"""The bearer token kubesim demands in these tests."""
+WAIT = 90.0
+"""Seconds an awaited outcome may take (never reached when healthy)."""
 
 
 def password(user: str) -> str:
@@ -48,6 +58,7 @@ def password(user: str) -> str:
 @dataclass(frozen=True)
 class SecureNats:
     host_port: str
+    monitor_port: int
     cert: ServingCert
     log_file: Path
 
@@ -57,6 +68,13 @@ class SecureNats:
 
     def tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert.cert_file))
+
+    def users_by_client(self) -> dict[str, str]:
+        """Who each connected client authenticated as, from the server's own `/connz`."""
+        url = f"http://{LOOPBACK}:{self.monitor_port}/connz?auth=true&limit=1024"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            connz = json.loads(response.read())
+        return {c.get("name", ""): c.get("authorized_user", "") for c in connz["connections"]}
 
     async def connect(self, user: str, errors: list[str] | None = None) -> Client:
         async def record(error: Exception) -> None:
@@ -104,7 +122,7 @@ def secure_nats(workdir: Path) -> Iterator[SecureNats]:
         node = EmbeddedNats(workdir, name="gati-nats-0", ports=ports)
         node._process = process
         node.wait_ready(timeout=30.0)
-        yield SecureNats(f"{LOOPBACK}:{ports.client}", cert, log_file)
+        yield SecureNats(f"{LOOPBACK}:{ports.client}", ports.monitor, cert, log_file)
     finally:
         process.terminate()
         process.wait(timeout=STOP_TIMEOUT)
@@ -145,3 +163,41 @@ def running_service(name: str, workdir: Path, env: Mapping[str, str]) -> Iterato
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def assert_alive(services: Sequence[Service]) -> None:
+    for service in services:
+        assert service.process.poll() is None, f"{service.name} exited:\n{service.log()}"
+
+
+async def await_outcome(
+    reader: Client,
+    name: str,
+    services: Sequence[Service] = (),
+    phases: Collection[str] = ("Running",),
+    seconds: float = WAIT,
+) -> OutcomeEvent:
+    """The first outcome for `name` reporting one of `phases`, read through an ordered consumer
+    as tools read (`tooling` may not subscribe to `gati.status.>` directly)."""
+    async with asyncio.timeout(seconds):
+        while True:  # services provision the stream at start-up; nothing announces it
+            assert_alive(services)
+            try:
+                await reader.jsm().stream_info(STREAM)
+                break
+            except NotFoundError:
+                await asyncio.sleep(0.1)
+    subscription = await reader.jetstream().subscribe(f"{STATUS_ROOT}.>", ordered_consumer=True)
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                assert_alive(services)
+                try:
+                    message = await subscription.next_msg(timeout=1.0)
+                except NatsError:
+                    continue
+                event = decode_event(message.data, OutcomeEvent)
+                if event.name == name and event.details.get("phase") in phases:
+                    return event
+    finally:
+        await subscription.unsubscribe()

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import socket
 import uuid
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,35 +26,28 @@ from nats.errors import Error as NatsError
 from nats.js.errors import APIError, NotFoundError
 
 from fixtures.kubesim_server import api_client, install_gati_crds
-from gati_contracts.events import OutcomeEvent, decode_event
-from gati_contracts.subjects import STATUS_ROOT, STREAM
+from gati_contracts.events import OutcomeEvent
+from gati_contracts.subjects import STREAM
 from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.kube_config import kube_configuration
 from gati_runtime.provisioning import provision_bus
 from gati_runtime.redaction import LAST_APPLIED, REDACTED
 from gati_runtime.settings import Settings
 from reconciler.harness import handler
-from security.secure_stack import USERS, SecureNats, Service, password, running_service, secure_nats
+from security.secure_stack import (
+    TOKEN,
+    USERS,
+    SecureNats,
+    await_outcome,
+    password,
+    running_service,
+)
 
-TOKEN = "operator-token-5b7e"
 FROM_SECRET = "planted-in-a-secret-91c2"
 PLAIN_ENV = "planted-as-plain-env-4d7a"
 LAST_APPLIED_VALUE = "planted-in-last-applied-e30f"
 PLANTED = (FROM_SECRET, PLAIN_ENV, LAST_APPLIED_VALUE)
 REDACT = ",".join([LAST_APPLIED, "spec.env[*]", "spec.template.spec.containers[*].env[*].value"])
-WAIT = 90.0
-
-
-@pytest.fixture(scope="module")
-def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureNats]:
-    with secure_nats(tmp_path_factory.mktemp("secure-nats")) as server:
-        yield server
-
-
-@pytest.fixture
-def kube() -> Iterator[ThreadedKubeSim]:
-    with ThreadedKubeSim(token=TOKEN, ready_after=0.05, bookmark_interval=0.2) as sim:
-        yield sim
 
 
 def _service_env(bus: SecureNats, user: str, kubeconfig: Path) -> dict[str, str]:
@@ -85,38 +78,6 @@ def _planted_handler() -> dict[str, Any]:
     return obj
 
 
-async def _await_running(tooling: Client, services: list[Service], name: str) -> OutcomeEvent:
-    """The reconciler's outcome, read through a consumer as tools read (core subscribe to
-    `gati.status.>` is not granted to `tooling`)."""
-    async with asyncio.timeout(WAIT):
-        while True:  # the services provision the stream; nothing announces it
-            _assert_alive(services)
-            try:
-                await tooling.jsm().stream_info(STREAM)
-                break
-            except NotFoundError:
-                await asyncio.sleep(0.1)
-    subscription = await tooling.jetstream().subscribe(f"{STATUS_ROOT}.>", ordered_consumer=True)
-    try:
-        async with asyncio.timeout(WAIT):
-            while True:
-                _assert_alive(services)
-                try:
-                    message = await subscription.next_msg(timeout=1.0)
-                except NatsError:
-                    continue
-                event = decode_event(message.data, OutcomeEvent)
-                if event.name == name and event.details.get("phase") == "Running":
-                    return event
-    finally:
-        await subscription.unsubscribe()
-
-
-def _assert_alive(services: list[Service]) -> None:
-    for service in services:
-        assert service.process.poll() is None, f"{service.name} exited:\n{service.log()}"
-
-
 async def _everything_stored(tooling: Client) -> list[tuple[str, str, bytes]]:
     """(stream, subject, headers + payload) of every message in every stream of the account."""
     jsm = tooling.jsm()
@@ -133,9 +94,21 @@ async def _everything_stored(tooling: Client) -> list[tuple[str, str, bytes]]:
     return stored
 
 
-async def test_services_run_as_their_users_and_no_secret_reaches_the_bus_or_logs(
-    bus: SecureNats, kube: ThreadedKubeSim, tmp_path: Path
-) -> None:
+@dataclass(frozen=True)
+class OperatorRun:
+    """What one run of watcher + reconciler left behind, for the tests below to judge."""
+
+    outcome: OutcomeEvent
+    users: dict[str, str]
+    """NATS client name -> the user the server authenticated it as."""
+    stored: list[tuple[str, str, bytes]]
+    logs: dict[str, str]
+    exit_codes: dict[str, int | None]
+    deployment: dict[str, Any]
+    config_maps: dict[str, dict[str, Any]]
+
+
+async def _run_operator(bus: SecureNats, kube: ThreadedKubeSim, workdir: Path) -> OperatorRun:
     api = api_client(kube.url, TOKEN, kube.sim.ca_file)
     install_gati_crds(api)
     core = client.CoreV1Api(api)
@@ -145,56 +118,99 @@ async def test_services_run_as_their_users_and_no_secret_reaches_the_bus_or_logs
     client.CustomObjectsApi(api).create_namespaced_custom_object(
         "gati.dev", "v1alpha1", "default", "gatihandlers", _planted_handler()
     )
-    kubeconfig = kube.sim.write_kubeconfig(tmp_path / "kubeconfig")
-
+    kubeconfig = kube.sim.write_kubeconfig(workdir / "kubeconfig")
     tooling = await bus.connect("tooling")
     try:
         with (
             running_service(
-                "watcher", tmp_path, _service_env(bus, "watcher", kubeconfig)
+                "watcher", workdir, _service_env(bus, "watcher", kubeconfig)
             ) as watcher,
             running_service(
-                "reconciler", tmp_path, _service_env(bus, "reconciler", kubeconfig)
+                "reconciler", workdir, _service_env(bus, "reconciler", kubeconfig)
             ) as reconciler,
         ):
-            outcome = await _await_running(tooling, [watcher, reconciler], "users")
-            assert outcome.service == "reconciler"
+            outcome = await await_outcome(tooling, "users", [watcher, reconciler])
+            users = bus.users_by_client()
             stored = await _everything_stored(tooling)
-        assert watcher.process.returncode == 0, watcher.log()
-        assert reconciler.process.returncode == 0, reconciler.log()
     finally:
         await tooling.close()
+    services = (watcher, reconciler)
+    logs = {service.name: service.log() for service in services}
+    logs["nats-server"] = bus.log_file.read_text(errors="replace")
+    deployments = client.AppsV1Api(api).list_namespaced_deployment("default")
+    config_maps = core.list_namespaced_config_map("default")
+    return OperatorRun(
+        outcome=outcome,
+        users=users,
+        stored=stored,
+        logs=logs,
+        exit_codes={service.name: service.process.returncode for service in services},
+        deployment=api.sanitize_for_serialization(deployments)["items"][0],
+        config_maps={
+            item["metadata"]["name"]: item
+            for item in api.sanitize_for_serialization(config_maps)["items"]
+        },
+    )
 
-    # The secret reaches the pod through Kubernetes and the plain value through the rendered
-    # ConfigMap: only the bus copy is masked, because the reconciler renders from a fresh GET.
-    deployments = api.sanitize_for_serialization(
-        client.AppsV1Api(api).list_namespaced_deployment("default")
-    )["items"]
-    env = {e["name"]: e for e in deployments[0]["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+@pytest.fixture(scope="module")
+def run(bus: SecureNats, tmp_path_factory: pytest.TempPathFactory) -> OperatorRun:
+    """One run shared by the checks below: starting the services is the expensive part."""
+    with ThreadedKubeSim(token=TOKEN, ready_after=0.05, bookmark_interval=0.2) as kube:
+        return asyncio.run(_run_operator(bus, kube, tmp_path_factory.mktemp("operator")))
+
+
+def test_services_run_as_their_own_users_and_stop_cleanly(run: OperatorRun) -> None:
+    assert run.outcome.service == "reconciler"
+    assert run.exit_codes == {"watcher": 0, "reconciler": 0}, run.logs
+    # Client names are `<service>/<instance>` (the instance id is the service name here).
+    assert run.users["watcher/watcher"] == "watcher"
+    assert run.users["reconciler/reconciler"] == "reconciler"
+
+
+def test_secrets_reach_the_pod_through_kubernetes_only(run: OperatorRun) -> None:
+    """Only the bus copy is masked: the reconciler renders from a fresh GET, so the Secret
+    reference and the plain value (moved to the rendered ConfigMap) still reach the pod."""
+    containers = run.deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in containers[0]["env"]}
     assert env["DB_PASSWORD"] == {
         "name": "DB_PASSWORD",
         "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}},
     }
     plain = env["API_KEY"]["valueFrom"]["configMapKeyRef"]
-    config_map = api.sanitize_for_serialization(
-        core.read_namespaced_config_map(plain["name"], "default")
-    )
-    assert config_map["data"][plain["key"]] == PLAIN_ENV
+    assert run.config_maps[plain["name"]]["data"][plain["key"]] == PLAIN_ENV
 
-    subjects = {subject for stream, subject, _ in stored if stream == STREAM}
+
+def test_no_planted_secret_is_stored_in_any_stream(run: OperatorRun) -> None:
+    subjects = {subject for stream, subject, _ in run.stored if stream == STREAM}
     assert any(s.startswith("gati.cr.gatihandler.") for s in subjects), subjects
     assert any(s.startswith("gati.owned.deployment.") for s in subjects), subjects
-    assert any(REDACTED.encode() in data for _, _, data in stored)
+    assert any(REDACTED.encode() in data for _, _, data in run.stored)
     for planted in PLANTED:
-        leaks = [(stream, subject) for stream, subject, data in stored if planted.encode() in data]
+        leaks = [
+            (stream, subject) for stream, subject, data in run.stored if planted.encode() in data
+        ]
         assert not leaks, f"{planted} stored in {leaks}"
 
-    logs = {"watcher": watcher.log(), "reconciler": reconciler.log()}
-    logs["nats-server"] = bus.log_file.read_text(errors="replace")
-    assert '"nats_connected"' in logs["watcher"]
-    for source, text in logs.items():
+
+def test_no_planted_secret_or_password_is_logged(run: OperatorRun) -> None:
+    for source, text in run.logs.items():
         for planted in (*PLANTED, *(password(user) for user in USERS)):
             assert planted not in text, f"{planted} in the {source} log"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="deploy/nats/auth.conf lets services subscribe only to _INBOX.>, so ConsumerLoop's "
+    "subscription to $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.GATI.<durable> is refused and "
+    "a last delivery lost with its replica is never reported as poison",
+)
+def test_services_need_no_permission_they_lack(run: OperatorRun) -> None:
+    for service in ("watcher", "reconciler"):
+        violations = [
+            line for line in run.logs[service].splitlines() if "permissions violation" in line
+        ]
+        assert not violations, violations
 
 
 async def test_tooling_reads_through_a_durable_consumer_but_cannot_write(
@@ -207,7 +223,7 @@ async def test_tooling_reads_through_a_durable_consumer_but_cannot_write(
     try:
         await provision_bus(watcher.jsm(), Settings.load(environ={}))
         await watcher.jetstream().publish(subject, b'{"n":1}')
-        js = tooling.jetstream(timeout=2)
+        js = tooling.jetstream(timeout=0.5)
         subscription = await js.pull_subscribe(subject, durable="audit", stream=STREAM)
         [message] = await subscription.fetch(1, timeout=5)
         assert message.data == b'{"n":1}'
