@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gati_contracts.events import ChangeEvent, ChangeType
-from gati_watcher.relist import Change, relist_changes
+from gati_watcher.relist import Change, redecide, relist_changes
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -83,3 +83,24 @@ def test_applying_the_changes_leaves_no_drift(
     for change in relist_changes(listed, last):
         last[change.subject] = recorded(change.type, dict(change.obj))
     assert relist_changes(listed, last) == []
+
+
+def test_after_a_conflict_a_change_since_the_list_is_left_to_the_watch() -> None:
+    listed, newer = obj("a", rv="1"), obj("a", rv="2")
+    last = recorded(ChangeType.MODIFIED, newer)
+    assert redecide("s", listed, last, current=newer) == []
+    assert redecide("s", listed, last, current=obj("a", rv="3")) == []
+    assert redecide("s", listed, last, current=None) == []
+    assert redecide("s", None, last, current=obj("a", uid="u2")) == []
+
+
+def test_after_a_conflict_an_unchanged_object_stands_against_an_older_record() -> None:
+    listed = obj("a", rv="5")
+    older = recorded(ChangeType.ADDED, obj("a", rv="4"))
+    assert redecide("s", listed, older, current=obj("a", rv="5")) == [
+        Change(ChangeType.MODIFIED, "s", listed)
+    ]
+    assert redecide("s", listed, recorded(ChangeType.MODIFIED, listed), current=listed) == []
+    assert redecide("s", listed, None, current=listed) == [Change(ChangeType.ADDED, "s", listed)]
+    gone = recorded(ChangeType.MODIFIED, obj("a", rv="4"))
+    assert redecide("s", None, gone, current=None) == [Change(ChangeType.DELETED, "s", gone.obj)]

@@ -1,21 +1,26 @@
 """A bounded hand-off from a reader thread to the event loop: backpressure, not a buffer.
 
 The `kubernetes` client is synchronous, so a watch is read in a thread. The thread may run at
-most `capacity` changes ahead of the stream's acknowledgements: `put` blocks once that many are
-unacknowledged, the thread stops reading the socket, and TCP pushes back on the API server.
+most `capacity` changes ahead of the stream's acknowledgements: `put_many` blocks once that many
+are unacknowledged, the thread stops reading the socket, and TCP pushes back on the API server.
 Nothing is dropped and memory is bounded by `capacity`, whatever NATS is doing.
+
+Items cross in batches (all the lines of one chunk the server sent) because every crossing wakes
+the event loop through its self-pipe: one wake-up per change would cost more than the change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 _CLOSED_POLL = 0.25
-"""How often a blocked `put` checks whether the hand-off was closed (only while full)."""
+"""How often a blocked `put_many` checks whether the hand-off was closed (only while full)."""
 
 
 class HandoffClosedError(RuntimeError):
@@ -27,8 +32,11 @@ class Handoff(Generic[T]):
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self._loop = loop
-        self._slots = threading.BoundedSemaphore(capacity)
-        self._queue: asyncio.Queue[T] = asyncio.Queue()
+        self._free = capacity
+        self._room = threading.Condition(threading.Lock())
+        self._waiting = False
+        self._items: deque[T] = deque()
+        self._arrived = asyncio.Event()
         self._closed = threading.Event()
         self.capacity = capacity
         self.in_flight = 0
@@ -36,34 +44,50 @@ class Handoff(Generic[T]):
         """Most items ever unacknowledged at once: a test's proof that memory stayed bounded."""
 
     def put(self, item: T) -> None:
-        """From the reader thread: wait for a free slot, then pass `item` to the loop."""
-        while not self._slots.acquire(timeout=_CLOSED_POLL):
-            if self._closed.is_set():
-                raise HandoffClosedError("hand-off closed while waiting for a slot")
-        if self._closed.is_set():
-            self._slots.release()
-            raise HandoffClosedError("hand-off closed")
-        self._loop.call_soon_threadsafe(self._deliver, item)
+        self.put_many((item,))
 
-    def _deliver(self, item: T) -> None:
-        self.in_flight += 1
+    def put_many(self, items: Sequence[T]) -> None:
+        """From the reader thread: pass `items` to the loop, as many at a time as there are
+        free slots, waiting while there are none."""
+        start = 0
+        while start < len(items):
+            with self._room:
+                while not self._free:
+                    if self._closed.is_set():
+                        raise HandoffClosedError("hand-off closed while waiting for a slot")
+                    self._waiting = True
+                    self._room.wait(_CLOSED_POLL)
+                if self._closed.is_set():
+                    raise HandoffClosedError("hand-off closed")
+                taken = min(self._free, len(items) - start)
+                self._free -= taken
+            self._loop.call_soon_threadsafe(self._deliver, items[start : start + taken])
+            start += taken
+
+    def _deliver(self, items: Sequence[T]) -> None:
+        self.in_flight += len(items)
         self.high_water = max(self.high_water, self.in_flight)
-        self._queue.put_nowait(item)
+        self._items.extend(items)
+        self._arrived.set()
 
     async def get(self) -> T:
-        return await self._queue.get()
+        while not self._items:
+            self._arrived.clear()
+            await self._arrived.wait()
+        return self._items.popleft()
 
     def get_nowait(self) -> T | None:
         """An item already handed over, if any: saves a task per item when the reader is ahead."""
-        try:
-            return self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return None
+        return self._items.popleft() if self._items else None
 
     def release(self) -> None:
         """From the loop, once an item is done with (acknowledged or given up)."""
         self.in_flight -= 1
-        self._slots.release()
+        with self._room:
+            self._free += 1
+            if self._waiting:
+                self._waiting = False
+                self._room.notify()
 
     def close(self) -> None:
         self._closed.set()

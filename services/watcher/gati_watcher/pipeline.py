@@ -1,20 +1,37 @@
 """Publishing changes with many PubAcks outstanding, yet in order per subject.
 
 Waiting for each PubAck before sending the next would cap the watcher at one round trip per
-change. Messages from one connection are stored in the order they are sent, so many may be in
-flight; but a publish that fails and is retried could land after a later change of the same
-object, so each publish of a subject waits for the one before it. The in-flight count is bounded
-by the callers' hand-offs, never here.
+change, and nats-py's `js.publish` costs a request future, a timeout and a `json.loads` per
+message. So changes are sent as JetStream's "async publish": each with a reply subject under one
+inbox subscription of this pipeline, the PubAck (decoded by msgspec) resolving it by that subject.
+One sender task writes everything that is ready, so a burst costs no task per change.
+
+At most one publish per subject is in flight. Messages from one connection are stored in send
+order, but a publish whose ack never came is retried, and a retry must never land after a later
+change of the same object; the next change of a subject is sent once the previous one is over.
+A publish that fails to send (NATS reconnecting), is refused as transient, or gets no ack within
+the attempt timeout goes to the runtime `Publisher`, which retries until stored: its
+`Nats-Msg-Id` makes a retry of a message that was in fact stored a duplicate, not a second copy.
+The in-flight count is bounded by the callers' hand-offs, never here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import count
 
+import msgspec
 import nats.errors
 import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import Header
+from nats.js.errors import APIError
 
 from gati_runtime.publisher import PublishAbandonedError, Publisher
 from gati_watcher.envelope import Outgoing
@@ -28,60 +45,210 @@ from gati_watcher.metrics import (
 
 log = structlog.get_logger(__name__)
 
-Done = Callable[[bool], None]
-"""Told, once a publish is over, whether the change is in the stream (False: given up)."""
+WRONG_LAST_SEQUENCE = 10071
+"""JetStream's error code when `Nats-Expected-Last-Subject-Sequence` does not hold."""
+_NO_RESPONDERS = "503"
+_STATUS = "Status"
+
+
+class Result(StrEnum):
+    STORED = "stored"
+    """In the stream: stored now, or found there already (a duplicate)."""
+    CONFLICT = "conflict"
+    """The subject's last sequence was not the one expected: another publisher was faster."""
+    DROPPED = "dropped"
+    """Given up: shutdown, too large, or a failure a relist repairs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    result: Result
+    sequence: int | None = None
+    """The stream sequence that holds the change, when stored."""
+
+
+Done = Callable[[Outcome], None]
+"""Told, once a publish is over, how it ended."""
+
+_DROPPED = Outcome(Result.DROPPED)
+_CONFLICT = Outcome(Result.CONFLICT)
+
+
+@dataclass(slots=True, eq=False)
+class _Publish:
+    message: Outgoing
+    received: float | None
+    done: Done
+    expect_last: int | None
+    sent: float = 0.0
+
+
+class _ApiError(msgspec.Struct):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class _Reply(msgspec.Struct):
+    seq: int = 0
+    duplicate: bool = False
+    error: _ApiError | None = None
+
+
+_REPLY_DECODER = msgspec.json.Decoder(_Reply)
 
 
 class PublishPipeline:
-    def __init__(self, publisher: Publisher, stop: asyncio.Event) -> None:
+    def __init__(
+        self,
+        client: Client,
+        publisher: Publisher,
+        stop: asyncio.Event,
+        *,
+        attempt_timeout: float = 5.0,
+    ) -> None:
+        self._client = client
         self._publisher = publisher
         self._stop = stop
-        self._tails: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._attempt_timeout = attempt_timeout
+        self._queues: dict[str, deque[_Publish]] = {}
+        """Per subject, the publishes not over yet; the first is the one in flight."""
+        self._ready: deque[_Publish] = deque()
+        self._sender: asyncio.Task[None] | None = None
+        self._inbox: str | None = None
+        self._tokens = count()
+        self._in_flight: dict[str, _Publish] = {}
+        """By reply subject, in send order, so the oldest is the first to time out."""
+        self._timer: asyncio.TimerHandle | None = None
+        self._retries: set[asyncio.Task[None]] = set()
+        self._outstanding = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.failures = 0
         """Publishes given up for a reason other than shutdown; the watcher relists after one."""
 
-    def submit(self, message: Outgoing, received: float | None, done: Done) -> None:
-        """Publish in the background; `received` is the `perf_counter` when the change was read
-        off a watch (None for a relist, which has no moment of change to measure from)."""
-        previous = self._tails.get(message.subject)
-        task = asyncio.create_task(self._publish(message, received, previous, done))
-        self._tails[message.subject] = task
-        self._tasks.add(task)
-        task.add_done_callback(lambda finished: self._forget(message.subject, finished))
-
-    def _forget(self, subject: str, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if self._tails.get(subject) is task:
-            del self._tails[subject]
-
-    async def _publish(
+    def submit(
         self,
         message: Outgoing,
         received: float | None,
-        previous: asyncio.Task[None] | None,
         done: Done,
+        *,
+        expect_last: int | None = None,
     ) -> None:
-        stored = False
+        """Publish in the background; `received` is the `perf_counter` when the change was read
+        off a watch (None for a relist, which has no moment of change to measure from).
+        `expect_last` is the stream sequence the subject's last message must have (0: none),
+        else the outcome is a `CONFLICT` and nothing is stored."""
+        publish = _Publish(message, received, done, expect_last)
+        self._outstanding += 1
+        self._idle.clear()
+        queue = self._queues.get(message.subject)
+        if queue is not None:
+            queue.append(publish)
+            return
+        self._queues[message.subject] = deque((publish,))
+        self._ready.append(publish)
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_ready())
+
+    async def publish(self, message: Outgoing, *, expect_last: int | None = None) -> Outcome:
+        """One publish, awaited (the rare paths that decide on its outcome)."""
+        outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+        def done(result: Outcome) -> None:
+            if not outcome.done():  # the waiter may have been cancelled
+                outcome.set_result(result)
+
+        self.submit(message, None, done, expect_last=expect_last)
+        return await outcome
+
+    async def drain(self) -> None:
+        """Wait until every submitted publish is over."""
+        while self._outstanding:
+            await self._idle.wait()
+
+    async def _send_ready(self) -> None:
         try:
-            if previous is not None:
-                await asyncio.wait({previous})
-            started = time.perf_counter()
+            if self._inbox is None:
+                inbox = self._client.new_inbox()
+                await self._client.subscribe(f"{inbox}.*", cb=self._on_reply)
+                self._inbox = inbox
+            while self._ready:
+                await self._send(self._ready.popleft())
+        except Exception as error:  # cannot subscribe (NATS away): every waiting one retries
+            log.warning("async_publish_unavailable", error=repr(error))
+            while self._ready:
+                self._retry(self._ready.popleft())
+        finally:
+            self._sender = None
+
+    async def _send(self, publish: _Publish) -> None:
+        message = publish.message
+        headers = message.headers
+        if publish.expect_last is not None:
+            headers = {**headers, Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(publish.expect_last)}
+        reply = f"{self._inbox}.{next(self._tokens)}"
+        publish.sent = time.perf_counter()
+        self._in_flight[reply] = publish
+        try:
+            await self._client.publish(message.subject, message.payload, reply, headers)
+        except Exception:  # reconnecting, buffer full, too large: the retry path sorts it out
+            if self._in_flight.pop(reply, None) is not None:
+                self._retry(publish)
+            return
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._attempt_timeout, self._expire)
+
+    async def _on_reply(self, msg: Msg) -> None:
+        publish = self._in_flight.pop(msg.subject, None)
+        if publish is None:
+            return  # late: that publish already went to the retry path
+        if not msg.data or (msg.headers and msg.headers.get(_STATUS) == _NO_RESPONDERS):
+            self._retry(publish)
+            return
+        try:
+            reply = _REPLY_DECODER.decode(msg.data)
+        except msgspec.DecodeError:
+            self._retry(publish)
+            return
+        if reply.error is None:
+            self._stored(publish, reply.seq, reply.duplicate)
+        elif reply.error.err_code == WRONG_LAST_SEQUENCE:
+            self._finish(publish, _CONFLICT)
+        elif reply.error.code == 503:
+            self._retry(publish)  # no stream leader yet, as the publisher's TRANSIENT says
+        else:
+            self._failed(publish, f"{reply.error.code} {reply.error.description}")
+
+    def _expire(self) -> None:
+        """Publishes whose ack is overdue go to the retry path; then wait for the next one."""
+        self._timer = None
+        deadline = time.perf_counter() - self._attempt_timeout
+        while self._in_flight:
+            reply, publish = next(iter(self._in_flight.items()))
+            if publish.sent > deadline:
+                delay = publish.sent - deadline
+                self._timer = asyncio.get_running_loop().call_later(delay, self._expire)
+                return
+            del self._in_flight[reply]
+            self._retry(publish)
+
+    def _retry(self, publish: _Publish) -> None:
+        task = asyncio.create_task(self._publish_with_retries(publish))
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _publish_with_retries(self, publish: _Publish) -> None:
+        message = publish.message
+        headers = message.headers
+        if publish.expect_last is not None:
+            headers = {**headers, Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(publish.expect_last)}
+        try:
             ack = await self._publisher.publish(
-                message.subject, message.payload, message.headers, stop=self._stop
+                message.subject, message.payload, headers, stop=self._stop
             )
-            acked = time.perf_counter()
-            PUBLISH_SECONDS.observe(acked - started)
-            if received is not None:
-                CHANGE_LAG_SECONDS.observe(acked - received)
-            kind = message.event.kind
-            if ack.duplicate:
-                DUPLICATES.labels(kind=kind).inc()
-            else:
-                EVENTS_PUBLISHED.labels(kind=kind, type=message.event.type.value).inc()
-            stored = True
         except PublishAbandonedError:
-            pass  # shutdown: the next start's relist publishes whatever did not land
+            self._finish(publish, _DROPPED)  # shutdown: the next start's relist repairs it
         except nats.errors.MaxPayloadError as error:
             SKIPPED.labels(kind=message.event.kind, reason="too-large").inc()
             log.error(
@@ -91,13 +258,46 @@ class PublishPipeline:
                 error=str(error),
                 fix="raise max_payload of the NATS server or shrink the object",
             )
+            self._finish(publish, _DROPPED)
+        except APIError as error:
+            if error.err_code == WRONG_LAST_SEQUENCE:
+                self._finish(publish, _CONFLICT)
+            else:
+                self._failed(publish, repr(error))
         except Exception as error:  # a service must not die of one publish; relisting repairs
-            self.failures += 1
-            log.exception("publish_failed", subject=message.subject, error=repr(error))
-        finally:
-            done(stored)
+            self._failed(publish, repr(error))
+        else:
+            self._stored(publish, ack.seq, bool(ack.duplicate))
 
-    async def drain(self) -> None:
-        """Wait until every submitted publish is over."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+    def _stored(self, publish: _Publish, sequence: int, duplicate: bool) -> None:
+        acked = time.perf_counter()
+        if publish.sent:
+            PUBLISH_SECONDS.observe(acked - publish.sent)
+        if publish.received is not None:
+            CHANGE_LAG_SECONDS.observe(acked - publish.received)
+        event = publish.message.event
+        if duplicate:
+            DUPLICATES.labels(kind=event.kind).inc()
+        else:
+            EVENTS_PUBLISHED.labels(kind=event.kind, type=event.type.value).inc()
+        self._finish(publish, Outcome(Result.STORED, sequence))
+
+    def _failed(self, publish: _Publish, error: str) -> None:
+        self.failures += 1
+        log.error("publish_failed", subject=publish.message.subject, error=error)
+        self._finish(publish, _DROPPED)
+
+    def _finish(self, publish: _Publish, outcome: Outcome) -> None:
+        subject = publish.message.subject
+        queue = self._queues[subject]
+        queue.popleft()
+        if queue:
+            self._ready.append(queue[0])
+            if self._sender is None:
+                self._sender = asyncio.create_task(self._send_ready())
+        else:
+            del self._queues[subject]
+        publish.done(outcome)  # first: it may submit more, which drain() must then wait for
+        self._outstanding -= 1
+        if not self._outstanding:
+            self._idle.set()

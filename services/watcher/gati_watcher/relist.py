@@ -51,3 +51,35 @@ def relist_changes(
         if subject not in listed and previous.type is not ChangeType.DELETED:
             changes.append(Change(ChangeType.DELETED, subject, previous.obj))
     return changes
+
+
+def _state(obj: Mapping[str, Any] | None) -> tuple[Any, Any] | None:
+    if obj is None:
+        return None
+    metadata = _metadata(obj)
+    return metadata.get("uid"), metadata.get("resourceVersion")
+
+
+def redecide(
+    subject: str,
+    listed: Mapping[str, Any] | None,
+    last: ChangeEvent | None,
+    current: Mapping[str, Any] | None,
+) -> list[Change]:
+    """What to publish after another publisher stored something on `subject` between our read
+    of the stream and our relist's publish.
+
+    `listed` is the object as our list saw it (None: absent), `last` the subject's last event
+    now, `current` the object as the API server has it now (None: gone). resourceVersions
+    cannot be ordered, so which of `listed` and `last` is newer is decided by `current`: if the
+    object changed since our list, our own watch (which starts from the list's resourceVersion)
+    publishes those changes in order, as the other replica does, so nothing is published here.
+    If it did not change, `last` is older than `listed` (nothing newer exists), and the relist's
+    diff stands against it.
+    """
+    if _state(current) != _state(listed):
+        return []
+    return relist_changes(
+        {subject: listed} if listed is not None else {},
+        {subject: last} if last is not None else {},
+    )

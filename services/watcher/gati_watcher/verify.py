@@ -77,7 +77,7 @@ async def verify(
     objects = recorded = 0
     for target in watch_targets(namespaces):
         listing = await asyncio.to_thread(KubeReader(api, target).list_objects)
-        last = await last_events(js, stream, [target.subject_filter])
+        last = (await last_events(js, stream, [target.subject_filter])).events
         listed = {target.subject(obj): obj for obj in listing.objects}
         objects += len(listed)
         recorded += len(last)

@@ -5,7 +5,9 @@ the stream lacks → watch from the list's resourceVersion with bookmarks → on
 broken watch resume from the last resourceVersion seen; on anything `policy` says needs it,
 finish in-flight publishes and relist. Every replica runs the same loop; JetStream keeps one copy
 of each change because its `Nats-Msg-Id` depends on the object's state only, so no leader is
-needed.
+needed. A relist publishes each subject's change on the condition that the subject's last stream
+sequence is still the one its diff read, so it never buries a newer change another replica
+published meanwhile; where that condition failed, the subject is read again and decided anew.
 """
 
 from __future__ import annotations
@@ -13,27 +15,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from kubernetes import client
+from nats.js.errors import NotFoundError
 
-from gati_contracts.events import ChangeType
+from gati_contracts.events import ChangeEvent, ChangeType, EventDecodeError, decode_event
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import Backoff
 from gati_runtime.publisher import Publisher
 from gati_runtime.redaction import Redaction
 from gati_watcher.checkpoint import last_events
-from gati_watcher.envelope import outgoing
+from gati_watcher.envelope import Outgoing, outgoing
 from gati_watcher.handoff import Handoff
 from gati_watcher.kube import KubeReader, WatchItem, WatchMessage, WatchStopped
 from gati_watcher.metrics import RELISTS, SKIPPED, WATCH_RESTARTS
-from gati_watcher.pipeline import Done, PublishPipeline
+from gati_watcher.pipeline import Done, Outcome, PublishPipeline, Result
 from gati_watcher.policy import Inactivity, Next, WatchEnd, next_step
-from gati_watcher.relist import relist_changes
+from gati_watcher.relist import Change, redecide, relist_changes
 from gati_watcher.targets import watch_targets
 
 log = structlog.get_logger(__name__)
@@ -41,6 +44,8 @@ log = structlog.get_logger(__name__)
 BOOKMARK_ENV = "GATI_WATCH_BOOKMARK_INTERVAL"
 CAPACITY_ENV = "GATI_WATCH_CAPACITY"
 _WATCH_TYPES = {"ADDED": ChangeType.ADDED, "MODIFIED": ChangeType.MODIFIED}
+REDECIDE_ATTEMPTS = 5
+"""Times one subject is read and decided again before the relist gives up (and is retried)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ class TargetWatcher:
         self._source = source
         self._stop = stop
         self._options = options
-        self._pipeline = PublishPipeline(publisher, stop)
+        self._pipeline = PublishPipeline(connection.client, publisher, stop)
         self._log = log.bind(target=str(self.target))
         self.high_water = 0
         """Most changes of this target ever read but unacknowledged at once."""
@@ -132,28 +137,92 @@ class TargetWatcher:
         generation = self._connection.generation
         listing = await asyncio.to_thread(self._reader.list_objects)
         async with asyncio.timeout(self._options.checkpoint_timeout):
-            last = await last_events(
+            checkpoint = await last_events(
                 self._connection.js, self._stream, [self.target.subject_filter]
             )
         listed = {self.target.subject(obj): obj for obj in listing.objects}
-        changes = relist_changes(listed, last)
-        slots = asyncio.Semaphore(self._options.capacity)
+        changes = relist_changes(listed, checkpoint.events)
         failures = self._pipeline.failures
-        for change in changes:
-            await slots.acquire()
-            self._submit(change.type, change.subject, change.obj, None, lambda _: slots.release())
-        await self._pipeline.drain()
+        conflicts = await self._publish_guarded(changes, checkpoint.sequences)
+        for subject, named in conflicts.items():
+            await self._redecide(subject, listed.get(subject), named)
         if self._pipeline.failures != failures or self._connection.generation != generation:
             raise RuntimeError("the stream did not take every change of the relist")
         self._log.info(
             "relisted",
             reason=reason,
             objects=len(listed),
-            recorded=len(last),
+            recorded=len(checkpoint.events),
             published=len(changes),
+            conflicts=len(conflicts),
             resource_version=listing.resource_version,
         )
         return listing.resource_version
+
+    async def _publish_guarded(
+        self, changes: Sequence[Change], sequences: Mapping[str, int]
+    ) -> dict[str, Mapping[str, Any]]:
+        """Publish a relist's changes, each subject's first one expecting the last sequence the
+        diff read (a second, after a recreation, expects the first's); returns the subjects
+        where another publisher was faster, with an object that names them."""
+        by_subject: dict[str, list[Change]] = {}
+        for change in changes:
+            by_subject.setdefault(change.subject, []).append(change)
+        slots = asyncio.Semaphore(self._options.capacity)
+        conflicts: dict[str, Mapping[str, Any]] = {}
+
+        def chain(subject: str, pending: list[Change], expect_last: int) -> None:
+            change, later = pending[0], pending[1:]
+
+            def done(outcome: Outcome) -> None:
+                if outcome.result is Result.CONFLICT:
+                    conflicts[subject] = change.obj
+                elif later and outcome.result is Result.STORED and outcome.sequence is not None:
+                    chain(subject, later, outcome.sequence)
+                    return
+                slots.release()
+
+            self._submit(change.type, subject, change.obj, None, done, expect_last=expect_last)
+
+        for subject, pending in by_subject.items():
+            await slots.acquire()
+            chain(subject, pending, sequences.get(subject, 0))
+        await self._pipeline.drain()
+        return conflicts
+
+    async def _redecide(
+        self, subject: str, listed: Mapping[str, Any] | None, named: Mapping[str, Any]
+    ) -> None:
+        metadata = named.get("metadata") or {}
+        namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+        for _ in range(REDECIDE_ATTEMPTS):
+            last, sequence = await self._last_of(subject)
+            current = await asyncio.to_thread(self._reader.get_object, namespace, name)
+            for change in redecide(subject, listed, last, current):
+                message = self._message(change.type, subject, change.obj)
+                if message is None:
+                    return
+                outcome = await self._pipeline.publish(message, expect_last=sequence)
+                if outcome.result is not Result.STORED or outcome.sequence is None:
+                    break
+                sequence = outcome.sequence
+            else:
+                return
+            if outcome.result is not Result.CONFLICT:
+                return  # dropped: counted as a failure, which makes the relist fail and retry
+        raise RuntimeError(f"{subject} kept changing under other publishers; relisting again")
+
+    async def _last_of(self, subject: str) -> tuple[ChangeEvent | None, int]:
+        """The subject's last event now (None if none or unreadable) and its sequence (0: none)."""
+        try:
+            raw = await self._connection.jsm.get_last_msg(self._stream, subject, direct=True)
+        except NotFoundError:
+            return None, 0
+        try:
+            event: ChangeEvent | None = decode_event(raw.data or b"", ChangeEvent)
+        except EventDecodeError:
+            event = None
+        return event, raw.seq or 0
 
     async def _watch(self, resource_version: str) -> WatchEnd | None:
         """Watch until a relist is needed (returns why) or shutdown (returns None)."""
@@ -256,9 +325,18 @@ class TargetWatcher:
         obj: Mapping[str, Any],
         received: float | None,
         done: Done,
+        *,
+        expect_last: int | None = None,
     ) -> None:
+        message = self._message(change, subject, obj)
+        if message is None:
+            done(Outcome(Result.DROPPED))
+            return
+        self._pipeline.submit(message, received, done, expect_last=expect_last)
+
+    def _message(self, change: ChangeType, subject: str, obj: Mapping[str, Any]) -> Outgoing | None:
         try:
-            message = outgoing(
+            return outgoing(
                 change,
                 subject,
                 self._options.redaction.apply(obj),
@@ -266,11 +344,9 @@ class TargetWatcher:
                 observed_at=datetime.now(UTC),
             )
         except ValueError as error:
-            done(False)
             SKIPPED.labels(kind=self.target.kind.kind, reason="not-an-object").inc()
             self._log.error("object_skipped", subject=subject, error=str(error))
-            return
-        self._pipeline.submit(message, received, done)
+            return None
 
     async def _pause(self, delay: timedelta) -> None:
         with contextlib.suppress(TimeoutError):
