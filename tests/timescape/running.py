@@ -42,11 +42,12 @@ class Tables:
             self._changed.notify_all()
 
     async def until(
-        self, predicate: Callable[[RoutesEvent], bool], seconds: float = WAIT
+        self, predicate: Callable[[RoutesEvent], bool], seconds: float = WAIT, *, after: int = 0
     ) -> RoutesEvent:
+        """The first table from `seen[after]` on that satisfies `predicate`, awaited."""
         async with asyncio.timeout(seconds), self._changed:
-            await self._changed.wait_for(lambda: any(predicate(t) for t in self.seen))
-            return next(t for t in self.seen if predicate(t))
+            await self._changed.wait_for(lambda: any(predicate(t) for t in self.seen[after:]))
+            return next(t for t in self.seen[after:] if predicate(t))
 
 
 @contextlib.asynccontextmanager

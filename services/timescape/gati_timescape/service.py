@@ -308,43 +308,48 @@ class Timescape:
         for name, decision in decisions.items():
             states[name] = decision.state
         wake: datetime | None = None
+
+        def take(name: str, decision: Decision) -> None:
+            nonlocal wake
+            earlier = decisions.get(name)
+            outcomes = (earlier.outcomes if earlier else ()) + decision.outcomes
+            decisions[name] = replace(decision, outcomes=outcomes)
+            states[name] = decision.state
+            if decision.wake_at is not None:
+                wake = decision.wake_at if wake is None else min(wake, decision.wake_at)
+
         goal = target(ordered())
         for version in group:
+            name = version.name
             seen = samples.get(version.obj.spec.version_id, ())
-            if version.name == goal:
+            if name != goal and _asks(version, states[name]):
+                # An action on a version that is not the target: `retry` of a rolled-back one,
+                # or one that does not apply, answered rather than left pending for ever.
+                take(name, await self._evaluate(version, states[name], now, ordered()))
+            if name == goal:
                 # The target's traffic is counted too; in flight, it is never decommissioned.
                 counted = observe_traffic(
-                    states[version.name],
+                    states[name],
                     version.obj.spec.decommission,
                     seen,
                     unavailable_replicas=0,
                     now=now,
                 ).state
-                decision = await self._evaluate(version, counted, now, ordered())
-            elif seen or states[version.name].phase is VersionPhase.DRAINING:
+                take(name, await self._evaluate(version, counted, now, ordered()))
+            elif seen or states[name].phase is VersionPhase.DRAINING:
                 ready, desired = await self._readiness(version)
                 decision = observe_traffic(
-                    states[version.name],
+                    states[name],
                     version.obj.spec.decommission,
                     seen,
                     unavailable_replicas=max(desired - ready, 0),
                     now=now,
                 )
-            else:
-                continue
-            earlier = decisions.get(version.name)
-            outcomes = (earlier.outcomes if earlier else ()) + decision.outcomes
-            decisions[version.name] = replace(decision, outcomes=outcomes)
-            states[version.name] = decision.state
-            if decision.wake_at is not None:
-                wake = decision.wake_at if wake is None else min(wake, decision.wake_at)
+                take(name, decision)
         # Settled again: a target that completed in this pass replaces the stable version now,
         # or the table would give the old version its 100 % for one more round.
         for name, later in settle(ordered(), now).items():
-            earlier = decisions.get(name)
-            outcomes = (earlier.outcomes if earlier else ()) + later.outcomes
-            decisions[name] = replace(later, outcomes=outcomes)
-            states[name] = later.state
+            take(name, later)
         if any(s.phase in MOVING for s in states.values()) and wake is None:
             wake = now + MAX_TICK
         for version in group:
@@ -642,6 +647,18 @@ async def _delete(verb: Callable[..., Any], name: str, namespace: str) -> None:
     except ApiException as error:
         if error.status != 404:
             raise
+
+
+def _asks(version: _Version, state: VersionState) -> bool:
+    """Whether the version's annotations hold a request not taken yet (a malformed one too:
+    its refusal is recorded like an action)."""
+    try:
+        return (
+            requested_action(version.obj.metadata.annotations or {}, state.handled_action)
+            is not None
+        )
+    except ActionAnnotationError:
+        return True
 
 
 def _names(items: Sequence[Any]) -> list[str]:
