@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "tail",
     "export",
     "routes",
+    "rollout",
     "replay",
     "docs",
 )

@@ -1,0 +1,102 @@
+"""`gati-operator rollout` driving a real rollout: watcher, reconciler and timescape against
+kubesim and nats-server, the command run as a user runs it (KUBECONFIG, exit codes)."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from gati_cli.main import main
+from gati_kubesim.server import ThreadedKubeSim
+from gati_runtime.nats_connection import NatsConnection
+from gati_watcher.watcher import Watcher
+from reconciler.harness import Workloads, running_reconciler
+from timescape.running import has_weights, routes, running_timescape
+from timescape.test_service import version
+
+WAIT = "30"
+
+
+@pytest.fixture
+def kubeconfig(
+    gati_kubesim: ThreadedKubeSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    path = gati_kubesim.sim.write_kubeconfig(tmp_path / "kubeconfig")
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    return path
+
+
+async def rollout(namespace: str, *args: str) -> int:
+    """The command in a thread: it blocks on the API while the services run in this loop."""
+    argv = ["rollout", *args, "-n", namespace, "--wait", WAIT]
+    return await asyncio.to_thread(main, argv)
+
+
+async def test_every_rollout_command_steers_a_real_rollout(
+    gati_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    workloads: Workloads,
+    watcher: Watcher,
+    kubeconfig: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ns = workloads.namespace
+    manual: dict[str, Any] = {
+        "steps": [{"weight": 10}, {"weight": 50, "pause": "1h"}, {"weight": 100}],
+        "analysis": {"interval": "1s"},
+    }
+    v2 = version(ns, "users-v2", "v2", "acme/u:2")
+    v2["spec"]["timescape"] = {"rollout": manual}
+    async with (
+        routes(gati_connection) as tables,
+        running_reconciler(gati_api, gati_connection),
+        running_timescape(gati_api, gati_connection),
+    ):
+        workloads.create(version(ns, "users-v1", "v1", "acme/u:1"))
+        await tables.until(partial(has_weights, {"v1": 100}))
+        workloads.create(v2)
+        # A step without pause waits for promote.
+        await tables.until(partial(has_weights, {"v1": 90, "v2": 10}))
+
+        assert await rollout(ns, "promote", "users-v2") == 0
+        await tables.until(partial(has_weights, {"v1": 50, "v2": 50}))
+        assert await rollout(ns, "pause", "users-v2") == 0
+        assert "Progressing, paused, step 2, weight 50 %" in capsys.readouterr().out
+        assert await rollout(ns, "resume", "users-v2") == 0
+        assert "Progressing, step 2, weight 50 %" in capsys.readouterr().out
+
+        aborted_from = len(tables.seen)
+        assert await rollout(ns, "abort", "users-v2") == 0
+        assert "RolledBack, step 2, weight 0 %" in capsys.readouterr().out
+        await tables.until(partial(has_weights, {"v1": 100}), after=aborted_from)
+
+        retried_from = len(tables.seen)
+        assert await rollout(ns, "retry", "users-v2") == 0
+        assert "Progressing, step 1, weight 10 %" in capsys.readouterr().out
+        await tables.until(partial(has_weights, {"v1": 90, "v2": 10}), after=retried_from)
+        assert await rollout(ns, "promote", "users-v2") == 0
+        await tables.until(partial(has_weights, {"v1": 50, "v2": 50}), after=retried_from)
+        assert await rollout(ns, "promote", "users-v2") == 0
+        await tables.until(partial(has_weights, {"v2": 100}))
+    status = workloads.get("GatiVersion", "users-v2")["status"]
+    assert (status["phase"], status["currentWeight"]) == ("Active", 100)
+
+
+def test_a_missing_version_is_named_with_the_fix(
+    kubeconfig: Path, workloads: Workloads, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["rollout", "promote", "users-v9", "-n", workloads.namespace]) == 2
+    error = capsys.readouterr().err
+    assert f"no gativersion/users-v9 in namespace {workloads.namespace}" in error
+    assert "kubectl get gv" in error
+
+
+def test_an_unknown_action_is_refused_before_any_request(kubeconfig: Path) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["rollout", "skip", "users-v2"])
+    assert exited.value.code == 2
