@@ -31,6 +31,7 @@ class ScalerReplica:
         self, api: client.ApiClient, connection: NatsConnection, source: str, options: ScalerOptions
     ) -> None:
         self.connection = connection
+        self.scaler_source = source
         self.kube = Kube(api, workers=4)
         self.scaler = Scaler(
             self.kube,
