@@ -35,8 +35,7 @@ from gati_runtime.nats_connection import NatsConnection
 from reconciler.harness import Outcomes, Workloads, handler, module, outcomes
 from timescape.running import routes, weights
 
-# The scaler joins once `gati-operator run scaler` exists (its service is being built).
-SERVICES = ("watcher", "reconciler", "timescape")
+SERVICES = ("watcher", "reconciler", "scaler", "timescape")
 ADMIN = "token-admin"
 FAST_ROLLOUT: dict[str, Any] = {
     "steps": [{"weight": 10, "pause": "1s"}, {"weight": 100}],
@@ -147,10 +146,18 @@ async def full_life(workloads: Workloads, connection: NatsConnection, seen: Outc
         await send_traffic(connection, ns, app, "v1", requests=0)
     await seen.wait_for(did("decommissioned", "users-v1", "orders-v1"))
 
-    scaling = {"mode": "events", "minReplicas": 1, "maxReplicas": 4, "targetRequestsPerReplica": 5}
-    workloads.patch_spec("GatiHandler", "users-v2", {"scaling": scaling})
-    await seen.phase("users-v2", "Running", generation=2)
+    # The scaler applies an HPA in mode hpa, deletes it when the mode moves on, and in mode
+    # events scales the Deployment on traffic.
+    hpa = {"mode": "hpa", "minReplicas": 1, "maxReplicas": 4, "targetCPUUtilization": 70}
+    workloads.patch_spec(
+        "GatiHandler", "users-v2", {"scaling": hpa, "resources": {"requests": {"cpu": "100m"}}}
+    )
+    await seen.wait_for(did("hpa-applied", "users-v2"))
+    events = {"mode": "events", "minReplicas": 1, "maxReplicas": 4, "targetRequestsPerReplica": 5}
+    workloads.patch_spec("GatiHandler", "users-v2", {"scaling": events})
+    await seen.wait_for(did("hpa-deleted", "users-v2"))
     await send_traffic(connection, ns, "users", "v2", requests=200)
+    await seen.wait_for(did("scaled", "users-v2"))
 
     for kind, name in (("GatiModule", "auth"), ("GatiHandler", "users-v1")):
         workloads.delete(kind, name)
