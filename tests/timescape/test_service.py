@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import structlog.testing
 from kubernetes import client
 from nats.aio.msg import Msg
 
@@ -32,7 +33,8 @@ from gati_contracts.subjects import (
     traffic_subject,
 )
 from gati_runtime.nats_connection import NatsConnection
-from gati_timescape.service import ROUTES_CONFIG_MAP, config_map_key, routes_key
+from gati_runtime.publisher import Publisher
+from gati_timescape.service import ROUTES_CONFIG_MAP, Timescape, config_map_key, routes_key
 from gati_watcher.watcher import Watcher
 from reconciler.harness import WAIT, Workloads, handler, outcomes, running_reconciler
 from timescape.running import has_weights, routes, running_timescape, weights
@@ -343,3 +345,28 @@ async def test_a_version_whose_requests_fail_is_rolled_back_by_the_traffic_gate(
 def condition(status: dict[str, Any], kind: str) -> tuple[str, str]:
     found = next(c for c in status["conditions"] if c["type"] == kind)
     return found["status"], found["reason"]
+
+
+async def test_a_failing_tick_pass_is_logged_and_its_namespace_stays_due(
+    gati_api: client.ApiClient, gati_connection: NatsConnection, workloads: Workloads
+) -> None:
+    ns = workloads.namespace
+    workloads.create(version(ns, "users-v1", "v1", "acme/u:1"))
+    kv = await gati_connection.js.key_value(ROUTES_BUCKET)
+    # The health gate reads a stream that is not there: every pass of this namespace fails.
+    timescape = Timescape(
+        gati_api,
+        Publisher(gati_connection),
+        kv,
+        "t0",
+        js=gati_connection.js,
+        metrics_stream="GATI_METRICS_GONE",
+        decommissioned_retention=1,
+    )
+    due = datetime.now(UTC)
+    timescape.wakes[ns] = due
+    with structlog.testing.capture_logs() as logs:
+        await timescape.reconcile_due(ns)
+    assert timescape.wakes[ns] == due
+    failed = [entry for entry in logs if entry["event"] == "tick failed, retried next tick"]
+    assert [(entry["log_level"], entry["namespace"]) for entry in failed] == [("warning", ns)]

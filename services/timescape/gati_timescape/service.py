@@ -20,9 +20,11 @@ from typing import Any, Final, cast
 import structlog
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
+from urllib3.exceptions import HTTPError
 
 from gati_contracts.events import (
     ChangeEvent,
@@ -93,6 +95,8 @@ MAX_TICK: Final = timedelta(seconds=30)
 MIN_TICK: Final = 0.05
 """Seconds a tick waits at least, so a deadline that keeps failing cannot spin the loop."""
 MOVING: Final = IN_FLIGHT | {VersionPhase.DRAINING}
+TICK_ERRORS: Final = (ApiException, HTTPError, NatsError, TimeoutError, ValueError)
+"""What a pass can meet that a later pass may not: an API or bus error, an unusable object."""
 
 log = structlog.get_logger(__name__)
 
@@ -196,16 +200,11 @@ class Timescape:
                 try:
                     await self._resync(now)
                     resynced_at = now
-                except ApiException as error:
+                except TICK_ERRORS as error:
                     log.warning("resync failed, retried next tick", error=str(error))
             for namespace, wake in list(self.wakes.items()):
                 if wake <= now:
-                    try:
-                        await self.reconcile(namespace)
-                    except (ApiException, KeyWrongLastSequenceError, ValueError) as error:
-                        log.warning(
-                            "tick failed, retried next tick", namespace=namespace, error=str(error)
-                        )
+                    await self.reconcile_due(namespace)
             soonest = min(self.wakes.values(), default=now + MAX_TICK)
             delay = min(
                 max((soonest - datetime.now(UTC)).total_seconds(), MIN_TICK),
@@ -218,6 +217,14 @@ class Timescape:
             await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
             for wait in waits:
                 wait.cancel()
+
+    async def reconcile_due(self, namespace: str) -> None:
+        """A pass of the tick: a failure is logged and the namespace stays due, never raised,
+        since the tick is what fires every deadline and nothing would restart it."""
+        try:
+            await self.reconcile(namespace)
+        except TICK_ERRORS as error:
+            log.warning("tick failed, retried next tick", namespace=namespace, error=str(error))
 
     async def _resync(self, now: datetime) -> None:
         """Every namespace with a version still moving is due now: after a restart this is
