@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gati_contracts.events import ChangeEvent, encode_event
 from gati_streamtools.positions import Position, PositionError, parse_position
@@ -182,3 +185,37 @@ def test_republish_accepts_a_prefix_outside_the_stream() -> None:
 
 def test_change_event_fixture_is_a_contract_event() -> None:
     assert isinstance(change(handler_object(1)), ChangeEvent)
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from(["a", "1000m"]))
+_keys = st.sampled_from(["name", "image", "env", "spec", "resources", "cpu", "value"])
+
+
+def _named_items(children: st.SearchStrategy[Any]) -> st.SearchStrategy[list[dict[str, Any]]]:
+    item = st.fixed_dictionaries(
+        {"name": st.sampled_from(["a", "b", "c"])}, optional={"value": children, "image": children}
+    )
+    return st.lists(item, max_size=3)
+
+
+_values = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.dictionaries(_keys, children, max_size=4),
+        _named_items(children),
+        st.lists(children, max_size=2),
+    ),
+    max_leaves=12,
+)
+_objects = st.dictionaries(_keys, _values, max_size=4)
+
+
+@given(_objects, _objects)
+def test_the_pruned_diff_reports_exactly_the_full_diff(
+    before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    from gati_reconciler.diff import object_changes
+    from gati_streamtools.replay import _differing
+
+    full = [str(change) for change in object_changes(before, after)]
+    assert [str(change) for change in object_changes(*_differing(before, after))] == full
