@@ -29,11 +29,13 @@ from gati_contracts.crds import custom_resource_definitions
 from gati_contracts.events import OutcomeEvent, decode_event
 from gati_contracts.kinds import GROUP, VERSION
 from gati_contracts.subjects import STATUS_ROOT, STREAM
-from gati_reconciler.reconcile import Reconciler
+from gati_reconciler.reconcile import LEASE_SCOPE, Reconciler
 from gati_reconciler.service import CONSUMER, OPTIONS, decode_change
+from gati_reconciler.version_log import VersionLog
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.embedded_nats import EmbeddedNats
 from gati_runtime.kube_api import Kube
+from gati_runtime.lease import Leases
 from gati_runtime.nats_connection import connect
 from gati_runtime.provisioning import provision_bus
 from gati_runtime.publisher import Publisher
@@ -121,7 +123,12 @@ async def run(handlers: int, replicas: int) -> dict[str, Any]:
             replica_config.host = url
             kube = Kube(client.ApiClient(replica_config), workers=16)
             reconciler = Reconciler(
-                kube, Publisher(connection), source=f"bench-{index}", stream=STREAM
+                kube,
+                Publisher(connection),
+                versions=VersionLog(connection.js, STREAM),
+                leases=Leases(connection.js, f"bench-{index}", scope=LEASE_SCOPE),
+                source=f"bench-{index}",
+                stream=STREAM,
             )
             loop = ConsumerLoop(
                 connection,

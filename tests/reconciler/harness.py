@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, cast
 
 from kubernetes import client
@@ -15,11 +16,13 @@ from nats.aio.msg import Msg
 from gati_contracts.events import OutcomeEvent, decode_event
 from gati_contracts.kinds import GROUP, VERSION
 from gati_contracts.subjects import STATUS_ROOT, STREAM
-from gati_reconciler.reconcile import Reconciler
+from gati_reconciler.reconcile import LEASE_SCOPE, LEASE_TTL, Reconciler
 from gati_reconciler.service import CONSUMER, OPTIONS, decode_change
 from gati_reconciler.targets import Target
+from gati_reconciler.version_log import VersionLog
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.kube_api import Kube
+from gati_runtime.lease import Leases
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.publisher import Publisher
@@ -73,6 +76,27 @@ async def outcomes(connection: NatsConnection) -> AsyncIterator[Outcomes]:
         await subscription.unsubscribe()
 
 
+def replica_reconciler(
+    kube: Kube,
+    connection: NatsConnection,
+    source: str,
+    *,
+    target: Target | None = None,
+    lease_ttl: timedelta = LEASE_TTL,
+) -> Reconciler:
+    """A reconciler wired as `gati_reconciler.service.main` wires it, `source` its lease holder."""
+    return Reconciler(
+        kube,
+        Publisher(connection),
+        versions=VersionLog(connection.js, STREAM),
+        leases=Leases(connection.js, source, scope=LEASE_SCOPE),
+        target=target,
+        source=source,
+        stream=STREAM,
+        lease_ttl=lease_ttl,
+    )
+
+
 @contextlib.asynccontextmanager
 async def running_reconciler(
     api: client.ApiClient,
@@ -85,12 +109,8 @@ async def running_reconciler(
     """One replica on the shared durable; set the yielded event to stop it early (as a kill
     would, minus the drain, use `task.cancel()` on the caller side instead)."""
     kube = Kube(api, workers=8)
-    reconciler = Reconciler(
-        kube,
-        Publisher(connection),
-        target=target(kube) if target else None,
-        source=source,
-        stream=STREAM,
+    reconciler = replica_reconciler(
+        kube, connection, source, target=target(kube) if target else None
     )
     loop = ConsumerLoop(
         connection,
@@ -192,12 +212,18 @@ class Replica:
     the messages it held come back to the others after `ack_wait`, as after a crash."""
 
     def __init__(
-        self, url: str, connection: NatsConnection, spec: ConsumerSpec, source: str
+        self,
+        url: str,
+        connection: NatsConnection,
+        spec: ConsumerSpec,
+        source: str,
+        *,
+        lease_ttl: timedelta = LEASE_TTL,
     ) -> None:
         self.api = client.ApiClient(_configuration(url))
         self.kube = Kube(self.api, workers=8)
         self.connection = connection
-        reconciler = Reconciler(self.kube, Publisher(connection), source=source, stream=STREAM)
+        reconciler = replica_reconciler(self.kube, connection, source, lease_ttl=lease_ttl)
         self.loop = ConsumerLoop(
             connection,
             STREAM,

@@ -24,6 +24,8 @@ from reconciler.harness import Outcomes, Replica, Workloads, handler, outcomes
 UPDATES = 3
 SPEC = dataclasses.replace(CONSUMER, ack_wait=timedelta(seconds=2))
 """A killed replica's messages come back after ack_wait; short, so the test need not wait 30 s."""
+LEASE_TTL = timedelta(seconds=3)
+"""Likewise for the leases a killed replica held: they expire instead of being released."""
 
 
 async def converge(
@@ -36,7 +38,13 @@ async def converge(
     ns = workloads.namespace
     names = [f"h{index}" for index in range(handlers)]
     replicas = [
-        Replica(gati_kubesim.url, await connect(bus_settings, name=f"r{i}"), SPEC, f"r{i}")
+        Replica(
+            gati_kubesim.url,
+            await connect(bus_settings, name=f"r{i}"),
+            SPEC,
+            f"r{i}",
+            lease_ttl=LEASE_TTL,
+        )
         for i in range(3)
     ]
     async with outcomes(gati_connection) as seen:

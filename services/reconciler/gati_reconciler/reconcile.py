@@ -11,10 +11,22 @@ newer one. Ordering across replicas rests on two facts the API server enforces:
   `observedGeneration` never goes backwards, and a Deployment briefly rolled back by a slow
   replica is re-applied by that retry (or, when that replica wrote no status, by the reconcile
   its Deployment's own change event triggers).
-Inside one process a resource's events and its Deployment's travel on two subjects, so a lock per
-object serializes them. Across processes nothing stops two replicas from working on one object
-at once: the rules above make that harmless rather than impossible; the cost is a 409 and a
-retry. (A per-object lease in a NATS KV bucket would make it rare; it is not built yet.)
+Those rules make a stale event harmless; what makes two replicas never work on one object at
+the same moment (controller-runtime's work-queue guarantee, here across processes) is a lease:
+- inside one process a resource's events, its Deployment's and its GatiVersion's travel on
+  different subjects (the consumer loop serializes per subject only), so a lock per object
+  serializes them;
+- across processes each reconcile holds the object's lease in the KV bucket `gati-leases`
+  (`gati_runtime.lease`, scope `reconcile`), taken by compare-and-set after the lock and
+  released after the reconcile. An event whose object is leased elsewhere is naked with a short,
+  growing delay (`busy_delay`), never dropped: the delays of one message's allowed deliveries
+  add up to more than a lease's TTL, so a lease left by a crashed replica has expired before
+  the message's last delivery;
+- a reconcile is bounded by `RECONCILE_TIMEOUT`, a third of the TTL. A timed-out reconcile
+  keeps its lease until the TTL ends, since API calls it started may still be running in the
+  client's threads, and no other replica may act on the object before they finish.
+The lease orders the work; the generation and resourceVersion rules above still decide whether
+an event's work is current, because a lease cannot tell an event it arrives out of order.
 Failures are sorted: the API server's verdict on our request (400/422) or a spec the contracts or
 the renderer refuse are permanent (status `Failed`, a Warning Event, a Failed outcome, `Fail`);
 anything else (409, 429, 5xx, timeouts) is retried with the consumer's backoff.
@@ -28,9 +40,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any, Final
 
 import structlog
+from nats.errors import Error as NatsError
 from prometheus_client import Counter, Gauge, Histogram
 
 from gati_contracts.events import (
@@ -42,12 +56,19 @@ from gati_contracts.events import (
     event_headers,
 )
 from gati_contracts.handler import GatiHandler
-from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE
+from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE, GATI_VERSION
 from gati_contracts.module import GatiModule
 from gati_contracts.objects import InvalidObjectError, parse_object
 from gati_contracts.subjects import CR_ROOT, ObjectSubject, parse_subject, status_subject
 from gati_contracts.workload import WorkloadPhase
 from gati_reconciler.manifests import ManifestError, render
+from gati_reconciler.retirement import (
+    Retirement,
+    retire,
+    retired_verdict,
+    retirement_of,
+    shows_retired,
+)
 from gati_reconciler.status import Verdict, failed, next_status, read_deployment
 from gati_reconciler.targets import (
     KubernetesTarget,
@@ -56,8 +77,10 @@ from gati_reconciler.targets import (
     Target,
     object_path,
 )
+from gati_reconciler.version_log import VersionLog
 from gati_runtime.consumer import Delivery, Poison
 from gati_runtime.kube_api import Kube, KubeError, collection_path
+from gati_runtime.lease import Leases, lease_key
 from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
 from gati_runtime.publisher import Publisher
 
@@ -72,6 +95,14 @@ GC_POLL: Final = timedelta(milliseconds=200)
 """Delay before looking again for objects the garbage collector has not removed yet."""
 CONFLICT_RETRY: Final = timedelta(milliseconds=50)
 """A 409 means someone wrote a newer state: retry at once on it, not after a backoff."""
+LEASE_SCOPE: Final = "reconcile"
+LEASE_TTL: Final = timedelta(seconds=60)
+"""Outlasts a reconcile (`RECONCILE_TIMEOUT`) plus one API request that reconcile may have left
+running (`gati_runtime.kube_api.REQUEST_TIMEOUT`): the bound on how long a crashed replica's
+objects wait."""
+MAX_DELIVER: Final = 8
+"""Deliveries of one message before it is given up: the reconciler consumer's `max_deliver`."""
+BUSY_FIRST: Final = timedelta(milliseconds=100)
 
 RECONCILES = Counter(
     "controller_runtime_reconcile_total", "Reconciles by result", ["controller", "result"]
@@ -82,14 +113,23 @@ RECONCILE_ERRORS = Counter(
 RECONCILE_TIME = Histogram(
     "controller_runtime_reconcile_time_seconds", "Time of one reconcile", ["controller"]
 )
+LEASE_BUSY = Counter(
+    "gati_reconcile_lease_busy_total",
+    "Events put back because another replica held their object's lease",
+    ["controller"],
+)
 ACTIVE_WORKERS = Gauge(
     "controller_runtime_active_workers", "Reconciles running now", ["controller"]
 )
 
 
 def owner_of(event: ChangeEvent, subject: ObjectSubject) -> Owner | None:
-    """The handler or module a change is about: itself, or the controller of an owned object."""
+    """The handler or module a change is about: itself, the controller of an owned object, or
+    the handler a GatiVersion's `handlerRef` names."""
     if subject.root == CR_ROOT:
+        if subject.kind.kind == GATI_VERSION.kind:
+            handler = ((event.obj.get("spec") or {}).get("handlerRef") or {}).get("name")
+            return Owner(GATI_HANDLER, subject.namespace, handler) if handler else None
         if subject.kind.kind not in WORKLOAD_KINDS:
             return None
         return Owner(subject.kind, subject.namespace, subject.name)
@@ -113,6 +153,24 @@ def is_status_echo(event: ChangeEvent) -> bool:
     )
 
 
+def reconcile_timeout(lease_ttl: timedelta) -> timedelta:
+    return lease_ttl / 3
+
+
+RECONCILE_TIMEOUT: Final = reconcile_timeout(LEASE_TTL)
+
+
+def busy_delay(attempt: int, lease_ttl: timedelta) -> timedelta:
+    """Delay before delivery `attempt + 1` of an event whose object is leased elsewhere.
+
+    Short at first (another replica's reconcile takes tens of milliseconds), four times longer
+    each time, at most a third of the TTL: the delays of the `MAX_DELIVER - 1` naks a message
+    gets add up to more than one TTL, so the event outlives a lease nobody will release.
+    """
+    exponent = min(max(attempt - 1, 0), 16)
+    return min(BUSY_FIRST * (1 << (2 * exponent)), lease_ttl / 3)
+
+
 def _cause(delivery: Delivery[ChangeEvent], subject: Owner) -> str:
     """Names the event behind an effect, as a gitops commit message or a dry-run log line."""
     event = delivery.event
@@ -122,20 +180,43 @@ def _cause(delivery: Delivery[ChangeEvent], subject: Owner) -> str:
     )
 
 
+class Trigger(Enum):
+    """What an event is about, relative to the handler or module it reconciles."""
+
+    OWNER = "owner"
+    """The handler or module itself."""
+    OWNED = "owned"
+    """Its Deployment: readiness changed, or someone edited or removed it."""
+    VERSION = "version"
+    """Its GatiVersion: timescape may have retired it."""
+
+
+def trigger_of(subject: ObjectSubject) -> Trigger:
+    if subject.root != CR_ROOT:
+        return Trigger.OWNED
+    return Trigger.VERSION if subject.kind.kind == GATI_VERSION.kind else Trigger.OWNER
+
+
 class Reconciler:
     def __init__(
         self,
         kube: Kube,
         publisher: Publisher,
         *,
+        versions: VersionLog,
+        leases: Leases,
         target: Target | None = None,
         source: str,
         stream: str,
+        lease_ttl: timedelta = LEASE_TTL,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._kube = kube
         self._target = target or KubernetesTarget(kube)
         self._publisher = publisher
+        self._versions = versions
+        self._leases = leases
+        self._lease_ttl = lease_ttl
         self._source = source
         self._stream = stream
         self._clock = clock
@@ -176,12 +257,14 @@ class Reconciler:
     async def _handle(self, delivery: Delivery[ChangeEvent]) -> Outcome:
         event = delivery.event
         parsed = parse_subject(delivery.subject)
-        subject = owner_of(event, parsed) if isinstance(parsed, ObjectSubject) else None
-        from_cr = isinstance(parsed, ObjectSubject) and parsed.root == CR_ROOT
-        if subject is None or (from_cr and is_status_echo(event)):
+        if not isinstance(parsed, ObjectSubject):
+            return DONE
+        subject = owner_of(event, parsed)
+        trigger = trigger_of(parsed)
+        if subject is None or (trigger is Trigger.OWNER and is_status_echo(event)):
             return DONE
         async with self._serialized(subject):
-            return await self._reconcile(delivery, subject, from_cr=from_cr)
+            return await self._leased(delivery, subject, trigger)
 
     @contextlib.asynccontextmanager
     async def _serialized(self, owner: Owner) -> AsyncIterator[None]:
@@ -197,20 +280,49 @@ class Reconciler:
             if not self._users[owner]:
                 del self._users[owner], self._busy[owner]
 
+    async def _leased(
+        self, delivery: Delivery[ChangeEvent], subject: Owner, trigger: Trigger
+    ) -> Outcome:
+        """The reconcile under the object's lease (see the module docstring)."""
+        key = lease_key(subject.kind.kind, subject.namespace, subject.name)
+        lease = await self._leases.acquire(key, self._lease_ttl.total_seconds())
+        if lease is None:
+            LEASE_BUSY.labels(CONTROLLER).inc()
+            return Retry(
+                "another replica is reconciling this object",
+                after=busy_delay(delivery.attempt, self._lease_ttl),
+            )
+        timed_out = False
+        try:
+            async with asyncio.timeout(reconcile_timeout(self._lease_ttl).total_seconds()):
+                return await self._reconcile(delivery, subject, trigger)
+        except TimeoutError:
+            timed_out = True
+            return Retry(f"reconcile took over {reconcile_timeout(self._lease_ttl)}")
+        finally:
+            if not timed_out:
+                try:
+                    await self._leases.release(lease)
+                except (NatsError, TimeoutError) as error:
+                    # Its TTL frees it; the reconcile's own outcome is what matters.
+                    log.warning("lease_not_released", key=key, error=repr(error))
+
     async def _reconcile(
-        self, delivery: Delivery[ChangeEvent], subject: Owner, *, from_cr: bool
+        self, delivery: Delivery[ChangeEvent], subject: Owner, trigger: Trigger
     ) -> Outcome:
         event = delivery.event
+        about_owner = trigger is Trigger.OWNER
         live = await self._kube.get(subject.path)
-        if live is None or (from_cr and live["metadata"]["uid"] != event.uid):
-            if from_cr and event.type is ChangeType.DELETED:
+        if live is None or (about_owner and live["metadata"]["uid"] != event.uid):
+            if about_owner and event.type is ChangeType.DELETED:
                 return await self._confirm_deleted(delivery, subject)
-            await self._publish(
-                delivery, subject, OutcomeResult.SKIPPED, "Gone", "the object no longer exists"
-            )
+            if trigger is not Trigger.VERSION:
+                await self._publish(
+                    delivery, subject, OutcomeResult.SKIPPED, "Gone", "the object no longer exists"
+                )
             return DONE
         generation = int(live["metadata"].get("generation") or 1)
-        if from_cr and event.generation is not None and event.generation < generation:
+        if about_owner and event.generation is not None and event.generation < generation:
             await self._publish(
                 delivery,
                 subject,
@@ -220,9 +332,24 @@ class Reconciler:
                 uid=event.uid,
             )
             return DONE
+        retirement = None
+        if subject.kind is GATI_HANDLER:
+            version = await self._versions.latest(subject.namespace, subject.name)
+            retirement = retirement_of(live, version)
+        was_retired = shows_retired(live.get("status"))
+        if trigger is Trigger.VERSION and retirement is None and not was_retired:
+            return DONE  # a rollout step or a traffic count: nothing the reconciler renders
+        # Retiring, returning, or a version change that may follow a removal by timescape:
+        # every object of the render is checked, and what it no longer holds is pruned.
+        reshaped = trigger is Trigger.VERSION or was_retired != (retirement is not None)
         try:
             verdict = await self._realize(
-                live, subject, deployment_only=not from_cr, cause=_cause(delivery, subject)
+                live,
+                subject,
+                retirement,
+                full=trigger is not Trigger.OWNED or reshaped,
+                reshaped=reshaped,
+                cause=_cause(delivery, subject),
             )
         except PermanentError as error:
             return await self._fail(delivery, subject, live, error)
@@ -241,11 +368,19 @@ class Reconciler:
         return DONE
 
     async def _realize(
-        self, live: dict[str, Any], subject: Owner, *, deployment_only: bool, cause: str
+        self,
+        live: dict[str, Any],
+        subject: Owner,
+        retirement: Retirement | None,
+        *,
+        full: bool,
+        reshaped: bool,
+        cause: str,
     ) -> Verdict:
-        """Apply the render; after a change of an owned Deployment with the spec already
-        applied (`deployment_only`), re-apply just that Deployment: it undoes drift of our
-        fields and returns the status to read, at a quarter of the calls."""
+        """Apply the render (less what a retired version gives up); after a change of an owned
+        Deployment with the spec already applied (not `full`), re-apply just that Deployment: it
+        undoes drift of our fields and returns the status to read, at a quarter of the calls.
+        Objects the render no longer holds are pruned after a spec change or when `reshaped`."""
         try:
             resource = parse_object(live)
         except InvalidObjectError as error:
@@ -256,25 +391,30 @@ class Reconciler:
             rendered = render(resource)
         except ManifestError as error:
             raise PermanentError("CannotRender", str(error)) from error
+        if retirement is not None:
+            rendered = retire(rendered, retirement)
         status = live.get("status") or {}
         generation = int(live["metadata"].get("generation") or 1)
         observed = status.get("observedGeneration")
-        if deployment_only and observed == generation:
+        if not full and observed == generation:
             rendered = [obj for obj in rendered if obj["kind"] == "Deployment"]
         deployment = await self._target.apply(rendered, cause=cause)
-        if observed != generation:
+        if observed is not None and (observed != generation or reshaped):
             # A first reconcile has nothing to prune: objects are owned by this uid only.
-            if observed is not None:
-                keep = {(obj["kind"], obj["metadata"]["name"]) for obj in rendered}
-                await self._target.prune(subject, live["metadata"]["uid"], keep, cause=cause)
-            if self._target.writes:
-                await self._post_event(
-                    live,
-                    "Normal",
-                    "Created" if observed is None else "Updated",
-                    f"applied generation {generation}: "
-                    + ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in rendered),
-                )
+            keep = {(obj["kind"], obj["metadata"]["name"]) for obj in rendered}
+            await self._target.prune(subject, live["metadata"]["uid"], keep, cause=cause)
+        if self._target.writes and observed != generation:
+            await self._post_event(
+                live,
+                "Normal",
+                "Created" if observed is None else "Updated",
+                f"applied generation {generation}: "
+                + ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in rendered),
+            )
+        if retirement is not None:
+            if self._target.writes and not shows_retired(status):
+                await self._post_event(live, "Normal", "Decommissioned", retirement.message)
+            return retired_verdict(retirement)
         if deployment is None:
             # The target does not talk to the cluster (gitops, dry run): read what runs there.
             wanted = next((obj for obj in rendered if obj["kind"] == "Deployment"), None)

@@ -11,9 +11,9 @@ from typing import Final
 from kubernetes import client
 
 from gati_contracts.events import ChangeEvent, decode_event
-from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_MODULE
+from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_MODULE, GATI_VERSION
 from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, object_filter
-from gati_reconciler.reconcile import Reconciler
+from gati_reconciler.reconcile import LEASE_SCOPE, MAX_DELIVER, Reconciler
 from gati_reconciler.targets import (
     TARGET_ENV,
     DryRunTarget,
@@ -22,9 +22,11 @@ from gati_reconciler.targets import (
     Target,
     TargetName,
 )
+from gati_reconciler.version_log import VersionLog
 from gati_runtime.consumer import ConsumerOptions
 from gati_runtime.kube_api import Kube
 from gati_runtime.kube_config import kube_configuration
+from gati_runtime.lease import Leases
 from gati_runtime.outcomes import Backoff
 from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.service import ServiceContext
@@ -35,8 +37,10 @@ CONSUMER: Final = ConsumerSpec(
     filter_subjects=(
         object_filter(CR_ROOT, GATI_HANDLER.kind),
         object_filter(CR_ROOT, GATI_MODULE.kind),
+        object_filter(CR_ROOT, GATI_VERSION.kind),
         object_filter(OWNED_ROOT, DEPLOYMENT.kind),
     ),
+    max_deliver=MAX_DELIVER,
     description="reconciler: handlers and modules into Deployments, Services and status",
 )
 OPTIONS: Final = ConsumerOptions(
@@ -78,6 +82,8 @@ async def main(ctx: ServiceContext) -> None:
             reconciler = Reconciler(
                 kube,
                 ctx.publisher,
+                versions=VersionLog(ctx.connection.js, ctx.settings.stream),
+                leases=Leases(ctx.connection.js, ctx.settings.instance_id, scope=LEASE_SCOPE),
                 target=choose_target(kube, os.environ),
                 source=ctx.settings.instance_id,
                 stream=ctx.settings.stream,
