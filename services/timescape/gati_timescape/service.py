@@ -6,6 +6,9 @@ live in status (`stepStartedAt`, `lastCheckAt`); a tick re-reads the namespaces 
 still moving at the earliest deadline it found, so nothing waits on a sleep holding state.
 Status writes carry the read resourceVersion: a replica that lost the race gets 409 and the
 event is retried from a fresh read. The KV table is written with compare-and-set.
+The health gate's traffic is read back from `GATI_METRICS` at each evaluation (`samples`), so
+it needs no state of its own; outcome ids name the status that records the decision, so a
+redone pass publishes nothing new. Decommissioned records beyond the retention setting go.
 """
 
 from __future__ import annotations
