@@ -61,6 +61,6 @@ class RolloutSpec(WireModel):
         if weights[-1] != 100:
             raise PydanticCustomError(
                 "rollout_steps",
-                "the last step must have weight 100; add a final step {{weight: 100}}",
+                "the last step must have weight 100; add a final step {weight: 100}",
             )
         return self
