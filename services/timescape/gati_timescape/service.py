@@ -422,7 +422,18 @@ class Timescape:
             version.handler.spec.timescape.rollout if version.handler else None
         )
         if spec is None:
-            return Decision(state)
+            # No handler and no rollout of its own: the version holds, and a request is answered
+            # rather than left pending for ever.
+            if action is None:
+                return Decision(state)
+            skipped = StepOutcome(
+                "rollout-action",
+                OutcomeResult.SKIPPED,
+                "ActionNotApplicable",
+                f"{action.action.value} needs the version's GatiHandler "
+                f"{version.obj.spec.handler_ref.name!r} or a spec.rollout of its own",
+            )
+            return Decision(replace(state, handled_action=action.nonce), (skipped,))
         try:
             health = await self._health(version, spec, now)
             return evaluate(
