@@ -35,10 +35,11 @@ class ScalerReplica:
         self.kube = Kube(api, workers=4)
         self.scaler = Scaler(
             self.kube,
-            connection.js,
+            connection,
             Publisher(connection),
             Leases(connection.js, source, scope=LEASE_SCOPE),
             options=options,
+            stream=STREAM,
             metrics_stream=METRICS_STREAM,
             source=source,
         )

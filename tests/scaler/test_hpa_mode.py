@@ -3,6 +3,7 @@ creates the HorizontalPodAutoscaler, follows the spec and deletes it when the mo
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, cast
 
 from kubernetes import client
@@ -12,7 +13,7 @@ from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.settings import Settings
 from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads, handler, outcomes, running_reconciler
-from scaler.running import running_scaler
+from scaler.running import FAST, running_scaler
 
 HPA_SCALING = {"mode": "hpa", "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilization": 70}
 RESOURCES = {"requests": {"cpu": "100m"}}
@@ -81,3 +82,40 @@ async def test_hpa_created_updated_and_deleted_with_the_spec(
             if "f:replicas" in (m.get("fieldsV1") or {}).get("f:spec", {})
         }
         assert "gati-operator" not in owners
+
+
+async def test_the_holder_follows_a_spec_change_another_replica_was_handed(
+    gati_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    bus_settings: Settings,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    """The durable gives each change to one replica; the holder hears every change anyway, so
+    the HPA follows at once rather than at the next resync (two minutes here)."""
+    ns = workloads.namespace
+    deployment = owned_name("users")
+    slow_resync = dataclasses.replace(FAST, resync_seconds=120)
+    async with (
+        outcomes(gati_connection) as seen,
+        running_reconciler(gati_api, gati_connection),
+        running_scaler(gati_api, bus_settings, source="s0", options=slow_resync) as first,
+        running_scaler(gati_api, bus_settings, source="s1", options=slow_resync) as second,
+    ):
+        workloads.create(handler(ns, "users", resources=RESOURCES, scaling=HPA_SCALING))
+        await seen.wait_for(lambda es: any(e.action == "hpa-applied" for e in es))
+        assert len(first.scaler.held | second.scaler.held) == 1
+        for generation, highest in ((2, 6), (3, 7), (4, 8)):
+            spec = {"scaling": HPA_SCALING | {"maxReplicas": highest}}
+            workloads.patch_spec("GatiHandler", "users", spec)
+            await seen.wait_for(
+                lambda es, g=generation: any(
+                    e.action == "hpa-applied" and e.observed_generation == g for e in es
+                ),
+                seconds=20,
+            )
+        hpa = hpa_of(gati_api, ns, deployment)
+        assert hpa is not None
+        assert hpa["spec"]["maxReplicas"] == 8
+        sources = {e.source for e in seen.events if e.action == "hpa-applied"}
+        assert len(sources) == 1, "only the holder wrote the HPA"

@@ -28,16 +28,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import structlog
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
 from gati_contracts.events import (
     ChangeEvent,
     ChangeType,
+    EventDecodeError,
     OutcomeEvent,
     OutcomeResult,
     TrafficSample,
+    decode_event,
     encode_event,
     event_headers,
 )
@@ -45,10 +49,11 @@ from gati_contracts.handler import GatiHandler
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER
 from gati_contracts.labels import selector_labels, selector_string
 from gati_contracts.scaling import ScalingMode, ScalingRecord
-from gati_contracts.subjects import status_subject, traffic_subject
+from gati_contracts.subjects import CR_ROOT, object_filter, status_subject, traffic_subject
 from gati_runtime.consumer import Delivery, Poison
 from gati_runtime.kube_api import Kube, KubeError, collection_path
 from gati_runtime.lease import Lease, Leases, lease_key
+from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
 from gati_runtime.publisher import Publisher
 from gati_scaler import hpa, metrics
@@ -103,19 +108,22 @@ class Scaler:
     def __init__(
         self,
         kube: Kube,
-        js: JetStreamContext,
+        connection: NatsConnection,
         publisher: Publisher,
         leases: Leases,
         *,
         options: ScalerOptions,
+        stream: str,
         metrics_stream: str,
         source: str,
     ) -> None:
         self._kube = kube
-        self._js = js
+        self._connection = connection
+        self._js = connection.js
         self._publisher = publisher
         self._leases = leases
         self._options = options
+        self._stream = stream
         self._metrics_stream = metrics_stream
         self._source = source
         self._known: dict[Key, _Known] = {}
@@ -184,8 +192,18 @@ class Scaler:
         """Resync, renew, take free handlers and re-decide held ones, every tick, until stop;
         then give every lease back so another replica takes over at once."""
         resynced_at: float | None = None
+        generation = self._connection.generation
+        specs = await self._follow_specs()
         try:
             while not stop.is_set():
+                if generation != self._connection.generation:
+                    # After a reconnect an ordered consumer may have gone deaf (nats-py #504,
+                    # #510): start every tail again from a replay, and the spec feed anew.
+                    generation = self._connection.generation
+                    await self._restart_tails()
+                    with contextlib.suppress(Exception):
+                        await specs.unsubscribe()
+                    specs = await self._follow_specs()
                 now = time.monotonic()
                 if resynced_at is None or now - resynced_at >= self._options.resync_seconds:
                     try:
@@ -202,8 +220,41 @@ class Scaler:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._options.tick_seconds)
         finally:
+            with contextlib.suppress(Exception):
+                await specs.unsubscribe()
             for key in list(self._held):
                 await self._drop(key, release=True)
+
+    async def _follow_specs(self) -> JetStreamContext.PushSubscription:
+        """Every replica hears every handler change (the durable gives each to one replica),
+        so a holder applies a spec change at once even when another replica took the event."""
+        return await self._js.subscribe(
+            object_filter(CR_ROOT, GATI_HANDLER.kind),
+            stream=self._stream,
+            cb=self._on_spec,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+        )
+
+    async def _on_spec(self, message: Msg) -> None:
+        try:
+            event = decode_event(message.data, ChangeEvent)
+        except EventDecodeError:
+            return  # the durable refuses it, loudly
+        key = (event.namespace, event.name)
+        if key not in self._held or event.type is ChangeType.DELETED:
+            return
+        try:
+            self._remember(GatiHandler.from_wire(event.obj))
+            await self._settle(key)
+        except Exception:
+            log.exception("spec_change_failed", namespace=key[0], name=key[1])
+
+    async def _restart_tails(self) -> None:
+        for held in self._held.values():
+            if held.tail is not None:
+                await held.tail.stop()
+                held.tail = None
 
     async def resync(self) -> None:
         items = await self._kube.list(f"/apis/{GATI_HANDLER.api_version}/{GATI_HANDLER.plural}", "")

@@ -54,10 +54,11 @@ async def main(ctx: ServiceContext) -> None:
         try:
             scaler = Scaler(
                 kube,
-                ctx.connection.js,
+                ctx.connection,
                 ctx.publisher,
                 Leases(ctx.connection.js, ctx.settings.instance_id, scope=LEASE_SCOPE),
                 options=options,
+                stream=ctx.settings.stream,
                 metrics_stream=ctx.settings.metrics_stream,
                 source=ctx.settings.instance_id,
             )
