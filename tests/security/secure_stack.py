@@ -170,6 +170,18 @@ def assert_alive(services: Sequence[Service]) -> None:
         assert service.process.poll() is None, f"{service.name} exited:\n{service.log()}"
 
 
+async def await_stream(reader: Client, services: Sequence[Service], seconds: float) -> None:
+    """Until the services have provisioned `GATI` at start-up, which nothing announces."""
+    async with asyncio.timeout(seconds):
+        while True:
+            assert_alive(services)
+            try:
+                await reader.jsm().stream_info(STREAM)
+                return
+            except NotFoundError:
+                await asyncio.sleep(0.1)
+
+
 async def await_outcome(
     reader: Client,
     name: str,
@@ -179,14 +191,7 @@ async def await_outcome(
 ) -> OutcomeEvent:
     """The first outcome for `name` reporting one of `phases`, read through an ordered consumer
     as tools read (`tooling` may not subscribe to `gati.status.>` directly)."""
-    async with asyncio.timeout(seconds):
-        while True:  # services provision the stream at start-up; nothing announces it
-            assert_alive(services)
-            try:
-                await reader.jsm().stream_info(STREAM)
-                break
-            except NotFoundError:
-                await asyncio.sleep(0.1)
+    await await_stream(reader, services, seconds)
     subscription = await reader.jetstream().subscribe(f"{STATUS_ROOT}.>", ordered_consumer=True)
     try:
         async with asyncio.timeout(seconds):
