@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import Field
 
 from gati_contracts.fieldtypes import ConditionReason, ConditionType, Timestamp
 from gati_contracts.wire import ObservedModel
+
+VERSION_DECOMMISSIONED: Final = "VersionDecommissioned"
+"""The reason on a handler's conditions while timescape has retired its GatiVersion. Spelled once
+here because more than the reconciler (which sets it) reads it: the scaler stands down on it, or
+it would scale a retired Deployment back up."""
 
 
 class ConditionStatus(StrEnum):
