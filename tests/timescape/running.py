@@ -7,18 +7,20 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubernetes import client
 from nats.aio.msg import Msg
 
 from gati_contracts.events import ChangeEvent, RoutesEvent, TrafficSample, decode_event
+from gati_contracts.kinds import GATI_VERSION, GROUP, VERSION
 from gati_contracts.subjects import METRICS_STREAM, ROUTES_BUCKET, ROUTES_ROOT, STREAM
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.publisher import Publisher
 from gati_runtime.settings import Settings
 from gati_timescape.service import CONSUMER, TRAFFIC_CONSUMER, Timescape
-from reconciler.harness import WAIT
+from reconciler.harness import WAIT, Workloads
 
 
 def weights(table: RoutesEvent) -> dict[str, int]:
@@ -97,3 +99,22 @@ async def running_timescape(
         stop.set()
         async with asyncio.timeout(20):
             await asyncio.gather(*tasks)
+
+
+def recorded_version(
+    workloads: Workloads, name: str, version_id: str, status: dict[str, Any]
+) -> None:
+    """A GatiVersion with `status` written directly, as timescape would have left it, so a test
+    starts from any point of a version's life without living through it."""
+    created = workloads.create(
+        {
+            "apiVersion": GATI_VERSION.api_version,
+            "kind": GATI_VERSION.kind,
+            "metadata": {"name": name, "namespace": workloads.namespace},
+            "spec": {"versionId": version_id, "handlerRef": {"name": name}},
+        }
+    )
+    created["status"] = status
+    workloads.custom.replace_namespaced_custom_object_status(
+        GROUP, VERSION, workloads.namespace, GATI_VERSION.plural, name, created
+    )

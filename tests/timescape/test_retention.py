@@ -10,29 +10,14 @@ from kubernetes import client
 from gati_contracts.kinds import GATI_VERSION, GROUP, VERSION
 from gati_runtime.nats_connection import NatsConnection
 from reconciler.harness import Workloads, handler
-from timescape.running import running_timescape
+from timescape.running import recorded_version, running_timescape
 
 PATH = "/api/users"
 
 
 def decommissioned(workloads: Workloads, name: str, at: str) -> None:
-    """A record as timescape leaves it, written directly: no rollout needed to get here."""
-    created = workloads.create(
-        {
-            "apiVersion": GATI_VERSION.api_version,
-            "kind": GATI_VERSION.kind,
-            "metadata": {"name": name, "namespace": workloads.namespace},
-            "spec": {"versionId": name.removeprefix("users-"), "handlerRef": {"name": name}},
-        }
-    )
-    created["status"] = {
-        "phase": "Decommissioned",
-        "handlerPath": PATH,
-        "decommissionedAt": at,
-    }
-    workloads.custom.replace_namespaced_custom_object_status(
-        GROUP, VERSION, workloads.namespace, GATI_VERSION.plural, name, created
-    )
+    status = {"phase": "Decommissioned", "handlerPath": PATH, "decommissionedAt": at}
+    recorded_version(workloads, name, name.removeprefix("users-"), status)
 
 
 def names(workloads: Workloads) -> set[str]:

@@ -12,12 +12,11 @@ import pytest
 from kubernetes import client
 
 from gati_cli.main import main
-from gati_contracts.kinds import GATI_VERSION, GROUP, VERSION
 from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.nats_connection import NatsConnection
 from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads, outcomes, running_reconciler
-from timescape.running import has_weights, routes, running_timescape
+from timescape.running import has_weights, recorded_version, routes, running_timescape
 from timescape.test_service import version
 
 WAIT = "30"
@@ -112,18 +111,7 @@ async def test_a_request_on_a_version_without_handler_is_answered(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     ns = workloads.namespace
-    orphan = workloads.create(
-        {
-            "apiVersion": GATI_VERSION.api_version,
-            "kind": GATI_VERSION.kind,
-            "metadata": {"name": "users-v7", "namespace": ns},
-            "spec": {"versionId": "v7", "handlerRef": {"name": "users-v7"}},
-        }
-    )
-    orphan["status"] = {"phase": "Pending", "handlerPath": "/api/users"}
-    workloads.custom.replace_namespaced_custom_object_status(
-        GROUP, VERSION, ns, GATI_VERSION.plural, "users-v7", orphan
-    )
+    recorded_version(workloads, "users-v7", "v7", {"phase": "Pending", "handlerPath": "/api/users"})
     async with outcomes(gati_connection) as seen, running_timescape(gati_api, gati_connection):
         assert await rollout(ns, "promote", "users-v7") == 0
         await seen.wait_for(lambda events: any(e.name == "users-v7" for e in events))
