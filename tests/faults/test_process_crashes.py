@@ -1,0 +1,83 @@
+"""Process crashes: during a burst every service is SIGKILLed ten times at random moments (and
+restarted at once, as a Deployment's pod would be). After the last restart the operator
+converges, `verify` finds no drift, and the stream holds no change twice."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from faults.figures import FaultFigures, record
+from faults.ledger import read_ledger, run_verify
+from faults.operator import Operator, kubesim_cluster
+from faults.workload import Burst, await_convergence
+from fixtures.kubesim_server import api_client
+from gati_runtime.embedded_nats import EmbeddedNats
+
+KILLS_PER_SERVICE = 10
+GAP = (0.2, 1.2)
+"""Seconds between two kills: random, so a kill lands at start-up, mid-fetch or mid-effect."""
+
+
+def crash_run(tmp_path: Path, *, handlers: int, updates: int, rate: float, seed: int) -> None:
+    rng = random.Random(seed)
+    with (
+        EmbeddedNats(tmp_path / "nats", name="fault-crash") as server,
+        kubesim_cluster(tmp_path) as cluster,
+        api_client(cluster.url) as api,
+        Operator(tmp_path, nats_url=server.url, kubeconfig=cluster.kubeconfig) as operator,
+    ):
+        operator.await_readiness(True, timeout=60)
+        victims = [name for name in operator.services for _ in range(KILLS_PER_SERVICE)]
+        rng.shuffle(victims)
+        burst = Burst(
+            api, [f"crash-{i}" for i in range(4)], handlers=handlers, updates=updates, rate=rate
+        )
+        burst.start()
+        kills_during_burst = 0
+        for name in victims:
+            time.sleep(rng.uniform(*GAP))  # the random point of the next crash
+            victim = operator.services[name]
+            victim.kill()
+            victim.start()
+            kills_during_burst += not burst.done.is_set()
+        last_restart = time.monotonic()
+        converged = await_convergence(api, burst, timeout=240)
+        assert burst.error is None, burst.error
+        assert operator.unexpected_exits() == {}, operator.log_tail()
+        report = run_verify(server.url, cluster.kubeconfig)
+        ledger = read_ledger(server.url)
+
+    record(
+        FaultFigures(
+            fault=f"SIGKILL: {len(operator.services)} services x {KILLS_PER_SERVICE}",
+            changes=burst.changes,
+            recorded=ledger.handler_generations,
+            lost=len(report["drift"]),
+            duplicated=ledger.duplicates,
+            converge_after_fault_s=round(max(converged.at - last_restart, 0.0), 1),
+            extra={
+                "services": ",".join(operator.services),
+                "kills": len(victims),
+                "kills_during_burst": kills_during_burst,
+                "seed": seed,
+            },
+        )
+    )
+    assert report["drift"] == []
+    assert ledger.duplicates == 0
+    assert {s.kills for s in operator.services.values()} == {KILLS_PER_SERVICE}
+
+
+@pytest.mark.timeout(400)
+def test_every_service_killed_ten_times_during_a_burst(tmp_path: Path) -> None:
+    crash_run(tmp_path, handlers=10, updates=4, rate=10, seed=random.randrange(2**32))
+
+
+@pytest.mark.long
+@pytest.mark.timeout(900)
+def test_every_service_killed_ten_times_during_a_2000_change_burst(tmp_path: Path) -> None:
+    crash_run(tmp_path, handlers=50, updates=9, rate=40, seed=random.randrange(2**32))
