@@ -27,7 +27,13 @@ from nats.js.api import StreamConfig
 from nats.js.errors import APIError
 
 from deploy.rendering import find, needs_kubectl, render
-from gati_contracts.subjects import LEASES_BUCKET, METRICS_STREAM, ROUTES_BUCKET, STREAM
+from gati_contracts.subjects import (
+    LEASES_BUCKET,
+    METRICS_STREAM,
+    ROUTES_BUCKET,
+    STREAM,
+    traffic_subject,
+)
 from gati_runtime.embedded_nats import EmbeddedNats, NodePorts, find_nats_server
 from gati_runtime.lease import Leases
 from gati_runtime.nats_connection import connect
@@ -36,7 +42,7 @@ from gati_runtime.settings import Settings
 
 NATS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "nats"
 SERVICE_USERS = ("watcher", "reconciler", "scaler", "timescape")
-USERS = (*SERVICE_USERS, "tooling", "admin")
+USERS = (*SERVICE_USERS, "tooling", "admin", "traffic")
 # Replicas of these services must not act on one object at once (gati_runtime.lease).
 LEASE_HOLDERS = ("reconciler", "scaler")
 
@@ -351,3 +357,35 @@ async def test_admin_can_back_up_the_stream_and_tooling_cannot(single_node: list
         await _assert_denied(_snapshot(tooling), errors, subject)
     finally:
         await tooling.close()
+
+
+async def test_the_traffic_user_publishes_samples_and_nothing_else(cluster: list[str]) -> None:
+    await _provision(cluster)
+    errors: list[str] = []
+    nc = await _connect(cluster, "traffic", errors)
+    try:
+        js = nc.jetstream(timeout=2)
+        ack = await js.publish(traffic_subject("shop", "/api/users", "v1"), b"{}")
+        assert ack.stream == METRICS_STREAM
+        for subject in ("gati.status.gatihandler.default.h1", "gati.cr.gatihandler.default.h1"):
+            await _assert_denied(js.publish(subject, b"forged", timeout=1), errors, subject)
+        await _assert_denied(js.stream_info(STREAM), errors, "$JS.API.STREAM.INFO.GATI")
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("user", [*SERVICE_USERS, "tooling"])
+async def test_services_may_hear_max_deliveries_advisories(cluster: list[str], user: str) -> None:
+    """A consumer loop learns of a message it gave up on from this advisory; only services
+    consume, so tooling (the control that a refusal is seen) is refused it."""
+    errors: list[str] = []
+    nc = await _connect(cluster, user, errors)
+    subject = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{STREAM}.{user}"
+    try:
+        await nc.subscribe(subject)
+        await nc.flush(timeout=5)  # the server answers a refused SUB before this PING's PONG
+        await asyncio.sleep(0)  # and nats-py hands the answer to error_cb as a task
+    finally:
+        await nc.close()
+    refused = [e for e in errors if "permissions violation" in e and subject.lower() in e.lower()]
+    assert bool(refused) == (user == "tooling"), errors
