@@ -10,7 +10,6 @@ for an outcome or routing table the services publish, never a sleep.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,12 @@ from fixtures.kubesim_server import api_client, install_gati_crds, scratch_names
 from gati_contracts.events import (
     OutcomeEvent,
     RoutesEvent,
-    TrafficSample,
-    encode_event,
-    event_headers,
 )
-from gati_contracts.subjects import traffic_subject
 from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.nats_connection import NatsConnection
 from reconciler.harness import Outcomes, Workloads, handler, module, outcomes
 from timescape.running import routes, weights
+from timescape.test_service import send_traffic
 
 SERVICES = ("watcher", "reconciler", "scaler", "timescape")
 ADMIN = "token-admin"
@@ -94,24 +90,6 @@ def serving(app: str, version_id: str, table: RoutesEvent) -> bool:
     return table.path == f"/api/{app}" and weights(table) == {version_id: 100}
 
 
-async def send_traffic(
-    connection: NatsConnection, namespace: str, app: str, version_id: str, requests: int
-) -> None:
-    path = f"/api/{app}"
-    sample = TrafficSample(
-        namespace=namespace,
-        handler=path,
-        version=version_id,
-        window_seconds=10,
-        requests=requests,
-        errors=0,
-        observed_at=datetime.now(UTC),
-        source="router-0",
-    )
-    subject = traffic_subject(namespace, path, version_id)
-    await connection.js.publish(subject, encode_event(sample), headers=event_headers(sample))
-
-
 def did(action: str, *names: str) -> Callable[[list[OutcomeEvent]], bool]:
     def done(events: list[OutcomeEvent]) -> bool:
         return all(any(e.action == action and e.name == n for e in events) for n in names)
@@ -143,7 +121,7 @@ async def full_life(workloads: Workloads, connection: NatsConnection, seen: Outc
             await tables.until(partial(serving, app, "v2"))
 
     for app in DECOMMISSION:
-        await send_traffic(connection, ns, app, "v1", requests=0)
+        await send_traffic(connection, ns, f"/api/{app}", "v1", requests=0)
     await seen.wait_for(did("decommissioned", "users-v1", "orders-v1"))
 
     # The scaler applies an HPA in mode hpa, deletes it when the mode moves on, and in mode
@@ -156,7 +134,7 @@ async def full_life(workloads: Workloads, connection: NatsConnection, seen: Outc
     events = {"mode": "events", "minReplicas": 1, "maxReplicas": 4, "targetRequestsPerReplica": 5}
     workloads.patch_spec("GatiHandler", "users-v2", {"scaling": events})
     await seen.wait_for(did("hpa-deleted", "users-v2"))
-    await send_traffic(connection, ns, "users", "v2", requests=200)
+    await send_traffic(connection, ns, "/api/users", "v2", requests=200)
     await seen.wait_for(did("scaled", "users-v2"))
 
     for kind, name in (("GatiModule", "auth"), ("GatiHandler", "users-v1")):
@@ -165,6 +143,7 @@ async def full_life(workloads: Workloads, connection: NatsConnection, seen: Outc
 
 
 @needs_kubectl
+@pytest.mark.timeout(300)  # four processes through a whole life; ~40 s on an idle 2-core machine
 async def test_each_service_calls_exactly_what_its_cluster_role_grants(
     recording_kubesim: ThreadedKubeSim,
     admin: client.ApiClient,
