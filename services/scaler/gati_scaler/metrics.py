@@ -29,3 +29,6 @@ LEASE_LOST = Counter(
 SAMPLES_REFUSED = Counter(
     "gati_scaler_samples_refused_total", "Traffic samples refused as malformed or misrouted"
 )
+TICKS = Counter(
+    "gati_scaler_ticks_total", "Passes over the known handlers; stalls when the tick loop does"
+)

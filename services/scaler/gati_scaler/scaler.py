@@ -34,6 +34,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
+from gati_contracts.conditions import VERSION_DECOMMISSIONED
 from gati_contracts.events import (
     ChangeEvent,
     ChangeType,
@@ -217,6 +218,7 @@ class Scaler:
                     except Exception:
                         # One handler's failure (API, bus) must not stop the others' ticks.
                         log.exception("tick_failed", namespace=key[0], name=key[1])
+                metrics.TICKS.inc()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._options.tick_seconds)
         finally:
@@ -309,7 +311,11 @@ class Scaler:
         mode = known.handler.spec.scaling.mode
         held = self._held.get(key)
         if held is None:
-            if mode not in SCALED_MODES or time.monotonic() < known.next_attempt:
+            if (
+                mode not in SCALED_MODES
+                or retired(known.handler)
+                or time.monotonic() < known.next_attempt
+            ):
                 return DONE
             held = await self._acquire(key, known)
             if held is None:
@@ -354,6 +360,8 @@ class Scaler:
 
     async def _act(self, key: Key, handler: GatiHandler, held: _Held) -> None:
         mode = handler.spec.scaling.mode
+        if retired(handler):
+            mode = ScalingMode.NONE  # its Deployment stays as timescape left it
         if mode is not ScalingMode.EVENTS and held.tail is not None:
             await held.tail.stop()
             held.tail = None
@@ -459,8 +467,13 @@ class Scaler:
         if held is None or known is None:
             return
         async with held.lock:
-            if held.tail is not None and known.handler.spec.scaling.mode is ScalingMode.EVENTS:
-                await self._decide(key, known.handler, held, held.tail.window)
+            handler = known.handler
+            if (
+                held.tail is not None
+                and handler.spec.scaling.mode is ScalingMode.EVENTS
+                and not retired(handler)
+            ):
+                await self._decide(key, handler, held, held.tail.window)
 
     async def _decide(
         self, key: Key, handler: GatiHandler, held: _Held, window: TrafficWindow
@@ -547,6 +560,15 @@ class Scaler:
             encode_event(event),
             event_headers(event),
         )
+
+
+def retired(handler: GatiHandler) -> bool:
+    """Timescape retired the handler's version (the reconciler says so in its conditions):
+    scaling it would bring back replicas a decommission removed."""
+    status = handler.status
+    return status is not None and any(
+        condition.reason == VERSION_DECOMMISSIONED for condition in status.conditions
+    )
 
 
 def _seed(last: ScalingRecord | None) -> list[ScalingDecision]:
