@@ -128,9 +128,9 @@ async def test_replay_refuses_what_it_cannot_do_with_a_clear_error(
     looping = gati(nats_url, "replay", "--since", "1", "--republish", "gati.cr")
     assert looping.returncode == 2
     assert "captures" in looping.stderr
-    pending = gati(nats_url, "replay", "--since", "1", "--service", "scaler", "--dry-run")
-    assert pending.returncode == 2
-    assert "not landed" in pending.stderr
+    unnamed = gati(nats_url, "replay", "--since", "1", "--dry-run")
+    assert unnamed.returncode == 2
+    assert "--dry-run needs --service reconciler|scaler|timescape" in unnamed.stderr
     unreachable = gati("nats://127.0.0.1:1", "history", "gh/shop/orders")
     assert unreachable.returncode == 2
     assert "cannot reach NATS at nats://127.0.0.1:1" in unreachable.stderr

@@ -10,7 +10,7 @@ from gati_contracts.events import ChangeEvent, ChangeType, TrafficSample, encode
 from gati_contracts.subjects import cr_subject, owned_subject, traffic_subject
 from gati_streamtools.reader import StoredMessage
 from gati_streamtools.records import Record, decode_record
-from gati_streamtools.replay import Decision
+from gati_streamtools.replay import Adapter, Decision
 from gati_streamtools.replay_timescape import TimescapeReplay
 from streamtools.recorded import NOW
 
@@ -65,6 +65,9 @@ def deployment(name: str, ready: int) -> dict[str, Any]:
             "uid": f"uid-d-{name}",
             "resourceVersion": "3",
             "labels": {"gati.dev/kind": "gatihandler", "gati.dev/owner": name},
+            "ownerReferences": [
+                {"kind": "GatiHandler", "name": name, "uid": f"uid-{name}", "controller": True}
+            ],
         },
         "spec": {"replicas": 1},
         "status": {"readyReplicas": ready},
@@ -72,8 +75,10 @@ def deployment(name: str, ready: int) -> dict[str, Any]:
 
 
 class Feed:
-    def __init__(self) -> None:
-        self.replay = TimescapeReplay()
+    """Records fed to a replay one at a time, `at` seconds after NOW in stream time."""
+
+    def __init__(self, replay: Adapter | None = None) -> None:
+        self.replay = replay or TimescapeReplay()
         self.sequence = 0
 
     def change(
@@ -85,7 +90,7 @@ class Feed:
             place(obj["kind"], "shop", obj["metadata"]["name"]), encode_event(event), at
         )
 
-    def sample(self, version_id: str, requests: int, at: int) -> list[Decision]:
+    def sample(self, version_id: str, requests: int, at: float) -> list[Decision]:
         sample = TrafficSample(
             namespace="shop",
             handler="/orders",
@@ -98,7 +103,7 @@ class Feed:
         subject = traffic_subject("shop", "/orders", version_id)
         return self.feed(subject, encode_event(sample), at)
 
-    def feed(self, subject: str, data: bytes, at: int) -> list[Decision]:
+    def feed(self, subject: str, data: bytes, at: float) -> list[Decision]:
         self.sequence += 1
         time = NOW + timedelta(seconds=at)
         record: Record = decode_record(

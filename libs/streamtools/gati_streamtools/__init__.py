@@ -11,5 +11,7 @@ Where to look:
   here); `republish` prefixes.
 - `replay_timescape` — the same for timescape: rollout, decommission and routing decisions at
   each event's stream time and at the deadlines between events.
+- `replay_scaler` — the same for the scaler: replica decisions over traffic windows folded from
+  `GATI_METRICS`, on each sample and each tick between events; the HPA of mode `hpa`.
 - `bus` — connecting a command to NATS with the `GATI_*` settings.
 """

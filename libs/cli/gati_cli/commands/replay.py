@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gati_streamtools.replay import Adapter, Decision
 
 SERVICES = ("reconciler", "scaler", "timescape")
+"""Each has an adapter (`adapters`); --service accepts no other."""
 
 
 def register(subparsers: Any) -> None:
@@ -32,15 +33,18 @@ def register(subparsers: Any) -> None:
         "replay",
         help="feed a recorded range to a service's decision logic (--dry-run) or copy it",
         description="With --dry-run, print what --service would decide for each recorded event "
-        "(manifest diffs for the reconciler; rollout steps, rollbacks, decommissions and routing "
-        "tables for timescape, which also reads the traffic samples of GATI_METRICS); nothing "
-        "touches the cluster. With --republish PREFIX, copy the range to PREFIX.<subject> for "
-        "other tools.",
+        "(manifest diffs for the reconciler; replica decisions and HPAs for the scaler, which "
+        "decides with the GATI_SCALER_* tuning it ran with; rollout steps, rollbacks, "
+        "decommissions and routing tables for timescape; both read the traffic samples of "
+        "GATI_METRICS too); nothing touches the cluster. With --republish PREFIX, copy the range "
+        "to PREFIX.<subject> for other tools.",
     )
     parser.add_argument("--since", required=True, help="RFC 3339 time, age (10m) or sequence")
     parser.add_argument("--until", default=None, help="inclusive end: time, age or sequence")
     parser.add_argument("--filter", action="append", default=None, metavar="SUBJECT")
-    parser.add_argument("--service", choices=SERVICES, default=None)
+    parser.add_argument(
+        "--service", choices=SERVICES, default=None, help="whose decisions to replay"
+    )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--dry-run", action="store_true", help="print decisions, change nothing")
     mode.add_argument("--republish", default=None, metavar="PREFIX")
@@ -65,14 +69,8 @@ def run(args: argparse.Namespace) -> int:
             check_republish_prefix(args.republish)
     except (PositionError, RepublishPrefixError) as error:
         return fail(str(error))
-    if args.dry_run:
-        if args.service is None:
-            return fail("--dry-run needs --service " + "|".join(SERVICES))
-        if args.service not in adapters():
-            return fail(
-                f"--service {args.service}: its pure decision modules have not landed yet; "
-                f"replayable now: {', '.join(adapters())}"
-            )
+    if args.dry_run and args.service is None:
+        return fail("--dry-run needs --service " + "|".join(SERVICES))
 
     async def body(client: Client, settings: Settings) -> int:
         if args.republish is not None:
@@ -84,10 +82,18 @@ def run(args: argparse.Namespace) -> int:
 
 def adapters() -> dict[str, Callable[[], Adapter]]:
     """The replayable services, each imported only when asked for."""
+    import os
+
+    from gati_scaler.options import ScalerOptions
     from gati_streamtools.replay import ReconcilerReplay
+    from gati_streamtools.replay_scaler import ScalerReplay
     from gati_streamtools.replay_timescape import TimescapeReplay
 
-    return {"reconciler": ReconcilerReplay, "timescape": TimescapeReplay}
+    def scaler() -> ScalerReplay:
+        # The service's own tuning (GATI_SCALER_*): another window would decide otherwise.
+        return ScalerReplay(ScalerOptions.from_env(os.environ))
+
+    return {"reconciler": ReconcilerReplay, "scaler": scaler, "timescape": TimescapeReplay}
 
 
 async def _dry_run(

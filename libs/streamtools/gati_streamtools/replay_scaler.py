@@ -1,0 +1,301 @@
+"""Replaying the scaler: its pure `decide` over traffic windows folded from the recorded samples,
+with time taken from the stream instead of a clock.
+
+The service (the replica holding a handler's lease) folds every sample of a handler version in
+mode `events` into a `TrafficWindow`, with the stream's receipt time, and decides on each sample
+and on every tick (`GATI_SCALER_TICK_SECONDS`), so idleness and stabilization are noticed
+without new samples. It writes `/scale` when the decision changes replicas and records a
+decision whose replicas or reason changed. This replay does the same over the recorded range:
+handlers and their Deployments from `GATI`, samples from `GATI_METRICS`, a decision at each
+sample's stream time and at each tick between events, the current replicas those decisions
+leave behind (seeded from the Deployment's first recorded `spec.replicas`). Mode `hpa` shows
+the HorizontalPodAutoscaler the scaler would apply for each generation.
+
+A window that starts mid-range is seeded, as the service's tail is, with the samples of the
+last `replay_seconds` before it (as far as the range's samples reach back). The service's tick
+phase is not recorded: a replay ticks from the first event, so a decision that waits on time
+(idleness, a stabilization window) is taken up to one tick apart from the recorded one.
+The glue follows `Scaler._decide` and `Scaler._act`; the two change together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from gati_contracts.events import ChangeEvent, ChangeType, TrafficSample
+from gati_contracts.handler import GatiHandler
+from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER
+from gati_contracts.labels import selector_labels
+from gati_contracts.scaling import ScalingMode
+from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, TRAFFIC_ROOT, object_filter
+from gati_scaler.decision import SCALE_UP_PERIOD_SECONDS, decide, replay_seconds
+from gati_scaler.hpa import HpaError, render_hpa
+from gati_scaler.options import ScalerOptions
+from gati_scaler.record import ScalingDecision
+from gati_scaler.windows import HISTORY_SECONDS, TrafficWindow
+from gati_streamtools.records import Record
+from gati_streamtools.replay import Decision
+
+Key = tuple[str, str]
+"""(namespace, name) of a GatiHandler."""
+SAMPLES_KEPT: Final = timedelta(seconds=HISTORY_SECONDS + 120)
+"""The longest a window can look back (stabilization plus two rate windows)."""
+
+
+@dataclass
+class _Deployment:
+    name: str
+    labels: dict[str, str]
+    controllers: set[str]
+    """uids of its controller owners."""
+
+
+@dataclass
+class _Scaled:
+    """What the holder of a handler's lease keeps; reset when the mode or version moves."""
+
+    window: TrafficWindow
+    applied: list[ScalingDecision] = field(default_factory=list)
+    recorded: tuple[int, str] | None = None
+
+
+class ScalerReplay:
+    service = "scaler"
+
+    def __init__(self, options: ScalerOptions | None = None) -> None:
+        self._options = options or ScalerOptions()
+        self._handlers: dict[Key, GatiHandler] = {}
+        self._deployments: dict[Key, _Deployment] = {}
+        """By (namespace, Deployment name)."""
+        self._replicas: dict[Key, int] = {}
+        """Replicas of each Deployment as the replay's decisions leave them."""
+        self._scaled: dict[Key, _Scaled] = {}
+        self._hpa: dict[Key, int | None] = {}
+        """Generation whose HPA was applied (None: refused), by handler in mode hpa."""
+        self._samples: dict[tuple[str, str, str], deque[tuple[datetime, TrafficSample]]] = {}
+        self._next_tick: datetime | None = None
+        self._last: Record | None = None
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        return (
+            object_filter(CR_ROOT, GATI_HANDLER.kind),
+            object_filter(OWNED_ROOT, DEPLOYMENT.kind),
+        )
+
+    @property
+    def traffic_filters(self) -> tuple[str, ...]:
+        return (f"{TRAFFIC_ROOT}.>",)
+
+    def decide(self, record: Record) -> list[Decision]:
+        now = record.message.time
+        decided = self._ticks(now)
+        self._last = record
+        event = record.event
+        if isinstance(event, TrafficSample):
+            return decided + self._sample(event, now)
+        if not isinstance(event, ChangeEvent):
+            return decided
+        key = (event.namespace, event.name)
+        if event.kind == DEPLOYMENT.kind:
+            self._deployment(key, event)
+            return decided + [d for k in list(self._handlers) for d in self._act(k, now)]
+        if event.kind != GATI_HANDLER.kind:
+            return decided
+        if event.type is ChangeType.DELETED:
+            self._handlers.pop(key, None)
+            self._scaled.pop(key, None)
+            self._hpa.pop(key, None)
+            return decided
+        try:
+            self._handlers[key] = GatiHandler.from_wire(event.obj)
+        except ValueError:
+            return decided  # the reconciler reports a bad spec on the object; so the scaler
+        return decided + self._act(key, now)
+
+    def finish(self) -> list[Decision]:
+        return [] if self._last is None else self._ticks(self._last.message.time)
+
+    def _ticks(self, until: datetime) -> list[Decision]:
+        """The service's tick: every held handler re-decided every `tick_seconds`."""
+        step = timedelta(seconds=self._options.tick_seconds)
+        if self._next_tick is None:
+            self._next_tick = until + step
+            return []
+        decided: list[Decision] = []
+        while self._next_tick <= until:
+            for key in list(self._handlers):
+                decided += self._act(key, self._next_tick)
+            self._next_tick += step
+        return decided
+
+    def _deployment(self, key: Key, event: ChangeEvent) -> None:
+        if event.type is ChangeType.DELETED:
+            self._deployments.pop(key, None)
+            self._replicas.pop(key, None)
+            return
+        metadata: Mapping[str, Any] = event.obj.get("metadata") or {}
+        owners = metadata.get("ownerReferences") or []
+        self._deployments[key] = _Deployment(
+            name=event.name,
+            labels=dict(metadata.get("labels") or {}),
+            controllers={str(o.get("uid")) for o in owners if o.get("controller")},
+        )
+        # The replay's own writes stand from here on; a first sight says where they start.
+        self._replicas.setdefault(key, int((event.obj.get("spec") or {}).get("replicas") or 0))
+
+    def _sample(self, sample: TrafficSample, now: datetime) -> list[Decision]:
+        kept = self._samples.setdefault((sample.namespace, sample.handler, sample.version), deque())
+        kept.append((now, sample))
+        while kept and kept[0][0] < now - SAMPLES_KEPT:
+            kept.popleft()
+        decided: list[Decision] = []
+        for key, scaled in self._scaled.items():
+            window = scaled.window
+            if (window.namespace, window.handler, window.version) == (
+                sample.namespace,
+                sample.handler,
+                sample.version,
+            ):
+                _fold(window, sample, now)
+                decided += self._act(key, now)
+        return decided
+
+    def _owned(self, handler: GatiHandler) -> _Deployment | None:
+        namespace = handler.metadata.namespace or ""
+        wanted = selector_labels(GATI_HANDLER, handler.metadata.name).items()
+        for (where, _), deployment in self._deployments.items():
+            if (
+                where == namespace
+                and wanted <= deployment.labels.items()
+                and handler.metadata.uid in deployment.controllers
+            ):
+                return deployment
+        return None
+
+    def _act(self, key: Key, now: datetime) -> list[Decision]:
+        handler = self._handlers[key]
+        mode = handler.spec.scaling.mode
+        decided: list[Decision] = []
+        if mode is not ScalingMode.EVENTS:
+            self._scaled.pop(key, None)
+        if mode is not ScalingMode.HPA and key in self._hpa and self._hpa.pop(key) is not None:
+            decided.append(
+                self._decision(key, "hpa-deleted", now, f"spec.scaling.mode is {mode.value}")
+            )
+        if mode is ScalingMode.HPA:
+            decided += self._apply_hpa(key, handler, now)
+        elif mode is ScalingMode.EVENTS:
+            decided += self._decide(key, handler, now)
+        return decided
+
+    def _apply_hpa(self, key: Key, handler: GatiHandler, now: datetime) -> list[Decision]:
+        generation = handler.metadata.generation
+        if key in self._hpa and self._hpa[key] == generation:
+            return []
+        deployment = self._owned(handler)
+        if deployment is None:
+            return []
+        try:
+            render_hpa(handler, deployment.name)
+        except HpaError as error:
+            if key in self._hpa and self._hpa[key] is None:
+                return []
+            self._hpa[key] = None
+            return [self._decision(key, "hpa", now, f"Failed InvalidSpec: {error}")]
+        self._hpa[key] = generation
+        return [
+            self._decision(
+                key,
+                "hpa-applied",
+                now,
+                f"HorizontalPodAutoscaler {deployment.name} follows spec.scaling",
+                details={"hpa": deployment.name},
+            )
+        ]
+
+    def _decide(self, key: Key, handler: GatiHandler, now: datetime) -> list[Decision]:
+        deployment = self._owned(handler)
+        if deployment is None:
+            return []
+        scaled = self._window(key, handler, now)
+        where = (key[0], deployment.name)
+        current = self._replicas.get(where, 0)
+        horizon = now - timedelta(seconds=SCALE_UP_PERIOD_SECONDS)
+        scaled.applied = [d for d in scaled.applied if d.decided_at > horizon]
+        try:
+            decision = decide(handler.spec.scaling, current, scaled.window, now, scaled.applied)
+        except ValueError as error:
+            return [self._decision(key, "failed", now, str(error))]
+        if decision.changed:
+            self._replicas[where] = decision.desired_replicas
+            scaled.applied.append(decision)
+        recorded = (decision.desired_replicas, decision.reason.value)
+        if not decision.changed and recorded == scaled.recorded:
+            return []
+        scaled.recorded = recorded
+        return [
+            self._decision(
+                key,
+                "scaled" if decision.changed else "scale-decided",
+                now,
+                f"{decision.current_replicas} -> {decision.desired_replicas} replicas, "
+                f"{decision.reason.value}: {decision.message}",
+                details=decision.to_json(),
+            )
+        ]
+
+    def _window(self, key: Key, handler: GatiHandler, now: datetime) -> _Scaled:
+        """The handler version's window, made as the service's tail makes it: seeded with the
+        samples of the last `replay_seconds`."""
+        namespace, spec = key[0], handler.spec
+        scaled = self._scaled.get(key)
+        if scaled is not None and (scaled.window.handler, scaled.window.version) == (
+            spec.handler_path,
+            spec.version,
+        ):
+            return scaled
+        window = TrafficWindow(
+            namespace, spec.handler_path, spec.version, self._options.window_seconds
+        )
+        since = now - timedelta(seconds=replay_seconds(spec.scaling, self._options.window_seconds))
+        for received_at, sample in self._samples.get(
+            (namespace, spec.handler_path, spec.version), ()
+        ):
+            if received_at >= since:
+                _fold(window, sample, received_at)
+        scaled = _Scaled(window)
+        self._scaled[key] = scaled
+        return scaled
+
+    def _decision(
+        self,
+        key: Key,
+        action: str,
+        now: datetime,
+        change: str,
+        *,
+        details: dict[str, Any] | None = None,
+    ) -> Decision:
+        record = self._last
+        return Decision(
+            sequence=record.message.sequence if record else 0,
+            subject=record.message.subject if record else "",
+            service=self.service,
+            target=f"{GATI_HANDLER.kind} {key[0]}/{key[1]}",
+            action=action,
+            changes=[change],
+            at=now,
+            details=details or {},
+        )
+
+
+def _fold(window: TrafficWindow, sample: TrafficSample, received_at: datetime) -> None:
+    """A sample the service's window refuses (a router's clock) is skipped, as the tail does."""
+    with contextlib.suppress(ValueError):
+        window.add(sample, received_at)
