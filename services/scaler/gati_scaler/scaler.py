@@ -128,6 +128,8 @@ class Scaler:
         self._metrics_stream = metrics_stream
         self._source = source
         self._known: dict[Key, _Known] = {}
+        self._by_traffic: dict[tuple[str, str, str], Key] = {}
+        """(namespace, handler path, version) of the samples each known handler is scaled on."""
         self._held: dict[Key, _Held] = {}
 
     @property
@@ -163,17 +165,13 @@ class Scaler:
                 f"sample for {sample.namespace}/{sample.handler}/{sample.version} arrived on "
                 f"{subject}; publish samples on the subject of their own handler version"
             )
-        for key, known in list(self._known.items()):
-            spec = known.handler.spec
-            if (
-                key[0] == sample.namespace
-                and spec.handler_path == sample.handler
-                and spec.version == sample.version
-                and spec.scaling.mode is ScalingMode.EVENTS
-                and key not in self._held
-            ):
-                return await self._settle(key)
-        return DONE
+        key = self._by_traffic.get((sample.namespace, sample.handler, sample.version))
+        known = self._known.get(key) if key is not None else None
+        if key is None or known is None or key in self._held:
+            return DONE
+        if known.handler.spec.scaling.mode is not ScalingMode.EVENTS:
+            return DONE
+        return await self._settle(key)
 
     async def on_poison(self, poison: Poison) -> None:
         """Refused input is logged whole enough to find the sender, never retried."""
@@ -193,18 +191,23 @@ class Scaler:
         """Resync, renew, take free handlers and re-decide held ones, every tick, until stop;
         then give every lease back so another replica takes over at once."""
         resynced_at: float | None = None
-        generation = self._connection.generation
-        specs = await self._follow_specs()
+        generation: int | None = None
+        specs: JetStreamContext.PushSubscription | None = None
         try:
             while not stop.is_set():
                 if generation != self._connection.generation:
                     # After a reconnect an ordered consumer may have gone deaf (nats-py #504,
                     # #510): start every tail again from a replay, and the spec feed anew.
-                    generation = self._connection.generation
                     await self._restart_tails()
-                    with contextlib.suppress(Exception):
-                        await specs.unsubscribe()
-                    specs = await self._follow_specs()
+                    if specs is not None:
+                        with contextlib.suppress(Exception):
+                            await specs.unsubscribe()
+                    try:
+                        specs = await self._follow_specs()
+                        generation = self._connection.generation
+                    except Exception as error:
+                        specs = None  # tried again next tick; resync covers the gap
+                        log.warning("spec_feed_failed", error=repr(error))
                 now = time.monotonic()
                 if resynced_at is None or now - resynced_at >= self._options.resync_seconds:
                     try:
@@ -222,8 +225,9 @@ class Scaler:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._options.tick_seconds)
         finally:
-            with contextlib.suppress(Exception):
-                await specs.unsubscribe()
+            if specs is not None:
+                with contextlib.suppress(Exception):
+                    await specs.unsubscribe()
             for key in list(self._held):
                 await self._drop(key, release=True)
 
@@ -244,9 +248,12 @@ class Scaler:
         except EventDecodeError:
             return  # the durable refuses it, loudly
         key = (event.namespace, event.name)
-        if key not in self._held or event.type is ChangeType.DELETED:
+        if key not in self._held:
             return
         try:
+            if event.type is ChangeType.DELETED:
+                await self._forget(key)
+                return
             self._remember(GatiHandler.from_wire(event.obj))
             await self._settle(key)
         except Exception:
@@ -290,7 +297,11 @@ class Scaler:
         if known is None:
             self._known[key] = _Known(handler)
         elif (handler.metadata.generation or 0) >= (known.handler.metadata.generation or 0):
+            before = known.handler.spec
+            self._by_traffic.pop((key[0], before.handler_path, before.version), None)
             known.handler = handler
+        spec = self._known[key].handler.spec
+        self._by_traffic[(key[0], spec.handler_path, spec.version)] = key
         held = self._held.get(key)
         if held is not None and held.recorded is not None:
             last = handler.status.last_scaling if handler.status is not None else None
@@ -300,7 +311,12 @@ class Scaler:
         return key
 
     async def _forget(self, key: Key) -> None:
-        self._known.pop(key, None)
+        known = self._known.pop(key, None)
+        if known is not None:
+            spec = known.handler.spec
+            traffic = (key[0], spec.handler_path, spec.version)
+            if self._by_traffic.get(traffic) == key:
+                del self._by_traffic[traffic]
         await self._drop(key, release=True)
 
     async def _settle(self, key: Key) -> Outcome:
