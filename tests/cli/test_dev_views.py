@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gati_cli import liveview, traffic
-from gati_contracts.events import RoutesEvent, RouteVersion, TrafficSample, decode_event
+from gati_contracts.events import TrafficSample, decode_event
+from streamtools.recorded import routes
 
 
 def _handler(name: str, version: str, created: str, path: str = "/orders/:id") -> dict[str, Any]:
@@ -89,25 +90,12 @@ def test_view_shows_phase_ready_weight_and_step() -> None:
     assert "Progressing  50%     1" in text
 
 
-def _table(weights: dict[str, int]) -> RoutesEvent:
-    return RoutesEvent(
-        namespace="shop",
-        path="/orders/:id",
-        default_version="v1",
-        versions=[
-            RouteVersion(version_id=v, weight=w, service=f"orders-{v}", port=8080)
-            for v, w in weights.items()
-        ],
-        observed_at=datetime(2026, 1, 3, tzinfo=UTC),
-    )
-
-
 def test_mid_rollout_the_routing_table_gives_the_stable_version_its_real_share() -> None:
     """The stable version's status keeps the 100 % it reached; the table says 50 %."""
     stable, target = _version("orders-v1", 100), _version("orders-v2", 50)
     for version in (stable, target):
         version["status"]["handlerPath"] = "/orders/:id"
-    routed = traffic.routed_weights([_table({"v1": 50, "v2": 50})])
+    routed = traffic.routed_weights([routes({"v1": 50, "v2": 50})])
     weights = traffic.current_weights([V1, V2], [stable, target], routed)
     assert {(w.version, w.weight) for w in weights} == {("v1", 50), ("v2", 50)}
     text = liveview.render(

@@ -58,6 +58,29 @@ class Decision:
         }
 
 
+def decided_after(
+    record: Record | None,
+    service: str,
+    target: str,
+    action: str,
+    at: datetime,
+    *changes: str,
+    details: dict[str, Any] | None = None,
+) -> Decision:
+    """A decision taken at `at` after `record`, the last record read (None before any): a
+    deadline between two events is decided after the earlier one."""
+    return Decision(
+        sequence=record.message.sequence if record else 0,
+        subject=record.message.subject if record else "",
+        service=service,
+        target=target,
+        action=action,
+        changes=list(changes),
+        at=at,
+        details=details or {},
+    )
+
+
 class Adapter(Protocol):
     service: str
 

@@ -39,7 +39,7 @@ from gati_scaler.options import ScalerOptions
 from gati_scaler.record import ScalingDecision
 from gati_scaler.windows import HISTORY_SECONDS, TrafficWindow
 from gati_streamtools.records import Record
-from gati_streamtools.replay import Decision
+from gati_streamtools.replay import Decision, decided_after
 
 Key = tuple[str, str]
 """(namespace, name) of a GatiHandler."""
@@ -282,17 +282,8 @@ class ScalerReplay:
         *,
         details: dict[str, Any] | None = None,
     ) -> Decision:
-        record = self._last
-        return Decision(
-            sequence=record.message.sequence if record else 0,
-            subject=record.message.subject if record else "",
-            service=self.service,
-            target=f"{GATI_HANDLER.kind} {key[0]}/{key[1]}",
-            action=action,
-            changes=[change],
-            at=now,
-            details=details or {},
-        )
+        target = f"{GATI_HANDLER.kind} {key[0]}/{key[1]}"
+        return decided_after(self._last, self.service, target, action, now, change, details=details)
 
 
 def _fold(window: TrafficWindow, sample: TrafficSample, received_at: datetime) -> None:

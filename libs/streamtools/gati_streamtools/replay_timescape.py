@@ -40,7 +40,7 @@ from gati_contracts.routing import table_json
 from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, TRAFFIC_ROOT, object_filter
 from gati_contracts.version import GatiVersion, VersionPhase
 from gati_streamtools.records import Record
-from gati_streamtools.replay import Decision
+from gati_streamtools.replay import Decision, decided_after
 from gati_timescape.actions import ActionAnnotationError, requested_action
 from gati_timescape.decommission import observe_traffic
 from gati_timescape.health import read_health
@@ -186,16 +186,8 @@ class TimescapeReplay:
         *changes: str,
         details: dict[str, Any] | None = None,
     ) -> Decision:
-        record = self._last
-        return Decision(
-            sequence=record.message.sequence if record else 0,
-            subject=record.message.subject if record else "",
-            service=self.service,
-            target=target,
-            action=action,
-            changes=list(changes),
-            at=now,
-            details=details or {},
+        return decided_after(
+            self._last, self.service, target, action, now, *changes, details=details
         )
 
     def _pass(
