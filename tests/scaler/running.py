@@ -7,10 +7,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes import client
 
 from gati_contracts.events import TrafficSample, encode_event, event_headers
+from gati_contracts.kinds import GATI_HANDLER
+from gati_contracts.labels import selector_labels
+from gati_contracts.ownership import owned_name
 from gati_contracts.subjects import METRICS_STREAM, STREAM, traffic_subject
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.kube_api import Kube
@@ -128,3 +132,33 @@ async def publish_sample(
         encode_event(sample),
         headers=event_headers(sample),
     )
+
+
+def owned_deployment(name: str, owner: dict[str, Any], replicas: int) -> dict[str, Any]:
+    """The Deployment the reconciler would make for handler `owner`, for tests without it."""
+    labels = selector_labels(GATI_HANDLER, name)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": owned_name(name),
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": owner["apiVersion"],
+                    "kind": owner["kind"],
+                    "name": name,
+                    "uid": owner["metadata"]["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "handler", "image": "acme/u:1"}]},
+            },
+        },
+    }

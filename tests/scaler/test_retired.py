@@ -13,12 +13,11 @@ from prometheus_client import REGISTRY
 
 from gati_contracts.conditions import VERSION_DECOMMISSIONED
 from gati_contracts.kinds import GATI_HANDLER, GROUP, VERSION
-from gati_contracts.labels import selector_labels
 from gati_contracts.ownership import owned_name
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.settings import Settings
 from reconciler.harness import Workloads, handler, outcomes
-from scaler.running import running_scaler
+from scaler.running import owned_deployment, running_scaler
 
 EVENTS_NO_ZERO = {"mode": "events", "targetRequestsPerReplica": 10, "maxReplicas": 4}
 
@@ -26,35 +25,6 @@ EVENTS_NO_ZERO = {"mode": "events", "targetRequestsPerReplica": 10, "maxReplicas
 def ready_condition(reason: str) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     return {"type": "Ready", "status": "False", "lastTransitionTime": now, "reason": reason}
-
-
-def deployment_at_zero(name: str, owner: dict[str, Any]) -> dict[str, Any]:
-    labels = selector_labels(GATI_HANDLER, name)
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": owned_name(name),
-            "labels": labels,
-            "ownerReferences": [
-                {
-                    "apiVersion": owner["apiVersion"],
-                    "kind": owner["kind"],
-                    "name": name,
-                    "uid": owner["metadata"]["uid"],
-                    "controller": True,
-                }
-            ],
-        },
-        "spec": {
-            "replicas": 0,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "handler", "image": "acme/u:1"}]},
-            },
-        },
-    }
 
 
 def ticks() -> float:
@@ -91,7 +61,7 @@ async def test_a_retired_handler_keeps_zero_replicas_until_it_is_back(
         )
 
     mark(VERSION_DECOMMISSIONED)
-    workloads.apps.create_namespaced_deployment(ns, deployment_at_zero("users", created))
+    workloads.apps.create_namespaced_deployment(ns, owned_deployment("users", created, 0))
     async with (
         outcomes(gati_connection) as seen,
         running_scaler(gati_api, bus_settings) as scaler,
