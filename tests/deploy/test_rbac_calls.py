@@ -40,9 +40,18 @@ FAST_ROLLOUT: dict[str, Any] = {
 # users-v1's objects are deleted when it is decommissioned, orders-v1's scaled to zero.
 DECOMMISSION = {"users": "delete", "orders": "scaleToZero"}
 
-# Grants reached only when something fails, with the reason each is kept; anything else unused
-# is an error. Empty today: the reconciler posts an Event on every create and update too.
-FAILURE_ONLY: dict[str, frozenset[Rule]] = {}
+# Grants a correct run may not reach, each with why it is kept; any other unused grant is an
+# error. (Events need no entry: the reconciler posts one on every create and update too.)
+_RETIRED_RACE = (
+    "a retired handler's prune removes the Deployment or Service the reconciler re-created "
+    "between timescape's removal and its Decommissioned status write; reached only in that race"
+)
+SOMETIMES_UNUSED: dict[str, dict[Rule, str]] = {
+    "reconciler": {
+        Rule("apps", "deployments", "delete"): _RETIRED_RACE,
+        Rule("", "services", "delete"): _RETIRED_RACE,
+    },
+}
 
 
 @pytest.fixture
@@ -169,7 +178,7 @@ async def test_each_service_calls_exactly_what_its_cluster_role_grants(
         mine = [(c.method, c.url) for c in calls if c.user == service_account(service)]
         assert mine, f"{service} made no API call"
         verdict = check(rules[service], mine)
-        unused = set(verdict.unused) - FAILURE_ONLY.get(service, frozenset())
+        unused = set(verdict.unused) - SOMETIMES_UNUSED.get(service, {}).keys()
         problems += [f"{service} denied {r.verb} {r.path}" for r in verdict.denied]
         problems += [f"{service} never used {r.verb} {r.group}/{r.resource}" for r in unused]
     assert not problems, "\n".join(sorted(set(problems)))
