@@ -1,14 +1,19 @@
-"""Watcher throughput and lag against a real nats-server and a kubesim in its own process.
+"""Scenario 3 of issue 10: watcher throughput and lag, against a real nats-server and kubesim.
 
-    python -m bench.watcher [--burst 10000] [--rate 500] [--seconds 6]
+    python -m bench.watcher [--burst 10000] [--rate 500] [--seconds 4]
 
-1. raw: nats-py publishing `--burst` messages into `GATI` with gathered acks (the ceiling).
+The watcher runs as `gati-operator run watcher`, in its own process as in production; kubesim
+and nats-server have theirs; the writers and the clients measuring share this one.
+1. raw: nats-py publishing `--burst` messages into `GATI` from this process, twice: `js.publish`
+   with acks gathered in windows of 256 (the issue's "raw nats-py publish rate"), and
+   `js.publish_async` with 256 in flight (nats-py's fastest publish).
 2. burst: the watcher's watch is held off (silenced, then refused) while `--burst` changes are
    written; once it may watch again it replays them all from the server's history. events/s is
    measured between the first and the last change arriving in the stream.
 3. lag: changes written at `--rate`/s for `--seconds`; lag is from the write's response to the
-   change arriving in the stream (a consumer sees it right after its PubAck).
-The watcher and the measuring clients share this process; kubesim and nats-server do not.
+   change arriving in the stream (a consumer sees it right after its PubAck). The watcher's own
+   share, from reading a change off the watch to its PubAck, comes from its histogram
+   `gati_watcher_change_lag_seconds` (so it is the bucket bound at or above the quantile).
 Aims (issue 4): p99 lag < 50 ms at 500 changes/s; burst >= 70 % of the raw rate.
 """
 
@@ -16,10 +21,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import statistics
+import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,7 +41,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from bench.harness import ChildKubeSim
+from bench.harness import ChildKubeSim, cpu_seconds, percentile, rss_mb
 from gati_contracts.crds import custom_resource_definitions
 from gati_contracts.events import ChangeEvent, decode_event
 from gati_contracts.headers import MSG_ID
@@ -39,10 +50,7 @@ from gati_contracts.subjects import STREAM, cr_subject
 from gati_runtime.embedded_nats import EmbeddedNats
 from gati_runtime.nats_connection import connect
 from gati_runtime.provisioning import provision_bus
-from gati_runtime.publisher import Publisher
 from gati_runtime.settings import Settings
-from gati_watcher.policy import Inactivity
-from gati_watcher.watcher import Watcher, WatcherOptions
 
 NAMESPACE = "bench"
 OBJECTS = 500
@@ -53,20 +61,32 @@ BOOKMARK_INTERVAL = 0.2
 
 
 class Arrivals:
-    """perf_counter of each change event's arrival in the stream, by resourceVersion."""
+    """perf_counter of each change event's arrival in the stream, by resourceVersion and by
+    `Nats-Msg-Id` (a deletion has no resourceVersion of its own)."""
 
     def __init__(self) -> None:
         self.at: dict[str, float] = {}
+        self.by_id: dict[str, float] = {}
         self.changed = asyncio.Event()
 
     async def on_message(self, msg: Msg) -> None:
-        self.at[decode_event(msg.data, ChangeEvent).resource_version] = time.perf_counter()
+        event = decode_event(msg.data, ChangeEvent)
+        now = time.perf_counter()
+        self.at[event.resource_version] = now
+        self.by_id[event.msg_id] = now
         self.changed.set()
 
     async def until(self, count: int) -> None:
         while True:
             self.changed.clear()
             if len(self.at) >= count:
+                return
+            await self.changed.wait()
+
+    async def until_ids(self, ids: set[str]) -> None:
+        while True:
+            self.changed.clear()
+            if ids <= self.by_id.keys():
                 return
             await self.changed.wait()
 
@@ -89,24 +109,164 @@ async def _raw_rate(nc: Client, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def _handler(name: str) -> dict[str, Any]:
+async def _raw_async_rate(nc: Client, count: int) -> float:
+    js = nc.jetstream(publish_async_max_pending=WINDOW)
+    payload = b"x" * 600
+    started = time.perf_counter()
+    for i in range(count):
+        await js.publish_async(
+            cr_subject("GatiHandler", "raw", f"o{i % OBJECTS}"),
+            payload,
+            headers={MSG_ID: f"raw-async:{i}"},
+        )
+    await js.publish_async_completed()
+    return count / (time.perf_counter() - started)
+
+
+def kubeconfig(url: str, path: Path) -> Path:
+    """A kubeconfig for a plain-HTTP kubesim without auth, as `gati-operator run` reads it."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "kubesim", "cluster": {"server": url}}],
+        "users": [{"name": "bench", "user": {}}],
+        "contexts": [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "bench"}}],
+        "current-context": "kubesim",
+    }
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return path
+
+
+class WatcherProcess:
+    """`gati-operator run watcher` as a child process; start and stop it as often as wanted."""
+
+    def __init__(self, nats_url: str, kubeconfig: Path, log: Path, **env: str) -> None:
+        self.port = _free_port()
+        self._env = {
+            **os.environ,
+            "GATI_NATS_URL": nats_url,
+            "KUBECONFIG": str(kubeconfig),
+            "GATI_INSTANCE_ID": "bench-watcher",
+            "GATI_HTTP_PORT": str(self.port),
+            "GATI_LOG_FORMAT": "json",
+            "GATI_WATCH_BOOKMARK_INTERVAL": str(BOOKMARK_INTERVAL),
+            **env,
+        }
+        self._log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> int:
+        with self._log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gati_cli", "run", "watcher"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self._env,
+            )
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.returncode not in (0, -signal.SIGTERM):
+            raise RuntimeError(f"watcher exited with {self.process.returncode}; see {self._log}")
+        self.process = None
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[int]:
+        pid = self.start()
+        try:
+            yield pid
+        finally:
+            self.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+LAG_HISTOGRAM = "gati_watcher_change_lag_seconds_bucket"
+
+
+async def lag_buckets(session: aiohttp.ClientSession, port: int) -> dict[float, float]:
+    """The watcher's change-to-ack histogram: cumulative count by upper bound (seconds)."""
+    async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        resp.raise_for_status()
+        text = await resp.text()
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith(LAG_HISTOGRAM):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float(bound)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The smallest bucket bound holding the `q` quantile of what was observed in between."""
+    counts = {bound: after[bound] - before.get(bound, 0.0) for bound in sorted(after)}
+    total = counts[float("inf")]
+    for bound, count in counts.items():
+        if total and count >= total * q:
+            return bound
+    return float("inf")
+
+
+def setup_cluster(url: str, namespaces: Sequence[str]) -> None:
+    config = client.Configuration()
+    config.host = url
+    with client.ApiClient(config) as api:
+        extensions = client.ApiextensionsV1Api(api)
+        for crd in custom_resource_definitions():
+            extensions.create_custom_resource_definition(cast(Any, crd))
+        for namespace in namespaces:
+            client.CoreV1Api(api).create_namespace(
+                client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+            )
+
+
+async def tail(nc: Client, arrivals: Arrivals) -> None:
+    """Every change event from now on, into `arrivals`."""
+    await nc.jetstream().subscribe(
+        "gati.cr.>",
+        stream=STREAM,
+        cb=arrivals.on_message,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.NEW,
+        config=ConsumerConfig(),
+    )
+
+
+def _handler(namespace: str, name: str) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "GatiHandler",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {"handlerPath": "/api/bench", "version": "v1", "image": "acme/b:1"},
     }
 
 
 class Writer:
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, url: str, namespace: str = NAMESPACE):
         self.session = session
-        self.base = f"{url}/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/gatihandlers"
+        self.namespace = namespace
+        self.base = f"{url}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/gatihandlers"
 
-    async def create(self, name: str) -> str:
-        async with self.session.post(self.base, json=_handler(name)) as resp:
+    async def create(self, name: str) -> dict[str, Any]:
+        """The created object's metadata."""
+        async with self.session.post(self.base, json=_handler(self.namespace, name)) as resp:
             resp.raise_for_status()
-            return str((await resp.json())["metadata"]["resourceVersion"])
+            return cast(dict[str, Any], (await resp.json())["metadata"])
 
     async def patch(self, name: str, value: int) -> str:
         async with self.session.patch(
@@ -117,6 +277,10 @@ class Writer:
             resp.raise_for_status()
             return str((await resp.json())["metadata"]["resourceVersion"])
 
+    async def delete(self, name: str) -> None:
+        async with self.session.delete(f"{self.base}/{name}") as resp:
+            resp.raise_for_status()
+
 
 async def _hook(
     session: aiohttp.ClientSession, url: str, hook: str, body: Any, method: str
@@ -126,115 +290,119 @@ async def _hook(
 
 
 async def run(burst: int, rate: int, seconds: float) -> dict[str, Any]:
-    kubesim = ChildKubeSim(bookmark_interval=BOOKMARK_INTERVAL, max_history=100_000)
+    kubesim = ChildKubeSim(bookmark_interval=BOOKMARK_INTERVAL, max_history=burst + 10_000)
     url = kubesim.start()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedNats(Path(tmp), name="bench") as server:
         settings = Settings.load(environ={"GATI_NATS_URL": server.url, "GATI_INSTANCE_ID": "b"})
-        connection = await connect(settings, name="bench-watcher")
+        connection = await connect(settings, name="bench")
         await provision_bus(connection.jsm, settings)
-        tail_client = await nats.connect(server.url)
-        raw = await _raw_rate(tail_client, burst)
-
-        config = client.Configuration()
-        config.host = url
-        api = client.ApiClient(config)
-        extensions = client.ApiextensionsV1Api(api)
-        for crd in custom_resource_definitions():
-            extensions.create_custom_resource_definition(cast(Any, crd))
-        client.CoreV1Api(api).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE))
-        )
-        options = WatcherOptions(inactivity=Inactivity(bookmark_interval=BOOKMARK_INTERVAL))
-        watcher = Watcher(
-            api,
-            connection,
-            Publisher(connection),
-            stream=STREAM,
-            source="bench",
-            namespaces=(NAMESPACE,),
-            options=options,
-        )
-        running = asyncio.create_task(watcher.run())
-        await asyncio.gather(*(target.synced.wait() for target in watcher.targets))
+        nc = await nats.connect(server.url)
+        raw = await _raw_rate(nc, burst)
+        raw_async = await _raw_async_rate(nc, burst)
+        setup_cluster(url, (NAMESPACE,))
         arrivals = Arrivals()
-        await tail_client.jetstream().subscribe(
-            cr_subject("GatiHandler", NAMESPACE, "x").rpartition(".")[0] + ".*",
-            stream=STREAM,
-            cb=arrivals.on_message,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.NEW,
-            config=ConsumerConfig(),
+        await tail(nc, arrivals)
+        watcher = WatcherProcess(
+            server.url, kubeconfig(url, Path(tmp) / "kubeconfig"), Path(tmp) / "watcher.log"
         )
         async with aiohttp.ClientSession() as session:
-            writer = Writer(session, url)
-            names = [f"h{i}" for i in range(OBJECTS)]
-            for name in names:
-                await writer.create(name)
-            await arrivals.until(OBJECTS)
-
-            # Burst: the watch is silenced and refused while the changes are written.
-            await _hook(session, url, "faults", {"verb": "watch", "code": 503}, "POST")
-            await _hook(
-                session, url, "silence-watches", {"resource": "gatihandlers.gati.dev"}, "POST"
-            )
-            before = len(arrivals.at)
-            semaphore = asyncio.Semaphore(16)
-
-            async def one(i: int) -> None:
-                async with semaphore:
-                    await writer.patch(names[i % OBJECTS], i)
-
-            await asyncio.gather(*(one(i) for i in range(burst)))
-            first_burst = set(arrivals.at)
-            await _hook(session, url, "faults", None, "DELETE")
-            await arrivals.until(before + burst)
-            times = sorted(t for rv, t in arrivals.at.items() if rv not in first_burst)
-            burst_rate = (len(times) - 1) / (times[-1] - times[0])
-
-            # Lag: paced writes.
-            written: dict[str, float] = {}
-            total = int(rate * seconds)
-            start = time.perf_counter()
-            pending: set[asyncio.Task[None]] = set()
-
-            async def timed(i: int) -> None:
-                rv = await writer.patch(names[i % OBJECTS], burst + i)
-                written[rv] = time.perf_counter()
-
-            for i in range(total):
-                delay = start + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                task = asyncio.create_task(timed(i))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            await asyncio.gather(*pending)
-            await arrivals.until(before + burst + total)
-            lags = sorted((arrivals.at[rv] - t) * 1000 for rv, t in written.items())
-        watcher.stop.set()
-        await running
-        await tail_client.close()
+            with watcher.running() as pid:
+                writer = Writer(session, url)
+                names = [f"h{i}" for i in range(OBJECTS)]
+                for name in names:
+                    await writer.create(name)
+                await arrivals.until(OBJECTS)
+                burst_rate, burst_cpu = await _burst(
+                    session, url, writer, names, arrivals, pid, burst
+                )
+                histogram = await lag_buckets(session, watcher.port)
+                lags, lag_cpu, rss = await _lag(writer, names, arrivals, rate, seconds, pid)
+                own = await lag_buckets(session, watcher.port)
+        await nc.close()
         await connection.close()
-        api.close()
     kubesim.stop()
     return {
         "raw_publish_per_s": round(raw),
+        "raw_publish_async_per_s": round(raw_async),
         "burst_changes": burst,
         "burst_events_per_s": round(burst_rate),
         "burst_vs_raw": round(burst_rate / raw, 3),
+        "burst_vs_raw_async": round(burst_rate / raw_async, 3),
+        "burst_watcher_cpu_s": burst_cpu,
         "lag_rate_per_s": rate,
         "lag_changes": len(lags),
-        "lag_p50_ms": round(statistics.median(lags), 2),
-        "lag_p99_ms": round(lags[int(len(lags) * 0.99) - 1], 2),
+        "lag_p50_ms": round(percentile(lags, 50), 2),
+        "lag_p99_ms": round(percentile(lags, 99), 2),
         "lag_max_ms": round(lags[-1], 2),
+        "watcher_lag_p50_le_ms": bucket_quantile(histogram, own, 0.5) * 1000,
+        "watcher_lag_p99_le_ms": bucket_quantile(histogram, own, 0.99) * 1000,
+        "lag_watcher_cpu_s": lag_cpu,
+        "watcher_rss_mb": round(rss, 1),
     }
+
+
+async def _burst(
+    session: aiohttp.ClientSession,
+    url: str,
+    writer: Writer,
+    names: list[str],
+    arrivals: Arrivals,
+    pid: int,
+    burst: int,
+) -> tuple[float, float]:
+    """The watch is silenced and refused while the changes are written, then let go."""
+    await _hook(session, url, "faults", {"verb": "watch", "code": 503}, "POST")
+    await _hook(session, url, "silence-watches", {"resource": "gatihandlers.gati.dev"}, "POST")
+    before = len(arrivals.at)
+    semaphore = asyncio.Semaphore(16)
+
+    async def one(i: int) -> None:
+        async with semaphore:
+            await writer.patch(names[i % OBJECTS], i)
+
+    await asyncio.gather(*(one(i) for i in range(burst)))
+    first_burst = set(arrivals.at)
+    cpu = cpu_seconds(pid)
+    await _hook(session, url, "faults", None, "DELETE")
+    await arrivals.until(before + burst)
+    cpu = round(cpu_seconds(pid) - cpu, 2)
+    times = sorted(t for rv, t in arrivals.at.items() if rv not in first_burst)
+    return (len(times) - 1) / (times[-1] - times[0]), cpu
+
+
+async def _lag(
+    writer: Writer, names: list[str], arrivals: Arrivals, rate: int, seconds: float, pid: int
+) -> tuple[list[float], float, float]:
+    """Paced writes; returns the sorted lags (ms), the watcher's CPU seconds and its RSS."""
+    written: dict[str, float] = {}
+    total = int(rate * seconds)
+    before = len(arrivals.at)
+    pending: set[asyncio.Task[None]] = set()
+
+    async def timed(i: int) -> None:
+        rv = await writer.patch(names[i % OBJECTS], 1_000_000 + i)
+        written[rv] = time.perf_counter()
+
+    cpu = cpu_seconds(pid)
+    start = time.perf_counter()
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(timed(i))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
+    await arrivals.until(before + total)
+    cpu = round(cpu_seconds(pid) - cpu, 2)
+    return sorted((arrivals.at[rv] - t) * 1000 for rv, t in written.items()), cpu, rss_mb(pid)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--burst", type=int, default=10_000)
     parser.add_argument("--rate", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--seconds", type=float, default=4.0)
     args = parser.parse_args()
     result = asyncio.run(run(args.burst, args.rate, args.seconds))
     width = max(map(len, result))
