@@ -26,7 +26,7 @@ from bench.convergence import OPERATORS, run_once
 from bench.harness import last_json_line, machine, spread, write_report
 
 BENCH_DIR = Path(__file__).parent
-PEERS = ("kubesim", "watcher", "reconciler", "replay")
+PEERS = ("kubesim", "watcher", "recovery", "reconciler", "replay")
 PEER_TIMEOUT = 240.0
 DEFAULT_SIZES = "100x3,1000x1"
 QUICK_SIZES = "5x2"
