@@ -31,7 +31,7 @@ from gati_contracts.kinds import GROUP, VERSION
 from gati_contracts.subjects import STATUS_ROOT, STREAM
 from gati_reconciler.reconcile import LEASE_SCOPE, Reconciler
 from gati_reconciler.service import CONSUMER, OPTIONS, decode_change
-from gati_reconciler.version_log import VersionLog
+from gati_reconciler.stream_state import StreamState
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.embedded_nats import EmbeddedNats
 from gati_runtime.kube_api import Kube
@@ -125,7 +125,7 @@ async def run(handlers: int, replicas: int) -> dict[str, Any]:
             reconciler = Reconciler(
                 kube,
                 Publisher(connection),
-                versions=VersionLog(connection.js, STREAM),
+                streams=StreamState(connection.js, STREAM),
                 leases=Leases(connection.js, f"bench-{index}", scope=LEASE_SCOPE),
                 source=f"bench-{index}",
                 stream=STREAM,

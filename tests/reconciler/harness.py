@@ -18,8 +18,8 @@ from gati_contracts.kinds import GROUP, VERSION
 from gati_contracts.subjects import STATUS_ROOT, STREAM
 from gati_reconciler.reconcile import LEASE_SCOPE, LEASE_TTL, Reconciler
 from gati_reconciler.service import CONSUMER, OPTIONS, decode_change
+from gati_reconciler.stream_state import StreamState
 from gati_reconciler.targets import Target
-from gati_reconciler.version_log import VersionLog
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.kube_api import Kube
 from gati_runtime.lease import Leases
@@ -88,7 +88,7 @@ def replica_reconciler(
     return Reconciler(
         kube,
         Publisher(connection),
-        versions=VersionLog(connection.js, STREAM),
+        streams=StreamState(connection.js, STREAM),
         leases=Leases(connection.js, source, scope=LEASE_SCOPE),
         target=target,
         source=source,

@@ -60,17 +60,20 @@ class Timeline:
 class SlowTarget(KubernetesTarget):
     """The real target, made slow and watched: what an overloaded API server looks like."""
 
-    def __init__(self, kube: Kube, timeline: Timeline, replica: str) -> None:
+    def __init__(
+        self, kube: Kube, timeline: Timeline, replica: str, *, delay: float = SLOW
+    ) -> None:
         super().__init__(kube)
         self._timeline = timeline
         self._replica = replica
+        self._delay = delay
 
     async def apply(
         self, objects: Sequence[dict[str, Any]], *, cause: str
     ) -> dict[str, Any] | None:
         owner = objects[0]["metadata"]["labels"][OWNER_LABEL] if objects else "?"
         started = time.monotonic()
-        await asyncio.sleep(SLOW)
+        await asyncio.sleep(self._delay)
         try:
             return await super().apply(objects, cause=cause)
         finally:
@@ -139,3 +142,37 @@ async def test_an_object_leased_elsewhere_waits_and_is_not_dropped(
         await seen.phase("held", "Running")
     assert "held" in workloads.names("Deployment")
     assert _busy() > busy_before, "the held object's event was put back while leased"
+
+
+async def test_a_reconcile_longer_than_the_ttl_keeps_its_lease(
+    gati_api: client.ApiClient, gati_connection: NatsConnection, workloads: Workloads
+) -> None:
+    """The holder renews while it works: a slow API server never lets a second replica in."""
+    ns = workloads.namespace
+    live = workloads.create(handler(ns, "slow"))
+    event = ChangeEvent.of(ChangeType.ADDED, live, source="test", observed_at=datetime.now(UTC))
+    delivery = Delivery(event, cr_subject(GATI_HANDLER.kind, ns, "slow"), 1, 1, {})
+    timeline = Timeline()
+    ttl = timedelta(seconds=1)
+    kubes = [Kube(gati_api, workers=4) for _ in range(2)]
+    slow, other = (
+        replica_reconciler(
+            kube,
+            gati_connection,
+            name,
+            target=SlowTarget(kube, timeline, name, delay=3 * ttl.total_seconds()),
+            lease_ttl=ttl,
+        )
+        for kube, name in zip(kubes, ("r0", "r1"), strict=True)
+    )
+    try:
+        working = asyncio.create_task(slow.handle(delivery))
+        await asyncio.sleep(2 * ttl.total_seconds())  # the point is to let the TTL pass
+        meanwhile = await other.handle(delivery)
+        assert await working is DONE
+    finally:
+        for kube in kubes:
+            kube.close()
+    assert isinstance(meanwhile, Retry)
+    assert "another replica" in meanwhile.reason
+    assert [who for *_, who in timeline.spans["slow"]] == ["r0"]

@@ -67,9 +67,11 @@ def test_a_deployment_event_is_about_its_controller() -> None:
     assert owner_of(event(deployment("ReplicaSet")), on) is None
 
 
-def test_versions_are_not_reconciled_here() -> None:
-    on = subject(cr_subject("GatiVersion", "shop", "users"))
-    assert owner_of(event(resource(1, None, "GatiVersion")), on) is None
+def test_a_version_event_is_about_the_handler_it_references() -> None:
+    on = subject(cr_subject("GatiVersion", "shop", "users-v2"))
+    version = resource(1, None, "GatiVersion") | {"spec": {"handlerRef": {"name": "users"}}}
+    assert owner_of(event(version), on) == Owner(GATI_HANDLER, "shop", "users")
+    assert owner_of(event(resource(1, None, "GatiVersion")), on) is None, "no handlerRef"
 
 
 def test_status_echoes() -> None:

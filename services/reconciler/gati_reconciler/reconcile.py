@@ -22,9 +22,10 @@ the same moment (controller-runtime's work-queue guarantee, here across processe
   growing delay (`busy_delay`), never dropped: the delays of one message's allowed deliveries
   add up to more than a lease's TTL, so a lease left by a crashed replica has expired before
   the message's last delivery;
-- a reconcile is bounded by `RECONCILE_TIMEOUT`, a third of the TTL. A timed-out reconcile
-  keeps its lease until the TTL ends, since API calls it started may still be running in the
-  client's threads, and no other replica may act on the object before they finish.
+- the holder renews its lease every third of the TTL while the reconcile runs, so a slow API
+  server never lets a lease lapse under a live reconcile; only a replica that stops (crash,
+  partition, a stall longer than the TTL) loses it, and a replica whose renewal fails stops
+  its reconcile and puts the event back.
 The lease orders the work; the generation and resourceVersion rules above still decide whether
 an event's work is current, because a lease cannot tell an event it arrives out of order.
 Failures are sorted: the API server's verdict on our request (400/422) or a spec the contracts or
@@ -56,11 +57,12 @@ from gati_contracts.events import (
     event_headers,
 )
 from gati_contracts.handler import GatiHandler
-from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE, GATI_VERSION
+from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_MODULE, GATI_VERSION
 from gati_contracts.module import GatiModule
 from gati_contracts.objects import InvalidObjectError, parse_object
 from gati_contracts.subjects import CR_ROOT, ObjectSubject, parse_subject, status_subject
 from gati_contracts.workload import WorkloadPhase
+from gati_reconciler.diff import rendered_changes
 from gati_reconciler.manifests import ManifestError, render
 from gati_reconciler.retirement import (
     Retirement,
@@ -70,6 +72,7 @@ from gati_reconciler.retirement import (
     shows_retired,
 )
 from gati_reconciler.status import Verdict, failed, next_status, read_deployment
+from gati_reconciler.stream_state import StreamState
 from gati_reconciler.targets import (
     KubernetesTarget,
     Owner,
@@ -77,10 +80,9 @@ from gati_reconciler.targets import (
     Target,
     object_path,
 )
-from gati_reconciler.version_log import VersionLog
 from gati_runtime.consumer import Delivery, Poison
 from gati_runtime.kube_api import Kube, KubeError, collection_path
-from gati_runtime.lease import Leases, lease_key
+from gati_runtime.lease import Lease, Leases, lease_key
 from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
 from gati_runtime.publisher import Publisher
 
@@ -96,10 +98,9 @@ GC_POLL: Final = timedelta(milliseconds=200)
 CONFLICT_RETRY: Final = timedelta(milliseconds=50)
 """A 409 means someone wrote a newer state: retry at once on it, not after a backoff."""
 LEASE_SCOPE: Final = "reconcile"
-LEASE_TTL: Final = timedelta(seconds=60)
-"""Outlasts a reconcile (`RECONCILE_TIMEOUT`) plus one API request that reconcile may have left
-running (`gati_runtime.kube_api.REQUEST_TIMEOUT`): the bound on how long a crashed replica's
-objects wait."""
+LEASE_TTL: Final = timedelta(seconds=15)
+"""How long the objects of a replica that crashed mid-reconcile wait; a live one renews its lease
+every third of this for as long as its reconcile runs, however slow the API server is."""
 MAX_DELIVER: Final = 8
 """Deliveries of one message before it is given up: the reconciler consumer's `max_deliver`."""
 BUSY_FIRST: Final = timedelta(milliseconds=100)
@@ -112,6 +113,11 @@ RECONCILE_ERRORS = Counter(
 )
 RECONCILE_TIME = Histogram(
     "controller_runtime_reconcile_time_seconds", "Time of one reconcile", ["controller"]
+)
+LEASE_LOST = Counter(
+    "gati_reconcile_lease_lost_total",
+    "Reconciles stopped because their object's lease could not be renewed",
+    ["controller"],
 )
 LEASE_BUSY = Counter(
     "gati_reconcile_lease_busy_total",
@@ -153,11 +159,8 @@ def is_status_echo(event: ChangeEvent) -> bool:
     )
 
 
-def reconcile_timeout(lease_ttl: timedelta) -> timedelta:
+def renew_every(lease_ttl: timedelta) -> timedelta:
     return lease_ttl / 3
-
-
-RECONCILE_TIMEOUT: Final = reconcile_timeout(LEASE_TTL)
 
 
 def busy_delay(attempt: int, lease_ttl: timedelta) -> timedelta:
@@ -203,7 +206,7 @@ class Reconciler:
         kube: Kube,
         publisher: Publisher,
         *,
-        versions: VersionLog,
+        streams: StreamState,
         leases: Leases,
         target: Target | None = None,
         source: str,
@@ -214,7 +217,7 @@ class Reconciler:
         self._kube = kube
         self._target = target or KubernetesTarget(kube)
         self._publisher = publisher
-        self._versions = versions
+        self._streams = streams
         self._leases = leases
         self._lease_ttl = lease_ttl
         self._source = source
@@ -292,17 +295,28 @@ class Reconciler:
                 "another replica is reconciling this object",
                 after=busy_delay(delivery.attempt, self._lease_ttl),
             )
-        timed_out = False
+        work = asyncio.create_task(self._reconcile(delivery, subject, trigger))
+        held: Lease | None = lease
         try:
-            async with asyncio.timeout(reconcile_timeout(self._lease_ttl).total_seconds()):
-                return await self._reconcile(delivery, subject, trigger)
-        except TimeoutError:
-            timed_out = True
-            return Retry(f"reconcile took over {reconcile_timeout(self._lease_ttl)}")
+            every = renew_every(self._lease_ttl).total_seconds()
+            while not (await asyncio.wait({work}, timeout=every))[0]:
+                renewed = await self._leases.renew(lease)
+                if renewed is None:
+                    # Expired (this process stalled, or NATS was away longer than the TTL) and
+                    # maybe taken: stop here and let the event come back to whoever holds it.
+                    held = None
+                    LEASE_LOST.labels(CONTROLLER).inc()
+                    return Retry("the object's lease was lost during the reconcile")
+                held = lease = renewed
+            return work.result()
         finally:
-            if not timed_out:
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(BaseException):
+                    await work
+            if held is not None:
                 try:
-                    await self._leases.release(lease)
+                    await self._leases.release(held)
                 except (NatsError, TimeoutError) as error:
                     # Its TTL frees it; the reconcile's own outcome is what matters.
                     log.warning("lease_not_released", key=key, error=repr(error))
@@ -312,6 +326,12 @@ class Reconciler:
     ) -> Outcome:
         event = delivery.event
         about_owner = trigger is Trigger.OWNER
+        if trigger is Trigger.OWNED and not await self._streams.is_newest(
+            delivery.subject, delivery.stream_sequence
+        ):
+            # The Deployment changed again since: its newer event does this work, with the
+            # state this one no longer shows (which, trusted, could undo a newer status).
+            return DONE
         live = await self._kube.get(subject.path)
         if live is None or (about_owner and live["metadata"]["uid"] != event.uid):
             if about_owner and event.type is ChangeType.DELETED:
@@ -334,7 +354,7 @@ class Reconciler:
             return DONE
         retirement = None
         if subject.kind is GATI_HANDLER:
-            version = await self._versions.latest(subject.namespace, subject.name)
+            version = await self._streams.latest_version(subject.namespace, subject.name)
             retirement = retirement_of(live, version)
         was_retired = shows_retired(live.get("status"))
         if trigger is Trigger.VERSION and retirement is None and not was_retired:
@@ -349,6 +369,11 @@ class Reconciler:
                 retirement,
                 full=trigger is not Trigger.OWNED or reshaped,
                 reshaped=reshaped,
+                seen=(
+                    event.obj
+                    if trigger is Trigger.OWNED and event.type is not ChangeType.DELETED
+                    else None
+                ),
                 cause=_cause(delivery, subject),
             )
         except PermanentError as error:
@@ -375,12 +400,14 @@ class Reconciler:
         *,
         full: bool,
         reshaped: bool,
+        seen: dict[str, Any] | None,
         cause: str,
     ) -> Verdict:
         """Apply the render (less what a retired version gives up); after a change of an owned
         Deployment with the spec already applied (not `full`), re-apply just that Deployment: it
         undoes drift of our fields and returns the status to read, at a quarter of the calls.
-        Objects the render no longer holds are pruned after a spec change or when `reshaped`."""
+        Objects the render no longer holds are pruned after a spec change or when `reshaped`.
+        `seen`: the owned Deployment as the triggering event showed it, if it exists."""
         try:
             resource = parse_object(live)
         except InvalidObjectError as error:
@@ -396,9 +423,15 @@ class Reconciler:
         status = live.get("status") or {}
         generation = int(live["metadata"].get("generation") or 1)
         observed = status.get("observedGeneration")
+        deployment: dict[str, Any] | None = None
         if not full and observed == generation:
-            rendered = [obj for obj in rendered if obj["kind"] == "Deployment"]
-        deployment = await self._target.apply(rendered, cause=cause)
+            rendered = [obj for obj in rendered if obj["kind"] == DEPLOYMENT.kind]
+            if seen is not None and not any(rendered_changes(seen, obj) for obj in rendered):
+                # The event shows the Deployment as rendered: no drift to undo, no call to
+                # make, and its status is the newest there is (a later change is an event too).
+                rendered, deployment = [], seen
+        if rendered:
+            deployment = await self._target.apply(rendered, cause=cause)
         if observed is not None and (observed != generation or reshaped):
             # A first reconcile has nothing to prune: objects are owned by this uid only.
             keep = {(obj["kind"], obj["metadata"]["name"]) for obj in rendered}

@@ -14,6 +14,7 @@ from gati_contracts.events import ChangeEvent, decode_event
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_MODULE, GATI_VERSION
 from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, object_filter
 from gati_reconciler.reconcile import LEASE_SCOPE, MAX_DELIVER, Reconciler
+from gati_reconciler.stream_state import StreamState
 from gati_reconciler.targets import (
     TARGET_ENV,
     DryRunTarget,
@@ -22,7 +23,6 @@ from gati_reconciler.targets import (
     Target,
     TargetName,
 )
-from gati_reconciler.version_log import VersionLog
 from gati_runtime.consumer import ConsumerOptions
 from gati_runtime.kube_api import Kube
 from gati_runtime.kube_config import kube_configuration
@@ -51,6 +51,8 @@ pushing the next attempt minutes past recovery."""
 
 
 GITOPS_TREE_ENV: Final = "GATI_GITOPS_TREE"
+KUBE_WORKERS: Final = OPTIONS.max_in_flight // 8
+"""API calls in flight at once: beyond this the API server, not the reconciler, sets the pace."""
 
 
 def decode_change(payload: bytes) -> ChangeEvent:
@@ -76,13 +78,17 @@ def choose_target(kube: Kube, environ: Mapping[str, str]) -> Target:
 
 
 async def main(ctx: ServiceContext) -> None:
-    with client.ApiClient(kube_configuration(ctx.settings.kube_context)) as api:
-        kube = Kube(api, workers=OPTIONS.max_in_flight // 8)
+    configuration = kube_configuration(ctx.settings.kube_context)
+    # The client sizes its urllib3 pool when it is built: one pooled connection per thread, or
+    # every call past the tenth opens and drops a connection ("connection pool is full").
+    configuration.connection_pool_maxsize = KUBE_WORKERS
+    with client.ApiClient(configuration) as api:
+        kube = Kube(api, workers=KUBE_WORKERS)
         try:
             reconciler = Reconciler(
                 kube,
                 ctx.publisher,
-                versions=VersionLog(ctx.connection.js, ctx.settings.stream),
+                streams=StreamState(ctx.connection.js, ctx.settings.stream),
                 leases=Leases(ctx.connection.js, ctx.settings.instance_id, scope=LEASE_SCOPE),
                 target=choose_target(kube, os.environ),
                 source=ctx.settings.instance_id,

@@ -1,0 +1,49 @@
+"""What the stream last recorded per subject, read without the API server.
+
+The stream keeps every change the watcher saw, so the newest message of a subject is the latest
+known state of its object: one stream read, no API request, no informer cache to keep warm in
+every replica. Two questions are answered from it:
+- a handler's GatiVersion as last seen (`latest_version`). It may trail the API server by the
+  watcher's lag; that is safe because a version's change is itself an event the reconciler
+  consumes, and the pass it triggers reads the newer state;
+- whether an event is still the newest of its subject (`is_newest`): the per-subject
+  stream-sequence guard. An event behind which a newer one of the same object is stored may
+  show a state that no longer holds (a replica got it late, or it was redelivered); the newer
+  event carries the work, so the older one is only worth acting on if it is the newest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from gati_contracts.events import ChangeEvent, ChangeType, decode_event
+from gati_contracts.kinds import GATI_VERSION
+from gati_contracts.subjects import cr_subject
+
+
+class StreamState:
+    def __init__(self, js: JetStreamContext, stream: str) -> None:
+        self._js = js
+        self._stream = stream
+
+    async def latest_version(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The GatiVersion `namespace/name` as last seen, None when none exists (or it was
+        deleted, or the stream's limits dropped its history)."""
+        subject = cr_subject(GATI_VERSION.kind, namespace, name)
+        try:
+            message = await self._js.get_last_msg(self._stream, subject)
+        except NotFoundError:
+            return None
+        event = decode_event(message.data or b"", ChangeEvent)
+        return None if event.type is ChangeType.DELETED else event.obj
+
+    async def is_newest(self, subject: str, sequence: int) -> bool:
+        """Whether the message at `sequence` is the last one stored on `subject`."""
+        try:
+            message = await self._js.get_last_msg(self._stream, subject)
+        except NotFoundError:
+            return False  # removed by the stream's limits: newer history replaced it
+        return (message.seq or 0) <= sequence
