@@ -93,6 +93,9 @@ class _Held:
     """Decisions written to /scale within the scale-up period, for the scale-up policy."""
     recorded: tuple[int, str] | None = None
     """(desired, reason) last recorded, so an unchanged decision is not written again."""
+    deployment: tuple[int | None, str] | None = None
+    """(generation, name) of the Deployment once found, so a decision costs one read of /scale;
+    looked up again when the handler changes."""
     hpa_generation: int | None = None
     hpa_cleared: bool = False
     failed_generation: int | None = None
@@ -494,13 +497,19 @@ class Scaler:
     async def _decide(
         self, key: Key, handler: GatiHandler, held: _Held, window: TrafficWindow
     ) -> None:
-        deployment = await self._deployment(handler)
+        generation = handler.metadata.generation
+        if held.deployment is not None and held.deployment[0] == generation:
+            deployment: str | None = held.deployment[1]
+        else:
+            deployment = await self._deployment(handler)
         if deployment is None:
             return
         path = f"{collection_path(DEPLOYMENT.api_version, DEPLOYMENT.plural, key[0])}/{deployment}"
         scale = await self._kube.get(f"{path}/scale")
         if scale is None:
+            held.deployment = None  # renamed or not there yet: look it up again next time
             return
+        held.deployment = (generation, deployment)
         current = int((scale.get("spec") or {}).get("replicas") or 0)
         now = datetime.now(UTC)
         horizon = now - timedelta(seconds=SCALE_UP_PERIOD_SECONDS)
