@@ -1,5 +1,6 @@
-"""One TLS NATS server with the deployed permissions for the whole security suite (starting it
-costs a certificate and a JetStream store), and an HTTPS kubesim that demands a bearer token."""
+"""A TLS NATS server with the deployed permissions per test module (no user may delete a stream,
+so a module's events would otherwise reach the next module's watcher as deletions to publish),
+and an HTTPS kubesim that demands a bearer token."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from gati_kubesim.server import ThreadedKubeSim
 from security.secure_stack import TOKEN, SecureNats, secure_nats
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureNats]:
     with secure_nats(tmp_path_factory.mktemp("secure-nats")) as server:
         yield server

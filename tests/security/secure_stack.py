@@ -28,7 +28,7 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
 
-from gati_contracts.events import OutcomeEvent, decode_event
+from gati_contracts.events import OutcomeEvent, OutcomeResult, decode_event
 from gati_contracts.subjects import STATUS_ROOT, STREAM
 from gati_kubesim.tls import ServingCert, make_serving_cert
 from gati_runtime.embedded_nats import LOOPBACK, EmbeddedNats, NodePorts, find_nats_server
@@ -165,6 +165,14 @@ def running_service(name: str, workdir: Path, env: Mapping[str, str]) -> Iterato
                 process.wait()
 
 
+def outcome_phase(outcome: OutcomeEvent) -> str | None:
+    """A success names the phase it observed; a failure is `Failed` (its status says so)."""
+    if outcome.result is OutcomeResult.FAILED:
+        return "Failed"
+    phase = outcome.details.get("phase")
+    return phase if isinstance(phase, str) else None
+
+
 def assert_alive(services: Sequence[Service]) -> None:
     for service in services:
         assert service.process.poll() is None, f"{service.name} exited:\n{service.log()}"
@@ -202,7 +210,7 @@ async def await_outcome(
                 except NatsError:
                     continue
                 event = decode_event(message.data, OutcomeEvent)
-                if event.name == name and event.details.get("phase") in phases:
+                if event.name == name and outcome_phase(event) in phases:
                     return event
     finally:
         await subscription.unsubscribe()

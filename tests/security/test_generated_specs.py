@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from contracts.test_schema_fuzz import from_schema
 from fixtures.kubesim_server import api_client
 from gati_contracts.crds import custom_resource_definitions
-from gati_contracts.events import OutcomeEvent, OutcomeResult, decode_event
+from gati_contracts.events import OutcomeEvent, decode_event
 from gati_contracts.kinds import GROUP, VERSION
 from gati_contracts.subjects import STATUS_ROOT
 from gati_kubesim.server import ThreadedKubeSim
@@ -32,6 +32,7 @@ from security.secure_stack import (
     Service,
     assert_alive,
     await_stream,
+    outcome_phase,
     running_service,
 )
 
@@ -86,23 +87,15 @@ async def _await_ended(
     return latest
 
 
-def _phase(outcome: OutcomeEvent) -> str | None:
-    """A success names the phase it observed; a failure is `Failed` (its status says so)."""
-    if outcome.result is OutcomeResult.FAILED:
-        return "Failed"
-    phase = outcome.details.get("phase")
-    return phase if isinstance(phase, str) else None
-
-
 @contextlib.contextmanager
 def _report_unended(latest: dict[str, OutcomeEvent], names: set[str]) -> Iterator[None]:
     try:
         yield
     except TimeoutError:
         unended = {
-            name: (_phase(latest[name]), latest[name].message) if name in latest else None
+            name: (outcome_phase(latest[name]), latest[name].message) if name in latest else None
             for name in sorted(names)
-            if name not in latest or _phase(latest[name]) not in ENDED
+            if name not in latest or outcome_phase(latest[name]) not in ENDED
         }
         raise AssertionError(f"never ended (last phase, message): {unended}") from None
 
@@ -111,14 +104,14 @@ async def _collect(
     subscription: Any, latest: dict[str, OutcomeEvent], names: set[str], services: list[Service]
 ) -> None:
     async with asyncio.timeout(WAIT):
-        while not all(name in latest and _phase(latest[name]) in ENDED for name in names):
+        while not all(name in latest and outcome_phase(latest[name]) in ENDED for name in names):
             assert_alive(services)
             try:
                 message = await subscription.next_msg(timeout=1.0)
             except Exception:  # nats-py's timeout: check the services, then wait again
                 continue
             event = decode_event(message.data, OutcomeEvent)
-            if event.name in names and _phase(event) is not None:
+            if event.name in names and outcome_phase(event) is not None:
                 latest[event.name] = event
 
 
@@ -168,7 +161,7 @@ async def test_generated_specs_end_running_or_failed_with_a_message(
             GROUP, VERSION, NAMESPACE, "gatihandlers", name
         )
         status = live.get("status") or {}
-        assert status.get("phase") == _phase(outcome), (name, accepted[name], status)
+        assert status.get("phase") == outcome_phase(outcome), (name, accepted[name], status)
         if status["phase"] == "Failed":
             assert outcome.message, (name, accepted[name], outcome)
             messages = [c.get("message") or "" for c in status.get("conditions", [])]

@@ -27,6 +27,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from fixtures.kubesim_server import api_client, install_gati_crds
 from gati_contracts.events import OutcomeEvent
+from gati_contracts.kinds import GROUP, VERSION
 from gati_contracts.subjects import STREAM
 from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.kube_config import kube_configuration
@@ -46,7 +47,8 @@ from security.secure_stack import (
 FROM_SECRET = "planted-in-a-secret-91c2"
 PLAIN_ENV = "planted-as-plain-env-4d7a"
 LAST_APPLIED_VALUE = "planted-in-last-applied-e30f"
-PLANTED = (FROM_SECRET, PLAIN_ENV, LAST_APPLIED_VALUE)
+IN_INVALID_ENV = "planted-in-an-invalid-env-77b1"
+PLANTED = (FROM_SECRET, PLAIN_ENV, LAST_APPLIED_VALUE, IN_INVALID_ENV)
 REDACT = ",".join([LAST_APPLIED, "spec.env[*]", "spec.template.spec.containers[*].env[*].value"])
 
 
@@ -78,6 +80,13 @@ def _planted_handler() -> dict[str, Any]:
     return obj
 
 
+def _invalid_handler() -> dict[str, Any]:
+    """A value and a reference at once: the CRD lets it through (env values are schemaless),
+    the contracts refuse it, and the refusal must not quote the value."""
+    both = {"value": IN_INVALID_ENV, "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}
+    return handler("default", "leaky", replicas=1, env={"TOKEN": both})
+
+
 async def _everything_stored(tooling: Client) -> list[tuple[str, str, bytes]]:
     """(stream, subject, headers + payload) of every message in every stream of the account."""
     jsm = tooling.jsm()
@@ -99,6 +108,11 @@ class OperatorRun:
     """What one run of watcher + reconciler left behind, for the tests below to judge."""
 
     outcome: OutcomeEvent
+    refusal: OutcomeEvent
+    """The reconciler's answer to the handler whose env the contracts refuse."""
+    refused_status: dict[str, Any]
+    event_notes: list[str]
+    """Notes of the Kubernetes Events the reconciler posted."""
     users: dict[str, str]
     """NATS client name -> the user the server authenticated it as."""
     stored: list[tuple[str, str, bytes]]
@@ -115,9 +129,11 @@ async def _run_operator(bus: SecureNats, kube: ThreadedKubeSim, workdir: Path) -
     encoded = base64.b64encode(FROM_SECRET.encode()).decode()
     secret = {"metadata": {"name": "db"}, "data": {"password": encoded}}
     core.create_namespaced_secret("default", cast(Any, secret))
-    client.CustomObjectsApi(api).create_namespaced_custom_object(
-        "gati.dev", "v1alpha1", "default", "gatihandlers", _planted_handler()
-    )
+    custom = client.CustomObjectsApi(api)
+    for obj in (_planted_handler(), _invalid_handler()):
+        custom.create_namespaced_custom_object(
+            "gati.dev", "v1alpha1", "default", "gatihandlers", obj
+        )
     kubeconfig = kube.sim.write_kubeconfig(workdir / "kubeconfig")
     tooling = await bus.connect("tooling")
     try:
@@ -130,6 +146,7 @@ async def _run_operator(bus: SecureNats, kube: ThreadedKubeSim, workdir: Path) -
             ) as reconciler,
         ):
             outcome = await await_outcome(tooling, "users", [watcher, reconciler])
+            refusal = await await_outcome(tooling, "leaky", [watcher, reconciler], ("Failed",))
             users = bus.users_by_client()
             stored = await _everything_stored(tooling)
     finally:
@@ -139,8 +156,15 @@ async def _run_operator(bus: SecureNats, kube: ThreadedKubeSim, workdir: Path) -
     logs["nats-server"] = bus.log_file.read_text(errors="replace")
     deployments = client.AppsV1Api(api).list_namespaced_deployment("default")
     config_maps = core.list_namespaced_config_map("default")
+    leaky = custom.get_namespaced_custom_object(GROUP, VERSION, "default", "gatihandlers", "leaky")
+    events = client.EventsV1Api(api).list_namespaced_event("default")
     return OperatorRun(
         outcome=outcome,
+        refusal=refusal,
+        refused_status=cast(dict[str, Any], leaky)["status"],
+        event_notes=[
+            item.get("note") or "" for item in api.sanitize_for_serialization(events)["items"]
+        ],
         users=users,
         stored=stored,
         logs=logs,
@@ -193,18 +217,23 @@ def test_no_planted_secret_is_stored_in_any_stream(run: OperatorRun) -> None:
         assert not leaks, f"{planted} stored in {leaks}"
 
 
+def test_a_refused_env_is_named_but_its_value_never_quoted(run: OperatorRun) -> None:
+    assert run.refusal.reason == "InvalidSpec"
+    assert "spec.env" in run.refusal.message, run.refusal.message
+    conditions = run.refused_status["conditions"]
+    assert run.refused_status["phase"] == "Failed"
+    assert any("spec.env" in (c.get("message") or "") for c in conditions), conditions
+    assert any("spec.env" in note for note in run.event_notes), run.event_notes
+    shown = [run.refusal.message, *(c.get("message") or "" for c in conditions), *run.event_notes]
+    assert not [text for text in shown if IN_INVALID_ENV in text]
+
+
 def test_no_planted_secret_or_password_is_logged(run: OperatorRun) -> None:
     for source, text in run.logs.items():
         for planted in (*PLANTED, *(password(user) for user in USERS)):
             assert planted not in text, f"{planted} in the {source} log"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deploy/nats/auth.conf lets services subscribe only to _INBOX.>, so ConsumerLoop's "
-    "subscription to $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.GATI.<durable> is refused and "
-    "a last delivery lost with its replica is never reported as poison",
-)
 def test_services_need_no_permission_they_lack(run: OperatorRun) -> None:
     for service in ("watcher", "reconciler"):
         violations = [
