@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from bench.watcher import (
     WatcherProcess,
     Writer,
     kubeconfig,
+    print_result,
     setup_cluster,
     tail,
 )
@@ -140,11 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.changes < 5 or args.repeats < 1:
         parser.error("--changes must be at least 5 and --repeats at least 1")
-    result = asyncio.run(run(args.changes, args.repeats))
-    width = max(map(len, result))
-    for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
-    print(json.dumps(result))
+    print_result(asyncio.run(run(args.changes, args.repeats)))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -404,7 +404,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=4.0)
     args = parser.parse_args()
-    result = asyncio.run(run(args.burst, args.rate, args.seconds))
+    print_result(asyncio.run(run(args.burst, args.rate, args.seconds)))
+
+
+def print_result(result: Mapping[str, Any]) -> None:
+    """For a reader, then as the last line the JSON object `make bench` collects."""
     width = max(map(len, result))
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")
