@@ -51,6 +51,12 @@ SOMETIMES_UNUSED: dict[str, dict[Rule, str]] = {
         Rule("apps", "deployments", "delete"): _RETIRED_RACE,
         Rule("", "services", "delete"): _RETIRED_RACE,
     },
+    "timescape": {
+        Rule("gati.dev", "gativersions", "delete"): (
+            "decommissioned records of a path beyond GATI_DECOMMISSIONED_RETENTION (default 20) "
+            "whose handler is gone but which garbage collection left (no controller reference)"
+        ),
+    },
 }
 
 
