@@ -145,8 +145,10 @@ def test_reconciler_replay_renders_then_diffs_against_the_previous_rendering() -
     first = replay.decide(record(1, change(handler_object(1))))
     assert first[0].action == "apply"
     assert {m["kind"] for m in first[0].manifests} >= {"Deployment", "Service", "ConfigMap"}
-    again = replay.decide(record(2, change(handler_object(2))))
+    echo = handler_object(2, status={"phase": "Running", "readyReplicas": 2})
+    again = replay.decide(record(2, change(echo)))
     assert again[0].action == "unchanged"
+    assert again[0].manifests == first[0].manifests, "a status echo is not rendered again"
     updated = replay.decide(record(3, change(handler_object(3, image="ghcr.io/x/orders:2.0.0"))))
     assert updated[0].changes == [
         "Deployment orders: ~ spec.template.spec.containers[name=handler].image: "
@@ -157,7 +159,9 @@ def test_reconciler_replay_renders_then_diffs_against_the_previous_rendering() -
     failed = replay.decide(record(4, change(broken)))
     assert failed[0].action == "failed"
     assert any("spec.port" in line for line in failed[0].changes)
-    assert replay.decide(record(5, outcome(1))) == []
+    broken["metadata"]["resourceVersion"] = "5"
+    assert replay.decide(record(5, change(broken)))[0].action == "failed", "said every time"
+    assert replay.decide(record(6, outcome(1))) == []
 
 
 def test_subject_matching_follows_nats_wildcards() -> None:

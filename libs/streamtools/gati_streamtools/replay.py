@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from gati_contracts.events import ChangeEvent, ChangeType
 from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE
@@ -115,6 +115,8 @@ class ReconcilerReplay:
 
     def __init__(self) -> None:
         self._previous: dict[tuple[str, str, str], dict[tuple[str, str], dict[str, Any]]] = {}
+        self._inputs: dict[tuple[str, str, str], dict[str, Any]] = {}
+        """What each object's last rendering was made from (`_render_input`)."""
 
     @property
     def filters(self) -> tuple[str, ...]:
@@ -145,18 +147,24 @@ class ReconcilerReplay:
         )
         if event.type is ChangeType.DELETED:
             self._previous.pop(key, None)
+            self._inputs.pop(key, None)
             return [
                 decision(
                     action="deleted",
                     changes=["owned objects go with it (garbage collection by owner reference)"],
                 )
             ]
+        rendered_from = _render_input(event.obj)
+        if key in self._previous and self._inputs.get(key) == rendered_from:
+            # A status write echoed by the watcher (most of a real stream): same render.
+            return [decision(action="unchanged", manifests=list(self._previous[key].values()))]
         try:
             resource = parse_object(event.obj)
             if isinstance(resource, GatiVersion):  # kind checked above; keeps mypy honest
                 return []
             manifests = render(resource)
         except (InvalidObjectError, ManifestError) as error:
+            self._inputs.pop(key, None)
             return [
                 decision(
                     action="failed",
@@ -179,6 +187,7 @@ class ReconcilerReplay:
             f"{kind} {name}: deleted" for kind, name in previous if (kind, name) not in current
         ]
         self._previous[key] = current
+        self._inputs[key] = rendered_from
         return [
             decision(
                 action="apply" if changes else "unchanged",
@@ -186,6 +195,16 @@ class ReconcilerReplay:
                 manifests=manifests,
             )
         ]
+
+
+_NOT_RENDERED: Final = frozenset({"resourceVersion", "managedFields"})
+"""Metadata the renderer never reads, which every status write changes."""
+
+
+def _render_input(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as far as the renderer reads it: without status and write bookkeeping."""
+    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _NOT_RENDERED}
+    return {k: v for k, v in obj.items() if k != "status"} | {"metadata": metadata}
 
 
 _MISSING: Any = object()
