@@ -49,7 +49,7 @@ KINDS_OWNED_BY: Final[dict[str, tuple[KindInfo, ...]]] = {
 }
 """Every kind a resource of each kind *may* own. The reconciler lists these by the owner's
 selector labels and deletes what the latest render no longer contains (a PodDisruptionBudget
-after scaling down to one replica, a Deployment after `deploymentName` changed)."""
+after scaling down to one replica, the Deployment and Service of a retired version)."""
 
 INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
 COMPONENT_LABEL: Final = "app.kubernetes.io/component"

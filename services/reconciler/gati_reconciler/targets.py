@@ -121,9 +121,14 @@ class KubernetesTarget:
                 deployment = applied
         return deployment
 
-    async def _owned(self, owner: Owner, uid: str) -> list[tuple[str, dict[str, Any]]]:
+    async def _owned(
+        self, owner: Owner, uid: str, skip: frozenset[str] = frozenset()
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Objects of `owner` of every kind it may own but those in `skip`."""
         found = []
         for info in KINDS_OWNED_BY[owner.kind.kind]:
+            if info.kind in skip:
+                continue
             collection = collection_path(info.api_version, info.plural, owner.namespace)
             for item in await self._kube.list(collection, owner.selector):
                 if _owned_by(item, uid):
@@ -133,7 +138,12 @@ class KubernetesTarget:
     async def prune(
         self, owner: Owner, uid: str, keep: set[tuple[str, str]], *, cause: str
     ) -> None:
-        for kind, item in await self._owned(owner, uid):
+        """Lists only the kinds the render dropped: a kind it holds is named by
+        `gati_contracts.ownership.owned_name` from the owner's name alone, so no other object
+        of that kind can be the owner's, and listing it would cost a scan of every object of the
+        kind in the namespace for nothing."""
+        kept_kinds = frozenset(kind for kind, _ in keep)
+        for kind, item in await self._owned(owner, uid, skip=kept_kinds):
             metadata = item["metadata"]
             if (kind, metadata["name"]) not in keep:
                 await self._kube.delete(object_path(item | {"kind": kind}), uid=metadata["uid"])
