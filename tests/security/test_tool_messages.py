@@ -15,11 +15,6 @@ from gati_streamtools.bus import BusUnreachableError, connect_tool
 PASSWORD = "pw-tooling-never-printed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gati_streamtools.bus.connect_tool puts settings.nats_url, credentials included, "
-    "into BusUnreachableError (libs/streamtools, developer-experience area)",
-)
 async def test_an_unreachable_bus_is_reported_without_the_password() -> None:
     url = f"nats://tooling:{PASSWORD}@{LOOPBACK}:{free_port()}"
     settings = Settings.load(environ={"GATI_NATS_URL": url})

@@ -12,12 +12,13 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlparse
 
 import nats
 import nats.errors
 from nats.aio.client import Client
 
-from gati_runtime.nats_connection import tls_context
+from gati_runtime.nats_connection import tls_context, without_credentials
 from gati_runtime.settings import Settings, SettingsError
 
 CONNECT_TIMEOUT = 5.0
@@ -74,8 +75,10 @@ async def connect_tool(settings: Settings, *, name: str) -> Client:
         return connecting.result()
     connecting.cancel()
     reason = errors[-1] if errors else "no answer"
+    # A terminal or CI log is no place for the password that deploy/ puts into the URL.
+    address = ",".join(without_credentials(urlparse(url)) for url in settings.nats_servers)
     raise BusUnreachableError(
-        f"cannot reach NATS at {settings.nats_url} ({reason}); check --nats-url or GATI_NATS_URL"
+        f"cannot reach NATS at {address} ({reason}); check --nats-url or GATI_NATS_URL"
     )
 
 
