@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
+from prometheus_client import REGISTRY
 
 from gati_contracts.events import TrafficSample, encode_event, event_headers
 from gati_contracts.kinds import GATI_HANDLER
@@ -162,3 +163,16 @@ def owned_deployment(name: str, owner: dict[str, Any], replicas: int) -> dict[st
             },
         },
     }
+
+
+def ticks() -> float:
+    return REGISTRY.get_sample_value("gati_scaler_ticks_total") or 0.0
+
+
+async def after_ticks(count: int) -> None:
+    target = ticks() + count
+    async with asyncio.timeout(30):
+        while True:
+            if ticks() >= target:
+                return
+            await asyncio.sleep(0.05)  # the tick loop publishes nothing when it leaves a handler

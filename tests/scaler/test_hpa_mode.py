@@ -8,12 +8,15 @@ from typing import Any, cast
 
 from kubernetes import client
 
+from fixtures.kubesim_server import kubesim_hook
+from gati_contracts.events import OutcomeResult
 from gati_contracts.ownership import owned_name
+from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.settings import Settings
 from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads, handler, outcomes, running_reconciler
-from scaler.running import FAST, running_scaler
+from scaler.running import FAST, after_ticks, running_scaler
 
 HPA_SCALING = {"mode": "hpa", "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilization": 70}
 RESOURCES = {"requests": {"cpu": "100m"}}
@@ -119,3 +122,37 @@ async def test_the_holder_follows_a_spec_change_another_replica_was_handed(
         assert hpa["spec"]["maxReplicas"] == 8
         sources = {e.source for e in seen.events if e.action == "hpa-applied"}
         assert len(sources) == 1, "only the holder wrote the HPA"
+
+
+async def test_an_hpa_the_server_refuses_fails_once_per_generation(
+    gati_kubesim: ThreadedKubeSim,
+    gati_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    bus_settings: Settings,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    """A refusal (here an admission webhook's 422, injected) is reported, not retried every
+    tick; the next generation is tried afresh."""
+    ns = workloads.namespace
+    refuse = {"verb": "patch", "resource": "horizontalpodautoscalers", "code": 422}
+    kubesim_hook(gati_kubesim.url, "faults", refuse)
+    try:
+        async with (
+            outcomes(gati_connection) as seen,
+            running_reconciler(gati_api, gati_connection),
+            running_scaler(gati_api, bus_settings),
+        ):
+            workloads.create(handler(ns, "users", resources=RESOURCES, scaling=HPA_SCALING))
+            await seen.wait_for(lambda es: any(e.reason == "HpaRejected" for e in es))
+            await after_ticks(10)
+            rejected = [e for e in seen.events if e.reason == "HpaRejected"]
+            assert len(rejected) == 1
+            assert rejected[0].result is OutcomeResult.FAILED
+            assert "422" in rejected[0].message
+            kubesim_hook(gati_kubesim.url, "faults", method="DELETE")
+            workloads.patch_spec("GatiHandler", "users", {"scaling": {"maxReplicas": 6}})
+            await seen.wait_for(lambda es: any(e.action == "hpa-applied" for e in es))
+            assert hpa_of(gati_api, ns, owned_name("users")) is not None
+    finally:
+        kubesim_hook(gati_kubesim.url, "faults", method="DELETE")

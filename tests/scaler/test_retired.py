@@ -4,12 +4,10 @@ at zero replicas back to its minimum, undoing the decommission."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
-from prometheus_client import REGISTRY
 
 from gati_contracts.conditions import VERSION_DECOMMISSIONED
 from gati_contracts.kinds import GATI_HANDLER, GROUP, VERSION
@@ -17,7 +15,7 @@ from gati_contracts.ownership import owned_name
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.settings import Settings
 from reconciler.harness import Workloads, handler, outcomes
-from scaler.running import owned_deployment, running_scaler
+from scaler.running import after_ticks, owned_deployment, running_scaler
 
 EVENTS_NO_ZERO = {"mode": "events", "targetRequestsPerReplica": 10, "maxReplicas": 4}
 
@@ -25,19 +23,6 @@ EVENTS_NO_ZERO = {"mode": "events", "targetRequestsPerReplica": 10, "maxReplicas
 def ready_condition(reason: str) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     return {"type": "Ready", "status": "False", "lastTransitionTime": now, "reason": reason}
-
-
-def ticks() -> float:
-    return REGISTRY.get_sample_value("gati_scaler_ticks_total") or 0.0
-
-
-async def after_ticks(count: int) -> None:
-    target = ticks() + count
-    async with asyncio.timeout(30):
-        while True:
-            if ticks() >= target:
-                return
-            await asyncio.sleep(0.05)  # the tick loop publishes nothing when it leaves a handler
 
 
 async def test_a_retired_handler_keeps_zero_replicas_until_it_is_back(

@@ -1,8 +1,9 @@
 """The `autoscaling/v2` HorizontalPodAutoscaler of a handler in mode `hpa`, as an apply body.
 
 A pure function of the handler: every replica renders byte-identical JSON, so re-applying an
-unchanged handler is a no-op under server-side apply, and every field set is one the
-`gati-operator` field manager claims (the HPA controller then owns the Deployment's replicas).
+unchanged handler is a no-op under server-side apply, and every field set is one the scaler's
+field manager (`gati-operator-scaler`) claims (the HPA controller then owns the Deployment's
+replicas).
 
 The scale-up behaviour is written out although it equals the HPA's default, so it matches the
 policy of mode `events` by construction (the same constants) and survives a change of defaults.

@@ -423,7 +423,16 @@ class Scaler:
             return
         namespace = handler.metadata.namespace or ""
         path = f"{collection_path(HPA_API, HPA_PLURAL, namespace)}/{deployment}"
-        await self._kube.apply(path, body, field_manager=FIELD_MANAGER)
+        try:
+            await self._kube.apply(path, body, field_manager=FIELD_MANAGER)
+        except KubeError as error:
+            if error.transient:
+                raise
+            # Refused as written (422, 403): once per generation, not once per tick.
+            held.failed_generation = generation
+            log.warning("hpa_rejected", name=handler.metadata.name, error=str(error))
+            await self._publish(handler, "hpa", OutcomeResult.FAILED, "HpaRejected", str(error))
+            return
         held.hpa_generation = generation
         await self._publish(
             handler,
