@@ -3,7 +3,6 @@ its diff read, and a subject where another publisher was faster is read and deci
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -16,13 +15,10 @@ from nats.js import JetStreamContext
 
 from gati_contracts.events import ChangeEvent, ChangeType, encode_event, event_headers
 from gati_contracts.kinds import GROUP, VERSION
-from gati_contracts.subjects import CR_ROOT, STREAM, cr_subject, object_filter
+from gati_contracts.subjects import CR_ROOT, cr_subject, object_filter
 from gati_runtime.nats_connection import NatsConnection
-from gati_runtime.publisher import Publisher
 from gati_watcher import watcher as watcher_module
 from gati_watcher.checkpoint import Checkpoint, last_events
-from gati_watcher.envelope import Outgoing, outgoing
-from gati_watcher.pipeline import PublishPipeline, Result
 from watcher.helpers import Cluster, drift, handler, running_watcher, stream_tail
 
 Hook = Callable[[], Awaitable[None]]
@@ -44,33 +40,6 @@ def _between_read_and_publish(monkeypatch: pytest.MonkeyPatch, namespace: str, h
         return checkpoint
 
     monkeypatch.setattr(watcher_module, "last_events", read_then_hook)
-
-
-async def test_expected_last_subject_sequence_decides_the_outcome(
-    gati_connection: NatsConnection,
-) -> None:
-    pipeline = PublishPipeline(gati_connection.client, Publisher(gati_connection), asyncio.Event())
-    obj = handler("ns", "a") | {"metadata": {"name": "a", "namespace": "ns", "uid": "u"}}
-    subject = cr_subject("GatiHandler", "ns", "a")
-
-    def message(rv: str) -> Outgoing:
-        versioned = obj | {"metadata": obj["metadata"] | {"resourceVersion": rv}}
-        return outgoing(
-            ChangeType.ADDED, subject, versioned, source="t", observed_at=datetime.now(UTC)
-        )
-
-    first = await pipeline.publish(message("1"), expect_last=0)
-    assert first.result is Result.STORED
-    assert first.sequence
-    stale = await pipeline.publish(message("2"), expect_last=0)
-    assert stale.result is Result.CONFLICT
-    second = await pipeline.publish(message("2"), expect_last=first.sequence)
-    assert second.result is Result.STORED
-    assert second.sequence == first.sequence + 1
-    repeated = await pipeline.publish(message("2"), expect_last=first.sequence)
-    assert repeated.result in (Result.STORED, Result.CONFLICT)  # never a second copy
-    checkpoint = await last_events(gati_connection.js, STREAM, [subject])
-    assert checkpoint.sequences == {subject: second.sequence}
 
 
 async def test_a_relist_leaves_a_newer_change_of_another_replica_on_top(

@@ -1,0 +1,104 @@
+"""The publish pipeline against a real nats-server: many in flight yet in order per subject,
+the expected last subject sequence honoured, and a change the stream cannot take given up
+without a crash (and without a relist when it is no failure of the stream)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from nats.aio.client import Client
+
+from gati_contracts.events import ChangeType
+from gati_contracts.subjects import STREAM, cr_subject
+from gati_runtime.nats_connection import NatsConnection
+from gati_runtime.publisher import Publisher
+from gati_watcher.checkpoint import last_events
+from gati_watcher.envelope import Outgoing, outgoing
+from gati_watcher.pipeline import Outcome, PublishPipeline, Result
+from watcher.helpers import handler, sample, stream_tail
+
+
+def change(name: str, rv: str, *, subject: str | None = None, filler: int = 0) -> Outgoing:
+    obj = handler("ns", name) | {
+        "metadata": {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": rv}
+    }
+    if filler:
+        obj["spec"] = obj["spec"] | {"env": {"FILLER": "x" * filler}}
+    return outgoing(
+        ChangeType.MODIFIED,
+        subject or cr_subject("GatiHandler", "ns", name),
+        obj,
+        source="t",
+        observed_at=datetime.now(UTC),
+    )
+
+
+async def test_many_in_flight_keep_the_order_of_each_subject(
+    gati_bus: Client, gati_connection: NatsConnection
+) -> None:
+    pipeline = PublishPipeline(gati_connection.client, Publisher(gati_connection), asyncio.Event())
+    outcomes: list[Outcome] = []
+    async with stream_tail(gati_bus) as tail:
+        for i in range(300):
+            pipeline.submit(change(f"o{i % 5}", str(i + 1)), None, outcomes.append)
+        await pipeline.drain()
+        await tail.wait_for(lambda events: len(events) == 300)
+    assert {outcome.result for outcome in outcomes} == {Result.STORED}
+    for name in (f"o{k}" for k in range(5)):
+        assert [int(e.resource_version) for e in tail.of(name)] == list(
+            range(int(name[1]) + 1, 301, 5)
+        )
+    assert pipeline.failures == 0
+
+
+async def test_expected_last_subject_sequence_decides_the_outcome(
+    gati_connection: NatsConnection,
+) -> None:
+    pipeline = PublishPipeline(gati_connection.client, Publisher(gati_connection), asyncio.Event())
+    subject = cr_subject("GatiHandler", "ns", "a")
+
+    def message(rv: str) -> Outgoing:
+        return change("a", rv)
+
+    first = await pipeline.publish(message("1"), expect_last=0)
+    assert first.result is Result.STORED
+    assert first.sequence
+    stale = await pipeline.publish(message("2"), expect_last=0)
+    assert stale.result is Result.CONFLICT
+    second = await pipeline.publish(message("2"), expect_last=first.sequence)
+    assert second.result is Result.STORED
+    assert second.sequence == first.sequence + 1
+    repeated = await pipeline.publish(message("2"), expect_last=first.sequence)
+    assert repeated.result in (Result.STORED, Result.CONFLICT)  # never a second copy
+    checkpoint = await last_events(gati_connection.js, STREAM, [subject])
+    assert checkpoint.sequences == {subject: second.sequence}
+
+
+async def test_a_change_too_large_for_the_server_is_skipped_and_the_subject_goes_on(
+    gati_connection: NatsConnection,
+) -> None:
+    pipeline = PublishPipeline(gati_connection.client, Publisher(gati_connection), asyncio.Event())
+    skipped = sample("gati_watcher_skipped_total", kind="GatiHandler", reason="too-large")
+    limit = gati_connection.client.max_payload
+    too_large = await pipeline.publish(change("big", "1", filler=limit + 1))
+    after = await pipeline.publish(change("big", "2"))
+    assert too_large.result is Result.DROPPED
+    assert after.result is Result.STORED
+    assert (
+        sample("gati_watcher_skipped_total", kind="GatiHandler", reason="too-large") == skipped + 1
+    )
+    assert pipeline.failures == 0
+
+
+async def test_a_change_no_stream_takes_is_retried_and_dropped_at_shutdown(
+    gati_connection: NatsConnection,
+) -> None:
+    stop = asyncio.Event()
+    stop.set()  # shutting down: the first retry gives up instead of waiting out its backoff
+    pipeline = PublishPipeline(gati_connection.client, Publisher(gati_connection), stop)
+    retries = sample("gati_publish_retries_total")
+    outcome = await pipeline.publish(change("x", "1", subject="nowhere.x"))
+    assert outcome.result is Result.DROPPED
+    assert sample("gati_publish_retries_total") == retries + 1
+    assert pipeline.failures == 0
