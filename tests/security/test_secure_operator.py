@@ -228,9 +228,9 @@ def test_a_refused_env_is_named_but_its_value_never_quoted(run: OperatorRun) -> 
     assert not [text for text in shown if IN_INVALID_ENV in text]
 
 
-def test_no_planted_secret_or_password_is_logged(run: OperatorRun) -> None:
+def test_no_planted_secret_password_or_token_is_logged(run: OperatorRun) -> None:
     for source, text in run.logs.items():
-        for planted in (*PLANTED, *(password(user) for user in USERS)):
+        for planted in (*PLANTED, TOKEN, *(password(user) for user in USERS)):
             assert planted not in text, f"{planted} in the {source} log"
 
 
