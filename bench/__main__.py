@@ -9,7 +9,7 @@ process, printing its result as the last JSON object line on stdout. A missing m
 skipped and a failing one is recorded with its exit code, so one broken bench never hides the
 others' figures.
 
-    python -m bench [--quick] [--sizes 100x3,1000x1] [--out bench/results]
+    python -m bench [--quick] [--sizes 100x2,1000x1] [--out bench/results]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from bench.harness import last_json_line, machine, spread, write_report
 BENCH_DIR = Path(__file__).parent
 PEERS = ("kubesim", "watcher", "recovery", "reconciler", "replay")
 PEER_TIMEOUT = 240.0
-DEFAULT_SIZES = "100x3,1000x1"
+DEFAULT_SIZES = "100x2,1000x1"
 QUICK_SIZES = "5x2"
 SCENARIOS = {"convergence": "1 convergence", "update": "2 update wave"}
 
