@@ -156,3 +156,26 @@ async def test_an_hpa_the_server_refuses_fails_once_per_generation(
             assert hpa_of(gati_api, ns, owned_name("users")) is not None
     finally:
         kubesim_hook(gati_kubesim.url, "faults", method="DELETE")
+
+
+async def test_an_hpa_left_behind_while_no_scaler_ran_is_deleted(
+    gati_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    bus_settings: Settings,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    ns = workloads.namespace
+    async with (
+        outcomes(gati_connection) as seen,
+        running_reconciler(gati_api, gati_connection),
+    ):
+        async with running_scaler(gati_api, bus_settings, source="s0"):
+            workloads.create(handler(ns, "users", resources=RESOURCES, scaling=HPA_SCALING))
+            await seen.wait_for(lambda es: any(e.action == "hpa-applied" for e in es))
+        workloads.patch_spec("GatiHandler", "users", {"scaling": {"mode": "none"}})
+        await seen.phase("users", "Running", generation=2)
+        assert hpa_of(gati_api, ns, owned_name("users")) is not None
+        async with running_scaler(gati_api, bus_settings, source="s1"):
+            await seen.wait_for(lambda es: any(e.action == "hpa-deleted" for e in es))
+        assert hpa_of(gati_api, ns, owned_name("users")) is None

@@ -48,7 +48,7 @@ from gati_contracts.events import (
 )
 from gati_contracts.handler import GatiHandler
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER
-from gati_contracts.labels import selector_labels, selector_string
+from gati_contracts.labels import KIND_LABEL, OWNER_LABEL, selector_labels, selector_string
 from gati_contracts.scaling import ScalingMode, ScalingRecord
 from gati_contracts.subjects import CR_ROOT, object_filter, status_subject, traffic_subject
 from gati_runtime.consumer import Delivery, Poison
@@ -106,6 +106,8 @@ class _Known:
     handler: GatiHandler
     next_attempt: float = 0.0
     """Monotonic time before which a lease another replica holds is not asked for again."""
+    orphan_hpa: bool = False
+    """The handler left mode hpa, yet its HPA is still there (seen by the last resync)."""
 
 
 class Scaler:
@@ -279,6 +281,16 @@ class Scaler:
             seen.add(self._remember(handler))
         for key in [key for key in self._known if key not in seen]:
             await self._forget(key)
+        # An HPA whose handler left mode hpa while no scaler ran is still ours to delete.
+        hpas = await self._kube.list(
+            f"/apis/{HPA_API}/{HPA_PLURAL}", f"{KIND_LABEL}={GATI_HANDLER.singular}"
+        )
+        for item in hpas:
+            metadata = item.get("metadata") or {}
+            owner = (metadata.get("labels") or {}).get(OWNER_LABEL)
+            known = self._known.get((metadata.get("namespace") or "", owner or ""))
+            if known is not None:
+                known.orphan_hpa = known.handler.spec.scaling.mode is not ScalingMode.HPA
 
     async def _tick_one(self, key: Key) -> None:
         held = self._held.get(key)
@@ -330,11 +342,8 @@ class Scaler:
         mode = known.handler.spec.scaling.mode
         held = self._held.get(key)
         if held is None:
-            if (
-                mode not in SCALED_MODES
-                or retired(known.handler)
-                or time.monotonic() < known.next_attempt
-            ):
+            wanted = (mode in SCALED_MODES and not retired(known.handler)) or known.orphan_hpa
+            if not wanted or time.monotonic() < known.next_attempt:
                 return DONE
             held = await self._acquire(key, known)
             if held is None:
@@ -387,6 +396,9 @@ class Scaler:
         if mode is not ScalingMode.HPA and not held.hpa_cleared:
             await self._delete_hpa(handler)
             held.hpa_cleared, held.hpa_generation = True, None
+            known = self._known.get(key)
+            if known is not None:
+                known.orphan_hpa = False
         if mode is ScalingMode.HPA:
             held.hpa_cleared = False
             await self._apply_hpa(handler, held)
