@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ def generated_specs(count: int) -> list[dict[str, Any]]:
 
 
 async def _await_ended(
-    bus: SecureNats, names: set[str], services: list[Service]
+    bus: SecureNats, names: Mapping[str, Any], services: list[Service]
 ) -> dict[str, OutcomeEvent]:
     """The last outcome of each name once every one has ended, read as tools read."""
     reader = await bus.connect("tooling")
@@ -88,20 +88,27 @@ async def _await_ended(
 
 
 @contextlib.contextmanager
-def _report_unended(latest: dict[str, OutcomeEvent], names: set[str]) -> Iterator[None]:
+def _report_unended(latest: dict[str, OutcomeEvent], names: Mapping[str, Any]) -> Iterator[None]:
     try:
         yield
     except TimeoutError:
         unended = {
-            name: (outcome_phase(latest[name]), latest[name].message) if name in latest else None
+            name: (
+                outcome_phase(latest[name]) if name in latest else None,
+                latest[name].message if name in latest else None,
+                names[name],
+            )
             for name in sorted(names)
             if name not in latest or outcome_phase(latest[name]) not in ENDED
         }
-        raise AssertionError(f"never ended (last phase, message): {unended}") from None
+        raise AssertionError(f"never ended (last phase, message, spec): {unended}") from None
 
 
 async def _collect(
-    subscription: Any, latest: dict[str, OutcomeEvent], names: set[str], services: list[Service]
+    subscription: Any,
+    latest: dict[str, OutcomeEvent],
+    names: Mapping[str, Any],
+    services: list[Service],
 ) -> None:
     async with asyncio.timeout(WAIT):
         while not all(name in latest and outcome_phase(latest[name]) in ENDED for name in names):
@@ -152,7 +159,7 @@ async def test_generated_specs_end_running_or_failed_with_a_message(
             "reconciler", tmp_path, env | {"GATI_NATS_URL": bus.url("reconciler")}
         ) as r,
     ):
-        ended = await _await_ended(bus, set(accepted), [w, r])
+        ended = await _await_ended(bus, accepted, [w, r])
     assert w.process.returncode == 0, w.log()
     assert r.process.returncode == 0, r.log()
 
