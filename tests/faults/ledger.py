@@ -28,6 +28,8 @@ from gati_streamtools.reader import read_range
 
 VERIFY_TIMEOUT = 120.0
 DRAIN_POLL = 0.5
+SETTLE = 20.0
+VERIFY_PAUSE = 2.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,21 @@ async def _read_ledger(nats_url: str) -> Ledger:
 
 def read_ledger(nats_url: str) -> Ledger:
     return asyncio.run(_read_ledger(nats_url))
+
+
+def settled_drift(nats_url: str, kubeconfig: Path, *, within: float = SETTLE) -> list[Any]:
+    """Drift that stays: `verify` is a snapshot, and an object written a moment ago (a status
+    the operator is still settling) is legitimately not in the stream yet. Only a difference
+    that is still there, at the same resourceVersion, after `within` seconds is a lost change."""
+    deadline = time.monotonic() + within
+    drift = run_verify(nats_url, kubeconfig)["drift"]
+    while drift and time.monotonic() < deadline:
+        time.sleep(VERIFY_PAUSE)
+        again = run_verify(nats_url, kubeconfig)["drift"]
+        if again == drift:
+            continue
+        drift = [entry for entry in again if entry in drift]
+    return list(drift)
 
 
 def run_verify(nats_url: str, kubeconfig: Path) -> dict[str, Any]:

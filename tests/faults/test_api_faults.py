@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from faults.figures import FaultFigures, api_requests, record
-from faults.ledger import await_drained, read_ledger, run_verify
+from faults.ledger import await_drained, read_ledger, settled_drift
 from faults.operator import Operator, kubesim_cluster
 from faults.workload import Burst, await_convergence
 from fixtures.kubesim_server import api_client, kubesim_hook
@@ -30,6 +30,16 @@ MAX_QUIET_RATE = 5.0
 """Requests/s once converged: resyncs and watch restarts, no request is being retried."""
 
 
+NAMESPACES = ["api-a", "api-b", "api-c", "api-d"]
+TIMESCAPE_DRAIN = 60.0
+
+
+def inject_api_faults(url: str) -> None:
+    """Every request 100 ms late, one in ten of them then answered 500."""
+    kubesim_hook(url, "faults", {"code": 500, "probability": ERROR_RATE, "latency": LATENCY})
+    kubesim_hook(url, "faults", {"latency": LATENCY})
+
+
 @pytest.mark.timeout(300)
 def test_operator_converges_through_api_errors_and_latency(tmp_path: Path) -> None:
     with (
@@ -43,13 +53,8 @@ def test_operator_converges_through_api_errors_and_latency(tmp_path: Path) -> No
         operator.await_readiness(True, timeout=60)
         before = api_requests(cluster.url)
         started = time.monotonic()
-        kubesim_hook(
-            cluster.url,
-            "faults",
-            {"code": 500, "probability": ERROR_RATE, "latency": LATENCY},
-        )
-        kubesim_hook(cluster.url, "faults", {"latency": LATENCY})
-        burst = Burst(api, ["api-a", "api-b", "api-c", "api-d"], handlers=10, updates=4)
+        inject_api_faults(cluster.url)
+        burst = Burst(api, NAMESPACES, handlers=10, updates=4)
         burst.start()
         converged = await_convergence(api, burst, timeout=180)
         assert burst.error is None, burst.error
@@ -63,7 +68,7 @@ def test_operator_converges_through_api_errors_and_latency(tmp_path: Path) -> No
 
         kubesim_hook(cluster.url, "faults", method="DELETE")
         assert operator.unexpected_exits() == {}, operator.log_tail()
-        report = run_verify(server.url, cluster.kubeconfig)
+        drift = settled_drift(server.url, cluster.kubeconfig)
         ledger = read_ledger(server.url)
 
     record(
@@ -71,7 +76,7 @@ def test_operator_converges_through_api_errors_and_latency(tmp_path: Path) -> No
             fault="API: 10 % 5xx + 100 ms latency",
             changes=burst.changes,
             recorded=ledger.handler_generations,
-            lost=len(report["drift"]),
+            lost=len(drift),
             duplicated=ledger.duplicates,
             converge_after_fault_s=round(converged.at - burst.finished_at, 1),
             extra={
@@ -83,7 +88,29 @@ def test_operator_converges_through_api_errors_and_latency(tmp_path: Path) -> No
             },
         )
     )
-    assert report["drift"] == []
+    assert drift == []
     assert ledger.duplicates == 0
     assert during / burst.changes <= MAX_REQUESTS_PER_CHANGE
     assert quiet_rate <= MAX_QUIET_RATE
+
+
+@pytest.mark.long
+@pytest.mark.xfail(
+    strict=True,
+    reason="timescape runs one full namespace pass per queued event (no coalescing), each a "
+    "series of sequential API calls: under 100 ms latency its backlog drains at a few events/s",
+)
+@pytest.mark.timeout(400)
+def test_timescape_drains_a_burst_under_api_latency(tmp_path: Path) -> None:
+    with (
+        EmbeddedNats(tmp_path / "nats", name="fault-api-timescape") as server,
+        kubesim_cluster(tmp_path) as cluster,
+        api_client(cluster.url) as api,
+        Operator(tmp_path, nats_url=server.url, kubeconfig=cluster.kubeconfig) as operator,
+    ):
+        operator.await_readiness(True, timeout=60)
+        inject_api_faults(cluster.url)
+        burst = Burst(api, NAMESPACES, handlers=10, updates=4)
+        burst.start()
+        await_convergence(api, burst, timeout=180)
+        await_drained(server.url, timeout=TIMESCAPE_DRAIN)

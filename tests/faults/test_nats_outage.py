@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from faults.figures import FaultFigures, record
-from faults.ledger import read_ledger, run_verify
+from faults.ledger import read_ledger, settled_drift
 from faults.operator import Operator, kubesim_cluster
 from faults.workload import Burst, await_convergence
 from fixtures.kubesim_server import api_client
@@ -47,7 +47,7 @@ def test_services_are_not_ready_while_nats_is_down_and_recover_alone(tmp_path: P
         converged = await_convergence(api, burst, timeout=240)
         assert burst.error is None, burst.error
         assert operator.unexpected_exits() == {}, operator.log_tail()
-        report = run_verify(server.url, cluster.kubeconfig)
+        drift = settled_drift(server.url, cluster.kubeconfig)
         ledger = read_ledger(server.url)
 
     record(
@@ -55,7 +55,7 @@ def test_services_are_not_ready_while_nats_is_down_and_recover_alone(tmp_path: P
             fault=f"NATS: only server down {OUTAGE:.0f} s",
             changes=burst.changes,
             recorded=ledger.handler_generations,
-            lost=len(report["drift"]),
+            lost=len(drift),
             duplicated=ledger.duplicates,
             converge_after_fault_s=round(max(converged.at - back_at, 0.0), 1),
             extra={
@@ -67,5 +67,5 @@ def test_services_are_not_ready_while_nats_is_down_and_recover_alone(tmp_path: P
     )
     assert set(still_down.values()) == {False}, f"ready while NATS was down: {still_down}"
     assert changes_during > 0, "the outage must fall inside the burst"
-    assert report["drift"] == []
+    assert drift == []
     assert ledger.duplicates == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from faults.figures import FaultFigures, record
-from faults.ledger import read_ledger, run_verify
+from faults.ledger import read_ledger, settled_drift
 from faults.operator import Operator, kubesim_cluster
 from faults.workload import Burst, await_convergence
 from fixtures.kubesim_server import api_client
@@ -48,7 +48,7 @@ def crash_run(tmp_path: Path, *, handlers: int, updates: int, rate: float, seed:
         converged = await_convergence(api, burst, timeout=240)
         assert burst.error is None, burst.error
         assert operator.unexpected_exits() == {}, operator.log_tail()
-        report = run_verify(server.url, cluster.kubeconfig)
+        drift = settled_drift(server.url, cluster.kubeconfig)
         ledger = read_ledger(server.url)
 
     record(
@@ -56,7 +56,7 @@ def crash_run(tmp_path: Path, *, handlers: int, updates: int, rate: float, seed:
             fault=f"SIGKILL: {len(operator.services)} services x {KILLS_PER_SERVICE}",
             changes=burst.changes,
             recorded=ledger.handler_generations,
-            lost=len(report["drift"]),
+            lost=len(drift),
             duplicated=ledger.duplicates,
             converge_after_fault_s=round(max(converged.at - last_restart, 0.0), 1),
             extra={
@@ -67,7 +67,7 @@ def crash_run(tmp_path: Path, *, handlers: int, updates: int, rate: float, seed:
             },
         )
     )
-    assert report["drift"] == []
+    assert drift == []
     assert ledger.duplicates == 0
     assert {s.kills for s in operator.services.values()} == {KILLS_PER_SERVICE}
 

@@ -28,10 +28,11 @@ WRITERS = 8
 WRITE_ATTEMPTS = 20
 
 
-def handler_spec(revision: int) -> dict[str, Any]:
-    """The spec at `revision`: every revision changes image, replicas and env together."""
+def handler_spec(name: str, revision: int) -> dict[str, Any]:
+    """The spec at `revision`: every revision changes image, replicas and env together. Each
+    handler serves its own path (timescape refuses two handlers' `v1` on one path)."""
     return {
-        "handlerPath": "/api/h",
+        "handlerPath": f"/api/{name}",
         "version": "v1",
         "image": f"acme/h:{revision}",
         "replicas": 1 + revision % 3,
@@ -82,13 +83,13 @@ class Burst:
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "GatiHandler",
                 "metadata": {"name": name, "namespace": ns},
-                "spec": handler_spec(0),
+                "spec": handler_spec(name, 0),
             }
             self._write(custom.create_namespaced_custom_object, ns, PLURAL, body)
 
         def update(target: tuple[str, str], revision: int) -> None:
             ns, name = target
-            patch = {"spec": handler_spec(revision)}
+            patch = {"spec": handler_spec(name, revision)}
             self._write(custom.patch_namespaced_custom_object, ns, PLURAL, name, patch)
 
         try:
