@@ -10,14 +10,31 @@ from kubernetes import client
 from prometheus_client import REGISTRY
 
 from fixtures.kubesim_server import kubesim_hook
-from gati_contracts.events import ChangeEvent, ChangeType, OutcomeResult, encode_event
+from gati_contracts.events import (
+    ChangeEvent,
+    ChangeType,
+    OutcomeResult,
+    decode_event,
+    encode_event,
+)
 from gati_contracts.headers import MSG_ID
-from gati_contracts.subjects import STREAM, cr_subject
+from gati_contracts.subjects import STREAM, cr_subject, owned_subject
+from gati_contracts.workload import WorkloadPhase
 from gati_kubesim.server import ThreadedKubeSim
 from gati_reconciler.service import CONSUMER
+from gati_reconciler.status import read_deployment
+from gati_runtime.consumer import Delivery
+from gati_runtime.kube_api import Kube
 from gati_runtime.nats_connection import NatsConnection
+from gati_runtime.outcomes import DONE
 from gati_watcher.watcher import Watcher
-from reconciler.harness import Workloads, handler, outcomes, running_reconciler
+from reconciler.harness import (
+    Workloads,
+    handler,
+    outcomes,
+    replica_reconciler,
+    running_reconciler,
+)
 
 HEALTHY = 100
 
@@ -146,3 +163,33 @@ async def test_abandoned_reconcile_marks_the_resource_failed(
     assert degraded["reason"] == "ReconcileAbandoned"
     assert "500" in degraded["message"]
     assert [e.reason for e in seen.of("users")] == ["Abandoned"]
+
+
+async def test_late_deployment_event_changes_nothing(
+    gati_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    """A Deployment event handled after a newer one of the same Deployment (another replica
+    had it, or it was redelivered) shows a state that no longer holds: trusted, its not-yet-
+    ready Deployment would put a Running handler back to Progressing."""
+    ns = workloads.namespace
+    async with outcomes(gati_connection) as seen, running_reconciler(gati_api, gati_connection):
+        workloads.create(handler(ns, "users"))
+        await seen.phase("users", "Running", generation=1)
+    before = workloads.get("GatiHandler", "users")["metadata"]["resourceVersion"]
+    subject = owned_subject("Deployment", ns, "users")
+    first = await gati_connection.jsm.get_msg(STREAM, seq=1, subject=subject, next=True)
+    late = decode_event(first.data or b"", ChangeEvent)
+    assert read_deployment(late.obj).phase is not WorkloadPhase.RUNNING, "not the old state"
+    kube = Kube(gati_api, workers=2)
+    try:
+        reconciler = replica_reconciler(kube, gati_connection, "late")
+        delivery = Delivery(late, subject, first.seq or 0, 2, {})
+        assert await reconciler.handle(delivery) is DONE
+    finally:
+        kube.close()
+    live = workloads.get("GatiHandler", "users")
+    assert live["metadata"]["resourceVersion"] == before
+    assert live["status"]["phase"] == "Running"

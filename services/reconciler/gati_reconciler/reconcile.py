@@ -3,7 +3,11 @@
 Level-triggered, as a controller-runtime `Reconcile`: the event only says *which* object to look
 at. The spec comes from a fresh GET, never from the event, so a redelivered or reordered event
 applies the latest spec (server-side apply of an unchanged render is a no-op) and cannot undo a
-newer one. Ordering across replicas rests on two facts the API server enforces:
+newer one. The one state taken from an event is an owned Deployment's, and only while that
+event is still the newest of its subject (the per-subject stream-sequence guard,
+`StreamState.is_newest`): then it is what the API server would answer, so a Deployment that
+already shows the render is neither re-applied nor read. Ordering across replicas rests on this
+guard and on two facts the API server enforces:
 - an event about an older incarnation (other uid) or an older generation than the live object
   is skipped: a newer event for the same subject is in the stream behind it;
 - the status is written with the resourceVersion of the object the render came from, so a
@@ -26,8 +30,10 @@ the same moment (controller-runtime's work-queue guarantee, here across processe
   server never lets a lease lapse under a live reconcile; only a replica that stops (crash,
   partition, a stall longer than the TTL) loses it, and a replica whose renewal fails stops
   its reconcile and puts the event back.
-The lease orders the work; the generation and resourceVersion rules above still decide whether
-an event's work is current, because a lease cannot tell an event it arrives out of order.
+The lease orders the work; the guard and the generation and resourceVersion rules above still
+decide whether an event's work is current, because a lease cannot tell an event it arrives out
+of order. Together: at most one replica acts on an object at a time, and what it acts on is the
+newest state.
 Failures are sorted: the API server's verdict on our request (400/422) or a spec the contracts or
 the renderer refuse are permanent (status `Failed`, a Warning Event, a Failed outcome, `Fail`);
 anything else (409, 429, 5xx, timeouts) is retried with the consumer's backoff.
