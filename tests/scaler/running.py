@@ -26,6 +26,7 @@ from gati_runtime.settings import Settings
 from gati_scaler.options import ScalerOptions
 from gati_scaler.scaler import LEASE_SCOPE, Scaler
 from gati_scaler.service import CONSUMER, TRAFFIC_CONSUMER, decode_change, decode_sample
+from reconciler.harness import Outcomes, outcomes, running_reconciler
 
 FAST = ScalerOptions(tick_seconds=0.2, lease_seconds=1.0, resync_seconds=1.0, window_seconds=2.0)
 """Samples every 0.25 s over a 2 s rate window; a killed holder's lease lapses within 1 s."""
@@ -103,6 +104,19 @@ async def running_scaler(
     finally:
         if not replica.tasks[0].done():
             await replica.close()
+
+
+@contextlib.asynccontextmanager
+async def scaling_stack(
+    api: client.ApiClient, connection: NatsConnection, settings: Settings
+) -> AsyncIterator[Outcomes]:
+    """The outcomes on `gati.status.>`, the real reconciler and one scaler replica."""
+    async with (
+        outcomes(connection) as seen,
+        running_reconciler(api, connection),
+        running_scaler(api, settings),
+    ):
+        yield seen
 
 
 async def publish_sample(

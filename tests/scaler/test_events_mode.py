@@ -24,8 +24,8 @@ from gati_contracts.subjects import traffic_subject
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.settings import Settings
 from gati_watcher.watcher import Watcher
-from reconciler.harness import Outcomes, Workloads, handler, outcomes, running_reconciler
-from scaler.running import publish_sample, running_scaler
+from reconciler.harness import Outcomes, Workloads, handler
+from scaler.running import publish_sample, scaling_stack
 
 PATH = "/api/users"
 EVENTS: dict[str, Any] = {
@@ -102,11 +102,7 @@ async def test_ramp_up_down_to_zero_and_back(
     watcher: Watcher,
 ) -> None:
     ns = workloads.namespace
-    async with (
-        outcomes(gati_connection) as seen,
-        running_reconciler(gati_api, gati_connection),
-        running_scaler(gati_api, bus_settings),
-    ):
+    async with scaling_stack(gati_api, gati_connection, bus_settings) as seen:
         workloads.create(handler(ns, "users", handlerPath=PATH, scaling=EVENTS))
         await seen.phase("users", "Running")
         async with router(gati_connection, ns) as traffic:
@@ -156,11 +152,7 @@ async def test_no_samples_keep_replicas_and_bad_samples_are_refused(
 ) -> None:
     ns = workloads.namespace
     with structlog.testing.capture_logs() as logs:
-        async with (
-            outcomes(gati_connection) as seen,
-            running_reconciler(gati_api, gati_connection),
-            running_scaler(gati_api, bus_settings),
-        ):
+        async with scaling_stack(gati_api, gati_connection, bus_settings) as seen:
             workloads.create(handler(ns, "users", handlerPath=PATH, scaling=EVENTS))
             await seen.wait_for(
                 lambda es: any(e.service == "scaler" and e.reason == "NoFreshSamples" for e in es)

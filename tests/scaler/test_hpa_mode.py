@@ -16,7 +16,7 @@ from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.settings import Settings
 from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads, handler, outcomes, running_reconciler
-from scaler.running import FAST, after_ticks, running_scaler
+from scaler.running import FAST, after_ticks, running_scaler, scaling_stack
 
 HPA_SCALING = {"mode": "hpa", "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilization": 70}
 RESOURCES = {"requests": {"cpu": "100m"}}
@@ -46,11 +46,7 @@ async def test_hpa_created_updated_and_deleted_with_the_spec(
 ) -> None:
     ns = workloads.namespace
     deployment = owned_name("users")
-    async with (
-        outcomes(gati_connection) as seen,
-        running_reconciler(gati_api, gati_connection),
-        running_scaler(gati_api, bus_settings),
-    ):
+    async with scaling_stack(gati_api, gati_connection, bus_settings) as seen:
         workloads.create(handler(ns, "users", resources=RESOURCES, scaling=HPA_SCALING))
         await seen.wait_for(lambda es: any(e.action == "hpa-applied" for e in es))
         hpa = hpa_of(gati_api, ns, deployment)
@@ -138,11 +134,7 @@ async def test_an_hpa_the_server_refuses_fails_once_per_generation(
     refuse = {"verb": "patch", "resource": "horizontalpodautoscalers", "code": 422}
     kubesim_hook(gati_kubesim.url, "faults", refuse)
     try:
-        async with (
-            outcomes(gati_connection) as seen,
-            running_reconciler(gati_api, gati_connection),
-            running_scaler(gati_api, bus_settings),
-        ):
+        async with scaling_stack(gati_api, gati_connection, bus_settings) as seen:
             workloads.create(handler(ns, "users", resources=RESOURCES, scaling=HPA_SCALING))
             await seen.wait_for(lambda es: any(e.reason == "HpaRejected" for e in es))
             await after_ticks(10)
