@@ -5,8 +5,10 @@ most `capacity` changes ahead of the stream's acknowledgements: `put_many` block
 are unacknowledged, the thread stops reading the socket, and TCP pushes back on the API server.
 Nothing is dropped and memory is bounded by `capacity`, whatever NATS is doing.
 
-Items cross in batches (all the lines of one chunk the server sent) because every crossing wakes
+Items cross in batches (the lines of one chunk the server sent) because every crossing wakes
 the event loop through its self-pipe: one wake-up per change would cost more than the change.
+For the same reason a full hand-off lets the reader go on only once a quarter of its slots are
+free again, not slot by slot.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ class Handoff(Generic[T]):
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self._loop = loop
         self._free = capacity
+        self._refill = max(1, capacity // 4)
         self._room = threading.Condition(threading.Lock())
-        self._waiting = False
+        self._wanted = 0
+        """Free slots the waiting reader needs (0: none is waiting)."""
         self._items: deque[T] = deque()
         self._arrived = asyncio.Event()
         self._closed = threading.Event()
@@ -52,11 +56,13 @@ class Handoff(Generic[T]):
         start = 0
         while start < len(items):
             with self._room:
-                while not self._free:
+                wanted = min(len(items) - start, self._refill)
+                while self._free < wanted:
                     if self._closed.is_set():
                         raise HandoffClosedError("hand-off closed while waiting for a slot")
-                    self._waiting = True
+                    self._wanted = wanted
                     self._room.wait(_CLOSED_POLL)
+                self._wanted = 0
                 if self._closed.is_set():
                     raise HandoffClosedError("hand-off closed")
                 taken = min(self._free, len(items) - start)
@@ -85,8 +91,7 @@ class Handoff(Generic[T]):
         self.in_flight -= 1
         with self._room:
             self._free += 1
-            if self._waiting:
-                self._waiting = False
+            if self._wanted and self._free >= self._wanted:
                 self._room.notify()
 
     def close(self) -> None:

@@ -189,15 +189,9 @@ class KubeReader:
                     partial.clear()
                 if lines[-1]:
                     partial.append(lines[-1])
-                batch: list[WatchMessage] = []
-                for line in lines[:-1]:
-                    message = _parse(line, received)
-                    if isinstance(message, WatchStopped):
-                        handoff.put_many(batch)
-                        return message
-                    if message is not None:
-                        batch.append(message)
-                handoff.put_many(batch)
+                stopped = _hand_over(lines[:-1], received, handoff)
+                if stopped is not None:
+                    return stopped
         except HandoffClosedError:
             return WatchStopped(WatchEnd.CLOSED, "stopped by the watcher")
         except urllib3.exceptions.ReadTimeoutError:
@@ -210,6 +204,24 @@ class KubeReader:
         finally:
             _shutdown(response)
         return WatchStopped(WatchEnd.CLOSED, "server ended the watch")
+
+
+def _hand_over(
+    lines: list[bytes], received: float, handoff: Handoff[WatchMessage]
+) -> WatchStopped | None:
+    """Decode and pass on `lines`, at most a hand-off's capacity at a time: a server may send
+    a long backlog in one chunk, and decoded objects are several times their JSON's size."""
+    for first in range(0, len(lines), handoff.capacity):
+        batch: list[WatchMessage] = []
+        for line in lines[first : first + handoff.capacity]:
+            message = _parse(line, received)
+            if isinstance(message, WatchStopped):
+                handoff.put_many(batch)
+                return message
+            if message is not None:
+                batch.append(message)
+        handoff.put_many(batch)
+    return None
 
 
 def _parse(line: bytes, received: float) -> WatchMessage | None:
