@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import socket
 import uuid
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ FROM_SECRET = "planted-in-a-secret-91c2"
 PLAIN_ENV = "planted-as-plain-env-4d7a"
 LAST_APPLIED_VALUE = "planted-in-last-applied-e30f"
 IN_INVALID_ENV = "planted-in-an-invalid-env-77b1"
+SERVICES = ("watcher", "reconciler", "scaler", "timescape")
 PLANTED = (FROM_SECRET, PLAIN_ENV, LAST_APPLIED_VALUE, IN_INVALID_ENV)
 REDACT = ",".join([LAST_APPLIED, "spec.env[*]", "spec.template.spec.containers[*].env[*].value"])
 
@@ -137,21 +139,19 @@ async def _run_operator(bus: SecureNats, kube: ThreadedKubeSim, workdir: Path) -
     kubeconfig = kube.sim.write_kubeconfig(workdir / "kubeconfig")
     tooling = await bus.connect("tooling")
     try:
-        with (
-            running_service(
-                "watcher", workdir, _service_env(bus, "watcher", kubeconfig)
-            ) as watcher,
-            running_service(
-                "reconciler", workdir, _service_env(bus, "reconciler", kubeconfig)
-            ) as reconciler,
-        ):
-            outcome = await await_outcome(tooling, "users", [watcher, reconciler])
-            refusal = await await_outcome(tooling, "leaky", [watcher, reconciler], ("Failed",))
+        with contextlib.ExitStack() as stack:
+            services = [
+                stack.enter_context(
+                    running_service(name, workdir, _service_env(bus, name, kubeconfig))
+                )
+                for name in SERVICES
+            ]
+            outcome = await await_outcome(tooling, "users", services)
+            refusal = await await_outcome(tooling, "leaky", services, ("Failed",))
             users = bus.users_by_client()
             stored = await _everything_stored(tooling)
     finally:
         await tooling.close()
-    services = (watcher, reconciler)
     logs = {service.name: service.log() for service in services}
     logs["nats-server"] = bus.log_file.read_text(errors="replace")
     deployments = client.AppsV1Api(api).list_namespaced_deployment("default")
@@ -186,10 +186,11 @@ def run(bus: SecureNats, tmp_path_factory: pytest.TempPathFactory) -> OperatorRu
 
 def test_services_run_as_their_own_users_and_stop_cleanly(run: OperatorRun) -> None:
     assert run.outcome.service == "reconciler"
-    assert run.exit_codes == {"watcher": 0, "reconciler": 0}, run.logs
+    assert run.exit_codes == dict.fromkeys(SERVICES, 0), run.logs
     # Client names are `<service>/<instance>` (the instance id is the service name here).
-    assert run.users["watcher/watcher"] == "watcher"
-    assert run.users["reconciler/reconciler"] == "reconciler"
+    assert {name: run.users.get(f"{name}/{name}") for name in SERVICES} == {
+        name: name for name in SERVICES
+    }
 
 
 def test_secrets_reach_the_pod_through_kubernetes_only(run: OperatorRun) -> None:
@@ -235,7 +236,7 @@ def test_no_planted_secret_password_or_token_is_logged(run: OperatorRun) -> None
 
 
 def test_services_need_no_permission_they_lack(run: OperatorRun) -> None:
-    for service in ("watcher", "reconciler"):
+    for service in SERVICES:
         violations = [
             line for line in run.logs[service].splitlines() if "permissions violation" in line
         ]
