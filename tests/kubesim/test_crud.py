@@ -404,3 +404,22 @@ def test_invalid_labels_are_422(
         )
     assert err.value.status == 422
     assert _status(err.value)["details"]["causes"][0]["field"] == "metadata.labels"  # type: ignore[index]
+
+
+def test_typed_client_reads_a_new_hpa(kube_api: client.ApiClient, kube_namespace: str) -> None:
+    """A new HPA carries the status a real server gives it, which the typed model requires."""
+    autoscaling = client.AutoscalingV2Api(kube_api)
+    hpa = client.V2HorizontalPodAutoscaler(
+        metadata=client.V1ObjectMeta(name="web"),
+        spec=client.V2HorizontalPodAutoscalerSpec(
+            max_replicas=3,
+            scale_target_ref=client.V2CrossVersionObjectReference(
+                api_version="apps/v1", kind="Deployment", name="web"
+            ),
+        ),
+    )
+    made = autoscaling.create_namespaced_horizontal_pod_autoscaler(kube_namespace, hpa)
+    assert made.status.desired_replicas == 0
+    read = autoscaling.read_namespaced_horizontal_pod_autoscaler("web", kube_namespace)
+    assert read.spec.min_replicas == 1
+    assert read.status.desired_replicas == 0

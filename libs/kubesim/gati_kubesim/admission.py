@@ -391,6 +391,10 @@ def _hpa(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
         return [Cause("spec", "FieldValueRequired", "Required value")]
     causes: list[Cause] = []
     spec.setdefault("minReplicas", 1)
+    # A real server serializes the empty status a new HPA gets as {"desiredReplicas": 0} (that
+    # field has no omitempty), and the official typed client refuses an HPA without it.
+    if old is None or not isinstance(old.get("status"), dict):
+        obj["status"] = {"desiredReplicas": 0}
     ref = spec.get("scaleTargetRef")
     if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("name"):
         causes.append(
