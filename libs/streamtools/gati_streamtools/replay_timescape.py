@@ -15,48 +15,42 @@ replay reproduces the rollout steps, rollbacks, decommissions and routing tables
 published; where readiness changed between a Deployment's change and its event, a health check
 may be counted at a slightly different instant.
 
-The glue between the pure functions follows `Timescape._path` in the service, which does I/O
-in between; the two must change together until that glue moves into a pure module of its own.
+A pass is the service's own `pass_plan.plan_namespace`, so replay and service cannot drift
+apart: this module only keeps what the service would have read, and prints what a pass decided.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from gati_contracts.events import (
     ChangeEvent,
     ChangeType,
-    OutcomeResult,
     RoutesEvent,
     TrafficSample,
 )
 from gati_contracts.handler import GatiHandler
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_VERSION
-from gati_contracts.labels import selector_labels
 from gati_contracts.routing import table_json
 from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, TRAFFIC_ROOT, object_filter
-from gati_contracts.version import GatiVersion, VersionPhase
+from gati_contracts.version import GatiVersion
 from gati_streamtools.records import Record
 from gati_streamtools.replay import Decision, decided_after
-from gati_timescape.actions import ActionAnnotationError, requested_action
-from gati_timescape.decommission import observe_traffic
-from gati_timescape.health import read_health
-from gati_timescape.rollout import check_interval, evaluate, refuse_action
-from gati_timescape.routing import RoutedVersion, RoutingError, build_table
-from gati_timescape.state import IN_FLIGHT, VersionState
-from gati_timescape.state import Decision as StepDecision
+from gati_timescape.pass_plan import (
+    MIN_TICK,
+    DeploymentReplicas,
+    PassVersion,
+    PathPlan,
+    plan_namespace,
+)
+from gati_timescape.routing import RoutingError
 from gati_timescape.state import Outcome as StepOutcome
+from gati_timescape.state import VersionState
 from gati_timescape.status import from_status
-from gati_timescape.succession import settle, stable, target
 
-MOVING: Final = IN_FLIGHT | {VersionPhase.DRAINING}
-MAX_TICK: Final = timedelta(seconds=30)
-"""The service re-reads a namespace with a version still moving at least this often."""
-MIN_TICK: Final = timedelta(milliseconds=50)
-"""The service's shortest wait between two ticks: a deadline already past is retried after it."""
 SAMPLES_KEPT: Final = timedelta(hours=1)
 """Samples older than this are dropped (the metrics stream's default retention): no analysis
 interval reaches that far back."""
@@ -66,26 +60,10 @@ checks of the range see the same window the service saw."""
 
 
 @dataclass
-class _Deployment:
-    labels: dict[str, str]
-    desired: int
-    ready: int
-
-
-@dataclass
 class _Namespace:
     handlers: dict[str, GatiHandler]
     versions: dict[str, GatiVersion]
-    deployments: dict[str, _Deployment]
-
-
-def _deployment(obj: Mapping[str, Any]) -> _Deployment:
-    metadata, spec, status = (obj.get(k) or {} for k in ("metadata", "spec", "status"))
-    return _Deployment(
-        labels=dict(metadata.get("labels") or {}),
-        desired=int(spec.get("replicas") or 0),
-        ready=int(status.get("readyReplicas") or 0),
-    )
+    deployments: dict[str, DeploymentReplicas]
 
 
 class TimescapeReplay:
@@ -141,7 +119,7 @@ class TimescapeReplay:
                 if gone:
                     namespace.deployments.pop(event.name, None)
                 else:
-                    namespace.deployments[event.name] = _deployment(event.obj)
+                    namespace.deployments[event.name] = DeploymentReplicas.from_wire(event.obj)
             else:
                 return decided
         except ValueError as error:
@@ -208,151 +186,36 @@ class TimescapeReplay:
                         f"versionId {handler.spec.version} for the handler of the same name",
                     )
                 )
-        paths: dict[str, list[GatiVersion]] = {}
-        for version in namespace.versions.values():
-            path = self._path_of(namespace, version)
-            if path is not None:
-                paths.setdefault(path, []).append(version)
-        wake: datetime | None = None
-        for path, group in sorted(paths.items()):
-            group.sort(key=lambda v: (v.metadata.creation_timestamp or now, v.metadata.name))
-            samples: dict[str, list[TrafficSample]] = {}
-            for sample in traffic:
-                if sample.handler == path:
-                    samples.setdefault(sample.version, []).append(sample)
-            path_wake, path_decided = self._path(namespace, name, path, group, now, samples)
-            decided += path_decided
-            if path_wake is not None:
-                wake = path_wake if wake is None else min(wake, path_wake)
-        if wake is None:
+        read = [
+            PassVersion(
+                version,
+                namespace.handlers.get(version.spec.handler_ref.name),
+                self._states.get((name, version.metadata.name)) or from_status(version.status),
+            )
+            for version in namespace.versions.values()
+        ]
+        plan = plan_namespace(
+            name,
+            read,
+            now,
+            deployments=namespace.deployments.values(),
+            samples={
+                v.name: self._samples.get((name, v.path or "", v.obj.spec.version_id), ())
+                for v in read
+            },
+            arrived=traffic,
+            source="replay",
+        )
+        for path in plan.paths:
+            for version in path.versions:
+                self._states[(name, version.name)] = version.state
+                decided += [self._outcome(name, version.name, o, now) for o in version.outcomes]
+            decided += self._table(name, path, now)
+        if plan.wake is None:
             self._wakes.pop(name, None)
         else:
-            self._wakes[name] = wake
+            self._wakes[name] = plan.wake
         return decided
-
-    @staticmethod
-    def _path_of(namespace: _Namespace, version: GatiVersion) -> str | None:
-        handler = namespace.handlers.get(version.spec.handler_ref.name)
-        if handler is not None:
-            return handler.spec.handler_path
-        return version.status.handler_path if version.status else None
-
-    def _path(
-        self,
-        namespace: _Namespace,
-        name: str,
-        path: str,
-        group: Sequence[GatiVersion],
-        now: datetime,
-        samples: Mapping[str, Sequence[TrafficSample]],
-    ) -> tuple[datetime | None, list[Decision]]:
-        """One path's pass, in the service's order: settle, evaluate the target, count the
-        others' traffic, settle again, then the routing table."""
-        states = {
-            v.metadata.name: self._states.get((name, v.metadata.name)) or from_status(v.status)
-            for v in group
-        }
-
-        def ordered() -> list[tuple[str, VersionState]]:
-            return [(v.metadata.name, states[v.metadata.name]) for v in group]
-
-        decisions: dict[str, StepDecision] = settle(ordered(), now)
-        for version_name, step in decisions.items():
-            states[version_name] = step.state
-        wake: datetime | None = None
-        goal = target(ordered())
-        for version in group:
-            version_name = version.metadata.name
-            seen = samples.get(version.spec.version_id, ())
-            if version_name == goal:
-                counted = observe_traffic(
-                    states[version_name],
-                    version.spec.decommission,
-                    seen,
-                    unavailable_replicas=0,
-                    now=now,
-                ).state
-                step = self._evaluate(namespace, name, version, path, counted, now, ordered())
-            elif seen or states[version_name].phase is VersionPhase.DRAINING:
-                ready, desired = self._readiness(namespace, version)
-                step = observe_traffic(
-                    states[version_name],
-                    version.spec.decommission,
-                    seen,
-                    unavailable_replicas=max(desired - ready, 0),
-                    now=now,
-                )
-            else:
-                continue
-            earlier = decisions.get(version_name)
-            outcomes = (earlier.outcomes if earlier else ()) + step.outcomes
-            decisions[version_name] = replace(step, outcomes=outcomes)
-            states[version_name] = step.state
-            if step.wake_at is not None:
-                wake = step.wake_at if wake is None else min(wake, step.wake_at)
-        for version_name, later in settle(ordered(), now).items():
-            earlier = decisions.get(version_name)
-            outcomes = (earlier.outcomes if earlier else ()) + later.outcomes
-            decisions[version_name] = replace(later, outcomes=outcomes)
-            states[version_name] = later.state
-        if any(s.phase in MOVING for s in states.values()) and wake is None:
-            wake = now + MAX_TICK
-        decided: list[Decision] = []
-        for version in group:
-            version_name = version.metadata.name
-            self._states[(name, version_name)] = states[version_name]
-            taken = decisions.get(version_name)
-            for outcome in taken.outcomes if taken else ():
-                decided.append(self._outcome(name, version_name, outcome, now))
-        decided += self._table(namespace, name, path, group, states, now)
-        return wake, decided
-
-    def _evaluate(
-        self,
-        namespace: _Namespace,
-        name: str,
-        version: GatiVersion,
-        path: str,
-        state: VersionState,
-        now: datetime,
-        ordered: Sequence[tuple[str, VersionState]],
-    ) -> StepDecision:
-        handler = namespace.handlers.get(version.spec.handler_ref.name)
-        try:
-            action = requested_action(version.metadata.annotations or {}, state.handled_action)
-        except ActionAnnotationError as error:
-            return refuse_action(state, error)
-        spec = version.spec.rollout or (handler.spec.timescape.rollout if handler else None)
-        if spec is None:
-            return StepDecision(state)
-        try:
-            since = now - check_interval(spec)
-            ready, desired = self._readiness(namespace, version)
-            key = (name, path, version.spec.version_id)
-            health = read_health(
-                self._samples.get(key, ()),
-                ready_replicas=ready,
-                desired_replicas=desired,
-                since=since,
-                until=now,
-            )
-            return evaluate(
-                state, spec, health, now, has_stable=stable(ordered) is not None, action=action
-            )
-        except ValueError as error:
-            failed = StepOutcome("rollout", OutcomeResult.FAILED, "InvalidRollout", str(error))
-            return StepDecision(state, (failed,))
-
-    @staticmethod
-    def _readiness(namespace: _Namespace, version: GatiVersion) -> tuple[int, int]:
-        """Ready and desired replicas of the handler's Deployments, as last recorded."""
-        handler_name = version.spec.handler_ref.name
-        wanted = selector_labels(GATI_HANDLER, handler_name).items()
-        owned = [d for d in namespace.deployments.values() if wanted <= d.labels.items()]
-        if not owned:
-            handler = namespace.handlers.get(handler_name)
-            return 0, handler.spec.replicas if handler else 0
-        return sum(d.ready for d in owned), sum(d.desired for d in owned)
 
     def _outcome(self, namespace: str, name: str, outcome: StepOutcome, now: datetime) -> Decision:
         return self._decision(
@@ -368,41 +231,19 @@ class TimescapeReplay:
             },
         )
 
-    def _table(
-        self,
-        namespace: _Namespace,
-        name: str,
-        path: str,
-        group: Sequence[GatiVersion],
-        states: Mapping[str, VersionState],
-        now: datetime,
-    ) -> list[Decision]:
+    def _table(self, name: str, plan: PathPlan, now: datetime) -> list[Decision]:
         """The table, when it differs from the last one this replay decided for the path."""
-        routed = []
-        for version in group:
-            handler = namespace.handlers.get(version.spec.handler_ref.name)
-            routed.append(
-                RoutedVersion(
-                    version_id=version.spec.version_id,
-                    state=states[version.metadata.name],
-                    service=version.spec.service_name or version.spec.handler_ref.name,
-                    port=handler.spec.port if handler else 8080,
-                    breaking=version.spec.breaking,
-                    transformers=tuple(version.spec.transformers),
-                )
-            )
-        where = f"routes {name} {path}"
-        try:
-            table = build_table(name, path, routed, observed_at=now, source="replay")
-        except RoutingError as error:
-            return [self._decision(where, "failed", now, str(error))]
-        before = self._tables.get((name, path))
+        where = f"routes {name} {plan.path}"
+        table = plan.table
+        if isinstance(table, RoutingError):
+            return [self._decision(where, "failed", now, str(table))]
+        before = self._tables.get((name, plan.path))
         if before is not None and (before.default_version, before.versions) == (
             table.default_version,
             table.versions,
         ):
             return []
-        self._tables[(name, path)] = table
+        self._tables[(name, plan.path)] = table
         shares = [f"{v.version_id} {v.weight} %" for v in table.versions if v.weight]
         return [
             self._decision(

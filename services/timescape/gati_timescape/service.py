@@ -9,6 +9,8 @@ event is retried from a fresh read. The KV table is written with compare-and-set
 The health gate's traffic is read back from `GATI_METRICS` at each evaluation (`samples`), so
 it needs no state of its own; outcome ids name the status that records the decision, so a
 redone pass publishes nothing new. Decommissioned records beyond the retention setting go.
+What a pass decides comes from `pass_plan`, which the replay tool runs too; this module reads
+what it needs and writes what it decided.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 import structlog
@@ -32,7 +34,6 @@ from urllib3.exceptions import HTTPError
 from gati_contracts.events import (
     ChangeEvent,
     OutcomeEvent,
-    OutcomeResult,
     RoutesEvent,
     TrafficSample,
     decode_event,
@@ -42,9 +43,7 @@ from gati_contracts.events import (
 from gati_contracts.handler import GatiHandler
 from gati_contracts.headers import MSG_ID
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_VERSION, GROUP, VERSION
-from gati_contracts.labels import selector_labels, selector_string
-from gati_contracts.ownership import owned_name
-from gati_contracts.rollout import RolloutSpec
+from gati_contracts.labels import KIND_LABEL, selector_labels, selector_string
 from gati_contracts.routing import table_json
 from gati_contracts.subjects import (
     CR_ROOT,
@@ -65,16 +64,23 @@ from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
 from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.publisher import Publisher
 from gati_runtime.service import ServiceContext
-from gati_timescape.actions import ActionAnnotationError, requested_action
-from gati_timescape.decommission import observe_traffic, records_to_delete
-from gati_timescape.health import HealthReading, read_health
-from gati_timescape.rollout import check_interval, evaluate, refuse_action
-from gati_timescape.routing import RoutedVersion, build_table
+from gati_timescape.decommission import records_to_delete
+from gati_timescape.pass_plan import (
+    MAX_TICK,
+    MIN_TICK,
+    MOVING,
+    DeploymentReplicas,
+    PassVersion,
+    PathPlan,
+    handler_path,
+    health_windows,
+    plan_namespace,
+)
+from gati_timescape.routing import RoutingError
 from gati_timescape.samples import samples_since
-from gati_timescape.state import IN_FLIGHT, Decision, VersionState
 from gati_timescape.state import Outcome as StepOutcome
+from gati_timescape.state import VersionState
 from gati_timescape.status import from_status, to_status
-from gati_timescape.succession import settle, stable, target
 
 FIELD_MANAGER: Final = "gati-operator-timescape"
 APPLY: Final = "application/apply-patch+yaml"
@@ -93,11 +99,6 @@ TRAFFIC_CONSUMER: Final = ConsumerSpec(
     filter_subjects=(f"{TRAFFIC_ROOT}.>",),
     description="timescape: traffic samples toward decommission",
 )
-MAX_TICK: Final = timedelta(seconds=30)
-"""Upper bound between re-reads even without deadlines, so a lost event heals."""
-MIN_TICK: Final = 0.05
-"""Seconds a tick waits at least, so a deadline that keeps failing cannot spin the loop."""
-MOVING: Final = IN_FLIGHT | {VersionPhase.DRAINING}
 TICK_ERRORS: Final = (ApiException, HTTPError, NatsError, TimeoutError, ValueError)
 """What a pass can meet that a later pass may not: an API or bus error, an unusable object."""
 
@@ -147,9 +148,7 @@ class _Version:
 
     @property
     def path(self) -> str | None:
-        if self.handler is not None:
-            return self.handler.spec.handler_path
-        return self.obj.status.handler_path if self.obj.status else None
+        return handler_path(self.obj, self.handler)
 
 
 class Timescape:
@@ -210,7 +209,7 @@ class Timescape:
                     await self.reconcile_due(namespace)
             soonest = min(self.wakes.values(), default=now + MAX_TICK)
             delay = min(
-                max((soonest - datetime.now(UTC)).total_seconds(), MIN_TICK),
+                max((soonest - datetime.now(UTC)).total_seconds(), MIN_TICK.total_seconds()),
                 MAX_TICK.total_seconds(),
             )
             waits = [
@@ -258,9 +257,6 @@ class Timescape:
         return DONE
 
     async def _reconcile(self, namespace: str, traffic: Sequence[TrafficSample] = ()) -> None:
-        by_version: dict[str, dict[str, list[TrafficSample]]] = {}
-        for sample in traffic:
-            by_version.setdefault(sample.handler, {}).setdefault(sample.version, []).append(sample)
         handlers = {
             h.metadata.name: h
             for h in (
@@ -276,115 +272,54 @@ class Timescape:
         if missing:
             versions = await self._versions(namespace, handlers)
         now = datetime.now(UTC)
-        paths: dict[str, list[_Version]] = {}
-        for version in versions:
-            if version.path is not None:
-                paths.setdefault(version.path, []).append(version)
-        wake: datetime | None = None
-        tables: list[RoutesEvent] = []
-        for path, group in sorted(paths.items()):
-            group.sort(key=lambda v: (v.obj.metadata.creation_timestamp or now, v.name))
-            path_wake, table = await self._path(
-                namespace, path, group, now, by_version.get(path, {})
-            )
-            tables.append(table)
-            if path_wake is not None:
-                wake = path_wake if wake is None else min(wake, path_wake)
-        if wake is None:
+        by_name = {v.name: v for v in versions}
+        read = [PassVersion(v.obj, v.handler, from_status(v.obj.status)) for v in versions]
+        windows = health_windows(namespace, read, now)
+        samples = {
+            name: await self._samples(by_name[name], since) for name, since in windows.items()
+        }
+        plan = plan_namespace(
+            namespace,
+            read,
+            now,
+            deployments=await self._deployments(namespace) if any(v.path for v in read) else (),
+            samples=samples,
+            arrived=traffic,
+            source=self._source,
+        )
+        tables = [
+            await self._write_path(namespace, path, [by_name[v.name] for v in path.versions], now)
+            for path in plan.paths
+        ]
+        if plan.wake is None:
             self.wakes.pop(namespace, None)
         else:
-            self.wakes[namespace] = wake
+            self.wakes[namespace] = plan.wake
             self._rescheduled.set()
         # The ConfigMap first: a router that hears the event finds both stores already agree.
         await self._apply_config_map(namespace, tables)
         for table in tables:
             await self._write_table(table)
 
-    async def _path(
-        self,
-        namespace: str,
-        path: str,
-        group: Sequence[_Version],
-        now: datetime,
-        samples: Mapping[str, Sequence[TrafficSample]],
-    ) -> tuple[datetime | None, RoutesEvent]:
-        """`samples` by version id: traffic of this path arrived with this pass."""
-        states = {v.name: from_status(v.obj.status) for v in group}
-
-        def ordered() -> list[tuple[str, VersionState]]:
-            return [(v.name, states[v.name]) for v in group]
-
-        decisions: dict[str, Decision] = settle(ordered(), now)
-        for name, decision in decisions.items():
-            states[name] = decision.state
-        wake: datetime | None = None
-
-        def take(name: str, decision: Decision) -> None:
-            nonlocal wake
-            earlier = decisions.get(name)
-            outcomes = (earlier.outcomes if earlier else ()) + decision.outcomes
-            decisions[name] = replace(decision, outcomes=outcomes)
-            states[name] = decision.state
-            if decision.wake_at is not None:
-                wake = decision.wake_at if wake is None else min(wake, decision.wake_at)
-
-        goal = target(ordered())
-        for version in group:
-            name = version.name
-            seen = samples.get(version.obj.spec.version_id, ())
-            if name != goal and _asks(version, states[name]):
-                # An action on a version that is not the target: `retry` of a rolled-back one,
-                # or one that does not apply, answered rather than left pending for ever.
-                take(name, await self._evaluate(version, states[name], now, ordered()))
-            if name == goal:
-                # The target's traffic is counted too; in flight, it is never decommissioned.
-                counted = observe_traffic(
-                    states[name],
-                    version.obj.spec.decommission,
-                    seen,
-                    unavailable_replicas=0,
-                    now=now,
-                ).state
-                take(name, await self._evaluate(version, counted, now, ordered()))
-            elif seen or states[name].phase is VersionPhase.DRAINING:
-                ready, desired = await self._readiness(version)
-                decision = observe_traffic(
-                    states[name],
-                    version.obj.spec.decommission,
-                    seen,
-                    unavailable_replicas=max(desired - ready, 0),
-                    now=now,
-                )
-                take(name, decision)
-        # Settled again: a target that completed in this pass replaces the stable version now,
-        # or the table would give the old version its 100 % for one more round.
-        for name, later in settle(ordered(), now).items():
-            take(name, later)
-        if any(s.phase in MOVING for s in states.values()) and wake is None:
-            wake = now + MAX_TICK
-        for version in group:
-            # Every version, decided or not, so a spec edit alone still moves observedGeneration.
-            taken = decisions.get(version.name) or Decision(states[version.name])
+    async def _write_path(
+        self, namespace: str, plan: PathPlan, group: Sequence[_Version], now: datetime
+    ) -> RoutesEvent:
+        """Statuses and outcomes of one path, oldest version first; its table is returned for the
+        caller to write once every path's statuses say what it routes. A table the versions
+        cannot share fails the pass only after their statuses are written, so the failure is
+        reported from a state that is recorded."""
+        for version, taken in zip(group, plan.versions, strict=True):
             # Objects go before the status says so: a pass that fails in between is redone
             # from the unchanged status, and removing what is gone already is harmless.
-            if version.name in decisions and taken.state.phase is VersionPhase.DECOMMISSIONED:
+            if taken.decommission:
                 await self._decommission(version)
-            recorded = await self._write_status(version, taken.state, path, now)
+            recorded = await self._write_status(version, taken.state, plan.path, now)
             for index, outcome in enumerate(taken.outcomes):
                 await self._publish_outcome(version, outcome, recorded, index, now)
-        await self._prune(namespace, group, states)
-        routed = [
-            RoutedVersion(
-                version_id=v.obj.spec.version_id,
-                state=states[v.name],
-                service=v.obj.spec.service_name or owned_name(v.obj.spec.handler_ref.name),
-                port=v.handler.spec.port if v.handler else 8080,
-                breaking=v.obj.spec.breaking,
-                transformers=tuple(v.obj.spec.transformers),
-            )
-            for v in group
-        ]
-        return wake, build_table(namespace, path, routed, observed_at=now, source=self._source)
+        await self._prune(namespace, group, {v.name: v.state for v in plan.versions})
+        if isinstance(plan.table, RoutingError):
+            raise plan.table
+        return plan.table
 
     async def _prune(
         self, namespace: str, group: Sequence[_Version], states: Mapping[str, VersionState]
@@ -406,83 +341,31 @@ class Timescape:
             GROUP, VERSION, namespace, GATI_VERSION.plural, name, **options
         )
 
-    async def _evaluate(
-        self,
-        version: _Version,
-        state: VersionState,
-        now: datetime,
-        ordered: Sequence[tuple[str, VersionState]],
-    ) -> Decision:
-        annotations = version.obj.metadata.annotations or {}
-        try:
-            action = requested_action(annotations, state.handled_action)
-        except ActionAnnotationError as error:
-            return refuse_action(state, error)
-        spec = version.obj.spec.rollout or (
-            version.handler.spec.timescape.rollout if version.handler else None
-        )
-        if spec is None:
-            # No handler and no rollout of its own: the version holds, and a request is answered
-            # rather than left pending for ever.
-            if action is None:
-                return Decision(state)
-            skipped = StepOutcome(
-                "rollout-action",
-                OutcomeResult.SKIPPED,
-                "ActionNotApplicable",
-                f"{action.action.value} needs the version's GatiHandler "
-                f"{version.obj.spec.handler_ref.name!r} or a spec.rollout of its own",
-            )
-            return Decision(replace(state, handled_action=action.nonce), (skipped,))
-        try:
-            health = await self._health(version, spec, now)
-            return evaluate(
-                state, spec, health, now, has_stable=stable(ordered) is not None, action=action
-            )
-        except ValueError as error:
-            # The version holds still and says why; the other paths of the namespace go on.
-            failed = StepOutcome("rollout", OutcomeResult.FAILED, "InvalidRollout", str(error))
-            return Decision(state, (failed,))
-
-    async def _health(self, version: _Version, spec: RolloutSpec, now: datetime) -> HealthReading:
-        """Readiness now, and the traffic of the last analysis interval read back from the
-        metrics stream, so every replica judges the same samples."""
-        since = now - check_interval(spec)
-        ready, desired = await self._readiness(version)
+    async def _samples(self, version: _Version, since: datetime) -> list[TrafficSample]:
+        """The traffic of an analysis window read back from the metrics stream, so every replica
+        judges the same samples."""
         path = version.path
-        samples = (
-            []
-            if path is None
-            else await samples_since(
-                self._js,
-                self._metrics_stream,
-                namespace=version.namespace,
-                path=path,
-                version_id=version.obj.spec.version_id,
-                since=since,
-            )
-        )
-        return read_health(
-            samples, ready_replicas=ready, desired_replicas=desired, since=since, until=now
+        if path is None:
+            return []
+        return await samples_since(
+            self._js,
+            self._metrics_stream,
+            namespace=version.namespace,
+            path=path,
+            version_id=version.obj.spec.version_id,
+            since=since,
         )
 
-    async def _readiness(self, version: _Version) -> tuple[int, int]:
-        owned = await asyncio.to_thread(
+    async def _deployments(self, namespace: str) -> list[DeploymentReplicas]:
+        """Every handler's Deployments of the namespace in one read; `readiness` picks each
+        version's."""
+        listed = await asyncio.to_thread(
             self._apps.list_namespaced_deployment,
-            version.namespace,
-            label_selector=selector_string(
-                selector_labels(GATI_HANDLER, version.obj.spec.handler_ref.name)
-            ),
+            namespace,
+            label_selector=f"{KIND_LABEL}={GATI_HANDLER.singular}",
         )
-        if not owned.items:
-            # Not rendered yet: what the handler asks for, none ready, so a version whose pods
-            # do not exist cannot pass the readiness gate (an empty ratio counts as ready).
-            return 0, version.handler.spec.replicas if version.handler else 0
-        ready = desired = 0
-        for deployment in owned.items:
-            desired += deployment.spec.replicas or 0
-            ready += (deployment.status.ready_replicas or 0) if deployment.status else 0
-        return ready, desired
+        wire = self._apps.api_client.sanitize_for_serialization
+        return [DeploymentReplicas.from_wire(wire(item)) for item in listed.items]
 
     async def _list(self, namespace: str, plural: str) -> list[dict[str, Any]]:
         result = await asyncio.to_thread(
@@ -668,18 +551,6 @@ async def _delete(verb: Callable[..., Any], name: str, namespace: str) -> None:
     except ApiException as error:
         if error.status != 404:
             raise
-
-
-def _asks(version: _Version, state: VersionState) -> bool:
-    """Whether the version's annotations hold a request not taken yet (a malformed one too:
-    its refusal is recorded like an action)."""
-    try:
-        return (
-            requested_action(version.obj.metadata.annotations or {}, state.handled_action)
-            is not None
-        )
-    except ActionAnnotationError:
-        return True
 
 
 def _names(items: Sequence[Any]) -> list[str]:
