@@ -18,12 +18,18 @@ def at(seconds: float) -> datetime:
 
 
 def traffic(
-    seconds: float, requests: int, *, errors: int = 0, p99: float | None = None, source: str = "r1"
+    seconds: float,
+    requests: int,
+    *,
+    errors: int = 0,
+    p99: float | None = None,
+    source: str = "r1",
+    version: str = "v2",
 ) -> TrafficSample:
     return TrafficSample(
         namespace="shop",
         handler="/orders",
-        version="v2",
+        version=version,
         window_seconds=10,
         requests=requests,
         errors=errors,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from gati_contracts.events import RoutesEvent, TrafficSample
+from gati_contracts.events import RoutesEvent
 from gati_contracts.handler import GatiHandler
 from gati_contracts.version import GatiVersion, VersionPhase
 from gati_timescape.actions import ACTION_ANNOTATION, NONCE_ANNOTATION
@@ -20,7 +20,7 @@ from gati_timescape.pass_plan import (
     readiness,
 )
 from gati_timescape.state import VersionState
-from timescape.helpers import T0, at
+from timescape.helpers import T0, at, traffic
 
 ROLLOUT = {
     "steps": [{"weight": 50, "pause": "10s"}, {"weight": 100}],
@@ -80,18 +80,6 @@ def ready(name: str, ready: int, desired: int = 2) -> DeploymentReplicas:
     return DeploymentReplicas(labels, desired=desired, ready=ready)
 
 
-def sample(version_id: str, seconds: float, requests: int, errors: int = 0) -> TrafficSample:
-    return TrafficSample(
-        namespace="shop",
-        handler="/orders",
-        version=version_id,
-        window_seconds=10,
-        requests=requests,
-        errors=errors,
-        observed_at=at(seconds),
-    )
-
-
 def only_path(plan: NamespacePlan) -> PathPlan:
     [path] = plan.paths
     return path
@@ -130,12 +118,12 @@ def test_the_target_is_judged_on_its_deployments_and_its_windows_samples() -> No
     for deployments in ([ready("v2", 1)], []):
         path = only_path(plan_namespace("shop", versions, at(10), deployments=deployments))
         assert [o.reason for o in path.versions[1].outcomes] == ["NotReady"]
-    failing = {"v2": [sample("v2", 9.5, requests=100, errors=50)]}
+    failing = {"v2": [traffic(9.5, 100, errors=50)]}
     path = only_path(
         plan_namespace("shop", versions, at(10), deployments=[ready("v2", 2)], samples=failing)
     )
     assert [o.reason for o in path.versions[1].outcomes] == ["LowSuccessRate"]
-    stale = {"v2": [sample("v2", 8, requests=100, errors=50)]}
+    stale = {"v2": [traffic(8, 100, errors=50)]}
     path = only_path(
         plan_namespace("shop", versions, at(10), deployments=[ready("v2", 2)], samples=stale)
     )
@@ -195,7 +183,7 @@ def test_an_idle_draining_version_goes_only_when_no_pod_is_unavailable() -> None
         phase=VersionPhase.ACTIVE, current_weight=100, activated_at=T0 + timedelta(seconds=1)
     )
     versions = [version("v1", 0, draining, spec=quick), version("v2", 1, later)]
-    idle = [sample("v1", 9, requests=0)]
+    idle = [traffic(9, 0, version="v1")]
     held = only_path(
         plan_namespace("shop", versions, at(10), deployments=[ready("v1", 1)], arrived=idle)
     )

@@ -9,16 +9,17 @@ wants to read it, and the full manifests for tools that compare them with what w
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, Final, Protocol
 
-from gati_contracts.events import ChangeEvent, ChangeType
+from gati_contracts.events import ChangeEvent, ChangeType, TrafficSample
 from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE
 from gati_contracts.objects import InvalidObjectError, parse_object
-from gati_contracts.subjects import STREAM_SUBJECTS, object_filter
+from gati_contracts.subjects import STREAM_SUBJECTS, TRAFFIC_ROOT, object_filter
 from gati_contracts.version import GatiVersion
 from gati_reconciler.diff import object_changes
 from gati_reconciler.manifests import ManifestError, render
@@ -58,29 +59,6 @@ class Decision:
         }
 
 
-def decided_after(
-    record: Record | None,
-    service: str,
-    target: str,
-    action: str,
-    at: datetime,
-    *changes: str,
-    details: dict[str, Any] | None = None,
-) -> Decision:
-    """A decision taken at `at` after `record`, the last record read (None before any): a
-    deadline between two events is decided after the earlier one."""
-    return Decision(
-        sequence=record.message.sequence if record else 0,
-        subject=record.message.subject if record else "",
-        service=service,
-        target=target,
-        action=action,
-        changes=list(changes),
-        at=at,
-        details=details or {},
-    )
-
-
 class Adapter(Protocol):
     service: str
 
@@ -101,6 +79,64 @@ class Adapter(Protocol):
     def finish(self) -> list[Decision]:
         """What falls due after the last record of the range (deadlines, for timescape)."""
         ...
+
+
+class TimedReplay(ABC):
+    """An adapter for a service that acts on time too (a tick, deadlines) and reads traffic:
+    what falls due before a record is decided first, at its own instant, as decided after the
+    record before it; what falls due after the last record, when the range ends."""
+
+    service: str
+    traffic_filters: tuple[str, ...] = (f"{TRAFFIC_ROOT}.>",)
+
+    def __init__(self) -> None:
+        self._last: Record | None = None
+
+    def decide(self, record: Record) -> list[Decision]:
+        now = record.message.time
+        decided = self._until(now)
+        self._last = record
+        event = record.event
+        if isinstance(event, TrafficSample):
+            return decided + self._sample(event, now)
+        if isinstance(event, ChangeEvent):
+            return decided + self._change(event, now)
+        return decided
+
+    def finish(self) -> list[Decision]:
+        return [] if self._last is None else self._until(self._last.message.time)
+
+    def _decided(
+        self,
+        target: str,
+        action: str,
+        at: datetime,
+        *changes: str,
+        details: dict[str, Any] | None = None,
+    ) -> Decision:
+        """A decision taken at `at` after the last record read (none before the first): a
+        deadline between two events is decided after the earlier one."""
+        last = self._last
+        return Decision(
+            sequence=last.message.sequence if last else 0,
+            subject=last.message.subject if last else "",
+            service=self.service,
+            target=target,
+            action=action,
+            changes=list(changes),
+            at=at,
+            details=details or {},
+        )
+
+    @abstractmethod
+    def _until(self, until: datetime) -> list[Decision]:
+        """What fell due up to `until` (included), oldest first."""
+
+    @abstractmethod
+    def _sample(self, sample: TrafficSample, now: datetime) -> list[Decision]: ...
+
+    @abstractmethod
+    def _change(self, event: ChangeEvent, now: datetime) -> list[Decision]: ...
 
 
 class ReconcilerReplay:

@@ -32,14 +32,13 @@ from gati_contracts.handler import GatiHandler
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER
 from gati_contracts.labels import selector_labels
 from gati_contracts.scaling import ScalingMode
-from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, TRAFFIC_ROOT, object_filter
+from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, object_filter
 from gati_scaler.decision import SCALE_UP_PERIOD_SECONDS, decide, replay_seconds
 from gati_scaler.hpa import HpaError, render_hpa
 from gati_scaler.options import ScalerOptions
 from gati_scaler.record import ScalingDecision
 from gati_scaler.windows import HISTORY_SECONDS, TrafficWindow
-from gati_streamtools.records import Record
-from gati_streamtools.replay import Decision, decided_after
+from gati_streamtools.replay import Decision, TimedReplay
 
 Key = tuple[str, str]
 """(namespace, name) of a GatiHandler."""
@@ -64,10 +63,11 @@ class _Scaled:
     recorded: tuple[int, str] | None = None
 
 
-class ScalerReplay:
+class ScalerReplay(TimedReplay):
     service = "scaler"
 
     def __init__(self, options: ScalerOptions | None = None) -> None:
+        super().__init__()
         self._options = options or ScalerOptions()
         self._handlers: dict[Key, GatiHandler] = {}
         self._deployments: dict[Key, _Deployment] = {}
@@ -79,7 +79,6 @@ class ScalerReplay:
         """Generation whose HPA was applied (None: refused), by handler in mode hpa."""
         self._samples: dict[tuple[str, str, str], deque[tuple[datetime, TrafficSample]]] = {}
         self._next_tick: datetime | None = None
-        self._last: Record | None = None
 
     @property
     def filters(self) -> tuple[str, ...]:
@@ -88,40 +87,25 @@ class ScalerReplay:
             object_filter(OWNED_ROOT, DEPLOYMENT.kind),
         )
 
-    @property
-    def traffic_filters(self) -> tuple[str, ...]:
-        return (f"{TRAFFIC_ROOT}.>",)
-
-    def decide(self, record: Record) -> list[Decision]:
-        now = record.message.time
-        decided = self._ticks(now)
-        self._last = record
-        event = record.event
-        if isinstance(event, TrafficSample):
-            return decided + self._sample(event, now)
-        if not isinstance(event, ChangeEvent):
-            return decided
+    def _change(self, event: ChangeEvent, now: datetime) -> list[Decision]:
         key = (event.namespace, event.name)
         if event.kind == DEPLOYMENT.kind:
             self._deployment(key, event)
-            return decided + [d for k in list(self._handlers) for d in self._act(k, now)]
+            return [d for k in list(self._handlers) for d in self._act(k, now)]
         if event.kind != GATI_HANDLER.kind:
-            return decided
+            return []
         if event.type is ChangeType.DELETED:
             self._handlers.pop(key, None)
             self._scaled.pop(key, None)
             self._hpa.pop(key, None)
-            return decided
+            return []
         try:
             self._handlers[key] = GatiHandler.from_wire(event.obj)
         except ValueError:
-            return decided  # the reconciler reports a bad spec on the object; so the scaler
-        return decided + self._act(key, now)
+            return []  # the reconciler reports a bad spec on the object; so the scaler
+        return self._act(key, now)
 
-    def finish(self) -> list[Decision]:
-        return [] if self._last is None else self._ticks(self._last.message.time)
-
-    def _ticks(self, until: datetime) -> list[Decision]:
+    def _until(self, until: datetime) -> list[Decision]:
         """The service's tick: every held handler re-decided every `tick_seconds`."""
         step = timedelta(seconds=self._options.tick_seconds)
         if self._next_tick is None:
@@ -283,7 +267,7 @@ class ScalerReplay:
         details: dict[str, Any] | None = None,
     ) -> Decision:
         target = f"{GATI_HANDLER.kind} {key[0]}/{key[1]}"
-        return decided_after(self._last, self.service, target, action, now, change, details=details)
+        return self._decided(target, action, now, change, details=details)
 
 
 def _fold(window: TrafficWindow, sample: TrafficSample, received_at: datetime) -> None:

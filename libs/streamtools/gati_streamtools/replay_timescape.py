@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 from gati_contracts.events import (
     ChangeEvent,
@@ -35,10 +35,9 @@ from gati_contracts.events import (
 from gati_contracts.handler import GatiHandler
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_VERSION
 from gati_contracts.routing import table_json
-from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, TRAFFIC_ROOT, object_filter
+from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, object_filter
 from gati_contracts.version import GatiVersion
-from gati_streamtools.records import Record
-from gati_streamtools.replay import Decision, decided_after
+from gati_streamtools.replay import Decision, TimedReplay
 from gati_timescape.pass_plan import (
     MIN_TICK,
     DeploymentReplicas,
@@ -66,17 +65,17 @@ class _Namespace:
     deployments: dict[str, DeploymentReplicas]
 
 
-class TimescapeReplay:
+class TimescapeReplay(TimedReplay):
     service = "timescape"
 
     def __init__(self) -> None:
+        super().__init__()
         self._namespaces: dict[str, _Namespace] = {}
         self._states: dict[tuple[str, str], VersionState] = {}
         self._samples: dict[tuple[str, str, str], list[TrafficSample]] = {}
         self._tables: dict[tuple[str, str], RoutesEvent] = {}
         self._wakes: dict[str, datetime] = {}
         self._asked: set[tuple[str, str]] = set()
-        self._last: Record | None = None
 
     @property
     def filters(self) -> tuple[str, ...]:
@@ -86,21 +85,15 @@ class TimescapeReplay:
             object_filter(OWNED_ROOT, DEPLOYMENT.kind),
         )
 
-    @property
-    def traffic_filters(self) -> tuple[str, ...]:
-        return (f"{TRAFFIC_ROOT}.>",)
+    def _sample(self, sample: TrafficSample, now: datetime) -> list[Decision]:
+        key = (sample.namespace, sample.handler, sample.version)
+        kept = self._samples.setdefault(key, [])
+        kept.append(sample)
+        if kept[0].observed_at < now - SAMPLES_KEPT:
+            kept[:] = [s for s in kept if s.observed_at >= now - SAMPLES_KEPT]
+        return self._pass(sample.namespace, now, (sample,))
 
-    def decide(self, record: Record) -> list[Decision]:
-        """Deadlines due before the record first, then the pass the record triggers."""
-        now = record.message.time
-        decided = self._due(now)
-        self._last = record
-        event = record.event
-        if isinstance(event, TrafficSample):
-            self._keep_sample(event, now)
-            return decided + self._pass(event.namespace, now, (event,))
-        if not isinstance(event, ChangeEvent):
-            return decided
+    def _change(self, event: ChangeEvent, now: datetime) -> list[Decision]:
         namespace = self._namespace(event.namespace)
         gone = event.type is ChangeType.DELETED
         try:
@@ -121,30 +114,18 @@ class TimescapeReplay:
                 else:
                     namespace.deployments[event.name] = DeploymentReplicas.from_wire(event.obj)
             else:
-                return decided
+                return []
         except ValueError as error:
             # The service skips an object it cannot read, and so does its replay; say so.
-            skipped = self._decision(
-                f"{event.kind} {event.namespace}/{event.name}", "skipped", now, str(error)
-            )
-            return [*decided, skipped]
-        return decided + self._pass(event.namespace, now)
-
-    def finish(self) -> list[Decision]:
-        """The deadlines that fell between the last event and the end of the range."""
-        return [] if self._last is None else self._due(self._last.message.time)
+            where = f"{event.kind} {event.namespace}/{event.name}"
+            return [self._decided(where, "skipped", now, str(error))]
+        return self._pass(event.namespace, now)
 
     def _namespace(self, name: str) -> _Namespace:
         return self._namespaces.setdefault(name, _Namespace({}, {}, {}))
 
-    def _keep_sample(self, sample: TrafficSample, now: datetime) -> None:
-        key = (sample.namespace, sample.handler, sample.version)
-        kept = self._samples.setdefault(key, [])
-        kept.append(sample)
-        if kept[0].observed_at < now - SAMPLES_KEPT:
-            kept[:] = [s for s in kept if s.observed_at >= now - SAMPLES_KEPT]
-
-    def _due(self, until: datetime) -> list[Decision]:
+    def _until(self, until: datetime) -> list[Decision]:
+        """The deadlines the service's tick would have taken, each at its own instant."""
         decided: list[Decision] = []
         while self._wakes:
             namespace, wake = min(self._wakes.items(), key=lambda item: item[1])
@@ -155,18 +136,6 @@ class TimescapeReplay:
             if later is not None and later <= wake:
                 self._wakes[namespace] = wake + MIN_TICK
         return decided
-
-    def _decision(
-        self,
-        target: str,
-        action: str,
-        now: datetime,
-        *changes: str,
-        details: dict[str, Any] | None = None,
-    ) -> Decision:
-        return decided_after(
-            self._last, self.service, target, action, now, *changes, details=details
-        )
 
     def _pass(
         self, name: str, now: datetime, traffic: Sequence[TrafficSample] = ()
@@ -179,7 +148,7 @@ class TimescapeReplay:
             if handler.metadata.name not in known and key not in self._asked:
                 self._asked.add(key)
                 decided.append(
-                    self._decision(
+                    self._decided(
                         f"GatiVersion {name}/{handler.metadata.name}",
                         "create",
                         now,
@@ -218,7 +187,7 @@ class TimescapeReplay:
         return decided
 
     def _outcome(self, namespace: str, name: str, outcome: StepOutcome, now: datetime) -> Decision:
-        return self._decision(
+        return self._decided(
             f"{GATI_VERSION.kind} {namespace}/{name}",
             outcome.action,
             now,
@@ -236,7 +205,7 @@ class TimescapeReplay:
         where = f"routes {name} {plan.path}"
         table = plan.table
         if isinstance(table, RoutingError):
-            return [self._decision(where, "failed", now, str(table))]
+            return [self._decided(where, "failed", now, str(table))]
         before = self._tables.get((name, plan.path))
         if before is not None and (before.default_version, before.versions) == (
             table.default_version,
@@ -246,7 +215,7 @@ class TimescapeReplay:
         self._tables[(name, plan.path)] = table
         shares = [f"{v.version_id} {v.weight} %" for v in table.versions if v.weight]
         return [
-            self._decision(
+            self._decided(
                 where,
                 "routes",
                 now,

@@ -62,14 +62,10 @@ class PassVersion:
 
     @property
     def path(self) -> str | None:
-        return handler_path(self.obj, self.handler)
-
-
-def handler_path(version: GatiVersion, handler: GatiHandler | None) -> str | None:
-    """The handler's path, or the one status recorded once its handler is gone."""
-    if handler is not None:
-        return handler.spec.handler_path
-    return version.status.handler_path if version.status else None
+        """The handler's path, or the one status recorded once its handler is gone."""
+        if self.handler is not None:
+            return self.handler.spec.handler_path
+        return self.obj.status.handler_path if self.obj.status else None
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,6 @@ from gati_timescape.pass_plan import (
     DeploymentReplicas,
     PassVersion,
     PathPlan,
-    handler_path,
     health_windows,
     plan_namespace,
 )
@@ -135,20 +134,12 @@ def _same_table(a: RoutesEvent, b: RoutesEvent) -> bool:
     return (a.default_version, a.versions) == (b.default_version, b.versions)
 
 
-@dataclass
-class _Version:
+@dataclass(frozen=True)
+class _Version(PassVersion):
+    """A version as read, with what writing its status back needs."""
+
     namespace: str
-    obj: GatiVersion
     raw: dict[str, Any]
-    handler: GatiHandler | None
-
-    @property
-    def name(self) -> str:
-        return self.obj.metadata.name
-
-    @property
-    def path(self) -> str | None:
-        return handler_path(self.obj, self.handler)
 
 
 class Timescape:
@@ -273,16 +264,15 @@ class Timescape:
             versions = await self._versions(namespace, handlers)
         now = datetime.now(UTC)
         by_name = {v.name: v for v in versions}
-        read = [PassVersion(v.obj, v.handler, from_status(v.obj.status)) for v in versions]
-        windows = health_windows(namespace, read, now)
+        windows = health_windows(namespace, versions, now)
         samples = {
             name: await self._samples(by_name[name], since) for name, since in windows.items()
         }
         plan = plan_namespace(
             namespace,
-            read,
+            versions,
             now,
-            deployments=await self._deployments(namespace) if any(v.path for v in read) else (),
+            deployments=await self._deployments(namespace) if any(v.path for v in versions) else (),
             samples=samples,
             arrived=traffic,
             source=self._source,
@@ -385,7 +375,8 @@ class Timescape:
                     "skipping an invalid GatiVersion", name=raw.get("metadata"), error=str(error)
                 )
                 continue
-            found.append(_Version(namespace, obj, raw, handlers.get(obj.spec.handler_ref.name)))
+            handler = handlers.get(obj.spec.handler_ref.name)
+            found.append(_Version(obj, handler, from_status(obj.status), namespace, raw))
         return found
 
     async def _create_version(self, namespace: str, handler: GatiHandler) -> None:
