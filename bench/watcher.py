@@ -13,7 +13,8 @@ and nats-server have theirs; the writers and the clients measuring share this on
 3. lag: changes written at `--rate`/s for `--seconds`; lag is from the write's response to the
    change arriving in the stream (a consumer sees it right after its PubAck). The watcher's own
    share, from reading a change off the watch to its PubAck, comes from its histogram
-   `gati_watcher_change_lag_seconds` (so it is the bucket bound at or above the quantile).
+   `gati_watcher_change_lag_seconds` (so it is the bucket bound at or above the quantile); the
+   burst's publish-to-PubAck time comes from `gati_watcher_publish_seconds` the same way.
 Aims (issue 4): p99 lag < 50 ms at 500 changes/s; burst >= 70 % of the raw rate.
 """
 
@@ -196,17 +197,20 @@ def _free_port() -> int:
         return port
 
 
-LAG_HISTOGRAM = "gati_watcher_change_lag_seconds_bucket"
+LAG_HISTOGRAM = "gati_watcher_change_lag_seconds"
+PUBLISH_HISTOGRAM = "gati_watcher_publish_seconds"
 
 
-async def lag_buckets(session: aiohttp.ClientSession, port: int) -> dict[float, float]:
-    """The watcher's change-to-ack histogram: cumulative count by upper bound (seconds)."""
+async def buckets_of(
+    session: aiohttp.ClientSession, port: int, histogram: str = LAG_HISTOGRAM
+) -> dict[float, float]:
+    """One of the watcher's histograms: cumulative count by upper bound (seconds)."""
     async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
         resp.raise_for_status()
         text = await resp.text()
     buckets: dict[float, float] = {}
     for line in text.splitlines():
-        if line.startswith(LAG_HISTOGRAM):
+        if line.startswith(f"{histogram}_bucket"):
             bound = line.split('le="', 1)[1].split('"', 1)[0]
             buckets[float(bound)] = float(line.rsplit(" ", 1)[1])
     return buckets
@@ -312,12 +316,14 @@ async def run(burst: int, rate: int, seconds: float) -> dict[str, Any]:
                 for name in names:
                     await writer.create(name)
                 await arrivals.until(OBJECTS)
+                sent = await buckets_of(session, watcher.port, PUBLISH_HISTOGRAM)
                 burst_rate, burst_cpu = await _burst(
                     session, url, writer, names, arrivals, pid, burst
                 )
-                histogram = await lag_buckets(session, watcher.port)
+                acked = await buckets_of(session, watcher.port, PUBLISH_HISTOGRAM)
+                histogram = await buckets_of(session, watcher.port)
                 lags, lag_cpu, rss = await _lag(writer, names, arrivals, rate, seconds, pid)
-                own = await lag_buckets(session, watcher.port)
+                own = await buckets_of(session, watcher.port)
         await nc.close()
         await connection.close()
     kubesim.stop()
@@ -329,6 +335,7 @@ async def run(burst: int, rate: int, seconds: float) -> dict[str, Any]:
         "burst_vs_raw": round(burst_rate / raw, 3),
         "burst_vs_raw_async": round(burst_rate / raw_async, 3),
         "burst_watcher_cpu_s": burst_cpu,
+        "burst_publish_to_ack_p50_le_ms": bucket_quantile(sent, acked, 0.5) * 1000,
         "lag_rate_per_s": rate,
         "lag_changes": len(lags),
         "lag_p50_ms": round(percentile(lags, 50), 2),
