@@ -69,7 +69,8 @@ class Burst:
     def start(self) -> threading.Thread:
         core = client.CoreV1Api(self.api)
         for ns in self.namespaces:
-            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+            namespace = client.V1Namespace(metadata=client.V1ObjectMeta(name=ns))
+            _retrying_5xx(core.create_namespace, namespace)
         thread = threading.Thread(target=self._run, name="burst", daemon=True)
         thread.start()
         return thread
@@ -104,16 +105,8 @@ class Burst:
             self.done.set()
 
     def _write(self, call: Callable[..., object], *args: object) -> None:
-        """One write, repeated while the server answers 5xx: kubesim injects its faults before
-        the request is handled, so the write did not happen (a user's client would retry)."""
         self._pace()
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                call(GROUP, VERSION, *args)
-                break
-            except ApiException as error:
-                if error.status < 500 or attempt == WRITE_ATTEMPTS - 1:
-                    raise
+        _retrying_5xx(call, GROUP, VERSION, *args)
         with self._lock:
             self.changes += 1
             if self.changes * 2 >= self.total:
@@ -127,6 +120,18 @@ class Burst:
             slot = max(self._next_slot, now)
             self._next_slot = slot + 1 / self.rate
         time.sleep(slot - now)  # the burst's own pacing
+
+
+def _retrying_5xx(call: Callable[..., object], *args: object) -> None:
+    """kubesim injects its faults before the request is handled, so after a 5xx the write did
+    not happen and is simply made again (as a user's client would)."""
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            call(*args)
+            return
+        except ApiException as error:
+            if error.status < 500 or attempt == WRITE_ATTEMPTS - 1:
+                raise
 
 
 def unconverged(api: client.ApiClient, burst: Burst) -> list[str]:
