@@ -13,6 +13,7 @@ from gati_streamtools.records import Record, decode_record
 from gati_streamtools.replay import Adapter, Decision
 from gati_streamtools.replay_timescape import TimescapeReplay
 from streamtools.recorded import NOW
+from timescape.helpers import version_object
 
 ROLLOUT = {
     "steps": [{"weight": 50, "pause": "10s"}, {"weight": 100}],
@@ -41,18 +42,7 @@ def handler(name: str, version_id: str) -> dict[str, Any]:
 
 
 def version(name: str, version_id: str, created: int, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "gati.dev/v1alpha1",
-        "kind": "GatiVersion",
-        "metadata": {
-            "name": name,
-            "namespace": "shop",
-            "uid": f"uid-gv-{name}",
-            "resourceVersion": "2",
-            "creationTimestamp": (NOW + timedelta(seconds=created)).isoformat(),
-        },
-        "spec": {"versionId": version_id, "handlerRef": {"name": name}, **spec},
-    }
+    return version_object(name, NOW + timedelta(seconds=created), versionId=version_id, **spec)
 
 
 def deployment(name: str, ready: int) -> dict[str, Any]:

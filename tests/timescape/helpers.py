@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gati_contracts.events import TrafficSample
 from gati_timescape.health import HealthReading
@@ -37,3 +38,19 @@ def traffic(
         observed_at=at(seconds),
         source=source,
     )
+
+
+def version_object(name: str, created: datetime, **spec: Any) -> dict[str, Any]:
+    """A GatiVersion of namespace `shop` as the API serves it, for the handler of its name."""
+    return {
+        "apiVersion": "gati.dev/v1alpha1",
+        "kind": "GatiVersion",
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "uid": f"uid-gv-{name}",
+            "resourceVersion": "2",
+            "creationTimestamp": created.isoformat(),
+        },
+        "spec": {"versionId": name, "handlerRef": {"name": name}, **spec},
+    }

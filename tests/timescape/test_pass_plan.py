@@ -20,7 +20,7 @@ from gati_timescape.pass_plan import (
     readiness,
 )
 from gati_timescape.state import VersionState
-from timescape.helpers import T0, at, traffic
+from timescape.helpers import T0, at, traffic, version_object
 
 ROLLOUT = {
     "steps": [{"weight": 50, "pause": "10s"}, {"weight": 100}],
@@ -57,21 +57,11 @@ def version(
     status: dict[str, Any] | None = None,
     spec: dict[str, Any] | None = None,
 ) -> PassVersion:
-    obj = GatiVersion.from_wire(
-        {
-            "apiVersion": "gati.dev/v1alpha1",
-            "kind": "GatiVersion",
-            "metadata": {
-                "name": name,
-                "namespace": "shop",
-                "uid": f"uid-gv-{name}",
-                "creationTimestamp": at(created).isoformat(),
-                "annotations": annotations or {},
-            },
-            "spec": {"versionId": name, "handlerRef": {"name": name}, **(spec or {})},
-            **({"status": status} if status else {}),
-        }
-    )
+    wire = version_object(name, at(created), **(spec or {}))
+    wire["metadata"]["annotations"] = annotations or {}
+    if status:
+        wire["status"] = status
+    obj = GatiVersion.from_wire(wire)
     return PassVersion(obj, handler(name, path) if path else None, state)
 
 
