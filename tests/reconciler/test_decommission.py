@@ -9,8 +9,8 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
+from gati_contracts.conditions import VERSION_DECOMMISSIONED
 from gati_contracts.kinds import GATI_VERSION, GROUP, VERSION
-from gati_reconciler.retirement import DECOMMISSIONED
 from gati_runtime.nats_connection import NatsConnection
 from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads, handler, outcomes, running_reconciler
@@ -20,7 +20,7 @@ def _retired_at(generation: int) -> Any:
     def reached(events: list[Any]) -> bool:
         return any(
             e.name == "orders"
-            and e.reason == DECOMMISSIONED
+            and e.reason == VERSION_DECOMMISSIONED
             and e.observed_generation == generation
             for e in events
         )
@@ -100,7 +100,7 @@ async def test_decommissioned_version_objects_stay_as_timescape_left_them(
     assert live["status"]["phase"] == "Pending"
     assert live["status"]["observedGeneration"] == changed["metadata"]["generation"]
     ready = _condition(live, "Ready")
-    assert (ready["status"], ready["reason"]) == ("False", DECOMMISSIONED)
+    assert (ready["status"], ready["reason"]) == ("False", VERSION_DECOMMISSIONED)
     assert f"action {action}" in ready["message"]
     assert _condition(live, "Degraded")["status"] == "False"
     reasons = [e.reason for e in core.list_namespaced_event(ns).items]

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from gati_contracts.conditions import VERSION_DECOMMISSIONED
 from gati_contracts.version import DecommissionAction
 from gati_contracts.workload import WorkloadPhase
 from gati_reconciler.manifests import render
 from gati_reconciler.reconcile import LEASE_TTL, MAX_DELIVER, busy_delay
 from gati_reconciler.retirement import (
-    DECOMMISSIONED,
     Retirement,
     retire,
     retired_verdict,
@@ -116,7 +116,7 @@ def test_retired_status_says_why_and_is_recognised() -> None:
     status = next_status(None, verdict, generation=1, selector=None, now=datetime.now(UTC))
     assert status is not None
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
-    assert (ready["status"], ready["reason"]) == ("False", DECOMMISSIONED)
+    assert (ready["status"], ready["reason"]) == ("False", VERSION_DECOMMISSIONED)
     assert shows_retired(status)
     assert not shows_retired(None)
     assert not shows_retired({"conditions": [{"type": "Ready", "reason": "DeploymentAvailable"}]})

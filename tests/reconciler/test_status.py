@@ -94,3 +94,26 @@ def test_unchanged_status_is_not_rewritten_and_transitions_keep_their_time() -> 
     assert by_type["Degraded"]["lastTransitionTime"] == later.isoformat().replace("+00:00", "Z")
     assert first is not None
     assert degraded["lastUpdated"] != first["lastUpdated"]
+
+
+def test_fields_of_other_writers_survive_a_rewrite() -> None:
+    """The scaler's `lastScaling` lives in the same status; rebuilding ours must not drop it."""
+    last_scaling = {"result": 3, "reason": "ScaleUp"}
+    first = next_status(
+        None,
+        read_deployment(deployment(**READY, readyReplicas=2)),
+        generation=1,
+        selector="s",
+        now=NOW,
+    )
+    assert first is not None
+    rewritten = next_status(
+        {**first, "lastScaling": last_scaling},
+        failed("InvalidSpec", "spec.port: too big"),
+        generation=2,
+        selector="s",
+        now=NOW + timedelta(minutes=1),
+    )
+    assert rewritten is not None
+    assert rewritten["lastScaling"] == last_scaling
+    assert rewritten["phase"] == "Failed"

@@ -21,14 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from gati_contracts.conditions import VERSION_DECOMMISSIONED
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER
 from gati_contracts.version import DecommissionAction, VersionPhase
 from gati_contracts.workload import WorkloadPhase
 from gati_reconciler.manifests import POD_DISRUPTION_BUDGET, SERVICE
 from gati_reconciler.status import READY, Verdict
-
-DECOMMISSIONED: Final = "VersionDecommissioned"
-"""Reason of the handler's conditions while its version is retired."""
 
 _REMOVED_BY: Final[dict[DecommissionAction, frozenset[str]]] = {
     DecommissionAction.DELETE: frozenset(
@@ -104,13 +102,13 @@ def retire(rendered: Sequence[dict[str, Any]], retirement: Retirement) -> list[d
 
 def retired_verdict(retirement: Retirement) -> Verdict:
     """Pending, not Running: no pod serves, and none will until a new version is rolled out."""
-    return Verdict(WorkloadPhase.PENDING, DECOMMISSIONED, retirement.message)
+    return Verdict(WorkloadPhase.PENDING, VERSION_DECOMMISSIONED, retirement.message)
 
 
 def shows_retired(status: Mapping[str, Any] | None) -> bool:
     """Whether a status written by the reconciler says the handler's version is retired."""
     conditions = (status or {}).get("conditions") or []
     return any(
-        condition.get("type") == READY and condition.get("reason") == DECOMMISSIONED
+        condition.get("type") == READY and condition.get("reason") == VERSION_DECOMMISSIONED
         for condition in conditions
     )

@@ -21,6 +21,11 @@ READY: Final = "Ready"
 PROGRESSING: Final = "Progressing"
 DEGRADED: Final = "Degraded"
 DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
+# The status fields this module decides; any other field belongs to another writer (the
+# scaler's `lastScaling`) and is carried through a rewrite untouched.
+_OWN_FIELDS: Final = frozenset(
+    field.alias or name for name, field in WorkloadStatus.model_fields.items()
+)
 
 
 @dataclass(frozen=True)
@@ -128,4 +133,5 @@ def next_status(
     )
     if after == before:
         return None
-    return after.model_copy(update={"last_updated": now}).to_wire()
+    others = {key: value for key, value in (current or {}).items() if key not in _OWN_FIELDS}
+    return {**others, **after.model_copy(update={"last_updated": now}).to_wire()}
