@@ -14,11 +14,13 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gati_contracts.events import ChangeEvent, ChangeType, encode_event, event_headers
-from gati_contracts.kinds import GROUP, VERSION
+from gati_contracts.kinds import GATI_HANDLER, GROUP, VERSION
 from gati_contracts.subjects import CR_ROOT, cr_subject, object_filter
 from gati_runtime.nats_connection import NatsConnection
 from gati_watcher import watcher as watcher_module
 from gati_watcher.checkpoint import Checkpoint, last_events
+from gati_watcher.kube import KubeReader
+from gati_watcher.targets import WatchTarget
 from watcher.helpers import Cluster, drift, handler, running_watcher, stream_tail
 
 Hook = Callable[[], Awaitable[None]]
@@ -105,3 +107,17 @@ async def test_a_relist_corrects_an_older_change_a_lagging_replica_published(
         ("a", ChangeType.MODIFIED, rv),
     ]
     assert report.clean
+
+
+def test_a_relist_reads_one_object_again_by_field_selector(
+    cluster: Cluster, gati_api: client.ApiClient
+) -> None:
+    for name in ("first", "second"):
+        cluster.create(handler(cluster.namespace, name))
+    reader = KubeReader(gati_api, WatchTarget(GATI_HANDLER, None))
+    found = reader.get_object(cluster.namespace, "second")
+    assert found is not None
+    assert found["metadata"]["name"] == "second"
+    assert found["kind"] == "GatiHandler"
+    assert reader.get_object(cluster.namespace, "missing") is None
+    assert reader.get_object("elsewhere", "second") is None

@@ -36,7 +36,6 @@ log = structlog.get_logger(__name__)
 CONNECT_TIMEOUT = 10.0
 LIST_TIMEOUT = 60.0
 GONE = 410
-NOT_FOUND = 404
 
 
 class _ListMeta(msgspec.Struct, rename="camel"):
@@ -56,7 +55,6 @@ class _WatchLine(msgspec.Struct):
 
 _LIST_DECODER = msgspec.json.Decoder(_ListBody)
 _LINE_DECODER = msgspec.json.Decoder(_WatchLine)
-_OBJECT_DECODER = msgspec.json.Decoder(dict[str, Any])
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,6 @@ class KubeReader:
         self.target = target
         self._page_size = page_size
         self._call = _list_call(api, target)
-        self._get = _get_call(api, target)
 
     def list_objects(self) -> Listing:
         """Every object of the target, paged; the items get the kind and apiVersion that typed
@@ -122,17 +119,20 @@ class KubeReader:
                 return Listing(objects, body.metadata.resource_version)
 
     def get_object(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """The object as the server has it now, or None when it does not exist."""
-        try:
-            response = self._get(namespace, name)
-        except ApiException as error:
-            if error.status == NOT_FOUND:
-                return None
-            raise
-        obj = _OBJECT_DECODER.decode(response.data)
-        obj.setdefault("kind", self.target.kind.kind)
-        obj.setdefault("apiVersion", self.target.kind.api_version)
-        return obj
+        """The object as the server has it now, or None when it does not exist (or no longer
+        matches the target's selector). A list narrowed by field selector, not a get: the
+        watcher's role grants list and watch only."""
+        response = self._call(
+            label_selector=self.target.label_selector,
+            field_selector=f"metadata.namespace={namespace},metadata.name={name}",
+            _preload_content=False,
+            _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT),
+        )
+        for item in _LIST_DECODER.decode(response.data).items or ():
+            item.setdefault("kind", self.target.kind.kind)
+            item.setdefault("apiVersion", self.target.kind.api_version)
+            return item
+        return None
 
     def start_watch(
         self, resource_version: str, read_timeout: float, handoff: Handoff[WatchMessage]
@@ -262,25 +262,6 @@ def _list_call(api: client.ApiClient, target: WatchTarget) -> _ListCall:
     if namespace is None:
         return _bind(custom.list_cluster_custom_object, group, version, kind.plural)
     return _bind(custom.list_namespaced_custom_object, group, version, namespace, kind.plural)
-
-
-def _get_call(api: client.ApiClient, target: WatchTarget) -> Callable[[str, str], Any]:
-    kind = target.kind
-    custom = client.CustomObjectsApi(api)
-    group, version = kind.group, kind.api_version.rpartition("/")[2]
-
-    def get(namespace: str, name: str) -> Any:
-        return custom.get_namespaced_custom_object(
-            group,
-            version,
-            namespace,
-            kind.plural,
-            name,
-            _preload_content=False,
-            _request_timeout=CONNECT_TIMEOUT,
-        )
-
-    return get
 
 
 def _bind(function: Callable[..., Any], *args: Any) -> _ListCall:
