@@ -91,40 +91,123 @@ class StreamLimits(BaseModel):
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    nats_url: str = Field("nats://127.0.0.1:4222", alias="GATI_NATS_URL")
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222",
+        alias="GATI_NATS_URL",
+        description="NATS server URLs, comma-separated; user and password may be in the URL.",
+    )
     # FilePath: a missing credentials file is reported at start-up, naming the variable,
     # instead of as an obscure failure inside the NATS handshake.
-    nats_creds: FilePath | None = Field(None, alias="GATI_NATS_CREDS")
-    nats_tls_cert: FilePath | None = Field(None, alias="GATI_NATS_TLS_CERT")
-    nats_tls_key: FilePath | None = Field(None, alias="GATI_NATS_TLS_KEY")
-    nats_tls_ca: FilePath | None = Field(None, alias="GATI_NATS_TLS_CA")
+    nats_creds: FilePath | None = Field(
+        None, alias="GATI_NATS_CREDS", description="NATS `.creds` file (JWT and nkey seed)."
+    )
+    nats_tls_cert: FilePath | None = Field(
+        None, alias="GATI_NATS_TLS_CERT", description="Client certificate for mutual TLS."
+    )
+    nats_tls_key: FilePath | None = Field(
+        None, alias="GATI_NATS_TLS_KEY", description="Key of `GATI_NATS_TLS_CERT`."
+    )
+    nats_tls_ca: FilePath | None = Field(
+        None, alias="GATI_NATS_TLS_CA", description="CA bundle the NATS server is verified with."
+    )
 
-    stream: str = Field(STREAM, alias="GATI_STREAM")
-    stream_max_age: Duration = Field(timedelta(days=7), alias="GATI_STREAM_MAX_AGE")
-    stream_max_bytes: ByteSize = Field(-1, alias="GATI_STREAM_MAX_BYTES")
-    stream_replicas: Replicas = Field(1, alias="GATI_STREAM_REPLICAS")
-    duplicate_window: Duration = Field(MIN_DUPLICATE_WINDOW, alias="GATI_DUPLICATE_WINDOW")
+    stream: str = Field(
+        STREAM, alias="GATI_STREAM", description="JetStream stream of changes and decisions."
+    )
+    stream_max_age: Duration = Field(
+        timedelta(days=7),
+        alias="GATI_STREAM_MAX_AGE",
+        description="How long the stream keeps events; 0 keeps them until the size limit.",
+    )
+    stream_max_bytes: ByteSize = Field(
+        -1,
+        alias="GATI_STREAM_MAX_BYTES",
+        description="Size limit of the stream, a quantity such as `10Gi`; -1 for none.",
+    )
+    stream_replicas: Replicas = Field(
+        1, alias="GATI_STREAM_REPLICAS", description="Copies of the stream across NATS nodes."
+    )
+    duplicate_window: Duration = Field(
+        MIN_DUPLICATE_WINDOW,
+        alias="GATI_DUPLICATE_WINDOW",
+        description="JetStream de-duplication window; at least 2m, at most the stream's age.",
+    )
 
-    metrics_stream: str = Field(METRICS_STREAM, alias="GATI_METRICS_STREAM")
-    metrics_max_age: Duration = Field(timedelta(hours=1), alias="GATI_METRICS_MAX_AGE")
-    metrics_max_bytes: ByteSize = Field(-1, alias="GATI_METRICS_MAX_BYTES")
-    metrics_replicas: Replicas = Field(1, alias="GATI_METRICS_REPLICAS")
+    metrics_stream: str = Field(
+        METRICS_STREAM,
+        alias="GATI_METRICS_STREAM",
+        description="Short-lived stream of traffic samples; must differ from `GATI_STREAM`.",
+    )
+    metrics_max_age: Duration = Field(
+        timedelta(hours=1),
+        alias="GATI_METRICS_MAX_AGE",
+        description="How long traffic samples are kept for scaling and health gates.",
+    )
+    metrics_max_bytes: ByteSize = Field(
+        -1,
+        alias="GATI_METRICS_MAX_BYTES",
+        description="Size limit of the metrics stream, a quantity such as `1Gi`; -1 for none.",
+    )
+    metrics_replicas: Replicas = Field(
+        1, alias="GATI_METRICS_REPLICAS", description="Copies of the metrics stream."
+    )
 
-    routes_history: int = Field(64, ge=1, le=64, alias="GATI_ROUTES_HISTORY")
+    routes_history: int = Field(
+        64,
+        ge=1,
+        le=64,
+        alias="GATI_ROUTES_HISTORY",
+        description="Revisions kept per key of the `gati-routes` bucket (`routes --at`).",
+    )
     # Decommissioned GatiVersion records kept per path (newest first), as Knative bounds
     # non-active revisions; timescape deletes older ones whose GatiHandler is gone.
-    decommissioned_retention: int = Field(20, ge=0, alias="GATI_DECOMMISSIONED_RETENTION")
+    decommissioned_retention: int = Field(
+        20,
+        ge=0,
+        alias="GATI_DECOMMISSIONED_RETENTION",
+        description="Decommissioned GatiVersions kept per path; older ones are deleted.",
+    )
 
-    instance_id: str = Field(default_factory=socket.gethostname, alias="GATI_INSTANCE_ID")
-    namespaces: NameList = Field((), alias="GATI_NAMESPACES")
-    http_port: int = Field(8080, ge=0, le=65535, alias="GATI_HTTP_PORT")
-    log_format: Literal["auto", "json", "console"] = Field("auto", alias="GATI_LOG_FORMAT")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="GATI_LOG_LEVEL")
-    shutdown_grace: Duration = Field(timedelta(seconds=25), alias="GATI_SHUTDOWN_GRACE")
-    kube_context: str | None = Field(None, alias="GATI_KUBE_CONTEXT")
+    instance_id: str = Field(
+        default_factory=socket.gethostname,
+        alias="GATI_INSTANCE_ID",
+        description="This replica's name in events and leases; the pod name in a cluster.",
+    )
+    namespaces: NameList = Field(
+        (),
+        alias="GATI_NAMESPACES",
+        description="Namespaces to watch, comma-separated; all if empty.",
+    )
+    http_port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        alias="GATI_HTTP_PORT",
+        description="Port of `/healthz`, `/readyz` and `/metrics`; 0 picks a free one.",
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", alias="GATI_LOG_FORMAT", description="`auto`: console on a terminal, else JSON."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", alias="GATI_LOG_LEVEL", description="Lowest level logged."
+    )
+    shutdown_grace: Duration = Field(
+        timedelta(seconds=25),
+        alias="GATI_SHUTDOWN_GRACE",
+        description="Time to finish in-flight work on SIGTERM; below the pod's grace period.",
+    )
+    kube_context: str | None = Field(
+        None,
+        alias="GATI_KUBE_CONTEXT",
+        description="Context of the kubeconfig (`KUBECONFIG`, `~/.kube/config`); unset: current.",
+    )
     # Parsed at start-up so a bad path stops the watcher naming the variable, not mid-publish.
     redact_fields: Annotated[Redaction, BeforeValidator(_redaction)] = Field(
-        Redaction.parse(DEFAULT_REDACT_FIELDS), alias="GATI_REDACT_FIELDS"
+        Redaction.parse(DEFAULT_REDACT_FIELDS),
+        alias="GATI_REDACT_FIELDS",
+        description="Object fields the watcher masks before publishing, comma-separated "
+        'jsonpath-like paths (`[*]` for every item, `["a.b"]` for keys with dots); `none` '
+        "turns masking off.",
     )
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""`gati-operator docs`: the generated reference pages (CRD fields, command line)."""
+"""`gati-operator docs`: the generated reference pages (CRD fields, command line, settings)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ def register(subparsers: Any) -> None:
     add_generator(
         subparsers,
         "docs",
-        help="print the CRD and CLI reference pages, or write them to --out",
+        help="print the CRD, CLI and settings reference pages, or write them to --out",
         description=(
             "Generate docs/reference/crds.md from the CustomResourceDefinitions (themselves "
-            "generated from the contract models) and docs/reference/cli.md from this command's "
-            "own parser, so neither can drift from the code."
+            "generated from the contract models), docs/reference/cli.md from this command's "
+            "own parser and docs/reference/settings.md from the GATI_* settings the services "
+            "read, so none can drift from the code."
         ),
         files=_reference_files,
     )
