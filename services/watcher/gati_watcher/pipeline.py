@@ -82,6 +82,13 @@ class _Publish:
     expect_last: int | None
     sent: float = 0.0
 
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.expect_last is None:
+            return self.message.headers
+        expected = {Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(self.expect_last)}
+        return {**self.message.headers, **expected}
+
 
 class _ApiError(msgspec.Struct):
     code: int = 0
@@ -184,14 +191,11 @@ class PublishPipeline:
 
     async def _send(self, publish: _Publish) -> None:
         message = publish.message
-        headers = message.headers
-        if publish.expect_last is not None:
-            headers = {**headers, Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(publish.expect_last)}
         reply = f"{self._inbox}.{next(self._tokens)}"
         publish.sent = time.perf_counter()
         self._in_flight[reply] = publish
         try:
-            await self._client.publish(message.subject, message.payload, reply, headers)
+            await self._client.publish(message.subject, message.payload, reply, publish.headers)
         except Exception:  # reconnecting, buffer full, too large: the retry path sorts it out
             if self._in_flight.pop(reply, None) is not None:
                 self._retry(publish)
@@ -240,12 +244,9 @@ class PublishPipeline:
 
     async def _publish_with_retries(self, publish: _Publish) -> None:
         message = publish.message
-        headers = message.headers
-        if publish.expect_last is not None:
-            headers = {**headers, Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(publish.expect_last)}
         try:
             ack = await self._publisher.publish(
-                message.subject, message.payload, headers, stop=self._stop
+                message.subject, message.payload, publish.headers, stop=self._stop
             )
         except PublishAbandonedError:
             self._finish(publish, _DROPPED)  # shutdown: the next start's relist repairs it
