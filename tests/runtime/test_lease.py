@@ -76,3 +76,17 @@ async def test_held_releases_after_the_block(gati_bus: Client) -> None:
 async def test_ttl_must_be_positive(gati_bus: Client) -> None:
     with pytest.raises(ValueError, match="ttl must be positive"):
         await Leases(gati_bus.jetstream(), "a", scope="reconcile").acquire("k", 0)
+
+
+async def test_retaking_a_released_key_is_one_write(gati_bus: Client) -> None:
+    leases = Leases(gati_bus.jetstream(), "a", scope="reconcile")
+    first = await leases.acquire("k", 10)
+    assert first is not None
+    await leases.release(first)
+    again = await leases.acquire("k", 10)
+    assert again is not None
+    assert again.revision == first.revision + 2  # the release marker, then our write: no retry
+    other = Leases(gati_bus.jetstream(), "b", scope="reconcile")
+    await leases.release(again)
+    assert await other.acquire("k", 10) is not None  # someone else's release marker: slow path
+    assert await leases.acquire("k", 10) is None  # our remembered revision is stale: refused

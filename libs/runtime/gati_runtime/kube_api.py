@@ -17,6 +17,7 @@ from typing import Any, Final, cast
 
 import urllib3.exceptions
 from kubernetes import client
+from kubernetes.client import rest
 from prometheus_client import Counter
 
 from gati_contracts.labels import FIELD_MANAGER
@@ -67,7 +68,11 @@ def _message(data: bytes) -> str:
 
 class Kube:
     def __init__(self, api: client.ApiClient, *, workers: int = 8) -> None:
-        api.configuration.connection_pool_maxsize = workers
+        if (api.configuration.connection_pool_maxsize or 0) < workers:
+            # The client sized its urllib3 pool when it was built, so a larger size only takes
+            # effect in a new pool; a smaller one would starve another user of this client.
+            api.configuration.connection_pool_maxsize = workers
+            api.rest_client = rest.RESTClientObject(api.configuration)
         self._api = api
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="kube")
 

@@ -127,7 +127,12 @@ class ConsumerSpec:
 
 
 def stream_config(limits: StreamLimits, subjects: Sequence[str]) -> StreamConfig:
-    """An event log: file storage, limits retention so every service reads it independently."""
+    """An event log: file storage, limits retention so every service reads it independently.
+
+    Direct get lets any replica of the stream answer "last event of this subject" (the
+    watcher's relist, the reconciler's sequence guard, the scaler's takeover) without a round
+    trip through the stream leader.
+    """
     return StreamConfig(
         name=limits.name,
         subjects=list(subjects),
@@ -138,6 +143,7 @@ def stream_config(limits: StreamLimits, subjects: Sequence[str]) -> StreamConfig
         max_bytes=limits.max_bytes,
         num_replicas=limits.replicas,
         duplicate_window=limits.duplicate_window.total_seconds(),
+        allow_direct=True,
     )
 
 

@@ -34,7 +34,7 @@ class StreamState:
         deleted, or the stream's limits dropped its history)."""
         subject = cr_subject(GATI_VERSION.kind, namespace, name)
         try:
-            message = await self._js.get_last_msg(self._stream, subject)
+            message = await self._js.get_last_msg(self._stream, subject, direct=True)
         except NotFoundError:
             return None
         event = decode_event(message.data or b"", ChangeEvent)
@@ -43,7 +43,7 @@ class StreamState:
     async def is_newest(self, subject: str, sequence: int) -> bool:
         """Whether the message at `sequence` is the last one stored on `subject`."""
         try:
-            message = await self._js.get_last_msg(self._stream, subject)
+            message = await self._js.get_last_msg(self._stream, subject, direct=True)
         except NotFoundError:
             return False  # removed by the stream's limits: newer history replaced it
         return (message.seq or 0) <= sequence
