@@ -116,8 +116,10 @@ class Operator:
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         names = list(services) if services is not None else built_services()[0]
-        self.services = {
-            name: ServiceProcess(
+        self.services: dict[str, ServiceProcess] = {}
+        for name in names:
+            port = free_port()
+            self.services[name] = ServiceProcess(
                 name,
                 env={
                     **os.environ,
@@ -131,9 +133,6 @@ class Operator:
                 log_file=self.logs / f"{name}.log",
                 http_port=port,
             )
-            for name in names
-            for port in [free_port()]
-        }
 
     def __enter__(self) -> Operator:
         for service in self.services.values():

@@ -23,6 +23,7 @@ GAP = (0.2, 1.2)
 
 
 def crash_run(tmp_path: Path, *, handlers: int, updates: int, rate: float, seed: int) -> None:
+    print(f"crash schedule seed: {seed}")  # shown with a failure, to replay the same kills
     rng = random.Random(seed)
     with (
         EmbeddedNats(tmp_path / "nats", name="fault-crash") as server,
