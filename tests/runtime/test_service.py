@@ -125,18 +125,6 @@ def test_missing_service_is_reported_not_crashed() -> None:
         load_service("nosuch")
 
 
-def test_run_exits_2_with_a_message_until_the_service_exists(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    try:
-        load_service("scaler")
-    except ServiceNotBuiltError:
-        assert cli_main(["run", "scaler"]) == 2
-        assert "service 'scaler' is not built yet" in capsys.readouterr().err
-    else:
-        pytest.skip("gati_scaler.service exists now; nothing to report")
-
-
 def test_run_rejects_bad_settings_with_the_variable_name(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
