@@ -69,10 +69,35 @@ async def test_expected_last_subject_sequence_decides_the_outcome(
     second = await pipeline.publish(message("2"), expect_last=first.sequence)
     assert second.result is Result.STORED
     assert second.sequence == first.sequence + 1
-    repeated = await pipeline.publish(message("2"), expect_last=first.sequence)
-    assert repeated.result in (Result.STORED, Result.CONFLICT)  # never a second copy
     checkpoint = await last_events(gati_connection.js, STREAM, [subject])
     assert checkpoint.sequences == {subject: second.sequence}
+
+
+async def test_the_expected_sequence_is_checked_before_de_duplication(
+    gati_connection: NatsConnection,
+) -> None:
+    """nats-server refuses a duplicate whose expected last subject sequence is stale before it
+    would find the duplicate: a replica that repeats a change another replica stored gets a
+    conflict, not the original's sequence. A duplicate expecting the true last sequence is
+    acknowledged with the original's. The watcher's conflict path relies on both."""
+    pipeline = PublishPipeline(gati_connection.client, Publisher(gati_connection), asyncio.Event())
+    duplicates = sample("gati_watcher_duplicates_total", kind="GatiHandler")
+    first = await pipeline.publish(change("d", "1"), expect_last=0)
+    assert first.sequence
+    second = await pipeline.publish(change("d", "2"), expect_last=first.sequence)
+    assert second.sequence
+    for stale in (0, first.sequence, second.sequence + 100):
+        for rv in ("1", "2"):
+            refused = await pipeline.publish(change("d", rv), expect_last=stale)
+            assert refused.result is Result.CONFLICT, (rv, stale)
+    known = {"seq": first.sequence}  # read when sent, as a watch's remembered sequence is
+    known["seq"] = second.sequence
+    repeated = await pipeline.publish(change("d", "1"), expect_last=lambda: known["seq"])
+    assert repeated == Outcome(Result.STORED, first.sequence)
+    again = await pipeline.publish(change("d", "2"), expect_last=lambda: known["seq"])
+    assert again == Outcome(Result.STORED, second.sequence)
+    assert sample("gati_watcher_duplicates_total", kind="GatiHandler") == duplicates + 2
+    assert pipeline.failures == 0
 
 
 async def test_a_change_too_large_for_the_server_is_skipped_and_the_subject_goes_on(

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gati_contracts.events import ChangeEvent, ChangeType
-from gati_watcher.relist import Change, redecide, relist_changes
+from gati_watcher.relist import Change, after_conflict, holds, redecide, relist_changes
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -104,3 +104,74 @@ def test_after_a_conflict_an_unchanged_object_stands_against_an_older_record() -
     assert redecide("s", listed, None, current=listed) == [Change(ChangeType.ADDED, "s", listed)]
     gone = recorded(ChangeType.MODIFIED, obj("a", rv="4"))
     assert redecide("s", None, gone, current=None) == [Change(ChangeType.DELETED, "s", gone.obj)]
+
+
+def test_a_watched_change_another_replica_stored_is_held_and_not_repeated() -> None:
+    seen = obj("a", rv="5")
+    stored = recorded(ChangeType.MODIFIED, seen)
+    assert holds(stored, seen, deleted=False)
+    assert not holds(stored, obj("a", rv="6"), deleted=False)
+    assert after_conflict("s", seen, deleted=False, last=stored, current=obj("a", rv="9")) == []
+    deletion = recorded(ChangeType.DELETED, obj("a", rv="4"))
+    final = obj("a", rv="7")  # a watch's deletion carries the final state, a relist's the last
+    assert holds(deletion, final, deleted=True)
+    assert not holds(deletion, final, deleted=False)
+    assert after_conflict("s", final, deleted=True, last=deletion, current=None) == []
+
+
+def test_a_lagging_watch_publishes_nothing_over_a_state_it_has_not_reached() -> None:
+    ahead = recorded(ChangeType.MODIFIED, obj("a", rv="12"))
+    for lagging in ("10", "11"):
+        change = obj("a", rv=lagging)
+        assert after_conflict("s", change, deleted=False, last=ahead, current=ahead.obj) == []
+    between = recorded(ChangeType.MODIFIED, obj("a", rv="11"))
+    assert after_conflict("s", obj("a", rv="10"), deleted=False, last=between, current=None) == []
+    assert (
+        after_conflict(
+            "s",
+            obj("a"),
+            deleted=True,
+            last=recorded(ChangeType.ADDED, obj("a", uid="u2")),
+            current=obj("a", uid="u2"),
+        )
+        == []
+    )
+
+
+def test_a_watch_level_with_the_server_stands_against_an_older_record() -> None:
+    older = recorded(ChangeType.MODIFIED, obj("a", rv="4"))
+    level = obj("a", rv="5")
+    assert after_conflict("s", level, deleted=False, last=older, current=level) == [
+        Change(ChangeType.MODIFIED, "s", level)
+    ]
+    assert after_conflict("s", level, deleted=False, last=None, current=level) == [
+        Change(ChangeType.ADDED, "s", level)
+    ]
+
+
+def test_an_earlier_incarnation_on_top_is_older_than_any_state_of_the_living_one() -> None:
+    reborn, later = obj("a", uid="u2", rv="8"), obj("a", uid="u2", rv="9")
+    deleted = recorded(ChangeType.DELETED, obj("a", uid="u1", rv="3"))
+    assert after_conflict("s", reborn, deleted=False, last=deleted, current=later) == [
+        Change(ChangeType.ADDED, "s", reborn)
+    ]
+    alive = recorded(ChangeType.MODIFIED, obj("a", uid="u1", rv="3"))
+    assert after_conflict("s", reborn, deleted=False, last=alive, current=later) == [
+        Change(ChangeType.DELETED, "s", alive.obj),
+        Change(ChangeType.ADDED, "s", reborn),
+    ]
+    assert after_conflict("s", reborn, deleted=False, last=alive, current=None) == []
+
+
+def test_a_deletion_over_an_earlier_state_of_its_object_is_published() -> None:
+    final = obj("a", rv="7")
+    earlier = recorded(ChangeType.MODIFIED, obj("a", rv="6"))
+    assert after_conflict("s", final, deleted=True, last=earlier, current=None) == [
+        Change(ChangeType.DELETED, "s", final)
+    ]
+    reborn = obj("a", uid="u2")
+    assert after_conflict("s", final, deleted=True, last=earlier, current=reborn) == [
+        Change(ChangeType.DELETED, "s", final)
+    ]
+    assert after_conflict("s", final, deleted=True, last=earlier, current=final) == []
+    assert after_conflict("s", final, deleted=True, last=None, current=None) == []

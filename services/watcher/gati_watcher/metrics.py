@@ -13,7 +13,8 @@ EVENTS_PUBLISHED = Counter(
 )
 DUPLICATES = Counter(
     "gati_watcher_duplicates_total",
-    "Publishes the stream acknowledged as duplicates (another replica or a retry stored them)",
+    "Changes not stored because the stream had them: acknowledged as duplicates, or found "
+    "recorded (or overtaken) by another replica after a conflict",
     ["kind"],
 )
 PUBLISH_SECONDS = Histogram(

@@ -70,6 +70,10 @@ class Outcome:
 Done = Callable[[Outcome], None]
 """Told, once a publish is over, how it ended."""
 
+ExpectLast = int | Callable[[], int] | None
+"""The stream sequence the subject's last message must have (0: none), or how to read it when
+the publish is sent (after the previous one of its subject is over); None: no condition."""
+
 _DROPPED = Outcome(Result.DROPPED)
 _CONFLICT = Outcome(Result.CONFLICT)
 
@@ -79,14 +83,15 @@ class _Publish:
     message: Outgoing
     received: float | None
     done: Done
-    expect_last: int | None
+    expect_last: ExpectLast
     sent: float = 0.0
 
     @property
     def headers(self) -> dict[str, str]:
         if self.expect_last is None:
             return self.message.headers
-        expected = {Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(self.expect_last)}
+        sequence = self.expect_last if isinstance(self.expect_last, int) else self.expect_last()
+        expected = {Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(sequence)}
         return {**self.message.headers, **expected}
 
 
@@ -140,12 +145,13 @@ class PublishPipeline:
         received: float | None,
         done: Done,
         *,
-        expect_last: int | None = None,
+        expect_last: ExpectLast = None,
     ) -> None:
         """Publish in the background; `received` is the `perf_counter` when the change was read
         off a watch (None for a relist, which has no moment of change to measure from).
-        `expect_last` is the stream sequence the subject's last message must have (0: none),
-        else the outcome is a `CONFLICT` and nothing is stored."""
+        Where the subject's last message is not at `expect_last`, the outcome is a `CONFLICT`
+        and nothing is stored; a duplicate is found before that check (so a retry of a stored
+        message is acknowledged with its sequence whatever it expected)."""
         publish = _Publish(message, received, done, expect_last)
         self._outstanding += 1
         self._idle.clear()
@@ -158,7 +164,7 @@ class PublishPipeline:
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_ready())
 
-    async def publish(self, message: Outgoing, *, expect_last: int | None = None) -> Outcome:
+    async def publish(self, message: Outgoing, *, expect_last: ExpectLast = None) -> Outcome:
         """One publish, awaited (the rare paths that decide on its outcome)."""
         outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
 

@@ -79,7 +79,61 @@ def redecide(
     """
     if _state(current) != _state(listed):
         return []
+    return _settle(subject, last, listed)
+
+
+def _settle(
+    subject: str, last: ChangeEvent | None, current: Mapping[str, Any] | None
+) -> list[Change]:
+    """What makes `subject`'s last event `last` record `current` (None: the object is gone)."""
     return relist_changes(
-        {subject: listed} if listed is not None else {},
+        {subject: current} if current is not None else {},
         {subject: last} if last is not None else {},
     )
+
+
+def after_conflict(
+    subject: str,
+    obj: Mapping[str, Any],
+    *,
+    deleted: bool,
+    last: ChangeEvent | None,
+    current: Mapping[str, Any] | None,
+) -> list[Change]:
+    """What a watch publishes after its change (`obj`, or its deletion if `deleted`) found the
+    subject's last sequence not the one it expected.
+
+    `last` is the subject's last event now and `current` the object as the API server has it,
+    read after `last`, so `last` is never newer than `current`. Publishing is safe only where
+    `last` is provably older than the change: if the watch is level with the API server, if
+    `last` records an earlier incarnation of the object (another uid, while this one lives), or
+    if a deletion finds its object's earlier state on top. Where `last` already records the
+    change (another replica stored it: the server checks the expected sequence before it
+    de-duplicates), or may be newer (this watch lags behind), nothing is published: the watch's
+    later changes of the subject conflict too until one of them is recorded.
+    """
+    if holds(last, obj, deleted=deleted):
+        return []
+    uid = _metadata(obj).get("uid")
+    lives = current is not None and _metadata(current).get("uid") == uid
+    if deleted:
+        if not lives and last is not None and last.uid == uid:
+            return [Change(ChangeType.DELETED, subject, obj)]
+        return []
+    earlier_incarnation = lives and (last is None or last.uid != uid)
+    if _state(current) == _state(obj) or earlier_incarnation:
+        return _settle(subject, last, obj)
+    return []
+
+
+def holds(last: ChangeEvent | None, obj: Mapping[str, Any], *, deleted: bool) -> bool:
+    """Whether `last` records the state a watch (or list) read as `obj` (`deleted`: its
+    deletion), so the reader's next change of that subject may follow `last` directly.
+
+    A deletion is matched by uid alone: a relist records the object's last state it knew, the
+    watch the state it was deleted in."""
+    if last is None or (last.type is ChangeType.DELETED) != deleted:
+        return False
+    if deleted:
+        return last.uid == _metadata(obj).get("uid")
+    return (last.uid, last.resource_version) == _state(obj)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,10 +33,10 @@ from gati_watcher.checkpoint import last_events
 from gati_watcher.envelope import Outgoing, outgoing
 from gati_watcher.handoff import Handoff
 from gati_watcher.kube import KubeReader, WatchItem, WatchMessage, WatchStopped
-from gati_watcher.metrics import RELISTS, SKIPPED, WATCH_RESTARTS
-from gati_watcher.pipeline import Done, Outcome, PublishPipeline, Result
+from gati_watcher.metrics import DUPLICATES, RELISTS, SKIPPED, WATCH_RESTARTS
+from gati_watcher.pipeline import Done, ExpectLast, Outcome, PublishPipeline, Result
 from gati_watcher.policy import Inactivity, Next, WatchEnd, next_step
-from gati_watcher.relist import Change, redecide, relist_changes
+from gati_watcher.relist import Change, after_conflict, holds, redecide, relist_changes
 from gati_watcher.targets import watch_targets
 
 log = structlog.get_logger(__name__)
@@ -46,6 +46,9 @@ CAPACITY_ENV = "GATI_WATCH_CAPACITY"
 _WATCH_TYPES = {"ADDED": ChangeType.ADDED, "MODIFIED": ChangeType.MODIFIED}
 REDECIDE_ATTEMPTS = 5
 """Times one subject is read and decided again before the relist gives up (and is retried)."""
+
+Decide = Callable[[ChangeEvent | None, Mapping[str, Any] | None], list[Change]]
+"""What to publish on a subject, given its last event and the object now (None: gone)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,13 @@ class TargetWatcher:
         self._options = options
         self._pipeline = PublishPipeline(connection.client, publisher, stop)
         self._log = log.bind(target=str(self.target))
+        self._sequences: dict[str, int] = {}
+        """Per subject, the stream sequence of a message holding the state this replica last
+        read of its object: what the next change read of it must find on top. Seeded by each
+        relist, kept by every PubAck; one int per object (a deletion's entry is dropped)."""
+        self._settling: set[asyncio.Task[None]] = set()
+        self._unsettled = False
+        """A subject could not be settled after a conflict: the watch gives way to a relist."""
         self.high_water = 0
         """Most changes of this target ever read but unacknowledged at once."""
         self.synced = asyncio.Event()
@@ -130,12 +140,21 @@ class TargetWatcher:
             if end is None:
                 break
             reason = end.value
-        await self._pipeline.drain()
+        await self._drain()
+
+    async def _drain(self) -> None:
+        """Wait until every publish, and every conflict being settled, is over."""
+        while True:
+            await self._pipeline.drain()
+            if not self._settling:
+                return
+            await asyncio.wait(set(self._settling))
 
     async def _relist(self, reason: str) -> str:
         """Publish what the stream lacks; returns the list's resourceVersion to watch from."""
         RELISTS.labels(kind=self.target.kind.kind, reason=reason).inc()
-        await self._pipeline.drain()
+        await self._drain()
+        self._unsettled = False
         generation = self._connection.generation
         listing = await asyncio.to_thread(self._reader.list_objects)
         async with asyncio.timeout(self._options.checkpoint_timeout):
@@ -145,9 +164,22 @@ class TargetWatcher:
         listed = {self.target.subject(obj): obj for obj in listing.objects}
         changes = relist_changes(listed, checkpoint.events)
         failures = self._pipeline.failures
+        self._sequences = {s: n for s, n in checkpoint.sequences.items() if s in listed}
         conflicts = await self._publish_guarded(changes, checkpoint.sequences)
         for subject, named in conflicts.items():
-            await self._redecide(subject, listed.get(subject), named)
+            obj = listed.get(subject)
+
+            def decide(
+                last: ChangeEvent | None,
+                current: Mapping[str, Any] | None,
+                subject: str = subject,
+                obj: Mapping[str, Any] | None = obj,
+            ) -> list[Change]:
+                return redecide(subject, obj, last, current)
+
+            settled = await self._settle(subject, named, decide)
+            if settled is not None and obj is not None and holds(settled[0], obj, deleted=False):
+                self._sequences[subject] = settled[1]
         if self._pipeline.failures != failures or self._connection.generation != generation:
             raise RuntimeError("the stream did not take every change of the relist")
         self._log.info(
@@ -179,9 +211,11 @@ class TargetWatcher:
             def done(outcome: Outcome) -> None:
                 if outcome.result is Result.CONFLICT:
                     conflicts[subject] = change.obj
-                elif later and outcome.result is Result.STORED and outcome.sequence is not None:
-                    chain(subject, later, outcome.sequence)
-                    return
+                elif outcome.result is Result.STORED and outcome.sequence is not None:
+                    self._remember(subject, change.type, outcome.sequence)
+                    if later:
+                        chain(subject, later, outcome.sequence)
+                        return
                 slots.release()
 
             self._submit(change.type, subject, change.obj, None, done, expect_last=expect_last)
@@ -192,27 +226,83 @@ class TargetWatcher:
         await self._pipeline.drain()
         return conflicts
 
-    async def _redecide(
-        self, subject: str, listed: Mapping[str, Any] | None, named: Mapping[str, Any]
-    ) -> None:
+    def _remember(self, subject: str, change: ChangeType, sequence: int) -> None:
+        if change is ChangeType.DELETED:
+            self._sequences.pop(subject, None)  # a recreation settles against the deletion
+        else:
+            self._sequences[subject] = sequence
+
+    async def _settle(
+        self, subject: str, named: Mapping[str, Any], decide: Decide
+    ) -> tuple[ChangeEvent | None, int] | None:
+        """Read the subject's last event, then the object `named` names, and publish what
+        `decide` says against that last sequence, again while other publishers are faster.
+        Returns the subject's last event and sequence then; None if a publish was dropped
+        (counted as a failure, which relists) or the object cannot be published."""
         metadata = named.get("metadata") or {}
         namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
         for _ in range(REDECIDE_ATTEMPTS):
             last, sequence = await self._last_of(subject)
             current = await asyncio.to_thread(self._reader.get_object, namespace, name)
-            for change in redecide(subject, listed, last, current):
+            outcome = Outcome(Result.STORED, sequence)
+            for change in decide(last, current):
                 message = self._message(change.type, subject, change.obj)
                 if message is None:
-                    return
+                    return None
                 outcome = await self._pipeline.publish(message, expect_last=sequence)
                 if outcome.result is not Result.STORED or outcome.sequence is None:
                     break
-                sequence = outcome.sequence
-            else:
-                return
+                last, sequence = message.event, outcome.sequence
+            if outcome.result is Result.STORED:
+                return last, sequence
             if outcome.result is not Result.CONFLICT:
-                return  # dropped: counted as a failure, which makes the relist fail and retry
+                return None
         raise RuntimeError(f"{subject} kept changing under other publishers; relisting again")
+
+    def _settle_watched(
+        self,
+        change: ChangeType,
+        subject: str,
+        obj: Mapping[str, Any],
+        handoff: Handoff[WatchMessage],
+    ) -> None:
+        """After a watched change met a conflict (another replica stored this change, or
+        something this watch has not reached yet, or is ahead of): decide anew from the stream
+        and the API server. The change's handoff slot is held until then, so the watch slows
+        down rather than queueing."""
+
+        deleted = change is ChangeType.DELETED
+
+        decided: list[Change] = []
+
+        def decide(last: ChangeEvent | None, current: Mapping[str, Any] | None) -> list[Change]:
+            decided[:] = after_conflict(subject, obj, deleted=deleted, last=last, current=current)
+            return decided
+
+        async def settling() -> None:
+            try:
+                settled = await self._settle(subject, obj, decide)
+            except Exception as error:  # NATS or the API server away, or endless races
+                self._log.warning("watch_conflict_unsettled", subject=subject, error=repr(error))
+                self._unsettled = True
+                return
+            if settled is None:
+                return
+            if not decided:  # the stream holds this change or has gone past it
+                DUPLICATES.labels(kind=self.target.kind.kind).inc()
+            if holds(settled[0], obj, deleted=deleted):
+                self._remember(subject, change, settled[1])
+            # else: the watch is behind the stream; its next changes of the subject conflict
+            # (the remembered sequence is older than the last) until it catches up
+
+        task = asyncio.create_task(settling())
+        self._settling.add(task)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            self._settling.discard(task)
+            handoff.release()
+
+        task.add_done_callback(finished)
 
     async def _last_of(self, subject: str) -> tuple[ChangeEvent | None, int]:
         """The subject's last event now (None if none or unreadable) and its sequence (0: none)."""
@@ -277,7 +367,7 @@ class TargetWatcher:
                         resource_version,
                         delivered,
                     )
-                if self._pipeline.failures != failures:
+                if self._pipeline.failures != failures or self._unsettled:
                     return (
                         WatchStopped(WatchEnd.PUBLISH_FAILED, "a change could not be stored"),
                         resource_version,
@@ -318,7 +408,23 @@ class TargetWatcher:
             self._log.warning("watch_event_skipped", type=item.type)
             return
         subject = self.target.subject(item.obj)
-        self._submit(change, subject, item.obj, item.received, lambda _: handoff.release())
+
+        def done(outcome: Outcome) -> None:
+            if outcome.result is Result.CONFLICT:
+                self._settle_watched(change, subject, item.obj, handoff)
+                return
+            if outcome.result is Result.STORED and outcome.sequence is not None:
+                self._remember(subject, change, outcome.sequence)
+            handoff.release()
+
+        self._submit(
+            change,
+            subject,
+            item.obj,
+            item.received,
+            done,
+            expect_last=lambda: self._sequences.get(subject, 0),
+        )
 
     def _submit(
         self,
@@ -328,7 +434,7 @@ class TargetWatcher:
         received: float | None,
         done: Done,
         *,
-        expect_last: int | None = None,
+        expect_last: ExpectLast = None,
     ) -> None:
         message = self._message(change, subject, obj)
         if message is None:
