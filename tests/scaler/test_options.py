@@ -9,7 +9,7 @@ import pytest
 from gati_contracts.scaling import ScalingRecord
 from gati_scaler.decision import decide
 from gati_scaler.options import ScalerOptions
-from gati_scaler.scaler import _seed
+from gati_scaler.plan import Holding, seed
 from scaler.traffic import at, events, steady, window_of
 
 
@@ -47,8 +47,8 @@ def test_a_decision_is_a_valid_status_record_and_seeds_a_successor() -> None:
     # Nulls in a merge patch remove the field: absent and null are the same record.
     written["inputs"] = {k: v for k, v in written["inputs"].items() if v is not None}
     assert record.to_wire() == written
-    assert _seed(record) == [decision]
+    assert seed(record) == Holding(applied=(decision,))
     steady_record = record.model_copy(update={"current_replicas": record.desired_replicas})
-    assert _seed(steady_record) == []
-    assert _seed(None) == []
+    assert seed(steady_record) == Holding()
+    assert seed(None) == Holding()
     assert record.decided_at == datetime(2026, 1, 1, 0, 1, tzinfo=UTC)

@@ -15,7 +15,9 @@ A window that starts mid-range is seeded, as the service's tail is, with the sam
 last `replay_seconds` before it (as far as the range's samples reach back). The service's tick
 phase is not recorded: a replay ticks from the first event, so a decision that waits on time
 (idleness, a stabilization window) is taken up to one tick apart from the recorded one.
-The glue follows `Scaler._decide` and `Scaler._act`; the two change together.
+What the holder does about a handler (the mode in effect, when to write and record a decision,
+an HPA per generation) is the service's own `gati_scaler.plan`, so replay and service cannot
+drift; this module only keeps what the service would have read.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -33,10 +35,19 @@ from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER
 from gati_contracts.labels import selector_labels
 from gati_contracts.scaling import ScalingMode
 from gati_contracts.subjects import CR_ROOT, OWNED_ROOT, object_filter
-from gati_scaler.decision import SCALE_UP_PERIOD_SECONDS, decide, replay_seconds
-from gati_scaler.hpa import HpaError, render_hpa
+from gati_scaler.decision import replay_seconds
 from gati_scaler.options import ScalerOptions
-from gati_scaler.record import ScalingDecision
+from gati_scaler.plan import (
+    Holding,
+    Report,
+    hpa_deleted,
+    hpa_due,
+    plan_hpa,
+    plan_mode,
+    plan_scale,
+    scaled,
+    seed,
+)
 from gati_scaler.windows import HISTORY_SECONDS, TrafficWindow
 from gati_streamtools.replay import Decision, TimedReplay
 
@@ -55,12 +66,12 @@ class _Deployment:
 
 
 @dataclass
-class _Scaled:
-    """What the holder of a handler's lease keeps; reset when the mode or version moves."""
+class _Held:
+    """What the holder of a handler's lease keeps; dropped when the handler needs no scaler."""
 
-    window: TrafficWindow
-    applied: list[ScalingDecision] = field(default_factory=list)
-    recorded: tuple[int, str] | None = None
+    holding: Holding
+    window: TrafficWindow | None = None
+    """The version's window while in mode events (the service's tail)."""
 
 
 class ScalerReplay(TimedReplay):
@@ -74,9 +85,7 @@ class ScalerReplay(TimedReplay):
         """By (namespace, Deployment name)."""
         self._replicas: dict[Key, int] = {}
         """Replicas of each Deployment as the replay's decisions leave them."""
-        self._scaled: dict[Key, _Scaled] = {}
-        self._hpa: dict[Key, int | None] = {}
-        """Generation whose HPA was applied (None: refused), by handler in mode hpa."""
+        self._held: dict[Key, _Held] = {}
         self._samples: dict[tuple[str, str, str], deque[tuple[datetime, TrafficSample]]] = {}
         self._next_tick: datetime | None = None
 
@@ -96,8 +105,7 @@ class ScalerReplay(TimedReplay):
             return []
         if event.type is ChangeType.DELETED:
             self._handlers.pop(key, None)
-            self._scaled.pop(key, None)
-            self._hpa.pop(key, None)
+            self._held.pop(key, None)
             return []
         try:
             self._handlers[key] = GatiHandler.from_wire(event.obj)
@@ -139,9 +147,9 @@ class ScalerReplay(TimedReplay):
         while kept and kept[0][0] < now - SAMPLES_KEPT:
             kept.popleft()
         decided: list[Decision] = []
-        for key, scaled in self._scaled.items():
-            window = scaled.window
-            if (window.namespace, window.handler, window.version) == (
+        for key, held in list(self._held.items()):
+            window = held.window
+            if window is not None and (window.namespace, window.handler, window.version) == (
                 sample.namespace,
                 sample.handler,
                 sample.version,
@@ -163,87 +171,78 @@ class ScalerReplay(TimedReplay):
         return None
 
     def _act(self, key: Key, now: datetime) -> list[Decision]:
+        """`Scaler._settle` and `_act`, the lease always granted: a holder takes the handler
+        over from what its status recorded last, and lets it go when it needs no scaler."""
         handler = self._handlers[key]
-        mode = handler.spec.scaling.mode
+        held = self._held.get(key)
+        if held is None:
+            if not scaled(handler):
+                return []
+            status = handler.status
+            held = _Held(seed(status.last_scaling if status is not None else None))
+            self._held[key] = held
+        plan = plan_mode(handler, held.holding)
         decided: list[Decision] = []
-        if mode is not ScalingMode.EVENTS:
-            self._scaled.pop(key, None)
-        if mode is not ScalingMode.HPA and key in self._hpa and self._hpa.pop(key) is not None:
-            decided.append(
-                self._decision(key, "hpa-deleted", now, f"spec.scaling.mode is {mode.value}")
-            )
-        if mode is ScalingMode.HPA:
-            decided += self._apply_hpa(key, handler, now)
-        elif mode is ScalingMode.EVENTS:
-            decided += self._decide(key, handler, now)
+        if plan.mode is not ScalingMode.EVENTS:
+            held.window = None
+        applied = held.holding.hpa_name
+        if plan.clear_hpa and applied is not None:
+            decided.append(self._report(key, hpa_deleted(handler, applied), now))
+        held.holding = plan.holding
+        if plan.mode is ScalingMode.HPA:
+            decided += self._apply_hpa(key, handler, held, now)
+        elif plan.mode is ScalingMode.EVENTS:
+            decided += self._decide(key, handler, held, now)
+        else:
+            del self._held[key]
         return decided
 
-    def _apply_hpa(self, key: Key, handler: GatiHandler, now: datetime) -> list[Decision]:
-        generation = handler.metadata.generation
-        if key in self._hpa and self._hpa[key] == generation:
+    def _apply_hpa(
+        self, key: Key, handler: GatiHandler, held: _Held, now: datetime
+    ) -> list[Decision]:
+        if not hpa_due(handler, held.holding):
             return []
         deployment = self._owned(handler)
         if deployment is None:
             return []
-        try:
-            render_hpa(handler, deployment.name)
-        except HpaError as error:
-            if key in self._hpa and self._hpa[key] is None:
-                return []
-            self._hpa[key] = None
-            return [self._decision(key, "hpa", now, f"Failed InvalidSpec: {error}")]
-        self._hpa[key] = generation
-        return [
-            self._decision(
-                key,
-                "hpa-applied",
-                now,
-                f"HorizontalPodAutoscaler {deployment.name} follows spec.scaling",
-                details={"hpa": deployment.name},
-            )
-        ]
+        plan = plan_hpa(handler, deployment.name, held.holding)
+        held.holding = plan.holding
+        return [self._report(key, plan.report, now)]
 
-    def _decide(self, key: Key, handler: GatiHandler, now: datetime) -> list[Decision]:
+    def _decide(self, key: Key, handler: GatiHandler, held: _Held, now: datetime) -> list[Decision]:
         deployment = self._owned(handler)
         if deployment is None:
             return []
-        scaled = self._window(key, handler, now)
+        window = self._window(key, handler, held, now)
         where = (key[0], deployment.name)
-        current = self._replicas.get(where, 0)
-        horizon = now - timedelta(seconds=SCALE_UP_PERIOD_SECONDS)
-        scaled.applied = [d for d in scaled.applied if d.decided_at > horizon]
         try:
-            decision = decide(handler.spec.scaling, current, scaled.window, now, scaled.applied)
-        except ValueError as error:
-            return [self._decision(key, "failed", now, str(error))]
-        if decision.changed:
-            self._replicas[where] = decision.desired_replicas
-            scaled.applied.append(decision)
-        recorded = (decision.desired_replicas, decision.reason.value)
-        if not decision.changed and recorded == scaled.recorded:
-            return []
-        scaled.recorded = recorded
-        return [
-            self._decision(
-                key,
-                "scaled" if decision.changed else "scale-decided",
-                now,
-                f"{decision.current_replicas} -> {decision.desired_replicas} replicas, "
-                f"{decision.reason.value}: {decision.message}",
-                details=decision.to_json(),
+            plan = plan_scale(
+                handler.spec.scaling, self._replicas.get(where, 0), window, now, held.holding
             )
-        ]
+        except ValueError as error:
+            return [self._decided(_target(key), "failed", now, str(error))]
+        held.holding = plan.holding
+        decision = plan.decision
+        if plan.write:
+            self._replicas[where] = decision.desired_replicas
+        if plan.report is None:
+            return []
+        change = (
+            f"{decision.current_replicas} -> {decision.desired_replicas} replicas, "
+            f"{decision.reason.value}: {decision.message}"
+        )
+        return [self._report(key, plan.report, now, change)]
 
-    def _window(self, key: Key, handler: GatiHandler, now: datetime) -> _Scaled:
+    def _window(self, key: Key, handler: GatiHandler, held: _Held, now: datetime) -> TrafficWindow:
         """The handler version's window, made as the service's tail makes it: seeded with the
         samples of the last `replay_seconds`."""
         namespace, spec = key[0], handler.spec
-        scaled = self._scaled.get(key)
-        if scaled is not None and (scaled.window.handler, scaled.window.version) == (
+        window = held.window
+        if window is not None and (window.handler, window.version) == (
             spec.handler_path,
             spec.version,
         ):
-            return scaled
+            return window
         window = TrafficWindow(
             namespace, spec.handler_path, spec.version, self._options.window_seconds
         )
@@ -253,21 +252,17 @@ class ScalerReplay(TimedReplay):
         ):
             if received_at >= since:
                 _fold(window, sample, received_at)
-        scaled = _Scaled(window)
-        self._scaled[key] = scaled
-        return scaled
+        held.window = window
+        return window
 
-    def _decision(
-        self,
-        key: Key,
-        action: str,
-        now: datetime,
-        change: str,
-        *,
-        details: dict[str, Any] | None = None,
-    ) -> Decision:
-        target = f"{GATI_HANDLER.kind} {key[0]}/{key[1]}"
-        return self._decided(target, action, now, change, details=details)
+    def _report(self, key: Key, report: Report, now: datetime, change: str = "") -> Decision:
+        """The outcome the service would publish; its `details` as the service's."""
+        change = change or f"{report.result.value} {report.reason}: {report.message}"
+        return self._decided(_target(key), report.action, now, change, details=report.details)
+
+
+def _target(key: Key) -> str:
+    return f"{GATI_HANDLER.kind} {key[0]}/{key[1]}"
 
 
 def _fold(window: TrafficWindow, sample: TrafficSample, received_at: datetime) -> None:

@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import structlog
 from nats.aio.msg import Msg
@@ -34,13 +34,11 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
-from gati_contracts.conditions import VERSION_DECOMMISSIONED
 from gati_contracts.events import (
     ChangeEvent,
     ChangeType,
     EventDecodeError,
     OutcomeEvent,
-    OutcomeResult,
     TrafficSample,
     decode_event,
     encode_event,
@@ -49,7 +47,7 @@ from gati_contracts.events import (
 from gati_contracts.handler import GatiHandler
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER
 from gati_contracts.labels import KIND_LABEL, OWNER_LABEL, selector_labels, selector_string
-from gati_contracts.scaling import ScalingMode, ScalingRecord
+from gati_contracts.scaling import ScalingMode
 from gati_contracts.subjects import CR_ROOT, object_filter, status_subject, traffic_subject
 from gati_runtime.consumer import Delivery, Poison
 from gati_runtime.kube_api import Kube, KubeError, collection_path
@@ -57,10 +55,22 @@ from gati_runtime.lease import Lease, Leases, lease_key
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
 from gati_runtime.publisher import Publisher
-from gati_scaler import hpa, metrics
-from gati_scaler.decision import SCALE_UP_PERIOD_SECONDS, decide, replay_seconds
+from gati_scaler import metrics
+from gati_scaler.decision import replay_seconds
 from gati_scaler.options import ScalerOptions
-from gati_scaler.record import ScalingDecision
+from gati_scaler.plan import (
+    Holding,
+    Report,
+    hpa_deleted,
+    hpa_due,
+    hpa_rejected,
+    plan_hpa,
+    plan_mode,
+    plan_scale,
+    retired,
+    scaled,
+    seed,
+)
 from gati_scaler.tail import TrafficTail
 from gati_scaler.windows import TrafficWindow
 
@@ -69,7 +79,6 @@ SERVICE: Final = "scaler"
 LEASE_SCOPE: Final = "scale"
 HPA_API: Final = "autoscaling/v2"
 HPA_PLURAL: Final = "horizontalpodautoscalers"
-SCALED_MODES: Final = frozenset({ScalingMode.HPA, ScalingMode.EVENTS})
 
 log = structlog.get_logger(__name__)
 
@@ -87,18 +96,12 @@ class _Held:
 
     lease: Lease
     renewed_at: float
+    holding: Holding
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tail: TrafficTail | None = None
-    applied: list[ScalingDecision] = field(default_factory=list)
-    """Decisions written to /scale within the scale-up period, for the scale-up policy."""
-    recorded: tuple[int, str] | None = None
-    """(desired, reason) last recorded, so an unchanged decision is not written again."""
     deployment: tuple[int | None, str] | None = None
     """(generation, name) of the Deployment once found, so a decision costs one read of /scale;
     looked up again when the handler changes."""
-    hpa_generation: int | None = None
-    hpa_cleared: bool = False
-    failed_generation: int | None = None
 
 
 @dataclass
@@ -318,11 +321,11 @@ class Scaler:
         spec = self._known[key].handler.spec
         self._by_traffic[(key[0], spec.handler_path, spec.version)] = key
         held = self._held.get(key)
-        if held is not None and held.recorded is not None:
+        if held is not None and held.holding.recorded is not None:
             last = handler.status.last_scaling if handler.status is not None else None
-            if last is None or (last.desired_replicas, last.reason) != held.recorded:
+            if last is None or (last.desired_replicas, last.reason) != held.holding.recorded:
                 # Another status writer dropped or replaced it: record the next decision again.
-                held.recorded = None
+                held.holding = replace(held.holding, recorded=None)
         return key
 
     async def _forget(self, key: Key) -> None:
@@ -339,10 +342,9 @@ class Scaler:
         known = self._known.get(key)
         if known is None:
             return DONE
-        mode = known.handler.spec.scaling.mode
         held = self._held.get(key)
         if held is None:
-            wanted = (mode in SCALED_MODES and not retired(known.handler)) or known.orphan_hpa
+            wanted = scaled(known.handler) or known.orphan_hpa
             if not wanted or time.monotonic() < known.next_attempt:
                 return DONE
             held = await self._acquire(key, known)
@@ -366,7 +368,7 @@ class Scaler:
             return None
         status = known.handler.status
         last = status.last_scaling if status is not None else None
-        held = _Held(lease, time.monotonic(), applied=_seed(last))
+        held = _Held(lease, time.monotonic(), seed(last))
         self._held[key] = held
         metrics.LEASES_HELD.set(len(self._held))
         metrics.LEASE_ACQUIRED.labels(str(last is not None).lower()).inc()
@@ -387,20 +389,18 @@ class Scaler:
                 await self._leases.release(held.lease)
 
     async def _act(self, key: Key, handler: GatiHandler, held: _Held) -> None:
-        mode = handler.spec.scaling.mode
-        if retired(handler):
-            mode = ScalingMode.NONE  # its Deployment stays as timescape left it
+        plan = plan_mode(handler, held.holding)
+        mode = plan.mode
         if mode is not ScalingMode.EVENTS and held.tail is not None:
             await held.tail.stop()
             held.tail = None
-        if mode is not ScalingMode.HPA and not held.hpa_cleared:
+        if plan.clear_hpa:
             await self._delete_hpa(handler)
-            held.hpa_cleared, held.hpa_generation = True, None
             known = self._known.get(key)
             if known is not None:
                 known.orphan_hpa = False
+        held.holding = plan.holding
         if mode is ScalingMode.HPA:
-            held.hpa_cleared = False
             await self._apply_hpa(handler, held)
         elif mode is ScalingMode.EVENTS:
             await self._follow(key, handler, held)
@@ -420,40 +420,26 @@ class Scaler:
         return None
 
     async def _apply_hpa(self, handler: GatiHandler, held: _Held) -> None:
-        generation = handler.metadata.generation
-        if held.hpa_generation == generation or held.failed_generation == generation:
+        if not hpa_due(handler, held.holding):
             return
         deployment = await self._deployment(handler)
         if deployment is None:
             return  # the reconciler has not made it yet; the next tick or event comes back
-        try:
-            body = hpa.render_hpa(handler, deployment)
-        except hpa.HpaError as error:
-            held.failed_generation = generation
-            log.warning("hpa_refused", name=handler.metadata.name, problem=str(error))
-            await self._publish(handler, "hpa", OutcomeResult.FAILED, "InvalidSpec", str(error))
-            return
-        namespace = handler.metadata.namespace or ""
-        path = f"{collection_path(HPA_API, HPA_PLURAL, namespace)}/{deployment}"
-        try:
-            await self._kube.apply(path, body, field_manager=FIELD_MANAGER)
-        except KubeError as error:
-            if error.transient:
-                raise
-            # Refused as written (422, 403): once per generation, not once per tick.
-            held.failed_generation = generation
-            log.warning("hpa_rejected", name=handler.metadata.name, error=str(error))
-            await self._publish(handler, "hpa", OutcomeResult.FAILED, "HpaRejected", str(error))
-            return
-        held.hpa_generation = generation
-        await self._publish(
-            handler,
-            "hpa-applied",
-            OutcomeResult.SUCCEEDED,
-            "HpaApplied",
-            f"HorizontalPodAutoscaler {deployment} follows spec.scaling",
-            details={"hpa": deployment},
-        )
+        plan = plan_hpa(handler, deployment, held.holding)
+        if plan.body is None:
+            log.warning("hpa_refused", name=handler.metadata.name, problem=plan.report.message)
+        else:
+            namespace = handler.metadata.namespace or ""
+            path = f"{collection_path(HPA_API, HPA_PLURAL, namespace)}/{deployment}"
+            try:
+                await self._kube.apply(path, plan.body, field_manager=FIELD_MANAGER)
+            except KubeError as error:
+                if error.transient:
+                    raise
+                log.warning("hpa_rejected", name=handler.metadata.name, error=str(error))
+                plan = hpa_rejected(handler, held.holding, str(error))
+        held.holding = plan.holding
+        await self._publish(handler, plan.report)
 
     async def _delete_hpa(self, handler: GatiHandler) -> None:
         """Delete the HPA this handler owns, if any; one a user made is none of ours."""
@@ -465,14 +451,7 @@ class Scaler:
             owners = metadata.get("ownerReferences") or []
             if any(o.get("uid") == handler.metadata.uid for o in owners):
                 await self._kube.delete(f"{path}/{metadata['name']}", uid=metadata.get("uid"))
-                await self._publish(
-                    handler,
-                    "hpa-deleted",
-                    OutcomeResult.SUCCEEDED,
-                    "HpaDeleted",
-                    f"spec.scaling.mode is {handler.spec.scaling.mode.value}",
-                    details={"hpa": metadata["name"]},
-                )
+                await self._publish(handler, hpa_deleted(handler, metadata["name"]))
 
     async def _follow(self, key: Key, handler: GatiHandler, held: _Held) -> None:
         spec = handler.spec
@@ -532,20 +511,19 @@ class Scaler:
             return
         held.deployment = (generation, deployment)
         current = int((scale.get("spec") or {}).get("replicas") or 0)
-        now = datetime.now(UTC)
-        horizon = now - timedelta(seconds=SCALE_UP_PERIOD_SECONDS)
-        held.applied = [d for d in held.applied if d.decided_at > horizon]
-        decision = decide(handler.spec.scaling, current, window, now, held.applied)
+        plan = plan_scale(handler.spec.scaling, current, window, datetime.now(UTC), held.holding)
+        decision = plan.decision
         metrics.DECISIONS.labels(decision.reason.value).inc()
         metrics.DESIRED_REPLICAS.labels(*key).set(decision.desired_replicas)
-        if decision.changed:
+        if plan.write:
             await self._kube.merge_patch(
                 f"{path}/scale",
                 {"spec": {"replicas": decision.desired_replicas}},
                 field_manager=FIELD_MANAGER,
             )
             metrics.SCALE_WRITES.inc()
-            held.applied.append(decision)
+            # Written: the scale-up policy counts it even if recording it fails below.
+            held.holding = replace(held.holding, applied=plan.holding.applied)
             log.info(
                 "scaled",
                 namespace=key[0],
@@ -553,72 +531,43 @@ class Scaler:
                 replicas=decision.desired_replicas,
                 reason=decision.reason.value,
             )
-        recorded = (decision.desired_replicas, decision.reason.value)
-        if decision.changed or recorded != held.recorded:
-            record = decision.to_json()
+        report = plan.report
+        if report is not None:
             await self._kube.merge_patch(
                 f"{handler_path(*key)}/status",
-                {"status": {"lastScaling": record}},
+                {"status": {"lastScaling": report.details}},
                 field_manager=FIELD_MANAGER,
             )
             await self._publish(
                 handler,
-                "scaled" if decision.changed else "scale-decided",
-                OutcomeResult.SUCCEEDED if decision.changed else OutcomeResult.SKIPPED,
-                decision.reason.value,
-                decision.message,
-                details=record,
-                event_id=f"{SERVICE}:{handler.metadata.uid}:{record['decidedAt']}",
+                report,
+                event_id=f"{SERVICE}:{handler.metadata.uid}:{report.details['decidedAt']}",
             )
-            held.recorded = recorded
+        held.holding = plan.holding
 
     async def _publish(
-        self,
-        handler: GatiHandler,
-        action: str,
-        result: OutcomeResult,
-        reason: str,
-        message: str,
-        *,
-        details: dict[str, Any] | None = None,
-        event_id: str | None = None,
+        self, handler: GatiHandler, report: Report, *, event_id: str | None = None
     ) -> None:
         metadata = handler.metadata
         namespace = metadata.namespace or ""
         event = OutcomeEvent(
-            event_id=event_id or f"{SERVICE}:{metadata.uid}:{action}:{metadata.generation}",
+            event_id=event_id or f"{SERVICE}:{metadata.uid}:{report.action}:{metadata.generation}",
             service=SERVICE,
             source=self._source,
-            action=action,
-            result=result,
+            action=report.action,
+            result=report.result,
             kind=GATI_HANDLER.kind,
             namespace=namespace,
             name=metadata.name,
             uid=metadata.uid,
-            reason=reason,
-            message=message,
+            reason=report.reason,
+            message=report.message,
             observed_generation=metadata.generation,
             observed_at=datetime.now(UTC),
-            details=details or {},
+            details=report.details,
         )
         await self._publisher.publish(
             status_subject(GATI_HANDLER.kind, namespace, metadata.name),
             encode_event(event),
             event_headers(event),
         )
-
-
-def retired(handler: GatiHandler) -> bool:
-    """Timescape retired the handler's version (the reconciler says so in its conditions):
-    scaling it would bring back replicas a decommission removed."""
-    status = handler.status
-    return status is not None and any(
-        condition.reason == VERSION_DECOMMISSIONED for condition in status.conditions
-    )
-
-
-def _seed(last: ScalingRecord | None) -> list[ScalingDecision]:
-    """The predecessor's last write, so the scale-up policy still counts it after a takeover."""
-    if last is None or last.desired_replicas == last.current_replicas:
-        return []
-    return [ScalingDecision.from_json(last.to_wire())]
