@@ -1,8 +1,10 @@
-"""A relist never buries a newer change: its publishes expect the subject's last sequence that
-its diff read, and a subject where another publisher was faster is read and decided again."""
+"""Neither a relist nor a lagging watch buries a newer change: every publish expects the
+subject's last sequence its publisher knows, and a subject where another publisher was faster
+is read and decided again."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -19,9 +21,10 @@ from gati_contracts.subjects import CR_ROOT, cr_subject, object_filter
 from gati_runtime.nats_connection import NatsConnection
 from gati_watcher import watcher as watcher_module
 from gati_watcher.checkpoint import Checkpoint, last_events
-from gati_watcher.kube import KubeReader
+from gati_watcher.handoff import Handoff
+from gati_watcher.kube import KubeReader, WatchItem, WatchMessage
 from gati_watcher.targets import WatchTarget
-from watcher.helpers import Cluster, drift, handler, running_watcher, stream_tail
+from watcher.helpers import WAIT, Cluster, drift, handler, running_watcher, sample, stream_tail
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -106,6 +109,58 @@ async def test_a_relist_corrects_an_older_change_a_lagging_replica_published(
         ("lagging", ChangeType.ADDED, f"{rv}-older"),
         ("a", ChangeType.MODIFIED, rv),
     ]
+    assert report.clean
+
+
+async def test_a_lagging_watch_never_stores_older_changes_over_a_relisted_state(
+    monkeypatch: pytest.MonkeyPatch,
+    cluster: Cluster,
+    gati_api: client.ApiClient,
+    gati_bus: Client,
+    gati_connection: NatsConnection,
+) -> None:
+    """Replica a's watch holds three updates back; replica b starts meanwhile and its relist
+    records the last of them, skipping the two before. When a's watch goes on, its two older
+    updates must not land on top (nor its last be taken for a duplicate of them); afterwards a
+    publishes the next change as usual."""
+    created = cluster.create(handler(cluster.namespace, "lagged"))
+    suppressed = sample("gati_watcher_duplicates_total", kind="GatiHandler")
+    async with (
+        stream_tail(gati_bus) as tail,
+        running_watcher(gati_api, gati_connection, cluster.namespace, source="a") as a,
+    ):
+        await tail.wait_for(lambda events: len(events) == 1)
+        handlers = next(t for t in a.targets if t.target.kind.kind == "GatiHandler")
+        held: list[tuple[WatchItem, Handoff[WatchMessage]]] = []
+        three_held = asyncio.Event()
+        handle = handlers._handle
+
+        def hold(item: WatchItem, handoff: Handoff[WatchMessage]) -> None:
+            held.append((item, handoff))
+            if sum(1 for i, _ in held if i.type == "MODIFIED") == 3:
+                three_held.set()
+
+        monkeypatch.setattr(handlers, "_handle", hold)
+        updates = [cluster.patch(created, {"spec": {"replicas": n}}) for n in (2, 3, 4)]
+        rvs = [u["metadata"]["resourceVersion"] for u in updates]
+        async with asyncio.timeout(WAIT):
+            await three_held.wait()
+        async with running_watcher(gati_api, gati_connection, cluster.namespace, source="b"):
+            await tail.wait_for(lambda events: len(events) == 2)
+        monkeypatch.setattr(handlers, "_handle", handle)
+        for item, handoff in held:
+            handle(item, handoff)
+        await handlers._drain()
+        latest = cluster.patch(created, {"spec": {"replicas": 5}})
+        rv = latest["metadata"]["resourceVersion"]
+        await tail.wait_for(lambda events: any(e.resource_version == rv for _, e in events))
+        report = await drift(gati_api, gati_connection, cluster.namespace)
+    assert [(e.source, e.type, e.resource_version) for e in tail.of("lagged")] == [
+        ("a", ChangeType.ADDED, created["metadata"]["resourceVersion"]),
+        ("b", ChangeType.MODIFIED, rvs[-1]),
+        ("a", ChangeType.MODIFIED, rv),
+    ]
+    assert sample("gati_watcher_duplicates_total", kind="GatiHandler") == suppressed + 3
     assert report.clean
 
 

@@ -11,7 +11,9 @@ order, but a publish whose ack never came is retried, and a retry must never lan
 change of the same object; the next change of a subject is sent once the previous one is over.
 A publish that fails to send (NATS reconnecting), is refused as transient, or gets no ack within
 the attempt timeout goes to the runtime `Publisher`, which retries until stored: its
-`Nats-Msg-Id` makes a retry of a message that was in fact stored a duplicate, not a second copy.
+`Nats-Msg-Id` makes a retry of a message that was in fact stored a duplicate, not a second copy
+(or, with an expected last sequence, a `CONFLICT` its caller decides on: nats-server checks that
+before it de-duplicates).
 The in-flight count is bounded by the callers' hand-offs, never here.
 """
 

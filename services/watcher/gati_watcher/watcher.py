@@ -3,11 +3,26 @@
 relist (on start, after 410 Gone, after NATS came back, after a publish failed) → publish what
 the stream lacks → watch from the list's resourceVersion with bookmarks → on a silent, closed or
 broken watch resume from the last resourceVersion seen; on anything `policy` says needs it,
-finish in-flight publishes and relist. Every replica runs the same loop; JetStream keeps one copy
-of each change because its `Nats-Msg-Id` depends on the object's state only, so no leader is
-needed. A relist publishes each subject's change on the condition that the subject's last stream
-sequence is still the one its diff read, so it never buries a newer change another replica
-published meanwhile; where that condition failed, the subject is read again and decided anew.
+finish in-flight publishes and relist.
+
+Every replica runs the same loop and publishes every change. Each publish, the relist's and the
+watch's alike, carries `Nats-Expected-Last-Subject-Sequence`: the stream sequence of a message
+holding the state this replica last read of the object (one int per subject, seeded by the
+relist's read of the stream, kept by every PubAck, dropped after a deletion; 0 for a subject it
+never saw). So a publish is stored only right after its own predecessor: a lagging replica can
+no longer put rv 10 and 11 on top of the rv 12 another replica's relist recorded. Where the
+condition fails, the subject's last event and then the object are read again and the pure
+`relist.after_conflict` decides: publish only where the stream is provably behind; nothing
+where it already holds the change or may be ahead (the watch's later changes then conflict too
+until one is recorded). nats-server checks the expected sequence before it de-duplicates, so
+this is also where a change another replica stored first is found (and counted as a
+duplicate); the `Nats-Msg-Id` still makes a retry of an unconditional publish a duplicate.
+
+No leader election is needed for correctness: per subject, the stream's sequence is the lock,
+and any replica may win. What remains is cost, not safety: the replica that loses a race pays a
+direct get and an API read per conflicting change, and while it lags, each of its changes of
+that subject conflicts; with many replicas that is many reads per change. A leader (or
+sharding subjects across replicas) would only save those reads.
 """
 
 from __future__ import annotations
