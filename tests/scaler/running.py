@@ -107,15 +107,19 @@ async def running_scaler(
 
 
 @contextlib.asynccontextmanager
+async def reconciled(api: client.ApiClient, connection: NatsConnection) -> AsyncIterator[Outcomes]:
+    """The outcomes on `gati.status.>` and the real reconciler, for a test that starts its own
+    scaler replicas."""
+    async with outcomes(connection) as seen, running_reconciler(api, connection):
+        yield seen
+
+
+@contextlib.asynccontextmanager
 async def scaling_stack(
     api: client.ApiClient, connection: NatsConnection, settings: Settings
 ) -> AsyncIterator[Outcomes]:
     """The outcomes on `gati.status.>`, the real reconciler and one scaler replica."""
-    async with (
-        outcomes(connection) as seen,
-        running_reconciler(api, connection),
-        running_scaler(api, settings),
-    ):
+    async with reconciled(api, connection) as seen, running_scaler(api, settings):
         yield seen
 
 

@@ -9,8 +9,8 @@ from kubernetes import client
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.settings import Settings
 from gati_watcher.watcher import Watcher
-from reconciler.harness import Workloads, handler, outcomes, running_reconciler
-from scaler.running import running_scaler
+from reconciler.harness import Workloads, handler
+from scaler.running import reconciled, running_scaler
 from scaler.test_events_mode import EVENTS, PATH, reach, replicas_of, router
 
 
@@ -23,8 +23,7 @@ async def test_killing_the_active_scaler_mid_ramp_hands_over_without_a_jump(
 ) -> None:
     ns = workloads.namespace
     async with (
-        outcomes(gati_connection) as seen,
-        running_reconciler(gati_api, gati_connection),
+        reconciled(gati_api, gati_connection) as seen,
         running_scaler(gati_api, bus_settings, source="s0") as first,
         running_scaler(gati_api, bus_settings, source="s1") as second,
     ):

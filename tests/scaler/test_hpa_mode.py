@@ -15,8 +15,8 @@ from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.settings import Settings
 from gati_watcher.watcher import Watcher
-from reconciler.harness import Workloads, handler, outcomes, running_reconciler
-from scaler.running import FAST, after_ticks, running_scaler, scaling_stack
+from reconciler.harness import Workloads, handler
+from scaler.running import FAST, after_ticks, reconciled, running_scaler, scaling_stack
 
 HPA_SCALING = {"mode": "hpa", "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilization": 70}
 RESOURCES = {"requests": {"cpu": "100m"}}
@@ -96,8 +96,7 @@ async def test_the_holder_follows_a_spec_change_another_replica_was_handed(
     deployment = owned_name("users")
     slow_resync = dataclasses.replace(FAST, resync_seconds=120)
     async with (
-        outcomes(gati_connection) as seen,
-        running_reconciler(gati_api, gati_connection),
+        reconciled(gati_api, gati_connection) as seen,
         running_scaler(gati_api, bus_settings, source="s0", options=slow_resync) as first,
         running_scaler(gati_api, bus_settings, source="s1", options=slow_resync) as second,
     ):
@@ -159,8 +158,7 @@ async def test_an_hpa_left_behind_while_no_scaler_ran_is_deleted(
 ) -> None:
     ns = workloads.namespace
     async with (
-        outcomes(gati_connection) as seen,
-        running_reconciler(gati_api, gati_connection),
+        reconciled(gati_api, gati_connection) as seen,
     ):
         async with running_scaler(gati_api, bus_settings, source="s0"):
             workloads.create(handler(ns, "users", resources=RESOURCES, scaling=HPA_SCALING))

@@ -16,8 +16,8 @@ from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.settings import Settings
 from gati_watcher.watcher import Watcher
 from reconciler.conftest import gati_api, gati_kubesim, watcher, workloads
-from reconciler.harness import Workloads, handler, outcomes, running_reconciler
-from scaler.running import FAST, running_scaler
+from reconciler.harness import Workloads, handler
+from scaler.running import FAST, scaling_stack
 from scaler.test_events_mode import EVENTS, PATH, reach, router, scaled
 
 __all__ = ["gati_api", "gati_kubesim", "watcher", "workloads"]
@@ -61,11 +61,7 @@ async def test_replay_writes_the_replica_counts_the_scaler_wrote(
     nats_url: str,
 ) -> None:
     ns = workloads.namespace
-    async with (
-        outcomes(gati_connection) as seen,
-        running_reconciler(gati_api, gati_connection),
-        running_scaler(gati_api, bus_settings),
-    ):
+    async with scaling_stack(gati_api, gati_connection, bus_settings) as seen:
         workloads.create(handler(ns, "users", handlerPath=PATH, scaling=EVENTS))
         await seen.phase("users", "Running")
         async with router(gati_connection, ns) as traffic:
