@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -120,6 +122,27 @@ def test_only_containers_on_a_masked_path_are_new() -> None:
 def test_list_index_out_of_range_and_scalars_are_left_alone() -> None:
     obj = {"spec": {"items": ["a"], "n": 3}}
     assert Redaction.parse("spec.items[4], spec.n.deeper, spec.items.x").apply(obj) is obj
+
+
+class _Items(list[Any]):
+    """A list that is no plain list, as a client library might hand over."""
+
+
+def _unplain(node: Any) -> Any:
+    """`node` rebuilt of read-only mappings and list subclasses: the general path of masking."""
+    if isinstance(node, dict):
+        return MappingProxyType({key: _unplain(value) for key, value in node.items()})
+    if isinstance(node, list):
+        return _Items(_unplain(value) for value in node)
+    return node
+
+
+def test_any_mapping_and_list_mask_as_plain_dicts_and_lists_do() -> None:
+    redaction = Redaction.parse(f"{LAST_APPLIED}, spec.env[*], spec.containers[*].env[*].value")
+    plain = redaction.apply(_handler())
+    general = redaction.apply(_unplain(_handler()))
+    assert json.loads(json.dumps(plain)) == json.loads(json.dumps(general, default=dict))
+    assert isinstance(general["spec"]["containers"][0]["env"][1], MappingProxyType)  # untouched
 
 
 def test_redacting_twice_changes_nothing_more() -> None:

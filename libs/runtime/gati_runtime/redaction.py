@@ -122,14 +122,31 @@ class Redaction:
         return ", ".join(path.text for path in self.paths) or NONE
 
 
+_LEAVES: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def _mask(node: Any, segments: tuple[str, ...]) -> Any:
+    # Decoded JSON is plain dicts, lists and scalars: telling them apart by their exact type
+    # skips the ABC machinery behind isinstance(x, Mapping), which showed up in the watcher's
+    # profile (~14 % of its CPU in a burst); anything else takes the general checks.
+    kind = type(node)
+    if kind in _LEAVES:
+        return node
     head, rest = segments[0], segments[1:]
-    if isinstance(node, Mapping):
-        keys = list(node) if head == _WILDCARD else [head] if head in node else []
-        changed = {key: _masked_value(node[key], rest) for key in keys}
-        changed = {key: value for key, value in changed.items() if value is not node[key]}
+    if kind is dict or (kind is not list and isinstance(node, Mapping)):
+        if head != _WILDCARD:
+            if head not in node:
+                return node
+            value = node[head]
+            masked = _masked_value(value, rest)
+            return node if masked is value else {**node, head: masked}
+        changed: dict[Any, Any] = {}
+        for key, value in node.items():
+            masked = _masked_value(value, rest)
+            if masked is not value:
+                changed[key] = masked
         return {**node, **changed} if changed else node
-    if isinstance(node, list):
+    if kind is list or isinstance(node, list):
         indices = _indices(head, len(node))
         copy: list[Any] | None = None
         for index in indices:
