@@ -176,3 +176,37 @@ def test_a_relist_reads_one_object_again_by_field_selector(
     assert found["kind"] == "GatiHandler"
     assert reader.get_object(cluster.namespace, "missing") is None
     assert reader.get_object("elsewhere", "second") is None
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+async def test_a_recreation_follows_its_predecessors_deletion_exactly_once(
+    replicas: int,
+    cluster: Cluster,
+    gati_api: client.ApiClient,
+    gati_bus: Client,
+    gati_connection: NatsConnection,
+) -> None:
+    """A watcher forgets a subject's sequence after a deletion (memory stays one int per
+    object), so the recreation's publish conflicts with the deletion and is decided again: an
+    earlier incarnation on top is older than any state of the living one."""
+    async with contextlib.AsyncExitStack() as stack:
+        tail = await stack.enter_async_context(stream_tail(gati_bus))
+        for source in "ab"[:replicas]:
+            await stack.enter_async_context(
+                running_watcher(gati_api, gati_connection, cluster.namespace, source=source)
+            )
+        first = cluster.create(handler(cluster.namespace, "again"))
+        cluster.delete(first)
+        second = cluster.create(handler(cluster.namespace, "again"))
+        patched = cluster.patch(second, {"spec": {"replicas": 2}})
+        rv = patched["metadata"]["resourceVersion"]
+        await tail.wait_for(lambda events: any(e.resource_version == rv for _, e in events))
+        report = await drift(gati_api, gati_connection, cluster.namespace)
+    uids = first["metadata"]["uid"], second["metadata"]["uid"]
+    assert [(e.type, e.uid) for e in tail.of("again")] == [
+        (ChangeType.ADDED, uids[0]),
+        (ChangeType.DELETED, uids[0]),
+        (ChangeType.ADDED, uids[1]),
+        (ChangeType.MODIFIED, uids[1]),
+    ]
+    assert report.clean
