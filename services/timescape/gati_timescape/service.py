@@ -1,7 +1,9 @@
 """`gati-operator run timescape`: level-triggered over whole namespaces, requeued by status.
 
 Any change to a handler, version or Deployment re-reads its namespace from the API and decides
-from that alone (as a controller's Reconcile does), so replicas and restarts agree. Deadlines
+from that alone (as a controller's Reconcile does), so replicas and restarts agree. Requests
+that wait for a namespace share its next pass (`coalesce`), so a burst of changes costs a few
+passes rather than one each, and a pass issues its independent reads together. Deadlines
 live in status (`stepStartedAt`, `lastCheckAt`); a tick re-reads the namespaces with a version
 still moving at the earliest deadline it found, so nothing waits on a sleep holding state.
 Status writes carry the read resourceVersion: a replica that lost the race gets 409 and the
@@ -64,6 +66,7 @@ from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
 from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.publisher import Publisher
 from gati_runtime.service import ServiceContext
+from gati_timescape.coalesce import Coalescer
 from gati_timescape.decommission import records_to_delete
 from gati_timescape.pass_plan import (
     MAX_TICK,
@@ -163,7 +166,7 @@ class Timescape:
         self._js = js
         self._metrics_stream = metrics_stream
         self._retention = decommissioned_retention
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._passes = Coalescer(self._reconcile)
         self.wakes: dict[str, datetime] = {}
         """Earliest deadline per namespace seen in its last pass; the tick's schedule."""
         self._rescheduled = asyncio.Event()
@@ -232,9 +235,8 @@ class Timescape:
                 self.wakes.setdefault(namespace, now)
 
     async def reconcile(self, namespace: str, traffic: Sequence[TrafficSample] = ()) -> None:
-        lock = self._locks.setdefault(namespace, asyncio.Lock())
-        async with lock:
-            await self._reconcile(namespace, traffic)
+        """Return once a pass over `namespace` that started after this call has completed."""
+        await self._passes.request(namespace, traffic)
 
     async def observe(self, delivery: Delivery[TrafficSample]) -> Outcome:
         """A sample is counted in the pass that writes it to status, so a redelivery after a
@@ -248,31 +250,34 @@ class Timescape:
         return DONE
 
     async def _reconcile(self, namespace: str, traffic: Sequence[TrafficSample] = ()) -> None:
-        handlers = {
-            h.metadata.name: h
-            for h in (
-                GatiHandler.from_wire(item)
-                for item in await self._list(namespace, GATI_HANDLER.plural)
-            )
-        }
-        versions = await self._versions(namespace, handlers)
+        handler_items, version_items, deployments = await asyncio.gather(
+            self._list(namespace, GATI_HANDLER.plural),
+            self._list(namespace, GATI_VERSION.plural),
+            self._deployments(namespace),
+        )
+        handlers = {h.metadata.name: h for h in map(GatiHandler.from_wire, handler_items)}
+        versions = _versions(namespace, version_items, handlers)
         known = {v.obj.spec.handler_ref.name for v in versions}
         missing = [h for name, h in handlers.items() if name not in known]
-        for handler in missing:
-            await self._create_version(namespace, handler)
         if missing:
-            versions = await self._versions(namespace, handlers)
+            # Applies of different objects, each idempotent: a straggler after another failed
+            # only does what the retried pass would do again.
+            await asyncio.gather(*(self._create_version(namespace, h) for h in missing))
+            versions = _versions(
+                namespace, await self._list(namespace, GATI_VERSION.plural), handlers
+            )
         now = datetime.now(UTC)
         by_name = {v.name: v for v in versions}
         windows = health_windows(namespace, versions, now)
-        samples = {
-            name: await self._samples(by_name[name], since) for name, since in windows.items()
-        }
+        read = await asyncio.gather(
+            *(self._samples(by_name[name], since) for name, since in windows.items())
+        )
+        samples = dict(zip(windows, read, strict=True))
         plan = plan_namespace(
             namespace,
             versions,
             now,
-            deployments=await self._deployments(namespace) if any(v.path for v in versions) else (),
+            deployments=deployments,
             samples=samples,
             arrived=traffic,
             source=self._source,
@@ -362,22 +367,6 @@ class Timescape:
             self._custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
         )
         return list(cast(dict[str, Any], result).get("items") or [])
-
-    async def _versions(
-        self, namespace: str, handlers: Mapping[str, GatiHandler]
-    ) -> list[_Version]:
-        found = []
-        for raw in await self._list(namespace, GATI_VERSION.plural):
-            try:
-                obj = GatiVersion.from_wire(raw)
-            except ValueError as error:
-                log.warning(
-                    "skipping an invalid GatiVersion", name=raw.get("metadata"), error=str(error)
-                )
-                continue
-            handler = handlers.get(obj.spec.handler_ref.name)
-            found.append(_Version(obj, handler, from_status(obj.status), namespace, raw))
-        return found
 
     async def _create_version(self, namespace: str, handler: GatiHandler) -> None:
         """Server-side apply, so two replicas creating it at once both succeed."""
@@ -513,11 +502,13 @@ class Timescape:
     async def _decommission(self, version: _Version) -> None:
         namespace = version.namespace
         selector = selector_string(selector_labels(GATI_HANDLER, version.obj.spec.handler_ref.name))
-        deployments = await asyncio.to_thread(
-            self._apps.list_namespaced_deployment, namespace, label_selector=selector
-        )
-        for name in _names(deployments.items):
-            if version.obj.spec.decommission.action is DecommissionAction.SCALE_TO_ZERO:
+        action = version.obj.spec.decommission.action
+        reads = [_listed(self._apps.list_namespaced_deployment, namespace, selector)]
+        if action is DecommissionAction.DELETE:
+            reads.append(_listed(self._core.list_namespaced_service, namespace, selector))
+        deployments, *services = await asyncio.gather(*reads)
+        for name in deployments:
+            if action is DecommissionAction.SCALE_TO_ZERO:
                 await asyncio.to_thread(
                     self._apps.patch_namespaced_deployment_scale,
                     name,
@@ -526,12 +517,26 @@ class Timescape:
                 )
             else:
                 await _delete(self._apps.delete_namespaced_deployment, name, namespace)
-        if version.obj.spec.decommission.action is DecommissionAction.DELETE:
-            services = await asyncio.to_thread(
-                self._core.list_namespaced_service, namespace, label_selector=selector
-            )
-            for name in _names(services.items):
+        for names in services:
+            for name in names:
                 await _delete(self._core.delete_namespaced_service, name, namespace)
+
+
+def _versions(
+    namespace: str, listed: Sequence[dict[str, Any]], handlers: Mapping[str, GatiHandler]
+) -> list[_Version]:
+    found = []
+    for raw in listed:
+        try:
+            obj = GatiVersion.from_wire(raw)
+        except ValueError as error:
+            log.warning(
+                "skipping an invalid GatiVersion", name=raw.get("metadata"), error=str(error)
+            )
+            continue
+        handler = handlers.get(obj.spec.handler_ref.name)
+        found.append(_Version(obj, handler, from_status(obj.status), namespace, raw))
+    return found
 
 
 async def _delete(verb: Callable[..., Any], name: str, namespace: str) -> None:
@@ -544,8 +549,10 @@ async def _delete(verb: Callable[..., Any], name: str, namespace: str) -> None:
             raise
 
 
-def _names(items: Sequence[Any]) -> list[str]:
-    return [item.metadata.name for item in items if item.metadata and item.metadata.name]
+async def _listed(verb: Callable[..., Any], namespace: str, selector: str) -> list[str]:
+    """The names a namespaced list with a label selector returns."""
+    listed = await asyncio.to_thread(verb, namespace, label_selector=selector)
+    return [item.metadata.name for item in listed.items if item.metadata and item.metadata.name]
 
 
 async def main(ctx: ServiceContext) -> None:
