@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import traceback
 from collections.abc import Sequence
 
 import pytest
@@ -86,6 +87,26 @@ async def test_a_failed_pass_fails_every_request_it_answers_and_the_next_one_run
     passes.fail = None
     await coalescer.request("ns", [3])
     assert passes.runs == [("ns", (1, 2)), ("ns", (3,))]
+
+
+async def test_each_waiter_raises_the_pass_traceback_not_the_others() -> None:
+    passes = Passes(hold=True, fail=ValueError("unusable"))
+    coalescer = Coalescer(passes)
+    depths: list[int] = []
+
+    async def wait() -> None:
+        try:
+            await coalescer.request("ns")
+        except ValueError as error:
+            depths.append(len(traceback.extract_tb(error.__traceback__)))
+
+    tasks = [asyncio.create_task(wait()) for _ in range(3)]
+    await passes.started.wait()
+    passes.release.set()
+    await asyncio.gather(*tasks)
+    # One error raised once per waiter would otherwise carry every earlier waiter's frames.
+    assert len(depths) == 3
+    assert len(set(depths)) == 1
 
 
 async def test_a_cancelled_waiter_leaves_the_pass_to_the_others() -> None:

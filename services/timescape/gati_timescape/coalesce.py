@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -26,10 +27,12 @@ Pass = Callable[[str, Sequence[T]], Awaitable[None]]
 @dataclass
 class _Next(Generic[T]):
     """The pass not started yet: what its requests brought and how it ended (the error or
-    None), as a value so every waiter reads it and none is left unretrieved."""
+    None), as a value so every waiter reads it and none is left unretrieved. The error's own
+    traceback is kept apart: each waiter raises the one error, and a raise extends it."""
 
-    ended: asyncio.Future[BaseException | None]
+    ended: asyncio.Future[Exception | None]
     items: list[T] = field(default_factory=list)
+    traceback: TracebackType | None = None
 
 
 class Coalescer(Generic[T]):
@@ -50,7 +53,7 @@ class Coalescer(Generic[T]):
         # Shielded: a waiter cancelled (its consumer stopping) leaves the pass to the others.
         error = await asyncio.shield(upcoming.ended)
         if error is not None:
-            raise error
+            raise error.with_traceback(upcoming.traceback)
 
     async def _drain(self, key: str) -> None:
         """Run passes while requests wait for one; the key's only runner."""
@@ -59,6 +62,7 @@ class Coalescer(Generic[T]):
                 try:
                     await self._run(key, tuple(upcoming.items))
                 except Exception as error:
+                    upcoming.traceback = error.__traceback__
                     upcoming.ended.set_result(error)
                 else:
                     upcoming.ended.set_result(None)
