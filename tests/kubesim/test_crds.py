@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -224,6 +225,10 @@ def test_in_process_hooks_inject_faults(kubesim_fresh: ThreadedKubeSim) -> None:
             core.read_namespace("default")
         assert err.value.status == 500
         kubesim_fresh.call(kubesim_fresh.sim.inject_fault, FaultRule(verb="get", code=503))
+        # A test measures through the faults: metrics and health keep answering.
+        for path in ("/metrics", "/healthz"):
+            with urllib.request.urlopen(f"{kubesim_fresh.url}{path}", timeout=10) as response:
+                assert response.status == 200
         kubesim_fresh.call(kubesim_fresh.sim.clear_faults)
         assert core.read_namespace("default").metadata.name == "default"
 

@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 import structlog
@@ -42,6 +42,8 @@ JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # A protobuf body decoded by the content-type middleware, for the handler to use.
 DECODED_BODY = web.RequestKey("decoded_body", dict[str, Any])
+
+_UNFAULTED: Final = frozenset({"/metrics", "/healthz", "/livez", "/readyz"})
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -263,7 +265,13 @@ class HttpApi:
 
     @web.middleware
     async def _faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not self.sim.faults.rules or request.path.startswith("/kubesim/"):
+        # Faults model a struggling API, not a blind observer: the health and metrics endpoints
+        # keep answering, so a test can measure the operator while the API misbehaves.
+        if (
+            not self.sim.faults.rules
+            or request.path.startswith("/kubesim/")
+            or request.path in _UNFAULTED
+        ):
             return await handler(request)
         verb, resource = _classify(request)
         rule = self.sim.faults.match(verb, resource)
