@@ -7,7 +7,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
+from gati_kubesim.faults import FaultRule
+from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.kube_config import KubeConfigError, kube_configuration
 from gati_runtime.settings import Settings, SettingsError, add_settings_arguments
 
@@ -126,3 +130,26 @@ def test_kubeconfig_defaults_to_home(tmp_path: Path) -> None:
 def test_no_kubeconfig_anywhere_says_what_was_tried(tmp_path: Path) -> None:
     with pytest.raises(KubeConfigError, match="set KUBECONFIG"):
         kube_configuration(environ={"HOME": str(tmp_path)})
+
+
+def test_transient_api_answers_are_retried_only_for_verbs_safe_to_repeat(
+    tmp_path: Path, kubesim_fresh: ThreadedKubeSim
+) -> None:
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG_TEXT.replace("http://127.0.0.1:18080", kubesim_fresh.url))
+    with client.ApiClient(kube_configuration(environ={"KUBECONFIG": str(path)})) as api:
+        core = client.CoreV1Api(api)
+        kubesim_fresh.call(kubesim_fresh.sim.inject_fault, FaultRule(verb="get", code=503, times=2))
+        assert core.read_namespace("default").metadata.name == "default"
+        kubesim_fresh.call(
+            kubesim_fresh.sim.inject_fault, FaultRule(verb="create", code=500, times=1)
+        )
+        with pytest.raises(ApiException) as refused:
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="x")))
+        assert refused.value.status == 500
+        assert (
+            core.create_namespace(
+                client.V1Namespace(metadata=client.V1ObjectMeta(name="x"))
+            ).metadata.name
+            == "x"
+        )

@@ -12,7 +12,27 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import urllib3
 from kubernetes import client, config
+
+# Transient answers (5xx, 429, a refused connection) are retried at once, a few times with a
+# short backoff honouring Retry-After, for the verbs that are safe to repeat: a level-triggered
+# pass of a dozen calls would otherwise fail whole, and wait out the consumer's backoff, on one
+# bad answer in ten. POST stays out: a create that landed and is sent again is a 409 to explain.
+# A read timeout is not retried either: the request may be in effect, the caller decides.
+API_RETRIES = urllib3.Retry(
+    total=3,
+    connect=3,
+    read=0,
+    status=3,
+    other=0,
+    status_forcelist=(429, 500, 502, 503, 504),
+    allowed_methods=frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"}),
+    backoff_factor=0.05,
+    backoff_max=1.0,
+    respect_retry_after_header=True,
+    raise_on_status=False,
+)
 
 
 class KubeConfigError(RuntimeError):
@@ -24,6 +44,7 @@ def kube_configuration(
 ) -> client.Configuration:
     env = os.environ if environ is None else environ
     configuration = client.Configuration()
+    configuration.retries = API_RETRIES
     explicit = env.get("KUBECONFIG", "")
     if explicit:
         config.load_kube_config(
