@@ -113,13 +113,17 @@ async def test_a_silent_watch_is_restarted_and_loses_nothing(
         stream_tail(gati_bus) as tail,
         running_watcher(gati_api, gati_connection, cluster.namespace) as watcher,
     ):
+        # A change seen first proves the watch is open: silencing before it opens would let
+        # the first list deliver the object, and no watch would ever go silent.
+        cluster.create(handler(cluster.namespace, "heard"))
+        await tail.wait_for(lambda events: len(events) == 1)
         gati_kubesim.call(gati_kubesim.sim.silence_watches, "gatihandlers.gati.dev")
         created = cluster.create(handler(cluster.namespace, "quiet.one"))
         timeout = watcher.targets[0]._options.inactivity.timeout
         async with asyncio.timeout(timeout + 10):
-            await tail.wait_for(lambda events: len(events) == 1)
+            await tail.wait_for(lambda events: len(events) == 2)
     assert sample(restarts[0], **restarts[1]) > before
-    subject, event = tail.events[0]
+    subject, event = tail.events[1]
     assert event.uid == created["metadata"]["uid"]
     assert parse_subject(subject).name == "quiet.one"  # type: ignore[union-attr]
 
