@@ -12,9 +12,8 @@ from pathlib import Path
 import nats
 import pytest
 
-from faults.figures import FaultFigures, record
-from faults.ledger import read_ledger, settled_drift
 from faults.operator import Operator, kubesim_cluster
+from faults.verdict import judge
 from faults.workload import Burst, await_convergence
 from fixtures.kubesim_server import api_client
 from gati_contracts.subjects import STREAM
@@ -71,28 +70,15 @@ def node_loss_run(tmp_path: Path, *, handlers: int, updates: int, rate: float) -
             fault_over = time.monotonic()
 
             converged = await_convergence(api, burst, timeout=240)
-            assert burst.error is None, burst.error
-            assert operator.unexpected_exits() == {}, operator.log_tail()
-            drift = settled_drift(url, cluster.kubeconfig)
-            ledger = read_ledger(url)
+            verdict = judge(operator, burst, converged, url, cluster.kubeconfig)
 
-    record(
-        FaultFigures(
-            fault="NATS: follower node, then stream leader killed (R3)",
-            changes=burst.changes,
-            recorded=ledger.handler_generations,
-            lost=len(drift),
-            duplicated=ledger.duplicates,
-            converge_after_fault_s=round(max(converged.at - fault_over, 0.0), 1),
-            extra={
-                "follower_killed_after_changes": killed_follower_at,
-                "leader_killed_after_changes": killed_leader_at,
-                "old_leader": leader,
-            },
-        )
+    verdict.conclude(
+        "NATS: follower node, then stream leader killed (R3)",
+        fault_over,
+        follower_killed_after_changes=killed_follower_at,
+        leader_killed_after_changes=killed_leader_at,
+        old_leader=leader,
     )
-    assert drift == []
-    assert ledger.duplicates == 0
 
 
 @pytest.mark.timeout(500)

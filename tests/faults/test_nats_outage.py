@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from faults.figures import FaultFigures, record
-from faults.ledger import read_ledger, settled_drift
 from faults.operator import Operator, kubesim_cluster
+from faults.verdict import judge
 from faults.workload import Burst, await_convergence
 from fixtures.kubesim_server import api_client
 from gati_runtime.embedded_nats import EmbeddedNats
@@ -45,27 +44,14 @@ def test_services_are_not_ready_while_nats_is_down_and_recover_alone(tmp_path: P
         back_at = time.monotonic()
         ready_at = operator.await_readiness(True, timeout=RECOVER)
         converged = await_convergence(api, burst, timeout=240)
-        assert burst.error is None, burst.error
-        assert operator.unexpected_exits() == {}, operator.log_tail()
-        drift = settled_drift(server.url, cluster.kubeconfig)
-        ledger = read_ledger(server.url)
+        verdict = judge(operator, burst, converged, server.url, cluster.kubeconfig)
 
-    record(
-        FaultFigures(
-            fault=f"NATS: only server down {OUTAGE:.0f} s",
-            changes=burst.changes,
-            recorded=ledger.handler_generations,
-            lost=len(drift),
-            duplicated=ledger.duplicates,
-            converge_after_fault_s=round(max(converged.at - back_at, 0.0), 1),
-            extra={
-                "changes_during_outage": changes_during,
-                "not_ready_after_s": round(not_ready_at - down_at, 1),
-                "ready_after_restart_s": round(ready_at - back_at, 1),
-            },
-        )
+    verdict.conclude(
+        f"NATS: only server down {OUTAGE:.0f} s",
+        back_at,
+        changes_during_outage=changes_during,
+        not_ready_after_s=round(not_ready_at - down_at, 1),
+        ready_after_restart_s=round(ready_at - back_at, 1),
     )
     assert set(still_down.values()) == {False}, f"ready while NATS was down: {still_down}"
     assert changes_during > 0, "the outage must fall inside the burst"
-    assert drift == []
-    assert ledger.duplicates == 0

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from faults.figures import FaultFigures, record
-from faults.ledger import read_ledger, settled_drift
 from faults.operator import Operator, kubesim_cluster
+from faults.verdict import judge
 from faults.workload import Burst, await_convergence
 from fixtures.kubesim_server import api_client
 from gati_runtime.embedded_nats import EmbeddedNats
@@ -47,29 +46,16 @@ def crash_run(tmp_path: Path, *, handlers: int, updates: int, rate: float, seed:
             kills_during_burst += not burst.done.is_set()
         last_restart = time.monotonic()
         converged = await_convergence(api, burst, timeout=240)
-        assert burst.error is None, burst.error
-        assert operator.unexpected_exits() == {}, operator.log_tail()
-        drift = settled_drift(server.url, cluster.kubeconfig)
-        ledger = read_ledger(server.url)
+        verdict = judge(operator, burst, converged, server.url, cluster.kubeconfig)
 
-    record(
-        FaultFigures(
-            fault=f"SIGKILL: {len(operator.services)} services x {KILLS_PER_SERVICE}",
-            changes=burst.changes,
-            recorded=ledger.handler_generations,
-            lost=len(drift),
-            duplicated=ledger.duplicates,
-            converge_after_fault_s=round(max(converged.at - last_restart, 0.0), 1),
-            extra={
-                "services": ",".join(operator.services),
-                "kills": len(victims),
-                "kills_during_burst": kills_during_burst,
-                "seed": seed,
-            },
-        )
+    verdict.conclude(
+        f"SIGKILL: {len(operator.services)} services x {KILLS_PER_SERVICE}",
+        last_restart,
+        services=",".join(operator.services),
+        kills=len(victims),
+        kills_during_burst=kills_during_burst,
+        seed=seed,
     )
-    assert drift == []
-    assert ledger.duplicates == 0
     assert {s.kills for s in operator.services.values()} == {KILLS_PER_SERVICE}
 
 
