@@ -9,6 +9,7 @@ be terminated and counted by the consumer, never crash it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -139,6 +140,19 @@ class OutcomeEvent(Event, kw_only=True, frozen=True, tag="gati.outcome"):
     @property
     def msg_id(self) -> str:
         return self.event_id
+
+
+@dataclasses.dataclass(frozen=True)
+class OutcomeReport:
+    """An `OutcomeEvent` before it is addressed: the pure decisions of the scaler and timescape
+    return it, the service adds the object, the event id and the time and publishes it, and a
+    replay prints it; one type, so what a replay shows is what the service would publish."""
+
+    action: str
+    result: OutcomeResult
+    reason: str
+    message: str
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class TrafficSample(Event, kw_only=True, frozen=True, tag="gati.traffic"):
