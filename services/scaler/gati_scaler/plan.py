@@ -13,12 +13,12 @@ only then, so a failed write is decided again on the next tick or event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from gati_contracts.conditions import VERSION_DECOMMISSIONED
-from gati_contracts.events import OutcomeResult
+from gati_contracts.events import OutcomeReport, OutcomeResult
 from gati_contracts.handler import GatiHandler
 from gati_contracts.scaling import ScalingMode, ScalingRecord, ScalingSpec
 from gati_scaler.decision import SCALE_UP_PERIOD_SECONDS, decide
@@ -27,17 +27,6 @@ from gati_scaler.record import ScalingDecision
 from gati_scaler.windows import TrafficWindow
 
 SCALED_MODES: Final = frozenset({ScalingMode.HPA, ScalingMode.EVENTS})
-
-
-@dataclass(frozen=True)
-class Report:
-    """An outcome for `gati.status.>`: the service publishes it, the replay prints it."""
-
-    action: str
-    result: OutcomeResult
-    reason: str
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,8 +89,8 @@ def plan_mode(handler: GatiHandler, holding: Holding) -> ModePlan:
     return ModePlan(mode, True, cleared)
 
 
-def hpa_deleted(handler: GatiHandler, name: str) -> Report:
-    return Report(
+def hpa_deleted(handler: GatiHandler, name: str) -> OutcomeReport:
+    return OutcomeReport(
         "hpa-deleted",
         OutcomeResult.SUCCEEDED,
         "HpaDeleted",
@@ -119,7 +108,7 @@ def hpa_due(handler: GatiHandler, holding: Holding) -> bool:
 class HpaPlan:
     body: dict[str, Any] | None
     """The apply body; None when the spec cannot have an HPA (`report` says why)."""
-    report: Report
+    report: OutcomeReport
     """Published once the apply succeeded, or the refusal."""
     holding: Holding
 
@@ -130,9 +119,9 @@ def plan_hpa(handler: GatiHandler, deployment: str, holding: Holding) -> HpaPlan
     try:
         body = render_hpa(handler, deployment)
     except HpaError as error:
-        report = Report("hpa", OutcomeResult.FAILED, "InvalidSpec", str(error))
+        report = OutcomeReport("hpa", OutcomeResult.FAILED, "InvalidSpec", str(error))
         return HpaPlan(None, report, replace(holding, failed_generation=generation))
-    report = Report(
+    report = OutcomeReport(
         "hpa-applied",
         OutcomeResult.SUCCEEDED,
         "HpaApplied",
@@ -144,7 +133,7 @@ def plan_hpa(handler: GatiHandler, deployment: str, holding: Holding) -> HpaPlan
 
 def hpa_rejected(handler: GatiHandler, holding: Holding, error: str) -> HpaPlan:
     """The API server refused the HPA as written (422, 403): reported once per generation."""
-    report = Report("hpa", OutcomeResult.FAILED, "HpaRejected", error)
+    report = OutcomeReport("hpa", OutcomeResult.FAILED, "HpaRejected", error)
     return HpaPlan(None, report, replace(holding, failed_generation=handler.metadata.generation))
 
 
@@ -153,7 +142,7 @@ class ScalePlan:
     decision: ScalingDecision
     write: bool
     """Write `decision.desired_replicas` to the Deployment's /scale."""
-    report: Report | None
+    report: OutcomeReport | None
     """Record the decision in `status.lastScaling` (`report.details`) and publish it: when it
     wrote, or its replicas or reason changed since the last one recorded."""
     holding: Holding
@@ -172,7 +161,7 @@ def plan_scale(
     recorded = (decision.desired_replicas, decision.reason.value)
     if not changed and recorded == holding.recorded:
         return ScalePlan(decision, False, None, replace(holding, applied=applied))
-    report = Report(
+    report = OutcomeReport(
         "scaled" if changed else "scale-decided",
         OutcomeResult.SUCCEEDED if changed else OutcomeResult.SKIPPED,
         decision.reason.value,
@@ -181,3 +170,8 @@ def plan_scale(
     )
     recording = replace(holding, applied=applied, recorded=recorded)
     return ScalePlan(decision, changed, report, recording)
+
+
+Report = OutcomeReport
+"""The name `replay --service scaler` (gati_streamtools.replay_scaler) imports; it goes once
+that module imports `OutcomeReport` from gati_contracts.events."""

@@ -39,6 +39,7 @@ from gati_contracts.events import (
     ChangeType,
     EventDecodeError,
     OutcomeEvent,
+    OutcomeReport,
     TrafficSample,
     decode_event,
     encode_event,
@@ -60,7 +61,6 @@ from gati_scaler.decision import replay_seconds
 from gati_scaler.options import ScalerOptions
 from gati_scaler.plan import (
     Holding,
-    Report,
     hpa_deleted,
     hpa_due,
     hpa_rejected,
@@ -546,7 +546,7 @@ class Scaler:
         held.holding = plan.holding
 
     async def _publish(
-        self, handler: GatiHandler, report: Report, *, event_id: str | None = None
+        self, handler: GatiHandler, report: OutcomeReport, *, event_id: str | None = None
     ) -> None:
         metadata = handler.metadata
         namespace = metadata.namespace or ""

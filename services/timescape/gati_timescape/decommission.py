@@ -22,9 +22,9 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from gati_contracts.events import OutcomeResult, TrafficSample
+from gati_contracts.events import OutcomeReport, OutcomeResult, TrafficSample
 from gati_contracts.version import DecommissionSpec, VersionPhase
-from gati_timescape.state import Decision, Outcome, VersionState
+from gati_timescape.state import Decision, VersionState
 
 
 def observe_traffic(
@@ -36,7 +36,7 @@ def observe_traffic(
     now: datetime,
 ) -> Decision:
     """Count `samples` (this version's, any order) and decide whether the version goes."""
-    outcomes: list[Outcome] = []
+    outcomes: list[OutcomeReport] = []
     for sample in sorted(samples, key=lambda s: s.observed_at):
         last = state.last_sample_at
         if last is not None and sample.observed_at <= last and _idle(sample):
@@ -46,7 +46,7 @@ def observe_traffic(
         state, cancelled = _count(state, sample, fresh=last is None or sample.observed_at > last)
         if cancelled:
             outcomes.append(
-                Outcome(
+                OutcomeReport(
                     "decommission",
                     OutcomeResult.SKIPPED,
                     "TrafficResumed",
@@ -75,7 +75,7 @@ def observe_traffic(
         f"no requests in {state.idle_samples} samples and since {since.isoformat()}; "
         f"action {spec.action.value}"
     )
-    outcome = Outcome(
+    outcome = OutcomeReport(
         "decommissioned", OutcomeResult.SUCCEEDED, "Idle", message, {"action": spec.action.value}
     )
     return Decision(gone, (*outcomes, outcome))

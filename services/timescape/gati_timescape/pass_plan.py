@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from gati_contracts.events import OutcomeResult, RoutesEvent, TrafficSample
+from gati_contracts.events import OutcomeReport, OutcomeResult, RoutesEvent, TrafficSample
 from gati_contracts.handler import GatiHandler
 from gati_contracts.kinds import GATI_HANDLER
 from gati_contracts.labels import selector_labels
@@ -31,7 +31,7 @@ from gati_timescape.decommission import observe_traffic
 from gati_timescape.health import HealthReading, read_health
 from gati_timescape.rollout import check_interval, evaluate, refuse_action
 from gati_timescape.routing import RoutedVersion, RoutingError, build_table
-from gati_timescape.state import IN_FLIGHT, Decision, Outcome, VersionState
+from gati_timescape.state import IN_FLIGHT, Decision, VersionState
 from gati_timescape.succession import settle, stable, target
 
 MOVING: Final = IN_FLIGHT | {VersionPhase.DRAINING}
@@ -102,7 +102,7 @@ class VersionPlan:
     name: str
     state: VersionState
     """Every version's, decided or not, so a spec edit alone still moves observedGeneration."""
-    outcomes: tuple[Outcome, ...] = ()
+    outcomes: tuple[OutcomeReport, ...] = ()
     decommission: bool = False
     """Decommissioned in this pass: its objects go (before the status says so)."""
 
@@ -327,7 +327,7 @@ def _evaluate(
         # rather than left pending for ever.
         if action is None:
             return Decision(state)
-        skipped = Outcome(
+        skipped = OutcomeReport(
             "rollout-action",
             OutcomeResult.SKIPPED,
             "ActionNotApplicable",
@@ -342,7 +342,7 @@ def _evaluate(
         )
     except ValueError as error:
         # The version holds still and says why; the other paths of the namespace go on.
-        failed = Outcome("rollout", OutcomeResult.FAILED, "InvalidRollout", str(error))
+        failed = OutcomeReport("rollout", OutcomeResult.FAILED, "InvalidRollout", str(error))
         return Decision(state, (failed,))
 
 

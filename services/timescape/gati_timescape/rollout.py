@@ -28,12 +28,12 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from gati_contracts.durations import parse_duration
-from gati_contracts.events import OutcomeResult
+from gati_contracts.events import OutcomeReport, OutcomeResult
 from gati_contracts.rollout import RolloutSpec
 from gati_contracts.version import VersionPhase
 from gati_timescape.actions import ActionAnnotationError, ActionRequest, RolloutAction
 from gati_timescape.health import HealthReading, judge
-from gati_timescape.state import IN_FLIGHT, Decision, Outcome, VersionState
+from gati_timescape.state import IN_FLIGHT, Decision, VersionState
 
 Phase = VersionPhase
 Result = OutcomeResult
@@ -49,7 +49,7 @@ def evaluate(
     action: ActionRequest | None = None,
 ) -> Decision:
     """Take `action` if it is new, then move the rollout as far as `now` and `health` allow."""
-    outcomes: list[Outcome] = []
+    outcomes: list[OutcomeReport] = []
     promoted = False
     if action is not None and action.nonce != state.handled_action:
         state, outcome = _take(state, action, now)
@@ -63,14 +63,14 @@ def evaluate(
 
 def refuse_action(state: VersionState, error: ActionAnnotationError) -> Decision:
     """Record a malformed request as handled, so it is reported once and not on every event."""
-    outcome = Outcome("rollout-action", Result.FAILED, "InvalidRolloutAction", str(error))
+    outcome = OutcomeReport("rollout-action", Result.FAILED, "InvalidRolloutAction", str(error))
     return Decision(replace(state, handled_action=error.nonce), (outcome,))
 
 
 def rollback(state: VersionState, reason: str, message: str) -> Decision:
     """Weight 0 for the version; the routing table gives the stable version the rest."""
     rolled = replace(state, phase=Phase.ROLLED_BACK, current_weight=0, paused=False, reason=reason)
-    return Decision(rolled, (Outcome("rolled-back", Result.SUCCEEDED, reason, message),))
+    return Decision(rolled, (OutcomeReport("rolled-back", Result.SUCCEEDED, reason, message),))
 
 
 def step_deadline(state: VersionState, spec: RolloutSpec) -> datetime | None:
@@ -101,7 +101,7 @@ def check_interval(spec: RolloutSpec) -> timedelta:
 
 def _take(
     state: VersionState, request: ActionRequest, now: datetime
-) -> tuple[VersionState, Outcome]:
+) -> tuple[VersionState, OutcomeReport]:
     state = replace(state, handled_action=request.nonce)
     action, in_flight = request.action, state.phase in IN_FLIGHT
     if action is RolloutAction.PROMOTE and in_flight:
@@ -129,7 +129,7 @@ def _take(
         )
         return restarted, _done("Retried", "the rollout starts again from the first gate")
     state_text = f"{state.phase.value}{' and paused' if state.paused else ''}"
-    return state, Outcome(
+    return state, OutcomeReport(
         "rollout-action",
         Result.SKIPPED,
         "ActionNotApplicable",
@@ -137,8 +137,8 @@ def _take(
     )
 
 
-def _done(reason: str, message: str) -> Outcome:
-    return Outcome("rollout-action", Result.SUCCEEDED, reason, message)
+def _done(reason: str, message: str) -> OutcomeReport:
+    return OutcomeReport("rollout-action", Result.SUCCEEDED, reason, message)
 
 
 def _gate(
@@ -166,9 +166,11 @@ def _gate(
         late = deadline is not None and deadline <= now and not promoted
         start = deadline if late and deadline is not None and not failed_since_deadline else now
         return _advance(state, spec, start, now, has_stable=has_stable)
-    outcomes: list[Outcome] = []
+    outcomes: list[OutcomeReport] = []
     if promoted:
-        outcomes.append(Outcome("rollout-action", Result.FAILED, "PromoteRefused", verdict.message))
+        outcomes.append(
+            OutcomeReport("rollout-action", Result.FAILED, "PromoteRefused", verdict.message)
+        )
     if now >= last_check + interval:
         boundary = last_check + interval * ((now - last_check) // interval)
         failed = 0 if verdict.healthy else state.failed_checks + 1
@@ -179,7 +181,7 @@ def _gate(
             if failed >= threshold:
                 rolled = rollback(state, verdict.reason, message)
                 return replace(rolled, outcomes=(*outcomes, *rolled.outcomes))
-            outcomes.append(Outcome("health-check", Result.FAILED, verdict.reason, message))
+            outcomes.append(OutcomeReport("health-check", Result.FAILED, verdict.reason, message))
     return Decision(state, tuple(outcomes), _wake(state, deadline, interval, now))
 
 
@@ -216,7 +218,9 @@ def _advance(
             reason=_completion(state, has_stable),
         )
         message = "serving 100 %" + ("" if has_stable else "; no active version to share with")
-        return Decision(active, (Outcome("activated", Result.SUCCEEDED, active.reason, message),))
+        return Decision(
+            active, (OutcomeReport("activated", Result.SUCCEEDED, active.reason, message),)
+        )
     weight = spec.steps[step].weight
     interval = check_interval(spec)
     progressing = replace(
@@ -229,7 +233,7 @@ def _advance(
         failed_checks=0,
         reason="StepStarted",
     )
-    outcome = Outcome(
+    outcome = OutcomeReport(
         "rollout-step",
         Result.SUCCEEDED,
         "StepStarted",

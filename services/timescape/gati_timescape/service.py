@@ -36,6 +36,7 @@ from urllib3.exceptions import HTTPError
 from gati_contracts.events import (
     ChangeEvent,
     OutcomeEvent,
+    OutcomeReport,
     RoutesEvent,
     TrafficSample,
     decode_event,
@@ -80,7 +81,6 @@ from gati_timescape.pass_plan import (
 )
 from gati_timescape.routing import RoutingError
 from gati_timescape.samples import samples_since
-from gati_timescape.state import Outcome as StepOutcome
 from gati_timescape.state import VersionState
 from gati_timescape.status import from_status, to_status
 
@@ -118,7 +118,7 @@ def config_map_key(path: str) -> str:
 
 
 def outcome_id(
-    namespace: str, name: str, resource_version: str | None, index: int, outcome: StepOutcome
+    namespace: str, name: str, resource_version: str | None, index: int, outcome: OutcomeReport
 ) -> str:
     """The same for the same decision, so JetStream drops a republished one.
 
@@ -439,7 +439,7 @@ class Timescape:
     async def _publish_outcome(
         self,
         version: _Version,
-        outcome: StepOutcome,
+        outcome: OutcomeReport,
         recorded: str | None,
         index: int,
         now: datetime,

@@ -9,11 +9,10 @@ they do the service must not drop them between evaluations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from gati_contracts.events import OutcomeResult
+from gati_contracts.events import OutcomeReport
 from gati_contracts.version import VersionPhase
 
 IN_FLIGHT = frozenset({VersionPhase.PENDING, VersionPhase.PROGRESSING})
@@ -47,20 +46,14 @@ class VersionState:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """One thing decided, published as an `OutcomeEvent` so the history shows every step."""
-
-    action: str
-    result: OutcomeResult
-    reason: str
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Decision:
     state: VersionState
-    outcomes: tuple[Outcome, ...] = ()
+    outcomes: tuple[OutcomeReport, ...] = ()
     wake_at: datetime | None = None
     """Evaluate again at this time even without new input; None waits for input alone. A time
     already past means "evaluate again now": each evaluation takes at most one step."""
+
+
+Outcome = OutcomeReport
+"""The name `replay --service timescape` (gati_streamtools.replay_timescape) imports; it goes
+once that module imports `OutcomeReport` from gati_contracts.events."""

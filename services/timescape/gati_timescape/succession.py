@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from gati_contracts.events import OutcomeResult
+from gati_contracts.events import OutcomeReport, OutcomeResult
 from gati_contracts.version import VersionPhase
-from gati_timescape.state import IN_FLIGHT, Decision, Outcome, VersionState
+from gati_timescape.state import IN_FLIGHT, Decision, VersionState
 
 
 def target(versions: Sequence[tuple[str, VersionState]]) -> str | None:
@@ -62,4 +62,4 @@ def _drain(state: VersionState, now: datetime, reason: str, message: str) -> Dec
         idle_samples=0,
         reason=reason,
     )
-    return Decision(drained, (Outcome("draining", OutcomeResult.SUCCEEDED, reason, message),))
+    return Decision(drained, (OutcomeReport("draining", OutcomeResult.SUCCEEDED, reason, message),))
