@@ -95,9 +95,14 @@ class Clock:
             return None
         self.say(f"{name} (limit {limit:.0f} s)")
         began = time.perf_counter()
-        result = part(limit)
+        try:
+            result = part(limit)
+        except Exception as error:  # one broken part must not hide the others
+            result = {"error": f"{type(error).__name__}: {error}"}
         took = time.perf_counter() - began
         status = "ok" if took <= budget_s else "over budget"
+        if isinstance(result, dict) and "error" in result:
+            status = f"failed: {result['error']}"
         if limit < budget_s:
             status += f" (limit cut to {limit:.0f} s)"
         self.parts.append(

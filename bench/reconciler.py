@@ -2,8 +2,9 @@
 
     python -m bench.reconciler [--handlers 100 300] [--replicas 1]
 
-N = 1,000 is measured by `bench.convergence` (scenario 1, against kopf); 300 here keeps a whole
-`make bench` under 15 minutes on the shared 2-core machine.
+Run by hand, not by `make bench`: scenario 1 (`bench.convergence`) measures convergence with
+the services as deployed, against kopf. This one keeps the watcher and the reconciler replicas in
+one process, so a profiler attached to it (py-spy) sees the whole gati side of a convergence.
 
 kubesim (pods ready 50 ms after a Deployment changes) and nats-server run in their own
 processes; the watcher, the reconciler replicas and the measuring client share this one, so RSS

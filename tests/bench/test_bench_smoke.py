@@ -98,6 +98,15 @@ def test_clock_cuts_a_part_to_its_share_and_skips_when_spent() -> None:
     assert spent.parts == [{"part": "b", "budget s": 50.0, "took s": 0, "status": "skipped"}]
 
 
+def test_clock_records_a_part_that_raises_and_goes_on() -> None:
+    def broken(limit: float) -> None:
+        raise RuntimeError("watch of /apis failed")
+
+    clock = Clock(budget_s=100.0)
+    assert clock.run("c", 50.0, broken) == {"error": "RuntimeError: watch of /apis failed"}
+    assert clock.parts[0]["status"] == "failed: RuntimeError: watch of /apis failed"
+
+
 def _run(total: float, converged: int = 10) -> dict[str, Any]:
     return {"convergence": {"converged": converged, "of": 10, "total_s": total}}
 
