@@ -117,6 +117,7 @@ def _report(**overrides: Any) -> dict[str, Any]:
         "convergence": {
             "1000": {"gati": [_run(8.0), _run(9.0)], "kopf": [_run(30.0), _run(24.0)]},
             "5000": {"gati": [_run(50.0)], "kopf": [_run(99.0, converged=7)]},
+            "9000": {"gati": [{"error": "skipped: bench budget spent"}], "kopf": []},
         },
         "peers": {
             "watcher": {"lag_p99_ms": 70.0, "lag_p50_ms": 5.0, "lag_rate_per_s": 500},
@@ -142,6 +143,10 @@ def test_targets_say_met_missed_or_why_not_measured() -> None:
     assert rows["1 convergence, N = 5,000"]["measured"] == (
         "not measured (kopf: 7/10 within its time limit)"
     )
+    assert rows["1 convergence, N = 9,000"]["measured"] == (
+        "not measured (gati: skipped: bench budget spent)"
+    )
+    assert "2 update wave, N = 9,000" not in rows
     assert rows["3 change-to-event lag"]["met"] == "**missed**"
     assert rows["3 watcher events/s"]["measured"] == (
         "not measured (bench.watcher reported no burst_events_per_s, raw_publish_per_s)"
