@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 
 from kubernetes import client
@@ -23,5 +24,16 @@ async def main(ctx: ServiceContext) -> None:
             namespaces=ctx.settings.namespaces,
             options=options,
         )
+        freeze_start_up_heap()
         ctx.health.add_readiness("kubernetes", watcher.synced)
         await watcher.run(ctx.stop)
+
+
+def freeze_start_up_heap() -> None:
+    """Move everything alive after start-up (modules, the `kubernetes` client's thousands of
+    model classes, clients) out of the collector's reach. Left in, each full collection walks
+    ~70,000 objects that never die: 40-500 ms with the event loop stopped, which was the p99
+    of the change-to-event lag (one such pause at 500 changes/s holds up ~1 % of changes).
+    Collected first, so no garbage is frozen with them."""
+    gc.collect()
+    gc.freeze()
