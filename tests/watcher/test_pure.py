@@ -116,14 +116,31 @@ async def test_handoff_blocks_the_reader_until_items_are_released() -> None:
 
     thread = threading.Thread(target=reader)
     thread.start()
-    assert await handoff.get() == 0
-    assert await handoff.get() == 1
+    assert await _next(handoff) == 0
+    assert await _next(handoff) == 1
     assert not third_put.is_set()  # two unreleased: the reader waits for a slot
     handoff.release()
-    assert await handoff.get() == 2
+    assert await _next(handoff) == 2
     await asyncio.to_thread(thread.join)
     assert third_put.is_set()
     assert handoff.high_water == 2
+
+
+async def _next(handoff: Handoff[int]) -> int:
+    while (item := handoff.get_nowait()) is None:
+        await handoff.wait()
+    return item
+
+
+async def test_a_wake_ends_the_wait_for_an_item_without_one() -> None:
+    handoff: Handoff[int] = Handoff(asyncio.get_running_loop(), capacity=1)
+    waiting = asyncio.create_task(handoff.wait())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    handoff.wake()
+    async with asyncio.timeout(5):
+        await waiting
+    assert handoff.get_nowait() is None
 
 
 async def test_closing_the_handoff_frees_a_blocked_reader() -> None:

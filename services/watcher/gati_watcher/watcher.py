@@ -372,6 +372,8 @@ class TargetWatcher:
         delivered = False
         stop_waiter = asyncio.ensure_future(self._stop.wait())
         reconnect_waiter = asyncio.ensure_future(self._connection.wait_reconnected())
+        for waiter in (stop_waiter, reconnect_waiter):
+            waiter.add_done_callback(lambda _: handoff.wake())
         try:
             while True:
                 if self._stop.is_set():
@@ -390,15 +392,8 @@ class TargetWatcher:
                     )
                 message = handoff.get_nowait()
                 if message is None:
-                    getter = asyncio.ensure_future(handoff.get())
-                    await asyncio.wait(
-                        {getter, stop_waiter, reconnect_waiter},
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    if not getter.done():
-                        getter.cancel()
-                        continue
-                    message = getter.result()
+                    await handoff.wait()  # woken by an item, shutdown or a reconnect
+                    continue
                 if isinstance(message, WatchStopped):
                     handoff.release()
                     return message, resource_version, delivered
