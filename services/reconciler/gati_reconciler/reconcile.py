@@ -70,6 +70,7 @@ from gati_contracts.subjects import CR_ROOT, ObjectSubject, parse_subject, statu
 from gati_contracts.workload import WorkloadPhase
 from gati_reconciler.diff import rendered_changes
 from gati_reconciler.manifests import ManifestError, render
+from gati_reconciler.render_cache import RenderCache
 from gati_reconciler.retirement import (
     Retirement,
     retire,
@@ -189,6 +190,20 @@ def _cause(delivery: Delivery[ChangeEvent], subject: Owner) -> str:
     )
 
 
+def _render(live: dict[str, Any], subject: Owner) -> list[dict[str, Any]]:
+    """The objects of `live`; a spec the contracts or the renderer refuse is permanent."""
+    try:
+        resource = parse_object(live)
+    except InvalidObjectError as error:
+        raise PermanentError("InvalidSpec", "; ".join(map(str, error.problems))) from error
+    if not isinstance(resource, GatiHandler | GatiModule):
+        raise PermanentError("UnsupportedKind", f"{subject.kind.kind} is not reconciled here")
+    try:
+        return render(resource)
+    except ManifestError as error:
+        raise PermanentError("CannotRender", str(error)) from error
+
+
 class Trigger(Enum):
     """What an event is about, relative to the handler or module it reconciles."""
 
@@ -229,6 +244,7 @@ class Reconciler:
         self._source = source
         self._stream = stream
         self._clock = clock
+        self._renders = RenderCache()
         self._busy: dict[Owner, asyncio.Lock] = {}
         self._users: dict[Owner, int] = {}
         # Stream sequences this replica failed and reported itself; the consumer loop calls
@@ -271,6 +287,13 @@ class Reconciler:
         subject = owner_of(event, parsed)
         trigger = trigger_of(parsed)
         if subject is None or (trigger is Trigger.OWNER and is_status_echo(event)):
+            return DONE
+        if trigger is Trigger.OWNED and not await self._streams.is_newest(
+            delivery.subject, delivery.stream_sequence
+        ):
+            # Once a newer change of the Deployment is stored this one never becomes the newest
+            # again: drop it before paying for the lock and the lease. The check under the
+            # lease (`_reconcile`) still decides for an event that passes this one.
             return DONE
         async with self._serialized(subject):
             return await self._leased(delivery, subject, trigger)
@@ -414,16 +437,7 @@ class Reconciler:
         undoes drift of our fields and returns the status to read, at a quarter of the calls.
         Objects the render no longer holds are pruned after a spec change or when `reshaped`.
         `seen`: the owned Deployment as the triggering event showed it, if it exists."""
-        try:
-            resource = parse_object(live)
-        except InvalidObjectError as error:
-            raise PermanentError("InvalidSpec", "; ".join(map(str, error.problems))) from error
-        if not isinstance(resource, GatiHandler | GatiModule):
-            raise PermanentError("UnsupportedKind", f"{subject.kind.kind} is not reconciled here")
-        try:
-            rendered = render(resource)
-        except ManifestError as error:
-            raise PermanentError("CannotRender", str(error)) from error
+        rendered = self._renders.render(live, lambda: _render(live, subject))
         if retirement is not None:
             rendered = retire(rendered, retirement)
         status = live.get("status") or {}

@@ -24,6 +24,7 @@ from gati_reconciler.targets import (
     TargetName,
 )
 from gati_runtime.consumer import ConsumerOptions
+from gati_runtime.heap import settle_heap
 from gati_runtime.kube_api import Kube
 from gati_runtime.kube_config import kube_configuration
 from gati_runtime.lease import Leases
@@ -101,6 +102,7 @@ async def main(ctx: ServiceContext) -> None:
                 on_poison=reconciler.on_poison,
                 options=OPTIONS,
             )
+            settle_heap()
             await loop.run(ctx.stop)
         finally:
             kube.close()
