@@ -3,7 +3,13 @@
 Runs `gati-operator kubesim` as a separate process (so its RSS is its own) and drives it over
 HTTP with aiohttp, as clients do. Prints a table and one JSON line.
 
-    python -m bench.kubesim [--objects 10000] [--concurrency 32] [--watchers 10]
+    python -m bench.kubesim [--objects 10000] [--concurrency 32] [--watchers 10] [--handlers 300]
+
+`server_cpu_ms_per_handler` is the server's CPU for the requests an operator makes to bring
+one handler up and roll it once (create, server-side apply of its ConfigMap, Service and
+Deployment, an event, status reads and writes, the update wave's patch and re-apply) plus the
+Deployment-readiness writes kubesim makes itself and the fan-out to two watches: what
+`bench.convergence` bills to kubesim per handler, without running an operator.
 
 Targets (issue 3): >= 1,000 creates/s, >= 5,000 watch events/s delivered, < 300 MB RSS.
 """
@@ -20,9 +26,14 @@ from typing import Any
 
 import aiohttp
 
+from gati_contracts.crds import custom_resource_definitions
+from gati_contracts.kinds import GATI_HANDLER
 from gati_kubesim.process import KubeSimProcess
 
 NAMESPACE = "bench"
+OPERATOR = "gati-operator"
+HANDLERS = f"/apis/{GATI_HANDLER.api_version}/namespaces/{NAMESPACE}/{GATI_HANDLER.plural}"
+DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
 
 
 def _cpu_s(pid: int) -> float:
@@ -146,13 +157,258 @@ async def run(objects: int, concurrency: int, watchers: int) -> dict[str, Any]:
     }
 
 
+def _labels(name: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": OPERATOR,
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/component": "handler",
+        "gati.dev/kind": "gatihandler",
+        "gati.dev/owner": name,
+    }
+
+
+def _owned_meta(name: str, uid: str) -> dict[str, Any]:
+    owner = {"apiVersion": GATI_HANDLER.api_version, "kind": GATI_HANDLER.kind, "name": name}
+    return {
+        "name": name,
+        "namespace": NAMESPACE,
+        "labels": _labels(name),
+        "annotations": {"gati.dev/handler-path": f"/{name}"},
+        "ownerReferences": [{**owner, "uid": uid, "controller": True, "blockOwnerDeletion": True}],
+    }
+
+
+def _applied(name: str, uid: str, image: str) -> list[tuple[str, dict[str, Any]]]:
+    """(path, apply body) of the ConfigMap, Service and Deployment an operator keeps."""
+    core = f"/api/v1/namespaces/{NAMESPACE}"
+    probe = {"tcpSocket": {"port": "http"}, "periodSeconds": 5, "failureThreshold": 3}
+    container = {
+        "name": "handler",
+        "image": image,
+        "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+        "readinessProbe": probe,
+        "livenessProbe": {**probe, "initialDelaySeconds": 10},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    selector = {"gati.dev/kind": "gatihandler", "gati.dev/owner": name}
+    return [
+        (
+            f"{core}/configmaps/{name}-env",
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {**_owned_meta(name, uid), "name": f"{name}-env"},
+                "data": {"GATI_HANDLER_PATH": f"/{name}"},
+            },
+        ),
+        (
+            f"{core}/services/{name}",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": _owned_meta(name, uid),
+                "spec": {
+                    "type": "ClusterIP",
+                    "selector": selector,
+                    "ports": [
+                        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
+                    ],
+                },
+            },
+        ),
+        (
+            f"{DEPLOYMENTS}/{name}",
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": _owned_meta(name, uid),
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": selector},
+                    "strategy": {
+                        "type": "RollingUpdate",
+                        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+                    },
+                    "template": {
+                        "metadata": {
+                            "labels": _labels(name),
+                            "annotations": {"gati.dev/config-hash": image},
+                        },
+                        "spec": {
+                            "automountServiceAccountToken": False,
+                            "securityContext": {"runAsNonRoot": True},
+                            "containers": [container],
+                        },
+                    },
+                },
+            },
+        ),
+    ]
+
+
+def _handler_status(phase: str, generation: int) -> dict[str, Any]:
+    conditions = [
+        {
+            "type": kind,
+            "status": "True" if (kind == "Ready") == (phase == "Running") else "False",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+            "reason": phase,
+            "message": f"handler is {phase}",
+            "observedGeneration": generation,
+        }
+        for kind in ("Ready", "Progressing", "Degraded")
+    ]
+    return {
+        "phase": phase,
+        "replicas": 1,
+        "observedGeneration": generation,
+        "conditions": conditions,
+    }
+
+
+async def _count_available(
+    session: aiohttp.ClientSession, rv: str, image: str, want: int, done: asyncio.Event
+) -> None:
+    """Watch Deployments until `want` of them run `image` and are available."""
+    ready: set[str] = set()
+    params = {"watch": "1", "resourceVersion": rv, "timeoutSeconds": "600"}
+    async with session.get(DEPLOYMENTS, params=params) as resp:
+        async for line in resp.content:
+            obj = json.loads(line)["object"]
+            spec = obj["spec"]["template"]["spec"]["containers"][0]
+            available = (obj.get("status") or {}).get("availableReplicas") == 1
+            if spec["image"] == image and available:
+                ready.add(obj["metadata"]["name"])
+                if len(ready) >= want:
+                    break
+    done.set()
+
+
+async def _drain(session: aiohttp.ClientSession, path: str, rv: str) -> None:
+    params = {"watch": "1", "resourceVersion": rv, "timeoutSeconds": "600"}
+    async with session.get(path, params=params) as resp:
+        async for _line in resp.content:
+            pass
+
+
+async def operator_mix(handlers: int, concurrency: int = 16) -> dict[str, Any]:
+    """Server CPU per handler for an operator's requests (see the module docstring)."""
+    proc = KubeSimProcess("--ready-after", "0.05")
+    base = proc.start()
+    try:
+        async with aiohttp.ClientSession(base_url=base) as session:
+            for crd in custom_resource_definitions():
+                path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+                async with session.post(path, json=crd) as r:
+                    r.raise_for_status()
+            async with session.post(
+                "/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}}
+            ) as r:
+                r.raise_for_status()
+                rv = (await r.json())["metadata"]["resourceVersion"]
+            uids: dict[int, str] = {}
+            apply = {"Content-Type": "application/apply-patch+yaml"}
+            params = {"fieldManager": OPERATOR, "force": "true"}
+
+            async def write_status(i: int, phase: str) -> None:
+                async with session.get(f"{HANDLERS}/h-{i:05d}") as resp:
+                    obj = await resp.json()
+                obj["status"] = _handler_status(phase, obj["metadata"]["generation"])
+                async with session.put(f"{HANDLERS}/h-{i:05d}/status", json=obj) as resp:
+                    resp.raise_for_status()
+
+            async def reconcile(i: int, image: str) -> None:
+                name = f"h-{i:05d}"
+                for path, body in _applied(name, uids[i], image):
+                    async with session.patch(
+                        path, data=json.dumps(body), headers=apply, params=params
+                    ) as resp:
+                        resp.raise_for_status()
+                event = {
+                    "metadata": {"generateName": f"{name}."},
+                    "eventTime": "2026-01-01T00:00:00.000000Z",
+                    "reportingController": "gati.dev/reconciler",
+                    "reportingInstance": "reconciler-1",
+                    "action": "Reconcile",
+                    "reason": "Applied",
+                    "note": f"applied {image}",
+                    "type": "Normal",
+                    "regarding": {"kind": GATI_HANDLER.kind, "name": name, "uid": uids[i]},
+                }
+                events = f"/apis/events.k8s.io/v1/namespaces/{NAMESPACE}/events"
+                async with session.post(events, json=event) as resp:
+                    resp.raise_for_status()
+                await write_status(i, "Progressing")
+
+            async def create(i: int) -> None:
+                body = {
+                    "apiVersion": GATI_HANDLER.api_version,
+                    "kind": GATI_HANDLER.kind,
+                    "metadata": {"name": f"h-{i:05d}", "namespace": NAMESPACE},
+                    "spec": {
+                        "handlerPath": f"/h-{i}",
+                        "version": "v1",
+                        "image": "v1",
+                        "port": 8080,
+                    },
+                }
+                async with session.post(HANDLERS, json=body) as resp:
+                    resp.raise_for_status()
+                    uids[i] = (await resp.json())["metadata"]["uid"]
+                await reconcile(i, "echo:1")
+
+            async def change(i: int) -> None:
+                patch = {"spec": {"image": "v2"}}
+                headers = {"Content-Type": "application/merge-patch+json"}
+                async with session.patch(
+                    f"{HANDLERS}/h-{i:05d}", data=json.dumps(patch), headers=headers
+                ) as resp:
+                    resp.raise_for_status()
+                await reconcile(i, "echo:2")
+
+            watches = [
+                asyncio.create_task(_drain(session, HANDLERS, rv)),
+                asyncio.create_task(_drain(session, DEPLOYMENTS, rv)),
+            ]
+            cpu_started = _cpu_s(proc.pid)
+            started = time.perf_counter()
+            for image, step in (("echo:1", create), ("echo:2", change)):
+                ready = asyncio.Event()
+                waiter = asyncio.create_task(_count_available(session, rv, image, handlers, ready))
+                await _in_batches(handlers, concurrency, step)
+                await waiter
+                await _in_batches(handlers, concurrency, lambda i: write_status(i, "Running"))
+            elapsed = time.perf_counter() - started
+            cpu = _cpu_s(proc.pid) - cpu_started
+            for task in watches:
+                task.cancel()
+            await asyncio.gather(*watches, return_exceptions=True)
+    finally:
+        proc.stop()
+    return {
+        "handlers": handlers,
+        "mix_s": round(elapsed, 2),
+        "server_cpu_s_mix": round(cpu, 2),
+        "server_cpu_ms_per_handler": round(cpu / handlers * 1e3, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--watchers", type=int, default=10)
+    parser.add_argument("--handlers", type=int, default=300, help="0 skips the operator mix")
     args = parser.parse_args()
     result = asyncio.run(run(args.objects, args.concurrency, args.watchers))
+    if args.handlers:
+        result |= asyncio.run(operator_mix(args.handlers))
     width = max(len(k) for k in result)
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")

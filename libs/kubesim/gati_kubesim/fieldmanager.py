@@ -20,6 +20,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from gati_kubesim.fieldpath import (
     Path,
     PathElement,
@@ -39,6 +41,15 @@ from gati_kubesim.patch import PatchError
 from gati_kubesim.timestamps import now_rfc3339
 
 _MISSING: Any = object()
+# Sorted keys make equal JSON values encode to equal bytes, whatever their key order.
+_canonical = msgspec.json.Encoder(order="sorted").encode
+
+# Decoded `fieldsV1` of stored entries, by the id of the dict they were read from (held here,
+# so the id cannot be reused while cached). Stored objects are never mutated, and every write
+# reads the managedFields of the object it replaces: decoding them once per stored version
+# instead of once per write is a large share of a small write's cost.
+_DECODED: dict[int, tuple[dict[str, Any], frozenset[Path]]] = {}
+_DECODED_MAX = 32_768
 
 # Fields the server sets itself; nobody owns them (the API server's strip set).
 _STRIPPED: frozenset[Path] = frozenset(
@@ -113,6 +124,9 @@ class _Entry:
     subresource: str
     time: str | None
     fields: set[Path] = field(default_factory=set)
+    # The stored `fieldsV1` this entry was read from and the paths it held: while `fields`
+    # still equals them, writing the entry back reuses that encoding.
+    stored: tuple[dict[str, Any], frozenset[Path]] | None = None
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
@@ -189,8 +203,9 @@ def server_side_apply(
         subresource or "",
         previous.time if previous is not None else None,
         config_set,
+        previous.stored if previous is not None else None,
     )
-    merged = _prune(merged, managers, last_set, node)
+    merged = _prune(merged, managers, last_set, config_set, node)
     merged = _restore(merged, base, resets)
 
     added, modified, removed = _changes(base, merged, gvk, node, resets)
@@ -215,7 +230,9 @@ def server_side_apply(
             entry.fields -= conflicts.get(identity, set()) | removed
     if merged != base or previous is None:
         managers[me].time = now or now_rfc3339()
-    return _with_managed_fields(merged, managers)
+    # A private copy: admission defaults fields in place, and `merged` shares subtrees with
+    # the stored object.
+    return _with_managed_fields(json_copy(merged), managers)
 
 
 def record_update(
@@ -230,6 +247,9 @@ def record_update(
     now: str | None = None,
 ) -> dict[str, Any]:
     """`new` with managedFields recording that `manager` wrote it over `old` (None on create).
+
+    The result shares everything but its top level and metadata with `new`; `old` is read
+    as a stored object is, never mutated afterwards (its managedFields decoding is cached).
 
     The writer gains every field it added or changed and takes those fields away from other
     managers, which is what later makes an applier's stale value a conflict. A client may
@@ -321,14 +341,16 @@ def _decode_managers(obj: Mapping[str, Any] | None) -> dict[tuple[str, str, str,
         return {}
     entries = (obj.get("metadata") or {}).get("managedFields") or []
     try:
-        return _decode_entries(entries)
+        return _decode_entries(entries, stored=True)
     except ApplyError:
         # Stored entries that cannot be read are dropped rather than failing every write,
         # the same recovery the API server applies to corrupt managedFields.
         return {}
 
 
-def _decode_entries(entries: Any) -> dict[tuple[str, str, str, str], _Entry]:
+def _decode_entries(entries: Any, stored: bool = False) -> dict[tuple[str, str, str, str], _Entry]:
+    """Entries by identity. `stored` ones come from an object in the store, which nobody
+    mutates: their decoding is cached and their encoding reused while unchanged."""
     if not isinstance(entries, list):
         raise ApplyError("metadata.managedFields must be a list")
     out: dict[tuple[str, str, str, str], _Entry] = {}
@@ -337,8 +359,9 @@ def _decode_entries(entries: Any) -> dict[tuple[str, str, str, str], _Entry]:
             raise ApplyError(f"metadata.managedFields[{index}] must be an object")
         if not raw.get("manager") and not raw.get("fieldsV1"):
             continue
+        raw_fields = raw.get("fieldsV1", {})
         try:
-            fields = decode_fields(raw.get("fieldsV1", {}))
+            decoded = _decode_stored(raw_fields) if stored else frozenset(decode_fields(raw_fields))
         except ValueError as exc:
             raise ApplyError(f"metadata.managedFields[{index}].fieldsV1: {exc}") from exc
         entry = _Entry(
@@ -347,23 +370,54 @@ def _decode_entries(entries: Any) -> dict[tuple[str, str, str, str], _Entry]:
             str(raw.get("apiVersion", "")),
             str(raw.get("subresource", "")),
             raw.get("time"),
-            fields,
+            set(decoded),
+            (raw_fields, decoded) if stored else None,
         )
         existing = out.get(entry.identity)
         if existing is not None:
-            existing.fields |= fields
+            existing.fields |= decoded
+            existing.stored = None
         else:
             out[entry.identity] = entry
     return out
 
 
+def _decode_stored(fields: Any) -> frozenset[Path]:
+    """`decode_fields` of a stored object's entry, read once per stored dict."""
+    cached = _DECODED.get(id(fields))
+    if cached is not None and cached[0] is fields:
+        return cached[1]
+    decoded = frozenset(decode_fields(fields))
+    if len(_DECODED) >= _DECODED_MAX:
+        del _DECODED[next(iter(_DECODED))]
+    _DECODED[id(fields)] = (fields, decoded)
+    return decoded
+
+
 def _with_managed_fields(
     body: dict[str, Any], managers: Mapping[tuple[str, str, str, str], _Entry]
 ) -> dict[str, Any]:
-    live = [e for e in managers.values() if _stripped(e.fields)]
-    live.sort(key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource))
-    encoded = [_encode_entry(e, encode_fields(_stripped(e.fields))) for e in live]
-    return _with_entries(json_copy(body), encoded)
+    """`body` with these entries: a new top level and metadata, sharing the rest with `body`."""
+    live = [(e, owned) for e in managers.values() if (owned := _stripped(e.fields))]
+    live.sort(
+        key=lambda eo: (
+            eo[0].operation,
+            eo[0].time or "",
+            eo[0].manager,
+            eo[0].api_version,
+            eo[0].subresource,
+        )
+    )
+    encoded = [_encode_entry(e, _fields_v1(e, owned)) for e, owned in live]
+    out = dict(body)
+    out["metadata"] = dict(out.get("metadata") or {})
+    return _with_entries(out, encoded)
+
+
+def _fields_v1(entry: _Entry, owned: set[Path]) -> dict[str, Any]:
+    if entry.stored is not None and entry.stored[1] == owned:
+        return entry.stored[0]
+    return encode_fields(owned)
 
 
 def _with_entries(body: dict[str, Any], encoded: list[dict[str, Any]]) -> dict[str, Any]:
@@ -400,7 +454,8 @@ def _record_create(new: dict[str, Any], entry: _Entry, gvk: str, node: Node) -> 
     `record_update(None, x) == record_update({}, x)` is the property test that holds the
     two paths together.
     """
-    body = json_copy(_body(new))
+    body = _body(new)
+    body["metadata"] = dict(body.get("metadata") or {})
     fields_v1 = _new_fields(body, node, ZERO_STRUCTS.get(gvk, {}), _STRIPPED_TRIE)
     return _with_entries(body, [_encode_entry(entry, fields_v1)] if fields_v1 else [])
 
@@ -684,10 +739,15 @@ def _prune(
     merged: dict[str, Any],
     managers: Mapping[tuple[str, str, str, str], _Entry],
     last_set: set[Path],
+    applied_set: set[Path],
     node: Node,
 ) -> dict[str, Any]:
-    """Remove what the applier owned before but no longer applies, unless someone owns it."""
-    if not last_set:
+    """Remove what the applier owned before but no longer applies, unless someone owns it.
+
+    Nothing goes when the applier still applies every field it applied before (the usual
+    re-apply): those fields, and the fields leading to them, are all still owned.
+    """
+    if not last_set or last_set <= applied_set:
         return merged
     last = _ensure_named(last_set, node)
     merged_set = _ensure_named(_to_field_set(merged, node, strict=False), node)
@@ -770,6 +830,16 @@ def _compare(
     path: Path,
     out: tuple[set[Path], set[Path], set[Path]],
 ) -> None:
+    if lhs is rhs:
+        return  # a write shares what it did not touch with the object it replaces
+    if (
+        type(lhs) is type(rhs)
+        and isinstance(lhs, dict | list)
+        and lhs == rhs
+        and _canonical(lhs) == _canonical(rhs)
+    ):
+        # Python's == also holds for True and 1; equal canonical bytes are equal JSON.
+        return
     added, modified, removed = out
     present = rhs if rhs is not _MISSING else lhs
     list_type = _granular_list(node)
