@@ -169,14 +169,13 @@ async def test_each_service_calls_exactly_what_its_cluster_role_grants(
     rules = rules_by_service(render("production"), SERVICES)
     with (
         scratch_namespace(admin, "shop") as namespace,
-        running_services(recording_kubesim.sim, SERVICES, nats_url, tmp_path) as logs,
+        running_services(recording_kubesim.sim, SERVICES, nats_url, tmp_path) as services,
     ):
         async with outcomes(gati_connection) as seen:
             try:
                 await full_life(Workloads(admin, namespace), gati_connection, seen)
             except TimeoutError:
-                for service, log in logs.items():
-                    print(f"--- {service} ---\n{log.read_text()[-6000:]}")
+                print(services.log_tail(lines=80))
                 raise
     calls = list(recording_kubesim.sim.access_log)
     problems = []

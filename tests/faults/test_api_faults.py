@@ -11,11 +11,10 @@ import pytest
 
 from faults.figures import api_requests
 from faults.ledger import await_drained
-from faults.operator import Operator, kubesim_cluster
+from faults.operator import single_node_stack
 from faults.verdict import judge
 from faults.workload import Burst, await_convergence
-from fixtures.kubesim_server import api_client, kubesim_hook
-from gati_runtime.embedded_nats import EmbeddedNats
+from fixtures.kubesim_server import kubesim_hook
 
 ERROR_RATE = 0.1
 LATENCY = 0.1
@@ -45,13 +44,7 @@ def inject_api_faults(url: str) -> None:
 
 @pytest.mark.timeout(420)
 def test_operator_converges_through_api_errors_and_latency(tmp_path: Path) -> None:
-    with (
-        EmbeddedNats(tmp_path / "nats", name="fault-api") as server,
-        kubesim_cluster(tmp_path) as cluster,
-        api_client(cluster.url) as api,
-        Operator(tmp_path, nats_url=server.url, kubeconfig=cluster.kubeconfig) as operator,
-    ):
-        operator.await_readiness(True, timeout=60)
+    with single_node_stack(tmp_path, "fault-api") as (server, cluster, api, operator):
         before = api_requests(cluster.url)
         started = time.monotonic()
         inject_api_faults(cluster.url)

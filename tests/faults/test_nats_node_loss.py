@@ -12,7 +12,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from faults.operator import Operator, kubesim_cluster
+from faults.operator import kubesim_cluster, operator_group
 from faults.verdict import judge
 from faults.workload import Burst, await_convergence
 from fixtures.kubesim_server import api_client
@@ -41,7 +41,7 @@ def node_loss_run(tmp_path: Path, *, handlers: int, updates: int, rate: float) -
         names = [node.name for node in nodes.nodes]
         with (
             api_client(cluster.url) as api,
-            Operator(
+            operator_group(
                 tmp_path,
                 nats_url=url,
                 kubeconfig=cluster.kubeconfig,

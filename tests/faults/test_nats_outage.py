@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from faults.operator import Operator, kubesim_cluster
+from faults.operator import single_node_stack
 from faults.verdict import judge
 from faults.workload import Burst, await_convergence
-from fixtures.kubesim_server import api_client
-from gati_runtime.embedded_nats import EmbeddedNats
 
 OUTAGE = 30.0
 NOTICE = 15.0
@@ -23,13 +21,7 @@ RECOVER = 60.0
 
 @pytest.mark.timeout(400)
 def test_services_are_not_ready_while_nats_is_down_and_recover_alone(tmp_path: Path) -> None:
-    with (
-        EmbeddedNats(tmp_path / "nats", name="fault-outage") as server,
-        kubesim_cluster(tmp_path) as cluster,
-        api_client(cluster.url) as api,
-        Operator(tmp_path, nats_url=server.url, kubeconfig=cluster.kubeconfig) as operator,
-    ):
-        operator.await_readiness(True, timeout=60)
+    with single_node_stack(tmp_path, "fault-outage") as (server, cluster, api, operator):
         burst = Burst(api, [f"out-{i}" for i in range(4)], handlers=10, updates=9, rate=10)
         burst.start()
         assert burst.halfway.wait(timeout=120), "burst never reached halfway"

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from faults.operator import Operator, kubesim_cluster
+from faults.operator import single_node_stack
 from faults.verdict import judge
 from faults.workload import Burst, await_convergence
-from fixtures.kubesim_server import api_client
-from gati_runtime.embedded_nats import EmbeddedNats
 
 KILLS_PER_SERVICE = 10
 GAP = (0.2, 1.2)
@@ -24,13 +22,7 @@ GAP = (0.2, 1.2)
 def crash_run(tmp_path: Path, *, handlers: int, updates: int, rate: float, seed: int) -> None:
     print(f"crash schedule seed: {seed}")  # shown with a failure, to replay the same kills
     rng = random.Random(seed)
-    with (
-        EmbeddedNats(tmp_path / "nats", name="fault-crash") as server,
-        kubesim_cluster(tmp_path) as cluster,
-        api_client(cluster.url) as api,
-        Operator(tmp_path, nats_url=server.url, kubeconfig=cluster.kubeconfig) as operator,
-    ):
-        operator.await_readiness(True, timeout=60)
+    with single_node_stack(tmp_path, "fault-crash") as (server, cluster, api, operator):
         victims = [name for name in operator.services for _ in range(KILLS_PER_SERVICE)]
         rng.shuffle(victims)
         burst = Burst(

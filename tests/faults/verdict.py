@@ -14,8 +14,8 @@ from typing import Any
 
 from faults.figures import FaultFigures, record
 from faults.ledger import Ledger, read_ledger, settled_drift
-from faults.operator import Operator
 from faults.workload import Burst, Converged
+from fixtures.service_processes import ServiceGroup
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Verdict:
 
 
 def judge(
-    operator: Operator, burst: Burst, converged: Converged, nats_url: str, kubeconfig: Path
+    operator: ServiceGroup, burst: Burst, converged: Converged, nats_url: str, kubeconfig: Path
 ) -> Verdict:
     """The burst's writes all landed and no service died unasked; then what `verify` and the
     stream say, read while NATS and the API server are still up."""

@@ -2,7 +2,7 @@
 
 The server runs `deploy/nats/nats-single.conf` with the very `auth.conf` the StatefulSet mounts;
 only addresses and the store directory are rewritten and a `tls {}` block is added, with a
-certificate made for the test. Services are real `gati-operator run` processes whose settings
+certificate made for the test. Services (fixtures.service_processes) get settings that
 carry their own user, the CA and a kubeconfig holding a bearer token: what a pod gets.
 """
 
@@ -13,12 +13,10 @@ import json
 import os
 import re
 import shutil
-import signal
 import ssl
 import subprocess
-import sys
 import urllib.request
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
 
+from fixtures.service_processes import STOP_TIMEOUT, ServiceProcess
 from gati_contracts.events import OutcomeEvent, OutcomeResult, decode_event
 from gati_contracts.subjects import STATUS_ROOT, STREAM
 from gati_kubesim.tls import ServingCert, make_serving_cert
@@ -44,7 +43,6 @@ USERS = tuple(
         )
     )
 )
-STOP_TIMEOUT = 30.0
 TOKEN = "operator-token-5b7e"
 """The bearer token kubesim demands in these tests."""
 WAIT = 90.0
@@ -128,43 +126,6 @@ def secure_nats(workdir: Path) -> Iterator[SecureNats]:
         process.wait(timeout=STOP_TIMEOUT)
 
 
-@dataclass
-class Service:
-    name: str
-    log_file: Path
-    process: subprocess.Popen[bytes]
-
-    def log(self) -> str:
-        return self.log_file.read_text(errors="replace")
-
-
-@contextmanager
-def running_service(name: str, workdir: Path, env: Mapping[str, str]) -> Iterator[Service]:
-    """`gati-operator run <name>` with only `env` as its GATI_* settings; SIGTERM at the end."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GATI_", "KUBE"))}
-    settings = {"GATI_HTTP_PORT": "0", "GATI_LOG_FORMAT": "json", "GATI_INSTANCE_ID": name}
-    log_file = workdir / f"{name}.log"
-    with log_file.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gati_cli", "run", name],
-            env=base | settings | dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    service = Service(name, log_file, process)
-    try:
-        yield service
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
 def outcome_phase(outcome: OutcomeEvent) -> str | None:
     """A success names the phase it observed; a failure is `Failed` (its status says so)."""
     if outcome.result is OutcomeResult.FAILED:
@@ -173,12 +134,13 @@ def outcome_phase(outcome: OutcomeEvent) -> str | None:
     return phase if isinstance(phase, str) else None
 
 
-def assert_alive(services: Sequence[Service]) -> None:
+def assert_alive(services: Sequence[ServiceProcess]) -> None:
     for service in services:
-        assert service.process.poll() is None, f"{service.name} exited:\n{service.log()}"
+        service.check_alive()
+        assert not service.unexpected_exits, f"{service.name} exited:\n{service.log()}"
 
 
-async def await_stream(reader: Client, services: Sequence[Service], seconds: float) -> None:
+async def await_stream(reader: Client, services: Sequence[ServiceProcess], seconds: float) -> None:
     """Until the services have provisioned `GATI` at start-up, which nothing announces."""
     async with asyncio.timeout(seconds):
         while True:
@@ -193,7 +155,7 @@ async def await_stream(reader: Client, services: Sequence[Service], seconds: flo
 async def await_outcome(
     reader: Client,
     name: str,
-    services: Sequence[Service] = (),
+    services: Sequence[ServiceProcess] = (),
     phases: Collection[str] = ("Running",),
     seconds: float = WAIT,
 ) -> OutcomeEvent:

@@ -21,6 +21,7 @@ from nats.aio.client import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.kubesim_server import api_client
+from fixtures.service_processes import running_service
 from gati_contracts.events import (
     ChangeEvent,
     ChangeType,
@@ -37,7 +38,7 @@ from gati_runtime.embedded_nats import LOOPBACK, free_port
 from gati_runtime.provisioning import provision_bus
 from gati_runtime.settings import Settings
 from reconciler.harness import handler
-from security.secure_stack import TOKEN, SecureNats, await_outcome, running_service
+from security.secure_stack import TOKEN, SecureNats, await_outcome
 
 PLANTED = "planted-in-a-bad-message-3a9d"
 NAME = "target"
@@ -122,7 +123,7 @@ async def test_bad_messages_are_terminated_counted_logged_and_do_not_block(
             assert outcome.input_sequence == stored.seq
             terminated = _terminated(metrics_port)
             abandoned = await _abandoned(tooling, first or 0, stored.seq)
-        assert reconciler.process.returncode == 0, reconciler.log()
+        assert reconciler.exit_code == 0, reconciler.log()
     finally:
         await tooling.close()
         await watcher.close()

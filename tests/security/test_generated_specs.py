@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from contracts.test_schema_fuzz import from_schema
 from fixtures.kubesim_server import api_client
+from fixtures.service_processes import ServiceProcess, running_service
 from gati_contracts.crds import custom_resource_definitions
 from gati_contracts.events import OutcomeEvent, decode_event
 from gati_contracts.kinds import GROUP, VERSION
@@ -29,11 +30,9 @@ from security.secure_stack import (
     TOKEN,
     WAIT,
     SecureNats,
-    Service,
     assert_alive,
     await_stream,
     outcome_phase,
-    running_service,
 )
 
 EXAMPLES = 40
@@ -71,7 +70,7 @@ def generated_specs(count: int) -> list[dict[str, Any]]:
 
 
 async def _await_ended(
-    bus: SecureNats, names: Mapping[str, Any], services: list[Service]
+    bus: SecureNats, names: Mapping[str, Any], services: list[ServiceProcess]
 ) -> dict[str, OutcomeEvent]:
     """The last outcome of each name once every one has ended, read as tools read."""
     reader = await bus.connect("tooling")
@@ -108,7 +107,7 @@ async def _collect(
     subscription: Any,
     latest: dict[str, OutcomeEvent],
     names: Mapping[str, Any],
-    services: list[Service],
+    services: list[ServiceProcess],
 ) -> None:
     async with asyncio.timeout(WAIT):
         while not all(name in latest and outcome_phase(latest[name]) in ENDED for name in names):
@@ -160,8 +159,8 @@ async def test_generated_specs_end_running_or_failed_with_a_message(
         ) as r,
     ):
         ended = await _await_ended(bus, accepted, [w, r])
-    assert w.process.returncode == 0, w.log()
-    assert r.process.returncode == 0, r.log()
+    assert w.exit_code == 0, w.log()
+    assert r.exit_code == 0, r.log()
 
     for name, outcome in ended.items():
         live: Any = custom.get_namespaced_custom_object(

@@ -27,6 +27,7 @@ from nats.errors import Error as NatsError
 from nats.js.errors import APIError, NotFoundError
 
 from fixtures.kubesim_server import api_client, install_gati_crds
+from fixtures.service_processes import running_service
 from gati_contracts.events import OutcomeEvent
 from gati_contracts.kinds import GROUP, VERSION
 from gati_contracts.subjects import STREAM
@@ -42,7 +43,6 @@ from security.secure_stack import (
     SecureNats,
     await_outcome,
     password,
-    running_service,
 )
 
 FROM_SECRET = "planted-in-a-secret-91c2"
@@ -168,7 +168,7 @@ async def _run_operator(bus: SecureNats, kube: ThreadedKubeSim, workdir: Path) -
         users=users,
         stored=stored,
         logs=logs,
-        exit_codes={service.name: service.process.returncode for service in services},
+        exit_codes={service.name: service.exit_code for service in services},
         deployment=api.sanitize_for_serialization(deployments)["items"][0],
         config_maps={
             item["metadata"]["name"]: item
