@@ -4,6 +4,8 @@ in production: KUBECONFIG, GATI_NAMESPACES, readiness once every target has reli
 from __future__ import annotations
 
 import asyncio
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,10 +17,29 @@ from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.publisher import Publisher
 from gati_runtime.service import ServiceContext
 from gati_runtime.settings import Settings
-from gati_watcher.service import main
+from gati_watcher.service import YOUNG_COLLECTION_THRESHOLD, freeze_start_up_heap, main
 from watcher.helpers import Cluster, handler, stream_tail
 
 
+@pytest.fixture
+def collector_restored() -> Iterator[None]:
+    """`main` tunes this process's collector for a long-lived service; the suite runs on."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+@pytest.mark.usefixtures("collector_restored")
+def test_the_start_up_heap_is_frozen_and_collections_spaced_out() -> None:
+    survivor = [object()]
+    freeze_start_up_heap()
+    assert gc.get_freeze_count() > 0
+    assert not any(survivor is o for o in gc.get_objects())  # out of every generation
+    assert gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD
+
+
+@pytest.mark.usefixtures("collector_restored")
 async def test_main_watches_the_configured_namespace_until_stopped(
     cluster: Cluster,
     gati_kubesim: ThreadedKubeSim,
