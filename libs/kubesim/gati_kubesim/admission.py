@@ -30,6 +30,9 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # Namespaces and Services become DNS labels; everything else may be a DNS subdomain.
 _LABEL_NAMED = {("", "namespaces"), ("", "services")}
+_TYPE_META = ("apiVersion", "kind", "metadata")
+# How many admitted top-level fields of custom resources are remembered (see `_kept`).
+_ADMITTED_MAX = 8192
 
 
 class Admission:
@@ -38,6 +41,9 @@ class Admission:
     def __init__(self) -> None:
         self._service_ips = ipaddress.ip_network("10.96.0.0/12").hosts()
         next(self._service_ips)  # .1 is the `kubernetes` service in a real cluster
+        # Top-level fields of custom resources this admission produced, by id, with the
+        # schema they were admitted under (held, so an id is not reused while remembered).
+        self._admitted: dict[int, tuple[Any, Any]] = {}
 
     def admit(
         self,
@@ -56,8 +62,10 @@ class Admission:
         causes = check_metadata(rt, obj)
         if rt.custom:
             if rt.schema is not None:
-                pruned = openapi.prune(obj, rt.schema)
-                unknown = dropped_fields(obj, pruned)
+                kept = self._kept(obj, old, rt.schema)
+                view = {k: openapi.ADMITTED if k in kept else v for k, v in obj.items()}
+                pruned = openapi.prune(view, rt.schema)
+                unknown = dropped_fields(view, pruned)
                 if unknown and field_validation == "Strict":
                     listed = ", ".join(f'unknown field "{f}"' for f in unknown)
                     raise bad_request(
@@ -68,6 +76,10 @@ class Admission:
                     warnings += [f'unknown field "{f}"' for f in unknown]
                 obj = openapi.apply_defaults(pruned, rt.schema)
                 causes += openapi.validate(obj, rt.schema)
+                if kept and old is not None:
+                    obj.update((key, old[key]) for key in kept)
+                if not causes:
+                    self._remember(obj, rt.schema)
         else:
             hook = _BUILTIN.get((rt.group, rt.plural))
             if hook is not None:
@@ -75,6 +87,31 @@ class Admission:
         if causes:
             raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
         return obj
+
+    def _kept(self, obj: Obj, old: Obj | None, schema: Any) -> set[str]:
+        """Top-level fields a write leaves as the stored object has them (a status write's
+        spec, an update's status), admitted under this same schema when that was stored:
+        pruning and defaulting them again changes nothing and validating them again finds
+        nothing, so they are passed through (the real server ratchets unchanged fields too).
+        """
+        if old is None:
+            return set()
+        kept = set()
+        for key, value in obj.items():
+            if key in _TYPE_META or old.get(key) is not value:
+                continue
+            seen = self._admitted.get(id(value))
+            if seen is not None and seen[0] is value and seen[1] is schema:
+                kept.add(key)
+        return kept
+
+    def _remember(self, obj: Obj, schema: Any) -> None:
+        for key, value in obj.items():
+            if key not in _TYPE_META and isinstance(value, dict | list):
+                fresh = self._admitted.pop(id(value), None) is None
+                if fresh and len(self._admitted) >= _ADMITTED_MAX:
+                    del self._admitted[next(iter(self._admitted))]
+                self._admitted[id(value)] = (value, schema)
 
     def next_cluster_ip(self) -> str:
         return str(next(self._service_ips))

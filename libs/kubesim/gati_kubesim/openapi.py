@@ -47,7 +47,18 @@ OBJECT_META_FIELDS = frozenset(
 )
 _TYPE_META = ("apiVersion", "kind", "metadata")
 
-__all__ = ["Cause", "apply_defaults", "prune", "validate"]
+
+class _Admitted:
+    """Stands in for a value already admitted under the same schema: `prune` and
+    `apply_defaults` keep it as it is and `validate` counts it present without walking it."""
+
+    def __repr__(self) -> str:
+        return "ADMITTED"
+
+
+ADMITTED: Any = _Admitted()
+
+__all__ = ["ADMITTED", "Cause", "apply_defaults", "prune", "validate"]
 
 
 # ------------------------------------------------------------------------------ validate
@@ -61,6 +72,8 @@ def validate(obj: dict[str, Any], schema: Schema) -> list[Cause]:
 
 
 def _validate(value: Any, schema: Schema, path: str, causes: list[Cause]) -> None:
+    if value is ADMITTED:
+        return
     if value is None:
         if schema.get("nullable"):
             return
@@ -234,6 +247,8 @@ def _validate_composition(value: Any, schema: Schema, path: str, causes: list[Ca
     """`allOf`/`anyOf`/`oneOf`/`not`: in structural schemas these only add value checks."""
     for sub in schema.get("allOf", []):
         _validate(value, sub, path, causes)
+    if "anyOf" not in schema and "oneOf" not in schema and "not" not in schema:
+        return
     quoted = json.dumps(_field(path))
     if "anyOf" in schema:
         results = [_sub_causes(value, sub, path) for sub in schema["anyOf"]]

@@ -1,0 +1,54 @@
+"""Admission passes a custom resource's untouched fields through without walking them again.
+
+A status write carries the stored spec and an update the stored status; pruning, defaulting
+and validating those again changes nothing, so admission keeps them as stored (the same
+objects) as long as they were admitted under the schema still in force.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from gati_kubesim import crds
+from gati_kubesim.admission import Admission
+from gati_kubesim.errors import ApiError
+from gati_kubesim.registry import ResourceType
+from kubesim.samples import handler, handler_crd
+
+
+def _rt(crd: dict[str, Any] | None = None) -> ResourceType:
+    return crds.resource_types(crd or handler_crd())[0]
+
+
+def test_a_status_write_keeps_the_stored_spec_and_still_checks_the_status() -> None:
+    admission, rt = Admission(), _rt()
+    stored = admission.admit(rt, handler("web", "default"), None)
+    written = {**stored, "status": {"phase": "Running", "bogus": 1}}
+    result = admission.admit(rt, written, stored)
+    assert result["spec"] is stored["spec"]
+    assert result["status"] == {"phase": "Running"}  # pruned, as before
+    with pytest.raises(ApiError) as info:
+        admission.admit(rt, {**stored, "status": {"phase": 3}}, stored)
+    assert "status.phase" in str(info.value.status())
+
+
+def test_a_changed_spec_is_admitted_in_full() -> None:
+    admission, rt = Admission(), _rt()
+    stored = admission.admit(rt, handler("web", "default"), None)
+    changed = {**stored, "spec": {"handlerPath": "/x", "unknown": True}}
+    result = admission.admit(rt, changed, stored)
+    assert result["spec"] == {"handlerPath": "/x", "replicas": 1}
+
+
+def test_fields_admitted_under_another_schema_are_admitted_again() -> None:
+    admission, old_rt = Admission(), _rt()
+    stored = admission.admit(old_rt, handler("web", "default"), None)
+    crd = handler_crd()
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    del schema["properties"]["spec"]["properties"]["replicas"]
+    new_rt = _rt(crd)
+    result = admission.admit(new_rt, copy.copy(stored), stored)
+    assert "replicas" not in result["spec"]  # pruned under the new schema
