@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import json
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
+from structlog.testing import capture_logs
 
+from fixtures.service_processes import running_service
 from gati_kubesim.faults import FaultRule
 from gati_kubesim.server import ThreadedKubeSim
+from gati_runtime.embedded_nats import LOOPBACK, free_port
 from gati_runtime.kube_config import KubeConfigError, kube_configuration
-from gati_runtime.settings import Settings, SettingsError, add_settings_arguments
+from gati_runtime.settings import (
+    Settings,
+    SettingsError,
+    UnknownVariable,
+    add_settings_arguments,
+    unknown_variables,
+)
+
+WARNING_WAIT = 60.0
+"""Seconds a started service may take to log its settings warning (import time under load)."""
 
 
 def test_defaults_need_no_environment() -> None:
@@ -52,6 +66,69 @@ def test_reads_every_kind_of_value_from_the_environment(tmp_path: Path) -> None:
     assert settings.http_port == 9090
     assert settings.log_format == "json"
     assert settings.instance_id == "reconciler-7d9f"
+
+
+def test_unknown_variables_name_the_setting_probably_meant() -> None:
+    environ = {
+        "GATI_NATS_ULR": "nats://typo:4222",
+        "GATI_LOGFORMAT": "json",
+        "GATI_SCALER_TICK_SECOND": "1",
+        "GATI_SCALER_TICK_SECONDS": "1",
+        "GATI_FAULT_FIGURES": "/tmp/figures.jsonl",
+        "GATI_NATS_URL": "nats://right:4222",
+        "HOME": "/root",
+    }
+    assert unknown_variables(environ, also_known=["GATI_SCALER_TICK_SECONDS"]) == (
+        UnknownVariable("GATI_FAULT_FIGURES", None),
+        UnknownVariable("GATI_LOGFORMAT", "GATI_LOG_FORMAT"),
+        UnknownVariable("GATI_NATS_ULR", "GATI_NATS_URL"),
+        UnknownVariable("GATI_SCALER_TICK_SECOND", "GATI_SCALER_TICK_SECONDS"),
+    )
+
+
+def test_an_unknown_variable_is_warned_about_never_refused() -> None:
+    settings = Settings.load(
+        environ={"GATI_NATS_ULR": "nats://typo:4222", "GATI_WATCH_CAPACITY": "64"},
+        also_known=["GATI_WATCH_CAPACITY"],
+    )
+    assert settings.nats_servers == ["nats://127.0.0.1:4222"]  # the typo sets nothing
+    with capture_logs() as logs:
+        settings.log_unknown_variables()
+    assert logs == [
+        {
+            "event": "unknown_setting",
+            "log_level": "warning",
+            "variable": "GATI_NATS_ULR",
+            "closest": "GATI_NATS_URL",
+        }
+    ]
+    assert Settings.load(environ={"GATI_NATS_URL": "nats://a:4222"}).unknown_variables == ()
+
+
+def test_a_service_logs_unknown_variables_but_not_those_another_service_reads(
+    tmp_path: Path,
+) -> None:
+    """One ConfigMap feeds every service, so the watcher's own variable is known to the
+    scaler too; the typo is reported in the service's JSON log, and the service starts."""
+    settings = {
+        "GATI_NATS_URL": f"nats://{LOOPBACK}:{free_port()}",  # nothing listens: never ready
+        "GATI_SHUTDOWN_GRACE": "1s",
+        "GATI_WATCH_CAPACITY": "64",
+        "GATI_SCALER_TICK_SECONDS": "1",
+        "GATI_STREAM_REPLICA": "3",
+    }
+    with running_service("scaler", tmp_path, settings) as scaler:
+        deadline = time.monotonic() + WARNING_WAIT
+        while not (warnings := _warnings(scaler.log())) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the log is a file: nothing to await
+        scaler.check_alive()
+        assert not scaler.unexpected_exits, scaler.log()
+    assert warnings == [("GATI_STREAM_REPLICA", "GATI_STREAM_REPLICAS")], scaler.log()
+
+
+def _warnings(log: str) -> list[tuple[str, str | None]]:
+    entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return [(e["variable"], e["closest"]) for e in entries if e["event"] == "unknown_setting"]
 
 
 def test_flags_override_the_environment() -> None:

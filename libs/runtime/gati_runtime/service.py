@@ -74,6 +74,7 @@ ServiceMain = Callable[[ServiceContext], Awaitable[None]]
 def run_service(name: str, main: ServiceMain, settings: Settings) -> int:
     """Blocking entry point for `gati-operator run` and tests that run a service as a process."""
     configure_logging(settings.log_format, settings.log_level)
+    settings.log_unknown_variables()
     return asyncio.run(serve(name, main, settings))
 
 

@@ -8,18 +8,22 @@ value is reported with the name the operator actually typed.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
 
+import structlog
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     FilePath,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
@@ -35,9 +39,22 @@ ENV_PREFIX = "GATI_"
 # restart must fall inside it, which is why DESIGN.md §3 sets a floor of two minutes.
 MIN_DUPLICATE_WINDOW = timedelta(minutes=2)
 
+log = structlog.get_logger(__name__)
+
 
 class SettingsError(ValueError):
     """Bad settings, one line per problem, each naming the variable or flag to fix."""
+
+
+@dataclass(frozen=True)
+class UnknownVariable:
+    """A `GATI_*` variable nothing reads: most likely a typo, whose setting then silently keeps
+    its default, so it is reported (never refused: a setting a newer version added must not
+    stop an older service sharing its ConfigMap)."""
+
+    name: str
+    closest: str | None
+    """The known name it most resembles, the one probably meant; None when none is close."""
 
 
 def _duration(value: Any) -> Any:
@@ -257,13 +274,24 @@ class Settings(BaseModel):
             duplicate_window=min(self.duplicate_window, self.metrics_max_age or timedelta.max),
         )
 
+    _unknown: tuple[UnknownVariable, ...] = PrivateAttr(default=())
+
+    @property
+    def unknown_variables(self) -> tuple[UnknownVariable, ...]:
+        """The `GATI_*` names of the environment `load` read that nothing reads."""
+        return self._unknown
+
     @classmethod
     def load(
         cls,
         environ: Mapping[str, str] | None = None,
         args: argparse.Namespace | None = None,
+        *,
+        also_known: Collection[str] = (),
     ) -> Settings:
-        """Environment first, then any flag given on the command line wins."""
+        """Environment first, then any flag given on the command line wins. `also_known`: the
+        variables read beside `Settings` (a service's own tuning), so they are not reported as
+        unknown; the report waits in `unknown_variables` until logging is configured."""
         env = os.environ if environ is None else environ
         values: dict[str, str] = {
             name: value for name, value in env.items() if name in _ALIASES and value != ""
@@ -274,9 +302,31 @@ class Settings(BaseModel):
                 if flag_value is not None:
                     values[name] = flag_value
         try:
-            return cls.model_validate(values)
+            settings = cls.model_validate(values)
         except ValidationError as error:
             raise SettingsError(describe(error)) from error
+        settings._unknown = unknown_variables(env, also_known)
+        return settings
+
+    def log_unknown_variables(self) -> None:
+        """One structured warning per unknown variable, naming the one probably meant."""
+        for variable in self._unknown:
+            log.warning("unknown_setting", variable=variable.name, closest=variable.closest)
+
+
+def unknown_variables(
+    environ: Mapping[str, str], also_known: Collection[str] = ()
+) -> tuple[UnknownVariable, ...]:
+    """`GATI_*` names that are neither a setting nor in `also_known`, each with the closest
+    known name by `difflib` (compared without the `GATI_` every name shares, which would make
+    any two look alike)."""
+    known = {name.removeprefix(ENV_PREFIX): name for name in (*_ALIASES, *also_known)}
+    unknown = []
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name.removeprefix(ENV_PREFIX) not in known:
+            close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), known, n=1)
+            unknown.append(UnknownVariable(name, known[close[0]] if close else None))
+    return tuple(unknown)
 
 
 def _dest(env_name: str) -> str:

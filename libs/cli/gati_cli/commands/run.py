@@ -43,6 +43,14 @@ def _settings_flags(service: str, argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _service_variables() -> list[str]:
+    """What services read beside `Settings`, as the settings reference lists it: known to every
+    service, since one ConfigMap gives the same variables to all of them."""
+    from gati_cli.reference import service_settings
+
+    return [variable.name for group in service_settings().values() for variable in group]
+
+
 def load_service(name: str) -> ServiceMain:
     module_name = f"gati_{name}.service"
     try:
@@ -67,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
     from gati_runtime.settings import Settings, SettingsError
 
     try:
-        settings = Settings.load(args=_settings_flags(args.service, args.settings))
+        flags = _settings_flags(args.service, args.settings)
+        settings = Settings.load(args=flags)
+        if settings.unknown_variables:  # only then worth importing what the services read
+            settings = Settings.load(args=flags, also_known=_service_variables())
         main = load_service(args.service)
     except (SettingsError, ServiceNotBuiltError) as error:
         print(f"gati-operator run: {error}", file=sys.stderr)
