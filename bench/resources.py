@@ -48,7 +48,9 @@ OBJECTS = RESOURCE_OBJECTS
 QUIET_WINDOW = 2.0
 QUIET_CPU_SHARE = 0.05
 """Quiet: the services together used under 5 % of a core over the last window."""
-QUIET_LIMIT = 60.0
+IDLE_LIMIT = 15.0
+"""How long the services may take to settle after start-up before the idle RSS is read."""
+QUIET_LIMIT = 30.0
 OWNED = (DEPLOYMENTS, f"/api/v1/namespaces/{NAMESPACE}/services")
 OWNED_CONFIGMAPS = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
 
@@ -90,7 +92,7 @@ async def _measure(
     connector = aiohttp.TCPConnector(limit=IN_FLIGHT + 4)
     async with aiohttp.ClientSession(base_url=url, connector=connector) as session:
         await warm_up(session)
-        await _until_quiet(pids, min(deadline, time.perf_counter() + QUIET_LIMIT))
+        await _until_quiet(pids, min(deadline, time.perf_counter() + IDLE_LIMIT))
         idle = {name: rss_mb(pid) for name, pid in pids.items()}
         sampler = ResourceSampler({**pids, "kubesim": kubesim})
         sampler.start()
