@@ -30,6 +30,7 @@ from bench.watcher import (
     Arrivals,
     WatcherProcess,
     Writer,
+    gather_limited,
     kubeconfig,
     print_result,
     setup_cluster,
@@ -40,18 +41,6 @@ from gati_runtime.embedded_nats import EmbeddedNats
 from gati_runtime.nats_connection import connect
 from gati_runtime.provisioning import provision_bus
 from gati_runtime.settings import Settings
-
-CONCURRENCY = 16
-
-
-async def _gather_limited(calls: list[Any]) -> list[Any]:
-    semaphore = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(call: Any) -> Any:
-        async with semaphore:
-            return await call
-
-    return await asyncio.gather(*(one(call) for call in calls))
 
 
 async def _repeat(
@@ -67,18 +56,18 @@ async def _repeat(
     deleted = changes - created - updated
     writer = Writer(session, url, namespace)
     existing = [f"old{i}" for i in range(updated + deleted)]
-    metadata = await _gather_limited([writer.create(name) for name in existing])
+    metadata = await gather_limited([writer.create(name) for name in existing])
     await arrivals.until_ids(
         {change_msg_id(m["uid"], m["resourceVersion"], deleted=False) for m in metadata}
     )
     uids = {m["name"]: m["uid"] for m in metadata}
 
     watcher.stop()
-    news = await _gather_limited([writer.create(f"new{i}") for i in range(created)])
-    patched = await _gather_limited(
+    news = await gather_limited([writer.create(f"new{i}") for i in range(created)])
+    patched = await gather_limited(
         [writer.patch(name, i) for i, name in enumerate(existing[:updated])]
     )
-    await _gather_limited([writer.delete(name) for name in existing[updated:]])
+    await gather_limited([writer.delete(name) for name in existing[updated:]])
     missed = (
         {change_msg_id(m["uid"], m["resourceVersion"], deleted=False) for m in news}
         | {

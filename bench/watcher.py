@@ -39,7 +39,7 @@ import time
 from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiohttp
 import nats
@@ -65,6 +65,7 @@ OBJECTS = 500
 another (per-subject order), so fewer objects means less parallelism."""
 WINDOW = 256
 WRITERS = 16
+T = TypeVar("T")
 BOOKMARK_INTERVAL = 0.2
 
 
@@ -330,7 +331,7 @@ async def run(burst: int, rate: int, seconds: float) -> dict[str, Any]:
             with watcher.running() as pid:
                 writer = Writer(session, url)
                 names = [f"h{i}" for i in range(OBJECTS)]
-                await _limited(writer.create(name) for name in names)
+                await gather_limited(writer.create(name) for name in names)
                 await arrivals.until(OBJECTS)
                 _progress(started, "watcher up, objects created")
                 sent = await buckets_of(session, watcher.port, PUBLISH_HISTOGRAM)
@@ -372,15 +373,15 @@ async def run(burst: int, rate: int, seconds: float) -> dict[str, Any]:
     }
 
 
-async def _limited(calls: Iterable[Awaitable[Any]]) -> None:
+async def gather_limited(calls: Iterable[Awaitable[T]]) -> list[T]:
     """Await `calls`, `WRITERS` at a time (a client's connection pool, not a flood)."""
     semaphore = asyncio.Semaphore(WRITERS)
 
-    async def one(call: Awaitable[Any]) -> None:
+    async def one(call: Awaitable[T]) -> T:
         async with semaphore:
-            await call
+            return await call
 
-    await asyncio.gather(*(one(call) for call in calls))
+    return await asyncio.gather(*(one(call) for call in calls))
 
 
 def _progress(started: float, what: str) -> None:
@@ -400,7 +401,7 @@ async def _burst(
     await _hook(session, url, "faults", {"verb": "watch", "code": 503}, "POST")
     await _hook(session, url, "silence-watches", {"resource": "gatihandlers.gati.dev"}, "POST")
     before = len(arrivals.at)
-    await _limited(writer.patch(names[i % OBJECTS], i) for i in range(burst))
+    await gather_limited(writer.patch(names[i % OBJECTS], i) for i in range(burst))
     first_burst = set(arrivals.at)
     print(f"bench.watcher: {burst} changes written", file=sys.stderr)
     cpu = cpu_seconds(pid)
