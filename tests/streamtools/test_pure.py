@@ -9,7 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gati_contracts.events import ChangeEvent, encode_event
+from gati_contracts.events import ChangeEvent, ChangeType, encode_event
+from gati_contracts.objects import InvalidObjectError, parse_object
+from gati_reconciler.diff import object_changes
+from gati_reconciler.manifests import ManifestError, render
+from gati_streamtools.manifest_changes import manifest_changes
 from gati_streamtools.positions import Position, PositionError, parse_position
 from gati_streamtools.reader import StoredMessage
 from gati_streamtools.records import Record, decode_record, export_line, read_export_line
@@ -164,6 +168,89 @@ def test_reconciler_replay_renders_then_diffs_against_the_previous_rendering() -
     assert replay.decide(record(6, outcome(1))) == []
 
 
+def _renamed(obj: dict[str, Any], name: str) -> dict[str, Any]:
+    obj["metadata"] |= {"name": name, "uid": f"uid-{name}"}
+    return obj
+
+
+def _spec_changes_and_echoes() -> list[Record]:
+    """Two handlers interleaved: creations, status echoes, an image change, a broken spec and
+    its echo, the fix back to the spec before it, a label change, a deletion, a recreation, and
+    a revert to an earlier image."""
+    running = {"phase": "Running", "readyReplicas": 2}
+    v2 = "ghcr.io/x/orders:2.0.0"
+    broken = handler_object(7, image=v2)
+    broken["spec"]["port"] = 0
+    relabelled = handler_object(10, image=v2)
+    relabelled["metadata"]["labels"] = {"team": "shop"}
+    events = [
+        change(handler_object(1)),  # apply
+        change(_renamed(handler_object(2), "cart")),  # apply
+        change(handler_object(3, status=running)),  # unchanged (echo)
+        change(handler_object(4, image=v2)),  # apply
+        change(_renamed(handler_object(5, image=v2), "cart")),  # apply
+        change(handler_object(6, image=v2, status=running)),  # unchanged (echo)
+        change(broken),  # failed
+        change(broken | {"status": running}),  # failed
+        change(handler_object(9, image=v2)),  # unchanged (as before the failure)
+        change(relabelled),  # unchanged (rendered again: labels are not copied)
+        change(handler_object(11), ChangeType.DELETED),  # deleted
+        change(handler_object(12, image=v2)),  # apply (created)
+        change(_renamed(handler_object(13, status=running), "cart")),  # apply (revert)
+        change(handler_object(14, image=v2, status=running)),  # unchanged (echo)
+    ]
+    return [record(sequence, event) for sequence, event in enumerate(events, start=1)]
+
+
+def _rendered_every_time(records: list[Record]) -> list[tuple[str, list[str], list[Any]]]:
+    """What the reconciler replay decides when it renders every event and diffs the whole of
+    each manifest: the reference the memoized replay must equal."""
+    previous: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    decided: list[tuple[str, list[str], list[Any]]] = []
+    for each in records:
+        event = each.event
+        assert isinstance(event, ChangeEvent)
+        if event.type is ChangeType.DELETED:
+            previous.pop(event.name, None)
+            decided.append(("deleted", [], []))
+            continue
+        try:
+            manifests = render(parse_object(event.obj))  # type: ignore[arg-type]
+        except (InvalidObjectError, ManifestError) as error:
+            decided.append(("failed", str(error).splitlines(), []))
+            continue
+        before = previous.get(event.name, {})
+        current = {(m["kind"], m["metadata"]["name"]): m for m in manifests}
+        changes = [
+            f"{kind} {name}: {c}"
+            for (kind, name), manifest in current.items()
+            for c in (
+                ["created"]
+                if (kind, name) not in before
+                else object_changes(before[kind, name], manifest)
+            )
+        ] + [f"{kind} {name}: deleted" for kind, name in before if (kind, name) not in current]
+        previous[event.name] = current
+        decided.append(("apply" if changes else "unchanged", changes, manifests))
+    return decided
+
+
+def test_the_memoized_replay_decides_as_rendering_every_event_would() -> None:
+    records = _spec_changes_and_echoes()
+    replay = ReconcilerReplay()
+    memoized = [
+        (d.action, [] if d.action == "deleted" else d.changes, d.manifests)
+        for each in records
+        for d in replay.decide(each)
+    ]
+    assert memoized == _rendered_every_time(records)
+    actions = [action for action, _, _ in memoized]
+    assert actions == [
+        *("apply", "apply", "unchanged", "apply", "apply", "unchanged", "failed", "failed"),
+        *("unchanged", "unchanged", "deleted", "apply", "apply", "unchanged"),
+    ]
+
+
 def test_subject_matching_follows_nats_wildcards() -> None:
     assert subject_matches("gati.cr.>", "gati.cr.a.b.c")
     assert not subject_matches("gati.cr.>", "gati.cr")
@@ -191,8 +278,12 @@ def test_change_event_fixture_is_a_contract_event() -> None:
     assert isinstance(change(handler_object(1)), ChangeEvent)
 
 
-_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from(["a", "1000m"]))
-_keys = st.sampled_from(["name", "image", "env", "spec", "resources", "cpu", "value"])
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from(["a", "1", "1000m"])
+)
+_keys = st.sampled_from(
+    ["name", "image", "env", "spec", "resources", "cpu", "value", "status", "metadata", "uid"]
+)
 
 
 def _named_items(children: st.SearchStrategy[Any]) -> st.SearchStrategy[list[dict[str, Any]]]:
@@ -215,11 +306,7 @@ _objects = st.dictionaries(_keys, _values, max_size=4)
 
 
 @given(_objects, _objects)
-def test_the_pruned_diff_reports_exactly_the_full_diff(
+def test_the_replay_diff_reports_exactly_the_reconciler_diff(
     before: dict[str, Any], after: dict[str, Any]
 ) -> None:
-    from gati_reconciler.diff import object_changes
-    from gati_streamtools.replay import _differing
-
-    full = [str(change) for change in object_changes(before, after)]
-    assert [str(change) for change in object_changes(*_differing(before, after))] == full
+    assert manifest_changes(before, after) == object_changes(before, after)

@@ -21,8 +21,8 @@ from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE
 from gati_contracts.objects import InvalidObjectError, parse_object
 from gati_contracts.subjects import STREAM_SUBJECTS, TRAFFIC_ROOT, object_filter
 from gati_contracts.version import GatiVersion
-from gati_reconciler.diff import object_changes
 from gati_reconciler.manifests import ManifestError, render
+from gati_streamtools.manifest_changes import manifest_changes
 from gati_streamtools.records import Record
 
 
@@ -214,10 +214,9 @@ class ReconcilerReplay:
             before = previous.get((kind, name))
             if before is None:
                 changes.append(f"{kind} {name}: created")
-            elif before != manifest:  # the field-by-field diff is the costly part; skip it
+            else:
                 changes += [
-                    f"{kind} {name}: {change}"
-                    for change in object_changes(*_differing(before, manifest))
+                    f"{kind} {name}: {change}" for change in manifest_changes(before, manifest)
                 ]
         changes += [
             f"{kind} {name}: deleted" for kind, name in previous if (kind, name) not in current
@@ -241,61 +240,6 @@ def _render_input(obj: dict[str, Any]) -> dict[str, Any]:
     """The object as far as the renderer reads it: without status and write bookkeeping."""
     metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _NOT_RENDERED}
     return {k: v for k, v in obj.items() if k != "status"} | {"metadata": metadata}
-
-
-_MISSING: Any = object()
-Manifest = dict[str, Any]
-
-
-def _differing(before: Manifest, after: Manifest) -> tuple[Manifest, Manifest]:
-    """Both objects without what is equal on both sides: keys of mappings, and items of lists
-    merged by name (containers, env, ports), at every level. The diff reports nothing for
-    those, and walking them was most of a replay's time; order is kept, so the changes come
-    out as the full diff gives them."""
-    old: Manifest = {}
-    new: Manifest = {}
-    for key, value in after.items():
-        previous = before.get(key, _MISSING)
-        if previous is _MISSING:
-            new[key] = value
-        elif previous != value:
-            old[key], new[key] = _pruned(previous, value)
-    for key, value in before.items():
-        if key not in after:
-            old[key] = value
-    return old, new
-
-
-def _pruned(before: Any, after: Any) -> tuple[Any, Any]:
-    if isinstance(before, dict) and isinstance(after, dict):
-        return _differing(before, after)
-    old_items, new_items = _by_name(before), _by_name(after)
-    if old_items is None or new_items is None:
-        return before, after
-    old, new = [], []
-    for name, item in new_items.items():
-        previous = old_items.get(name)
-        if previous is None:
-            new.append(item)
-        elif previous != item:
-            kept_before, kept_after = _differing(previous, item)
-            old.append({"name": name, **kept_before})
-            new.append({"name": name, **kept_after})
-    old += [item for name, item in old_items.items() if name not in new_items]
-    return old, new
-
-
-def _by_name(value: Any) -> dict[str, Manifest] | None:
-    """A list the diff merges by name, keyed so; None for any other value (or a repeated name,
-    which the diff would resolve its own way)."""
-    if not isinstance(value, list):
-        return None
-    items = {}
-    for item in value:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            return None
-        items[item["name"]] = item
-    return items if len(items) == len(value) else None
 
 
 class RepublishPrefixError(ValueError):
