@@ -1,8 +1,8 @@
 """`make bench`: every scenario of issue 10 in one run, written to bench/results/latest.json and
 latest.md, with the issue's targets met or missed in one table up front.
 
-Parts, in order, each with a time budget (twice what it takes today on a quiet 2-core machine,
-while gati's reconciler and kubesim still run ~25 s per 1,000 handlers):
+Parts, in order, each with a time budget above what it took in a full run on the loaded 2-core
+machine (gati's reconciler and kubesim still run ~25 s per 1,000 handlers when it is quiet):
 - scenarios 1 and 2 (bench.convergence) for gati-operator and the kopf baseline, alternating
   repeat by repeat so load from elsewhere falls on both alike; the update wave (2) only up to
   N = 1,000, since the issue sizes only scenario 1 at 5,000. N = 5,000 runs last: it is the
@@ -41,7 +41,7 @@ from bench.summary import ratio, targets
 
 BENCH_DIR = Path(__file__).parent
 PEERS = {"watcher": 150.0, "replay": 300.0, "recovery": 90.0}
-"""Peer benchmark → its budget in seconds (today, on a loaded machine: 133, ~190, 18)."""
+"""Peer benchmark → its budget in seconds (they took 61-133, 188-245 and 16-18 under load)."""
 DEFAULT_SIZES = "100x2,1000x1,5000x1"
 QUICK_SIZES = "5x2"
 QUICK_OBJECTS = 40
