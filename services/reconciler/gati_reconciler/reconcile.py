@@ -134,6 +134,14 @@ LEASE_BUSY = Counter(
 ACTIVE_WORKERS = Gauge(
     "controller_runtime_active_workers", "Reconciles running now", ["controller"]
 )
+# Every reconcile touches these; `labels()` validates and locks on each call, so the children
+# are looked up once.
+_ACTIVE = ACTIVE_WORKERS.labels(CONTROLLER)
+_RESULTS = {
+    result: RECONCILES.labels(CONTROLLER, result) for result in ("success", "requeue", "error")
+}
+_ERRORS = RECONCILE_ERRORS.labels(CONTROLLER)
+_TIME = RECONCILE_TIME.labels(CONTROLLER)
 
 
 def owner_of(event: ChangeEvent, subject: ObjectSubject) -> Owner | None:
@@ -254,7 +262,7 @@ class Reconciler:
     async def handle(self, delivery: Delivery[ChangeEvent]) -> Outcome:
         """The consumer loop's handler: never raises, answers Done, Retry or Fail."""
         started = time.perf_counter()
-        ACTIVE_WORKERS.labels(CONTROLLER).inc()
+        _ACTIVE.inc()
         result = "error"
         try:
             outcome = await self._handle(delivery)
@@ -273,11 +281,11 @@ class Reconciler:
                 return Retry(str(error), after=after)
             return await self._fail_permanently(delivery, PermanentError("ApiRejected", str(error)))
         finally:
-            ACTIVE_WORKERS.labels(CONTROLLER).dec()
-            RECONCILES.labels(CONTROLLER, result).inc()
+            _ACTIVE.dec()
+            _RESULTS[result].inc()
             if result == "error":
-                RECONCILE_ERRORS.labels(CONTROLLER).inc()
-            RECONCILE_TIME.labels(CONTROLLER).observe(time.perf_counter() - started)
+                _ERRORS.inc()
+            _TIME.observe(time.perf_counter() - started)
 
     async def _handle(self, delivery: Delivery[ChangeEvent]) -> Outcome:
         event = delivery.event
