@@ -9,6 +9,8 @@ Where to look:
 - `routes_at` — the routing table as of an instant, folded from `gati.routes.>` events.
 - `replay` — feeding recorded events to a service's pure decision logic (the reconciler's
   here); `republish` prefixes.
+- `manifest_changes` — the reconciler's diff of two renderings, walking only where they differ
+  (the reconciler replay's diff of every spec change).
 - `replay_timescape` — the same for timescape: rollout, decommission and routing decisions at
   each event's stream time and at the deadlines between events.
 - `replay_scaler` — the same for the scaler: replica decisions over traffic windows folded from
