@@ -388,10 +388,14 @@ def _decode_stored(fields: Any) -> frozenset[Path]:
     if cached is not None and cached[0] is fields:
         return cached[1]
     decoded = frozenset(decode_fields(fields))
+    _remember_decoded(fields, decoded)
+    return decoded
+
+
+def _remember_decoded(fields: dict[str, Any], decoded: frozenset[Path]) -> None:
     if len(_DECODED) >= _DECODED_MAX:
         del _DECODED[next(iter(_DECODED))]
     _DECODED[id(fields)] = (fields, decoded)
-    return decoded
 
 
 def _with_managed_fields(
@@ -417,7 +421,9 @@ def _with_managed_fields(
 def _fields_v1(entry: _Entry, owned: set[Path]) -> dict[str, Any]:
     if entry.stored is not None and entry.stored[1] == owned:
         return entry.stored[0]
-    return encode_fields(owned)
+    encoded = encode_fields(owned)
+    _remember_decoded(encoded, frozenset(owned))  # the next write over it reads it back
+    return encoded
 
 
 def _with_entries(body: dict[str, Any], encoded: list[dict[str, Any]]) -> dict[str, Any]:
@@ -521,6 +527,8 @@ def _conflict_message(conflicts: list[Conflict]) -> str:
 
 def _owned(paths: set[Path], resets: list[Path]) -> set[Path]:
     """Drop fields under the endpoint's reset paths: nobody gains or loses them there."""
+    if not resets:
+        return set(paths)
     return {p for p in paths if not any(p[: len(r)] == r for r in resets)}
 
 

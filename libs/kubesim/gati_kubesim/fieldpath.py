@@ -81,21 +81,24 @@ def _sort_key(element: PathElement) -> tuple[int, str | int]:
 
 def encode_fields(paths: Iterable[Path]) -> dict[str, Any]:
     """A set of paths as `fieldsV1` JSON, children in the API server's order."""
-    tree: dict[PathElement, Any] = {}
-    members: set[Path] = set()
+    tree: dict[PathElement | None, Any] = {}
     for path in paths:
-        members.add(path)
         node = tree
         for element in path:
             node = node.setdefault(element, {})
-    return _encode_node(tree, (), members)
+        node[None] = True  # the path itself is a member
+    return _encode_node(tree, owned=False)
 
 
-def _encode_node(tree: dict[PathElement, Any], prefix: Path, members: set[Path]) -> dict[str, Any]:
-    return fields_node(
-        ((e, _encode_node(sub, (*prefix, e), members)) for e, sub in tree.items()),
-        owned=bool(prefix) and prefix in members,
-    )
+def _encode_node(tree: dict[PathElement | None, Any], owned: bool) -> dict[str, Any]:
+    """One node of `encode_fields`' tree (the key None marks a member), as `fields_node`
+    spells it, without building each child's path: every write encodes its managedFields."""
+    children = sorted((e for e in tree if e is not None), key=_sort_key)
+    out: dict[str, Any] = {".": {}} if owned and children else {}
+    for element in children:
+        sub = tree[element]
+        out[f"{element[0]}:{element[1]}"] = _encode_node(sub, None in sub)
+    return out
 
 
 def fields_node(

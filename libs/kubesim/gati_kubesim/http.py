@@ -146,7 +146,7 @@ class HttpApi:
 
     def app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self._metrics, self._errors, self._auth, self._content_type, self._faults],
+            middlewares=[self._serve],
             client_max_size=32 * 1024**2,
         )
         r = app.router
@@ -187,37 +187,39 @@ class HttpApi:
     # -- middlewares -----------------------------------------------------------------------
 
     @web.middleware
-    async def _metrics(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every request's path around its handler: authentication, body type, injected
+        faults, errors as `Status` objects, then metrics. One middleware rather than one per
+        concern, since each layer costs a coroutine per request."""
         started = time.perf_counter()
-        response = await handler(request)
-        verb, resource = _classify(request)
-        self.sim.metrics.observe(verb, resource, response.status, time.perf_counter() - started)
-        return response
-
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
-            return await handler(request)
+            self._authenticate(request)
+            await self._decode_body(request)
+            await self._inject_fault(request)
+            response = await handler(request)
         except ApiError as err:
-            return error_response(err)
+            response = error_response(err)
         except web.HTTPException as exc:
             if exc.status == 404:
-                return error_response(
+                response = error_response(
                     ApiError(404, "the server could not find the requested resource")
                 )
-            if exc.status == 405:
-                return error_response(
+            elif exc.status == 405:
+                response = error_response(
                     ApiError(405, "the server does not allow this method on the requested resource")
                 )
-            raise
+            else:
+                raise
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception as exc:
             log.exception("kubesim.internal_error", path=request.path)
-            return error_response(ApiError(500, f"internal error: {exc!r}"))
+            response = error_response(ApiError(500, f"internal error: {exc!r}"))
+        verb, resource = _classify(request)
+        self.sim.metrics.observe(verb, resource, response.status, time.perf_counter() - started)
+        return response
 
-    @web.middleware
-    async def _content_type(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def _decode_body(self, request: web.Request) -> None:
         """Bodies are JSON, or protobuf for the kinds `protobuf` knows (kubectl's typed
         clients send nothing else and never fall back); anything else is 415."""
         if (
@@ -237,25 +239,24 @@ class HttpApi:
                     f"the body of the request was in an unknown format - accepted media types "
                     f"include: {JSON}, application/yaml",
                 )
-        return await handler(request)
 
-    @web.middleware
-    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    def _authenticate(self, request: web.Request) -> None:
         token = self.sim.token
-        public = request.path in ("/version", "/healthz", "/livez", "/readyz")
-        if (token is None and not self.sim.users) or public:
-            return await handler(request)
+        if token is None and not self.sim.users:
+            return
+        if request.path in ("/version", "/healthz", "/livez", "/readyz"):
+            return
         header = request.headers.get("Authorization", "")
         sent = header[7:].strip() if header[:7].lower() == "bearer " else None
         user = self.sim.users.get(sent) if sent is not None else None
         if user is not None:
             self.sim.access_log.append(Access(user, request.method, request.path_qs))
-            return await handler(request)
+            return
         if token is not None and sent == token:
-            return await handler(request)
+            return
         if sent is not None and sent == self.sim.read_only_token:
             if request.method in ("GET", "HEAD", "OPTIONS"):
-                return await handler(request)
+                return
             raise ApiError(
                 403,
                 f'forbidden: User "kubesim:read-only" cannot {request.method.lower()} '
@@ -263,8 +264,7 @@ class HttpApi:
             )
         raise ApiError(401, "Unauthorized")
 
-    @web.middleware
-    async def _faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def _inject_fault(self, request: web.Request) -> None:
         # Faults model a struggling API, not a blind observer: the health and metrics endpoints
         # keep answering, so a test can measure the operator while the API misbehaves.
         if (
@@ -272,7 +272,7 @@ class HttpApi:
             or request.path.startswith("/kubesim/")
             or request.path in _UNFAULTED
         ):
-            return await handler(request)
+            return
         verb, resource = _classify(request)
         rule = self.sim.faults.match(verb, resource)
         if rule is not None:
@@ -280,7 +280,6 @@ class HttpApi:
                 await asyncio.sleep(rule.latency)
             if rule.code:
                 raise ApiError(rule.code, rule.message)
-        return await handler(request)
 
     # -- discovery -------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 class Metrics:
     def __init__(self, watchers: Callable[[], int], objects: Callable[[], int]) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.requests = Counter(
             "apiserver_request_total",
             "Requests by verb, resource and HTTP code.",
@@ -36,8 +37,17 @@ class Metrics:
         stored.set_function(lambda: float(objects()))
 
     def observe(self, verb: str, resource: str, code: int, seconds: float) -> None:
-        self.requests.labels(verb, resource, str(code)).inc()
-        self.latency.labels(verb).observe(seconds)
+        # Looking a labelled child up takes a lock and builds its key; every request
+        # observes, and the label sets are few, so the children are kept at hand.
+        key = (verb, resource, code)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(verb, resource, str(code)),
+                self.latency.labels(verb),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
