@@ -217,16 +217,15 @@ def test_transient_api_answers_are_retried_only_for_verbs_safe_to_repeat(
     with client.ApiClient(kube_configuration(environ={"KUBECONFIG": str(path)})) as api:
         core = client.CoreV1Api(api)
         kubesim_fresh.call(kubesim_fresh.sim.inject_fault, FaultRule(verb="get", code=503, times=2))
-        assert core.read_namespace("default").metadata.name == "default"
+        read = core.read_namespace("default").metadata
+        assert read is not None
+        assert read.name == "default"
         kubesim_fresh.call(
             kubesim_fresh.sim.inject_fault, FaultRule(verb="create", code=500, times=1)
         )
         with pytest.raises(ApiException) as refused:
             core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="x")))
         assert refused.value.status == 500
-        assert (
-            core.create_namespace(
-                client.V1Namespace(metadata=client.V1ObjectMeta(name="x"))
-            ).metadata.name
-            == "x"
-        )
+        made = core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="x")))
+        assert made.metadata is not None
+        assert made.metadata.name == "x"

@@ -3,7 +3,7 @@ kubesim; a record whose handler still exists is never deleted."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 
@@ -21,8 +21,11 @@ def decommissioned(workloads: Workloads, name: str, at: str) -> None:
 
 
 def names(workloads: Workloads) -> set[str]:
-    listed: dict[str, Any] = workloads.custom.list_namespaced_custom_object(
-        GROUP, VERSION, workloads.namespace, GATI_VERSION.plural
+    listed = cast(
+        dict[str, Any],
+        workloads.custom.list_namespaced_custom_object(
+            GROUP, VERSION, workloads.namespace, GATI_VERSION.plural
+        ),
     )
     return {item["metadata"]["name"] for item in listed["items"]}
 

@@ -326,7 +326,8 @@ async def test_a_version_whose_requests_fail_is_rolled_back_by_the_traffic_gate(
         finally:
             router.cancel()
         back = await tables.until(partial(has_weights, {"v1": 100}), after=split_from)
-    services = {s.metadata.name for s in workloads.core.list_namespaced_service(ns).items}
+    listed = workloads.core.list_namespaced_service(ns).items
+    services = {s.metadata.name for s in listed if s.metadata is not None}
     assert {v.service for v in back.versions} <= services
     assert {v.service for v in back.versions} >= {owned_name("users.v1")}
     rolled = next(e for e in seen.events if e.action == "rolled-back")
