@@ -12,7 +12,6 @@ import pytest
 from kubernetes import client
 
 from gati_cli.main import main
-from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.nats_connection import NatsConnection
 from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads, outcomes, running_reconciler
@@ -20,15 +19,6 @@ from timescape.running import has_weights, recorded_version, routes, running_tim
 from timescape.test_service import version
 
 WAIT = "30"
-
-
-@pytest.fixture
-def kubeconfig(
-    gati_kubesim: ThreadedKubeSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    path = gati_kubesim.sim.write_kubeconfig(tmp_path / "kubeconfig")
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    return path
 
 
 async def rollout(namespace: str, *args: str) -> int:
@@ -42,7 +32,7 @@ async def test_every_rollout_command_steers_a_real_rollout(
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
-    kubeconfig: Path,
+    gati_kubeconfig: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     ns = workloads.namespace
@@ -88,7 +78,7 @@ async def test_every_rollout_command_steers_a_real_rollout(
 
 
 def test_a_missing_version_is_named_with_the_fix(
-    kubeconfig: Path, workloads: Workloads, capsys: pytest.CaptureFixture[str]
+    gati_kubeconfig: Path, workloads: Workloads, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["rollout", "promote", "users-v9", "-n", workloads.namespace]) == 2
     error = capsys.readouterr().err
@@ -96,7 +86,7 @@ def test_a_missing_version_is_named_with_the_fix(
     assert "kubectl get gv" in error
 
 
-def test_an_unknown_action_is_refused_before_any_request(kubeconfig: Path) -> None:
+def test_an_unknown_action_is_refused_before_any_request(gati_kubeconfig: Path) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["rollout", "skip", "users-v2"])
     assert exited.value.code == 2
@@ -107,7 +97,7 @@ async def test_a_request_on_a_version_without_handler_is_answered(
     gati_connection: NatsConnection,
     workloads: Workloads,
     watcher: Watcher,
-    kubeconfig: Path,
+    gati_kubeconfig: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     ns = workloads.namespace

@@ -14,18 +14,8 @@ from nats.aio.client import Client
 from gati_cli.main import main as cli_main
 from gati_contracts.headers import MSG_ID
 from gati_contracts.subjects import cr_subject
-from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.nats_connection import NatsConnection
 from watcher.helpers import Cluster, drift, handler, running_watcher, sample, stream_tail
-
-
-@pytest.fixture
-def kubeconfig(
-    gati_kubesim: ThreadedKubeSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    path = gati_kubesim.sim.write_kubeconfig(tmp_path / "kubeconfig")
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    return path
 
 
 async def test_verify_reports_drift_then_none_after_the_watcher_ran(
@@ -34,7 +24,7 @@ async def test_verify_reports_drift_then_none_after_the_watcher_ran(
     gati_bus: Client,
     gati_connection: NatsConnection,
     nats_url: str,
-    kubeconfig: Path,
+    gati_kubeconfig: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     cluster.create(handler(cluster.namespace, "users.v1"))
@@ -56,7 +46,7 @@ async def test_verify_without_a_stream_is_an_error_not_a_verdict(
     cluster: Cluster,
     nats_client: Client,
     nats_url: str,
-    kubeconfig: Path,
+    gati_kubeconfig: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv = ["verify", "--nats-url", nats_url, "--namespaces", cluster.namespace]
