@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from kubernetes import client
 from prometheus_client import REGISTRY
@@ -26,10 +26,21 @@ from gati_runtime.settings import Settings
 from gati_scaler.options import ScalerOptions
 from gati_scaler.scaler import LEASE_SCOPE, Scaler
 from gati_scaler.service import CONSUMER, TRAFFIC_CONSUMER, decode_change, decode_sample
-from reconciler.harness import Outcomes, outcomes, running_reconciler
+from reconciler.harness import Outcomes, Workloads, outcomes, running_reconciler
 
 FAST = ScalerOptions(tick_seconds=0.2, lease_seconds=1.0, resync_seconds=1.0, window_seconds=2.0)
 """Samples every 0.25 s over a 2 s rate window; a killed holder's lease lapses within 1 s."""
+
+
+class Stage(NamedTuple):
+    """What an end-to-end scaler test stands on: kubesim with the CRDs, the test's namespace
+    with the real watcher feeding the bus, and the shared bus (connection and settings, since a
+    replica opens its own connection so that a test can kill it)."""
+
+    api: client.ApiClient
+    connection: NatsConnection
+    settings: Settings
+    workloads: Workloads
 
 
 class ScalerReplica:
@@ -153,10 +164,12 @@ async def publish_sample(
     )
 
 
-def owned_deployment(name: str, owner: dict[str, Any], replicas: int) -> dict[str, Any]:
+def create_owned_deployment(
+    workloads: Workloads, name: str, owner: dict[str, Any], replicas: int
+) -> None:
     """The Deployment the reconciler would make for handler `owner`, for tests without it."""
     labels = selector_labels(GATI_HANDLER, name)
-    return {
+    deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
@@ -181,6 +194,8 @@ def owned_deployment(name: str, owner: dict[str, Any], replicas: int) -> dict[st
             },
         },
     }
+    # The client sends a plain dict as it is; its stubs only know the typed model.
+    workloads.apps.create_namespaced_deployment(workloads.namespace, cast(Any, deployment))
 
 
 def ticks() -> float:

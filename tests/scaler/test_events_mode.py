@@ -15,17 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from kubernetes import client
 from prometheus_client import REGISTRY
 
 from gati_contracts.events import OutcomeEvent, TrafficSample, encode_event
 from gati_contracts.ownership import owned_name
 from gati_contracts.subjects import traffic_subject
 from gati_runtime.nats_connection import NatsConnection
-from gati_runtime.settings import Settings
-from gati_watcher.watcher import Watcher
 from reconciler.harness import Outcomes, Workloads, handler
-from scaler.running import publish_sample, scaling_stack
+from scaler.running import Stage, publish_sample, scaling_stack
 
 PATH = "/api/users"
 EVENTS: dict[str, Any] = {
@@ -94,13 +91,8 @@ def replica_owners(workloads: Workloads, name: str) -> set[str]:
     }
 
 
-async def test_ramp_up_down_to_zero_and_back(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    bus_settings: Settings,
-    workloads: Workloads,
-    watcher: Watcher,
-) -> None:
+async def test_ramp_up_down_to_zero_and_back(stage: Stage) -> None:
+    gati_api, gati_connection, bus_settings, workloads = stage
     ns = workloads.namespace
     async with scaling_stack(gati_api, gati_connection, bus_settings) as seen:
         workloads.create(handler(ns, "users", handlerPath=PATH, scaling=EVENTS))
@@ -143,13 +135,8 @@ async def _last_scaling(workloads: Workloads, name: str, replicas: int) -> dict[
             await asyncio.sleep(0.1)  # status is read from the API; no event carries it here
 
 
-async def test_no_samples_keep_replicas_and_bad_samples_are_refused(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    bus_settings: Settings,
-    workloads: Workloads,
-    watcher: Watcher,
-) -> None:
+async def test_no_samples_keep_replicas_and_bad_samples_are_refused(stage: Stage) -> None:
+    gati_api, gati_connection, bus_settings, workloads = stage
     ns = workloads.namespace
     with structlog.testing.capture_logs() as logs:
         async with scaling_stack(gati_api, gati_connection, bus_settings) as seen:

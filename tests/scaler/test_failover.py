@@ -4,23 +4,13 @@ from where the first stopped: the replica counts written never step back during 
 
 from __future__ import annotations
 
-from kubernetes import client
-
-from gati_runtime.nats_connection import NatsConnection
-from gati_runtime.settings import Settings
-from gati_watcher.watcher import Watcher
-from reconciler.harness import Workloads, handler
-from scaler.running import reconciled, running_scaler
+from reconciler.harness import handler
+from scaler.running import Stage, reconciled, running_scaler
 from scaler.test_events_mode import EVENTS, PATH, reach, replicas_of, router
 
 
-async def test_killing_the_active_scaler_mid_ramp_hands_over_without_a_jump(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    bus_settings: Settings,
-    workloads: Workloads,
-    watcher: Watcher,
-) -> None:
+async def test_killing_the_active_scaler_mid_ramp_hands_over_without_a_jump(stage: Stage) -> None:
+    gati_api, gati_connection, bus_settings, workloads = stage
     ns = workloads.namespace
     async with (
         reconciled(gati_api, gati_connection) as seen,

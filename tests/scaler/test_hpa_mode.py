@@ -4,19 +4,17 @@ creates the HorizontalPodAutoscaler, follows the spec and deletes it when the mo
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, cast
 
 from kubernetes import client
 
 from fixtures.kubesim_server import kubesim_hook
-from gati_contracts.events import OutcomeResult
+from gati_contracts.events import OutcomeEvent, OutcomeResult
 from gati_contracts.ownership import owned_name
 from gati_kubesim.server import ThreadedKubeSim
-from gati_runtime.nats_connection import NatsConnection
-from gati_runtime.settings import Settings
-from gati_watcher.watcher import Watcher
-from reconciler.harness import Workloads, handler
-from scaler.running import FAST, after_ticks, reconciled, running_scaler, scaling_stack
+from reconciler.harness import handler
+from scaler.running import FAST, Stage, after_ticks, reconciled, running_scaler, scaling_stack
 
 HPA_SCALING = {"mode": "hpa", "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilization": 70}
 RESOURCES = {"requests": {"cpu": "100m"}}
@@ -37,13 +35,14 @@ def hpa_of(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] |
     return cast(dict[str, Any], hpa)
 
 
-async def test_hpa_created_updated_and_deleted_with_the_spec(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    bus_settings: Settings,
-    workloads: Workloads,
-    watcher: Watcher,
-) -> None:
+def hpa_applied_at(generation: int) -> Callable[[list[OutcomeEvent]], bool]:
+    return lambda es: any(
+        e.action == "hpa-applied" and e.observed_generation == generation for e in es
+    )
+
+
+async def test_hpa_created_updated_and_deleted_with_the_spec(stage: Stage) -> None:
+    gati_api, gati_connection, bus_settings, workloads = stage
     ns = workloads.namespace
     deployment = owned_name("users")
     async with scaling_stack(gati_api, gati_connection, bus_settings) as seen:
@@ -62,9 +61,7 @@ async def test_hpa_created_updated_and_deleted_with_the_spec(
         assert managers == {"gati-operator-scaler"}
 
         workloads.patch_spec("GatiHandler", "users", {"scaling": HPA_SCALING | {"maxReplicas": 8}})
-        await seen.wait_for(
-            lambda es: any(e.action == "hpa-applied" and e.observed_generation == 2 for e in es)
-        )
+        await seen.wait_for(hpa_applied_at(2))
         hpa = hpa_of(gati_api, ns, deployment)
         assert hpa is not None
         assert hpa["spec"]["maxReplicas"] == 8
@@ -83,15 +80,10 @@ async def test_hpa_created_updated_and_deleted_with_the_spec(
         assert "gati-operator" not in owners
 
 
-async def test_the_holder_follows_a_spec_change_another_replica_was_handed(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    bus_settings: Settings,
-    workloads: Workloads,
-    watcher: Watcher,
-) -> None:
+async def test_the_holder_follows_a_spec_change_another_replica_was_handed(stage: Stage) -> None:
     """The durable gives each change to one replica; the holder hears every change anyway, so
     the HPA follows at once rather than at the next resync (two minutes here)."""
+    gati_api, gati_connection, bus_settings, workloads = stage
     ns = workloads.namespace
     deployment = owned_name("users")
     slow_resync = dataclasses.replace(FAST, resync_seconds=120)
@@ -106,12 +98,7 @@ async def test_the_holder_follows_a_spec_change_another_replica_was_handed(
         for generation, highest in ((2, 6), (3, 7), (4, 8)):
             spec = {"scaling": HPA_SCALING | {"maxReplicas": highest}}
             workloads.patch_spec("GatiHandler", "users", spec)
-            await seen.wait_for(
-                lambda es, g=generation: any(
-                    e.action == "hpa-applied" and e.observed_generation == g for e in es
-                ),
-                seconds=20,
-            )
+            await seen.wait_for(hpa_applied_at(generation), seconds=20)
         hpa = hpa_of(gati_api, ns, deployment)
         assert hpa is not None
         assert hpa["spec"]["maxReplicas"] == 8
@@ -120,15 +107,11 @@ async def test_the_holder_follows_a_spec_change_another_replica_was_handed(
 
 
 async def test_an_hpa_the_server_refuses_fails_once_per_generation(
-    gati_kubesim: ThreadedKubeSim,
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    bus_settings: Settings,
-    workloads: Workloads,
-    watcher: Watcher,
+    gati_kubesim: ThreadedKubeSim, stage: Stage
 ) -> None:
     """A refusal (here an admission webhook's 422, injected) is reported, not retried every
     tick; the next generation is tried afresh."""
+    gati_api, gati_connection, bus_settings, workloads = stage
     ns = workloads.namespace
     refuse = {"verb": "patch", "resource": "horizontalpodautoscalers", "code": 422}
     kubesim_hook(gati_kubesim.url, "faults", refuse)
@@ -149,13 +132,8 @@ async def test_an_hpa_the_server_refuses_fails_once_per_generation(
         kubesim_hook(gati_kubesim.url, "faults", method="DELETE")
 
 
-async def test_an_hpa_left_behind_while_no_scaler_ran_is_deleted(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    bus_settings: Settings,
-    workloads: Workloads,
-    watcher: Watcher,
-) -> None:
+async def test_an_hpa_left_behind_while_no_scaler_ran_is_deleted(stage: Stage) -> None:
+    gati_api, gati_connection, bus_settings, workloads = stage
     ns = workloads.namespace
     async with (
         reconciled(gati_api, gati_connection) as seen,

@@ -9,7 +9,7 @@ from kubernetes import client
 
 from fixtures.nats_server import PrivateBus
 from reconciler.harness import Workloads, handler, outcomes
-from scaler.running import owned_deployment, running_scaler
+from scaler.running import create_owned_deployment, running_scaler
 from scaler.test_events_mode import PATH, reach, router, scaled
 
 SCALING = {
@@ -25,7 +25,7 @@ async def test_scaling_resumes_after_nats_restarts(
 ) -> None:
     ns = workloads.namespace
     created = workloads.create(handler(ns, "users", handlerPath=PATH, scaling=SCALING))
-    workloads.apps.create_namespaced_deployment(ns, owned_deployment("users", created, 1))
+    create_owned_deployment(workloads, "users", created, 1)
     bus = private_bus.connection
     async with (
         outcomes(bus) as seen,

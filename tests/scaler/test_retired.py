@@ -15,7 +15,7 @@ from gati_contracts.ownership import owned_name
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.settings import Settings
 from reconciler.harness import Workloads, handler, outcomes
-from scaler.running import after_ticks, owned_deployment, running_scaler
+from scaler.running import after_ticks, create_owned_deployment, running_scaler
 
 EVENTS_NO_ZERO = {"mode": "events", "targetRequestsPerReplica": 10, "maxReplicas": 4}
 
@@ -46,7 +46,7 @@ async def test_a_retired_handler_keeps_zero_replicas_until_it_is_back(
         )
 
     mark(VERSION_DECOMMISSIONED)
-    workloads.apps.create_namespaced_deployment(ns, owned_deployment("users", created, 0))
+    create_owned_deployment(workloads, "users", created, 0)
     async with (
         outcomes(gati_connection) as seen,
         running_scaler(gati_api, bus_settings) as scaler,
