@@ -46,6 +46,15 @@ async def test_each_verb_round_trips_and_failures_say_whether_to_retry(
         assert invalid.value.code in (400, 422)
         assert not invalid.value.transient
         assert invalid.value.message  # the server's Status message, not the raw body
+        # A write made for its effect alone: the answer is not decoded, the write happened.
+        await kube.create(maps, config_map(kube_namespace, "c"), answer=False)
+        assert (
+            await kube.apply(f"{maps}/c", config_map(kube_namespace, "c", k="v"), answer=False)
+            is None
+        )
+        written = await kube.get(f"{maps}/c")
+        assert written is not None
+        assert written["data"] == {"k": "v"}
         await kube.delete(f"{maps}/a")
         assert await kube.get(f"{maps}/a") is None
         await kube.delete(f"{maps}/a")  # already gone: not an error

@@ -502,7 +502,7 @@ class Reconciler:
         )
         if status is None:
             return False
-        await self._kube.replace(f"{subject.path}/status", {**live, "status": status})
+        await self._kube.replace(f"{subject.path}/status", {**live, "status": status}, answer=False)
         return True
 
     async def _fail(
@@ -596,7 +596,9 @@ class Reconciler:
         }
         try:
             await self._kube.create(
-                collection_path("events.k8s.io/v1", "events", metadata["namespace"]), body
+                collection_path("events.k8s.io/v1", "events", metadata["namespace"]),
+                body,
+                answer=False,
             )
         except KubeError as error:
             log.warning("event_not_posted", reason=reason, error=str(error))

@@ -110,14 +110,16 @@ class KubernetesTarget:
     ) -> dict[str, Any] | None:
         deployment: dict[str, Any] | None = None
         for obj in objects:
+            # Only the Deployment's answer is read (its status); the others are not decoded.
+            wanted = obj["kind"] == "Deployment"
             try:
-                applied = await self._kube.apply(object_path(obj), obj)
+                applied = await self._kube.apply(object_path(obj), obj, answer=wanted)
             except KubeError as error:
                 if error.code in (400, 422):
                     name = f"{obj['kind']} {obj['metadata']['name']}"
                     raise PermanentError("ApiRejected", f"{name}: {error.message}") from error
                 raise
-            if obj["kind"] == "Deployment":
+            if wanted:
                 deployment = applied
         return deployment
 
