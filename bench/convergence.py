@@ -44,6 +44,8 @@ IN_FLIGHT = 16
 IMAGE = "ghcr.io/gati-framework/bench/echo:1.0.0"
 NEW_IMAGE = "ghcr.io/gati-framework/bench/echo:2.0.0"
 WARMUP_TIMEOUT = 60.0
+PROGRESS_EVERY = 30.0
+"""A long scenario says how far it got this often, so a slow run is told from a hung one."""
 HANDLERS = f"/apis/{GATI_HANDLER.api_version}/namespaces/{NAMESPACE}/{GATI_HANDLER.plural}"
 DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
 KOPF_OPERATOR = Path(__file__).parent / "baseline_kopf" / "operator.py"
@@ -153,14 +155,22 @@ async def _await_arrivals(
     writing = asyncio.create_task(writes())
     finished = asyncio.create_task(arrivals.done.wait())
     pending: set[asyncio.Task[Any]] = {watch, writing, finished}
+    began = time.perf_counter()
     try:
         while finished in pending and watch in pending and time.perf_counter() < until:
             done, pending = await asyncio.wait(
-                pending, timeout=until - time.perf_counter(), return_when=asyncio.FIRST_COMPLETED
+                pending,
+                timeout=min(until - time.perf_counter(), PROGRESS_EVERY),
+                return_when=asyncio.FIRST_COMPLETED,
             )
             for task in done - {finished}:
                 # a broken watch or a refused write is a harness failure, not a slow contender
                 task.result()
+            if not done:
+                done_count, kind = len(arrivals.at), path.rsplit("/", 1)[-1]
+                of = done_count + len(arrivals.pending)
+                waited = time.perf_counter() - began
+                print(f"bench   {kind}: {done_count}/{of} after {waited:.0f} s", flush=True)
         return arrivals.done.is_set()
     finally:
         for task in (watch, writing, finished):
