@@ -15,6 +15,9 @@ BENCH_LIMIT_S = 15 * 60
 RATIO_TARGET = 3.0
 LAG_P99_MS = 50.0
 REPLAY_SHARE = 0.25
+REPLAY_PER_S = 45_000
+"""The issue measured a raw ordered-consumer read of ~180,000 messages/s on this machine: a
+share of a raw read that came out far slower in the same run is not the target met."""
 HISTORY_S = 1.0
 RECOVERY_S = 5.0
 RSS_MB = 250.0
@@ -172,12 +175,12 @@ def targets(report: Mapping[str, Any]) -> list[dict[str, str]]:
         _peer_row(
             report,
             "4 replay",
-            f"≥ {REPLAY_SHARE:.0%} of the raw read rate",
+            f"≥ {REPLAY_SHARE:.0%} of the raw read rate, about {REPLAY_PER_S:,}/s here",
             "replay",
             ("replay_per_s", "raw_read_per_s"),
             lambda v: (
                 f"{v[0]:,}/s vs raw {v[1]:,}/s ({v[0] / v[1]:.0%})",
-                v[0] >= REPLAY_SHARE * v[1],
+                v[0] >= REPLAY_SHARE * v[1] and v[0] >= REPLAY_PER_S,
             ),
         )
     )

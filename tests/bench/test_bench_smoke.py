@@ -121,7 +121,8 @@ def _report(**overrides: Any) -> dict[str, Any]:
         },
         "peers": {
             "watcher": {"lag_p99_ms": 70.0, "lag_p50_ms": 5.0, "lag_rate_per_s": 500},
-            "replay": {"error": "exit 1"},
+            "replay": {"replay_per_s": 752, "raw_read_per_s": 1_660},
+            "recovery": {"error": "cut at its 90 s limit"},
         },
         "resources": {
             "objects": 10_004,
@@ -151,8 +152,14 @@ def test_targets_say_met_missed_or_why_not_measured() -> None:
     assert rows["3 watcher events/s"]["measured"] == (
         "not measured (bench.watcher reported no burst_events_per_s, raw_publish_per_s)"
     )
-    assert rows["4 replay"]["measured"] == "not measured (exit 1)"
-    assert rows["5 recovery of 1,000 missed changes"]["measured"] == "not measured (not run)"
+    replay = rows["4 replay"]
+    assert (replay["measured"], replay["met"]) == ("752/s vs raw 1,660/s (45%)", "**missed**")
+    assert rows["4 history of one object"]["measured"] == (
+        "not measured (bench.replay reported no history_cli_s, history_s)"
+    )
+    assert rows["5 recovery of 1,000 missed changes"]["measured"] == (
+        "not measured (cut at its 90 s limit)"
+    )
     # kubesim is the cluster, not a service: its RSS is not held to the services' target
     assert rows["6 resources"]["met"] == "met"
     assert rows["`make bench`"] == {
