@@ -74,7 +74,7 @@ class Admission:
                     )
                 if unknown and field_validation == "Warn" and warnings is not None:
                     warnings += [f'unknown field "{f}"' for f in unknown]
-                obj = openapi.apply_defaults(pruned, rt.schema)
+                obj = openapi.fill_defaults(pruned, rt.schema)
                 causes += openapi.validate(obj, rt.schema)
                 if kept and old is not None:
                     obj.update((key, old[key]) for key in kept)

@@ -58,7 +58,7 @@ class _Admitted:
 
 ADMITTED: Any = _Admitted()
 
-__all__ = ["ADMITTED", "Cause", "apply_defaults", "prune", "validate"]
+__all__ = ["ADMITTED", "Cause", "apply_defaults", "fill_defaults", "prune", "validate"]
 
 
 # ------------------------------------------------------------------------------ validate
@@ -388,9 +388,14 @@ def apply_defaults(obj: dict[str, Any], schema: Schema) -> dict[str, Any]:
     Defaults apply inside objects that exist, including ones a default just created and the
     items of arrays and maps; an absent parent object is never conjured up, as on the server.
     """
-    result: dict[str, Any] = json_copy(obj)
-    _default(result, schema, root=True)
-    return result
+    return fill_defaults(json_copy(obj), schema)
+
+
+def fill_defaults(obj: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """`apply_defaults` in place, for an object that is already a private copy (what `prune`
+    returns), so admission copies each write once rather than twice."""
+    _default(obj, schema, root=True)
+    return obj
 
 
 def _default(value: Any, schema: Schema, root: bool = False) -> None:
@@ -474,5 +479,7 @@ def _prune(value: Any, schema: Schema, root: bool = False) -> Any:
 
 def _prune_type_meta(key: str, value: Any) -> Any:
     if key == "metadata" and isinstance(value, dict):
-        return {k: json_copy(v) for k, v in value.items() if k in OBJECT_META_FIELDS}
+        # A new dict, sharing its values: nothing downstream writes into metadata's members
+        # (managedFields alone would double the copy), and the store copies what it changes.
+        return {k: v for k, v in value.items() if k in OBJECT_META_FIELDS}
     return json_copy(value)
