@@ -95,7 +95,7 @@ def test_clock_cuts_a_part_to_its_share_and_skips_when_spent() -> None:
     assert clock.parts[0]["status"] == "ok (limit cut to 25 s)"
     spent = Clock(budget_s=10.0)
     assert spent.run("b", 50.0, lambda limit: limit) is None
-    assert spent.parts == [{"part": "b", "budget s": 50.0, "took s": 0, "status": "skipped"}]
+    assert spent.parts == [{"part": "b", "budget s": 50, "took s": 0, "status": "skipped"}]
 
 
 def test_clock_records_a_part_that_raises_and_goes_on() -> None:
