@@ -12,13 +12,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gati_cli.commands.run import SERVICES, ServiceNotBuiltError, load_service
+from gati_cli.service_process import start_service, wait_or_kill
 from gati_kubesim.process import KubeSimProcess
 from gati_runtime.embedded_nats import EmbeddedNats
 
@@ -109,14 +109,7 @@ class DevStack:
 
     def _start_service(self, name: str, replica: int) -> ServiceProcess:
         log_file = self.logs_dir / f"{name}-{replica}.log"
-        with log_file.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "gati_cli", "run", name],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self._service_env(name, replica),
-            )
+        process = start_service(name, self._service_env(name, replica), log_file)
         return ServiceProcess(name, replica, process, log_file)
 
     def restart_exited(self) -> list[str]:
@@ -134,9 +127,5 @@ class DevStack:
             if service.process.poll() is None:
                 service.process.send_signal(signal.SIGTERM)
         for service in self.services:
-            try:
-                service.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                service.process.kill()
-                service.process.wait()
+            wait_or_kill(service.process)
         self.services.clear()
