@@ -52,6 +52,29 @@ async def test_many_in_flight_keep_the_order_of_each_subject(
     assert pipeline.failures == 0
 
 
+async def test_held_changes_are_sent_by_the_holder_or_on_release_in_order(
+    gati_bus: Client, gati_connection: NatsConnection
+) -> None:
+    pipeline = PublishPipeline(gati_connection.client, Publisher(gati_connection), asyncio.Event())
+    outcomes: list[Outcome] = []
+    async with stream_tail(gati_bus) as tail:
+        pipeline.hold()
+        for i in range(20):
+            pipeline.submit(change(f"o{i % 2}", str(i + 1)), None, outcomes.append)
+        await asyncio.sleep(0.05)
+        assert not outcomes  # nothing sent while held
+        await pipeline.send_held()  # from this task; the rest follows their PubAcks
+        await pipeline.drain()
+        pipeline.hold()
+        pipeline.submit(change("o0", "21"), None, outcomes.append)
+        pipeline.release()  # e.g. the watch ended: the sender task takes over
+        await pipeline.drain()
+        await tail.wait_for(lambda events: len(events) == 21)
+    assert [outcome.result for outcome in outcomes] == [Result.STORED] * 21
+    assert [int(e.resource_version) for e in tail.of("o0")] == [*range(1, 20, 2), 21]
+    assert [int(e.resource_version) for e in tail.of("o1")] == list(range(2, 21, 2))
+
+
 async def test_expected_last_subject_sequence_decides_the_outcome(
     gati_connection: NatsConnection,
 ) -> None:

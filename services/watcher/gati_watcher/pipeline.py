@@ -4,7 +4,9 @@ Waiting for each PubAck before sending the next would cap the watcher at one rou
 change, and nats-py's `js.publish` costs a request future, a timeout and a `json.loads` per
 message. So changes are sent as JetStream's "async publish": each with a reply subject under one
 inbox subscription of this pipeline, the PubAck (decoded by msgspec) resolving it by that subject.
-One sender task writes everything that is ready, so a burst costs no task per change.
+One sender task writes everything that is ready, so a burst costs no task per change; the
+watch consumer may `hold` it and send what it submitted from its own task (`send_held`) before
+it waits for more, which at a steady rate saves a task and a loop pass per change.
 
 At most one publish per subject is in flight. Messages from one connection are stored in send
 order, but a publish whose ack never came is retried, and a retry must never land after a later
@@ -129,6 +131,9 @@ class PublishPipeline:
         """Per subject, the publishes not over yet; the first is the one in flight."""
         self._ready: deque[_Publish] = deque()
         self._sender: asyncio.Task[None] | None = None
+        self._sending = False
+        """A task (the sender, or a `send_held` caller) is sending what is ready."""
+        self._held = False
         self._inbox: str | None = None
         self._tokens = count()
         self._in_flight: dict[str, _Publish] = {}
@@ -163,8 +168,7 @@ class PublishPipeline:
             return
         self._queues[message.subject] = deque((publish,))
         self._ready.append(publish)
-        if self._sender is None:
-            self._sender = asyncio.create_task(self._send_ready())
+        self._wake_sender()
 
     async def publish(self, message: Outgoing, *, expect_last: ExpectLast = None) -> Outcome:
         """One publish, awaited (the rare paths that decide on its outcome)."""
@@ -182,7 +186,33 @@ class PublishPipeline:
         while self._outstanding:
             await self._idle.wait()
 
+    def hold(self) -> None:
+        """Until `send_held` or `release`, what is submitted waits: for a caller about to
+        submit changes without yielding to the loop, and to send them itself right after."""
+        self._held = True
+
+    async def send_held(self) -> None:
+        """Send what is ready from the caller's task, unless a sender is already at it."""
+        self._held = False
+        if self._ready and not self._sending:
+            self._sending = True
+            try:
+                await self._send_ready()
+            finally:
+                self._wake_sender()  # what a cancelled caller left, the sender task sends
+
+    def release(self) -> None:
+        """End a `hold` without sending from this task: the sender task sends what is ready."""
+        self._held = False
+        self._wake_sender()
+
+    def _wake_sender(self) -> None:
+        if self._ready and not self._sending and not self._held:
+            self._sending = True
+            self._sender = asyncio.create_task(self._send_ready())
+
     async def _send_ready(self) -> None:
+        """Send until nothing is ready; `_sending` was set by whoever called this."""
         try:
             if self._inbox is None:
                 inbox = self._client.new_inbox()
@@ -195,6 +225,7 @@ class PublishPipeline:
             while self._ready:
                 self._retry(self._ready.popleft())
         finally:
+            self._sending = False
             self._sender = None
 
     async def _send(self, publish: _Publish) -> None:
@@ -202,14 +233,13 @@ class PublishPipeline:
         reply = f"{self._inbox}.{next(self._tokens)}"
         publish.sent = time.perf_counter()
         self._in_flight[reply] = publish
+        if self._timer is None:  # armed first: a send cut short still meets its deadline
+            self._timer = asyncio.get_running_loop().call_later(self._attempt_timeout, self._expire)
         try:
             await self._client.publish(message.subject, message.payload, reply, publish.headers)
         except Exception:  # reconnecting, buffer full, too large: the retry path sorts it out
             if self._in_flight.pop(reply, None) is not None:
                 self._retry(publish)
-            return
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._attempt_timeout, self._expire)
 
     async def _on_reply(self, msg: Msg) -> None:
         publish = self._in_flight.pop(msg.subject, None)
@@ -302,8 +332,7 @@ class PublishPipeline:
         queue.popleft()
         if queue:
             self._ready.append(queue[0])
-            if self._sender is None:
-                self._sender = asyncio.create_task(self._send_ready())
+            self._wake_sender()
         else:
             del self._queues[subject]
         publish.done(outcome)  # first: it may submit more, which drain() must then wait for

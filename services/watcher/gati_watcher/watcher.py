@@ -374,6 +374,7 @@ class TargetWatcher:
         reconnect_waiter = asyncio.ensure_future(self._connection.wait_reconnected())
         for waiter in (stop_waiter, reconnect_waiter):
             waiter.add_done_callback(lambda _: handoff.wake())
+        self._pipeline.hold()  # until the loop below yields, it submits and then sends itself
         try:
             while True:
                 if self._stop.is_set():
@@ -392,7 +393,9 @@ class TargetWatcher:
                     )
                 message = handoff.get_nowait()
                 if message is None:
+                    await self._pipeline.send_held()
                     await handoff.wait()  # woken by an item, shutdown or a reconnect
+                    self._pipeline.hold()
                     continue
                 if isinstance(message, WatchStopped):
                     handoff.release()
@@ -401,6 +404,7 @@ class TargetWatcher:
                 resource_version = message.resource_version or resource_version
                 self._handle(message, handoff)
         finally:
+            self._pipeline.release()
             stop_waiter.cancel()
             reconnect_waiter.cancel()
 
