@@ -67,6 +67,7 @@ from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
 from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.publisher import Publisher
 from gati_runtime.service import ServiceContext
+from gati_timescape import reads
 from gati_timescape.coalesce import Coalescer
 from gati_timescape.decommission import records_to_delete
 from gati_timescape.pass_plan import (
@@ -225,12 +226,10 @@ class Timescape:
     async def _resync(self, now: datetime) -> None:
         """Every namespace with a version still moving is due now: after a restart this is
         what resumes a pause whose deadline only the object remembers."""
-        listed = await asyncio.to_thread(
+        listed = await _answer(
             self._custom.list_cluster_custom_object, GROUP, VERSION, GATI_VERSION.plural
         )
-        for item in cast(dict[str, Any], listed).get("items") or []:
-            phase = (item.get("status") or {}).get("phase", VersionPhase.PENDING.value)
-            namespace = (item.get("metadata") or {}).get("namespace")
+        for namespace, phase in reads.version_phases(listed):
             if namespace and phase in MOVING:
                 self.wakes.setdefault(namespace, now)
 
@@ -354,19 +353,19 @@ class Timescape:
     async def _deployments(self, namespace: str) -> list[DeploymentReplicas]:
         """Every handler's Deployments of the namespace in one read; `readiness` picks each
         version's."""
-        listed = await asyncio.to_thread(
+        listed = await _answer(
             self._apps.list_namespaced_deployment,
             namespace,
             label_selector=f"{KIND_LABEL}={GATI_HANDLER.singular}",
         )
-        wire = self._apps.api_client.sanitize_for_serialization
-        return [DeploymentReplicas.from_wire(wire(item)) for item in listed.items]
+        return reads.deployments(listed)
 
     async def _list(self, namespace: str, plural: str) -> list[dict[str, Any]]:
-        result = await asyncio.to_thread(
-            self._custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
+        return reads.items(
+            await _answer(
+                self._custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
+            )
         )
-        return list(cast(dict[str, Any], result).get("items") or [])
 
     async def _create_version(self, namespace: str, handler: GatiHandler) -> None:
         """Server-side apply, so two replicas creating it at once both succeed."""
@@ -537,6 +536,20 @@ def _versions(
         handler = handlers.get(obj.spec.handler_ref.name)
         found.append(_Version(obj, handler, from_status(obj.status), namespace, raw))
     return found
+
+
+async def _answer(verb: Callable[..., Any], *args: Any, **options: Any) -> bytes:
+    """A read's answer as the bytes the server sent, for `reads` to decode only what a pass
+    uses; the client raises ApiException for an error status all the same."""
+
+    def call() -> bytes:
+        response = verb(*args, _preload_content=False, **options)
+        try:
+            return bytes(response.data)
+        finally:
+            response.release_conn()
+
+    return await asyncio.to_thread(call)
 
 
 async def _delete(verb: Callable[..., Any], name: str, namespace: str) -> None:
