@@ -25,6 +25,7 @@ from aiohttp import web
 from gati_kubesim import crds
 from gati_kubesim.admission import Admission
 from gati_kubesim.api import CRD_KEY, Api, WriteOptions
+from gati_kubesim.collector import PeriodicCollector
 from gati_kubesim.controllers import Controllers
 from gati_kubesim.faults import FaultRule, Faults
 from gati_kubesim.http import Access, HttpApi
@@ -55,8 +56,12 @@ class KubeSim:
         state_dir: Path | None = None,
         tls: bool | None = None,
         users: Mapping[str, str] | None = None,
+        owns_process: bool = False,
     ) -> None:
         """`tls` None means HTTPS exactly when a token is required (kubectl needs both).
+
+        `owns_process` says nothing else runs in this process, so kubesim may collect
+        garbage on its own schedule (`collector`); never for an in-process test server.
 
         `users` maps more bearer tokens to the user each one authenticates (for example
         `system:serviceaccount:gati-system:gati-watcher`). kubesim does not authorise them; it
@@ -90,6 +95,7 @@ class KubeSim:
         self.tls = required if tls is None else tls
         self.cert: ServingCert | None = None
         self._cert_dir: tempfile.TemporaryDirectory[str] | None = None
+        self.collector = PeriodicCollector() if owns_process else None
 
     @property
     def url(self) -> str:
@@ -122,6 +128,8 @@ class KubeSim:
             self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context
         )
         await site.start()
+        if self.collector is not None:
+            self.collector.start()
         server = site._server
         if self.port == 0 and server is not None:
             sockets = getattr(server, "sockets", None) or []
@@ -137,6 +145,8 @@ class KubeSim:
             self._runner = None
         if self.controllers is not None:
             await self.controllers.stop()
+        if self.collector is not None:
+            await self.collector.stop()
         if self.state_dir is not None:
             self.save(self.state_dir / SNAPSHOT)
         if self._cert_dir is not None:
