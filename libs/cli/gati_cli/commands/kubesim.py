@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             token=args.token,
             ready_after=args.ready_after,
             state_dir=args.state,
+            owns_process=True,
         ) as sim:
             if args.kubeconfig_out is not None:
                 sim.write_kubeconfig(args.kubeconfig_out)
