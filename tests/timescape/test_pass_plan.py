@@ -15,6 +15,7 @@ from gati_timescape.pass_plan import (
     NamespacePlan,
     PassVersion,
     PathPlan,
+    by_owner,
     health_windows,
     plan_namespace,
     readiness,
@@ -128,6 +129,12 @@ def test_readiness_counts_the_handlers_deployments_or_none_ready_before_they_exi
     assert readiness([], version("v3", 0, path=None)) == (0, 0)
     wire = {"metadata": {"labels": others.labels}, "spec": {"replicas": 2}, "status": {}}
     assert DeploymentReplicas.from_wire(wire) == ready("v1", 0)
+
+
+def test_deployments_are_found_by_their_owner_label_and_unlabelled_ones_are_no_ones() -> None:
+    unlabelled = DeploymentReplicas({"app": "v2"}, desired=1, ready=1)
+    owned = by_owner([ready("v1", 1), unlabelled, ready("v2", 1), ready("v2", 2, desired=3)])
+    assert owned == {"v1": [ready("v1", 1)], "v2": [ready("v2", 1), ready("v2", 2, desired=3)]}
 
 
 def test_health_windows_name_exactly_the_versions_the_pass_judges() -> None:

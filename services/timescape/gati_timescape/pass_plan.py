@@ -22,7 +22,7 @@ from typing import Any, Final
 from gati_contracts.events import OutcomeReport, OutcomeResult, RoutesEvent, TrafficSample
 from gati_contracts.handler import GatiHandler
 from gati_contracts.kinds import GATI_HANDLER
-from gati_contracts.labels import selector_labels
+from gati_contracts.labels import OWNER_LABEL, selector_labels
 from gati_contracts.ownership import owned_name
 from gati_contracts.rollout import RolloutSpec
 from gati_contracts.version import GatiVersion, VersionPhase
@@ -86,6 +86,18 @@ class DeploymentReplicas:
         )
 
 
+def by_owner(deployments: Iterable[DeploymentReplicas]) -> dict[str, list[DeploymentReplicas]]:
+    """Deployments by the object their owner label names, so a pass finds each version's in
+    one look-up instead of scanning all of them per version (a namespace of 2,500 handlers
+    made that the larger part of a pass)."""
+    owned: dict[str, list[DeploymentReplicas]] = {}
+    for deployment in deployments:
+        owner = deployment.labels.get(OWNER_LABEL)
+        if owner is not None:
+            owned.setdefault(owner, []).append(deployment)
+    return owned
+
+
 def readiness(deployments: Iterable[DeploymentReplicas], version: PassVersion) -> tuple[int, int]:
     """Ready and desired replicas of the Deployments of the version's handler. None rendered
     yet: what the handler asks for, none ready, so a version whose pods do not exist cannot pass
@@ -139,11 +151,14 @@ def plan_namespace(
     """Decide a pass at `now`. `samples`: each judged version's traffic by version name (any
     that covers its `health_windows` entry; `read_health` keeps the window); `arrived`: the
     samples that triggered the pass, counted toward decommission; `source` stamps the tables."""
-    replicas = tuple(deployments)
+    owned = by_owner(deployments)
     stored = samples or {}
 
+    def replicas_of(version: PassVersion) -> tuple[int, int]:
+        return readiness(owned.get(version.obj.spec.handler_ref.name, ()), version)
+
     def health(version: PassVersion, since: datetime) -> HealthReading:
-        ready, desired = readiness(replicas, version)
+        ready, desired = replicas_of(version)
         return read_health(
             stored.get(version.name, ()),
             ready_replicas=ready,
@@ -159,7 +174,7 @@ def plan_namespace(
             group,
             now,
             health=health,
-            replicas_of=lambda v: readiness(replicas, v),
+            replicas_of=replicas_of,
             arrived=[s for s in arrived if s.handler == path],
             source=source,
         )
