@@ -20,7 +20,7 @@ from gati_cli.main import main as cli_main
 from gati_contracts.subjects import STREAM
 from gati_runtime.embedded_nats import free_port
 from gati_runtime.health import HealthServer
-from gati_runtime.service import ServiceContext, serve
+from gati_runtime.service import ServiceContext, event_loop_factory, serve
 from gati_runtime.settings import Settings
 
 SERVICE_SCRIPT = Path(__file__).with_name("drain_service.py")
@@ -210,3 +210,19 @@ def test_load_service_finds_main_in_the_service_module(
     assert load_service("fakesvc").__name__ == "main"
     with pytest.raises(ServiceNotBuiltError, match="defines no async main"):
         load_service("halfsvc")
+
+
+def test_services_run_on_uvloop_when_it_imports() -> None:
+    factory, name = event_loop_factory()
+    assert name == "uvloop"
+    assert factory is not None
+    loop = factory()
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
+
+
+def test_without_uvloop_the_standard_loop_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # makes `import uvloop` raise ImportError
+    assert event_loop_factory() == (None, "asyncio")

@@ -75,7 +75,21 @@ def run_service(name: str, main: ServiceMain, settings: Settings) -> int:
     """Blocking entry point for `gati-operator run` and tests that run a service as a process."""
     configure_logging(settings.log_format, settings.log_level)
     settings.log_unknown_variables()
-    return asyncio.run(serve(name, main, settings))
+    loop_factory, loop_name = event_loop_factory()
+    log.info("event_loop_selected", service=name, loop=loop_name)
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(serve(name, main, settings))
+
+
+def event_loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
+    """uvloop when it imports: asyncio's own loop machinery was ~22 % of a service's CPU per
+    event, and uvloop runs the same coroutines for a fraction of that. Without it (a platform
+    it has no wheel for) the standard loop still works, only slower; `None` means that loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None, "asyncio"
+    return uvloop.new_event_loop, "uvloop"
 
 
 async def serve(name: str, main: ServiceMain, settings: Settings) -> int:
