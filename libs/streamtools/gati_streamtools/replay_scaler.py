@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from gati_contracts.events import ChangeEvent, ChangeType, TrafficSample
+from gati_contracts.events import ChangeEvent, ChangeType, OutcomeReport, TrafficSample
 from gati_contracts.handler import GatiHandler
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER
 from gati_contracts.labels import selector_labels
@@ -39,7 +39,6 @@ from gati_scaler.decision import replay_seconds
 from gati_scaler.options import ScalerOptions
 from gati_scaler.plan import (
     Holding,
-    Report,
     hpa_deleted,
     hpa_due,
     plan_hpa,
@@ -255,7 +254,7 @@ class ScalerReplay(TimedReplay):
         held.window = window
         return window
 
-    def _report(self, key: Key, report: Report, now: datetime, change: str = "") -> Decision:
+    def _report(self, key: Key, report: OutcomeReport, now: datetime, change: str = "") -> Decision:
         """The outcome the service would publish; its `details` as the service's."""
         change = change or f"{report.result.value} {report.reason}: {report.message}"
         return self._decided(_target(key), report.action, now, change, details=report.details)

@@ -29,6 +29,7 @@ from typing import Final
 from gati_contracts.events import (
     ChangeEvent,
     ChangeType,
+    OutcomeReport,
     RoutesEvent,
     TrafficSample,
 )
@@ -46,7 +47,6 @@ from gati_timescape.pass_plan import (
     plan_namespace,
 )
 from gati_timescape.routing import RoutingError
-from gati_timescape.state import Outcome as StepOutcome
 from gati_timescape.state import VersionState
 from gati_timescape.status import from_status
 
@@ -186,7 +186,9 @@ class TimescapeReplay(TimedReplay):
             self._wakes[name] = plan.wake
         return decided
 
-    def _outcome(self, namespace: str, name: str, outcome: StepOutcome, now: datetime) -> Decision:
+    def _outcome(
+        self, namespace: str, name: str, outcome: OutcomeReport, now: datetime
+    ) -> Decision:
         return self._decided(
             f"{GATI_VERSION.kind} {namespace}/{name}",
             outcome.action,

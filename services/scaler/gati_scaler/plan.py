@@ -170,8 +170,3 @@ def plan_scale(
     )
     recording = replace(holding, applied=applied, recorded=recorded)
     return ScalePlan(decision, changed, report, recording)
-
-
-Report = OutcomeReport
-"""The name `replay --service scaler` (gati_streamtools.replay_scaler) imports; it goes once
-that module imports `OutcomeReport` from gati_contracts.events."""

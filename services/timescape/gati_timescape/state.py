@@ -52,8 +52,3 @@ class Decision:
     wake_at: datetime | None = None
     """Evaluate again at this time even without new input; None waits for input alone. A time
     already past means "evaluate again now": each evaluation takes at most one step."""
-
-
-Outcome = OutcomeReport
-"""The name `replay --service timescape` (gati_streamtools.replay_timescape) imports; it goes
-once that module imports `OutcomeReport` from gati_contracts.events."""
