@@ -69,6 +69,7 @@ from gati_contracts.objects import InvalidObjectError, parse_object
 from gati_contracts.subjects import CR_ROOT, ObjectSubject, parse_subject, status_subject
 from gati_contracts.workload import WorkloadPhase
 from gati_reconciler.diff import rendered_changes
+from gati_reconciler.lease_renewal import LeaseRenewal
 from gati_reconciler.manifests import ManifestError, render
 from gati_reconciler.render_cache import RenderCache
 from gati_reconciler.retirement import (
@@ -89,7 +90,7 @@ from gati_reconciler.targets import (
 )
 from gati_runtime.consumer import Delivery, Poison
 from gati_runtime.kube_api import Kube, KubeError, collection_path
-from gati_runtime.lease import Lease, Leases, lease_key
+from gati_runtime.lease import Leases, lease_key
 from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
 from gati_runtime.publisher import Publisher
 
@@ -332,25 +333,17 @@ class Reconciler:
                 "another replica is reconciling this object",
                 after=busy_delay(delivery.attempt, self._lease_ttl),
             )
-        work = asyncio.create_task(self._reconcile(delivery, subject, trigger))
-        held: Lease | None = lease
+        renewal = LeaseRenewal(self._leases, lease, renew_every(self._lease_ttl).total_seconds())
         try:
-            every = renew_every(self._lease_ttl).total_seconds()
-            while not (await asyncio.wait({work}, timeout=every))[0]:
-                renewed = await self._leases.renew(lease)
-                if renewed is None:
-                    # Expired (this process stalled, or NATS was away longer than the TTL) and
-                    # maybe taken: stop here and let the event come back to whoever holds it.
-                    held = None
-                    LEASE_LOST.labels(CONTROLLER).inc()
-                    return Retry("the object's lease was lost during the reconcile")
-                held = lease = renewed
-            return work.result()
+            return await self._reconcile(delivery, subject, trigger)
+        except asyncio.CancelledError:
+            reason = renewal.cut_short()
+            if reason is None:
+                raise
+            LEASE_LOST.labels(CONTROLLER).inc()
+            return Retry(reason)
         finally:
-            if not work.done():
-                work.cancel()
-                with contextlib.suppress(BaseException):
-                    await work
+            held = await renewal.stop()
             if held is not None:
                 try:
                     await self._leases.release(held)
