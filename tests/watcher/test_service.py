@@ -17,7 +17,7 @@ from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.publisher import Publisher
 from gati_runtime.service import ServiceContext
 from gati_runtime.settings import Settings
-from gati_watcher.service import YOUNG_COLLECTION_THRESHOLD, freeze_start_up_heap, main
+from gati_watcher.service import main
 from watcher.helpers import Cluster, handler, stream_tail
 
 
@@ -28,15 +28,6 @@ def collector_restored() -> Iterator[None]:
     yield
     gc.unfreeze()
     gc.set_threshold(*threshold)
-
-
-@pytest.mark.usefixtures("collector_restored")
-def test_the_start_up_heap_is_frozen_and_collections_spaced_out() -> None:
-    survivor = [object()]
-    freeze_start_up_heap()
-    assert gc.get_freeze_count() > 0
-    assert not any(survivor is o for o in gc.get_objects())  # out of every generation
-    assert gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD
 
 
 @pytest.mark.usefixtures("collector_restored")
