@@ -144,6 +144,11 @@ class Scaler:
     def held(self) -> frozenset[Key]:
         return frozenset(self._held)
 
+    @property
+    def tracked(self) -> frozenset[Key]:
+        """The handlers whose spec this replica keeps: what its memory and each tick grow with."""
+        return frozenset(self._known)
+
     # -- inputs -------------------------------------------------------------------------------
 
     async def on_change(self, delivery: Delivery[ChangeEvent]) -> Outcome:
@@ -274,6 +279,15 @@ class Scaler:
                 held.tail = None
 
     async def resync(self) -> None:
+        # An HPA whose handler left mode hpa while no scaler ran is still ours to delete.
+        hpas = await self._kube.list(
+            f"/apis/{HPA_API}/{HPA_PLURAL}", f"{KIND_LABEL}={GATI_HANDLER.singular}"
+        )
+        with_hpa = set[Key]()
+        for item in hpas:
+            metadata = item.get("metadata") or {}
+            owner = (metadata.get("labels") or {}).get(OWNER_LABEL)
+            with_hpa.add((metadata.get("namespace") or "", owner or ""))
         items = await self._kube.list(f"/apis/{GATI_HANDLER.api_version}/{GATI_HANDLER.plural}", "")
         seen: set[Key] = set()
         for item in items:
@@ -281,19 +295,11 @@ class Scaler:
                 handler = GatiHandler.from_wire(item)
             except ValidationError:
                 continue
-            seen.add(self._remember(handler))
-        for key in [key for key in self._known if key not in seen]:
+            key = (handler.metadata.namespace or "", handler.metadata.name)
+            orphan = key in with_hpa and handler.spec.scaling.mode is not ScalingMode.HPA
+            seen.add(self._remember(handler, orphan_hpa=orphan))
+        for key in [key for key in self._known.keys() | self._held.keys() if key not in seen]:
             await self._forget(key)
-        # An HPA whose handler left mode hpa while no scaler ran is still ours to delete.
-        hpas = await self._kube.list(
-            f"/apis/{HPA_API}/{HPA_PLURAL}", f"{KIND_LABEL}={GATI_HANDLER.singular}"
-        )
-        for item in hpas:
-            metadata = item.get("metadata") or {}
-            owner = (metadata.get("labels") or {}).get(OWNER_LABEL)
-            known = self._known.get((metadata.get("namespace") or "", owner or ""))
-            if known is not None:
-                known.orphan_hpa = known.handler.spec.scaling.mode is not ScalingMode.HPA
 
     async def _tick_one(self, key: Key) -> None:
         held = self._held.get(key)
@@ -309,16 +315,25 @@ class Scaler:
 
     # -- acting -------------------------------------------------------------------------------
 
-    def _remember(self, handler: GatiHandler) -> Key:
+    def _remember(self, handler: GatiHandler, *, orphan_hpa: bool | None = None) -> Key:
+        """Cache the handler while the scaler has something to do for it: it is scaled, held,
+        or has an HPA left to delete (`orphan_hpa`, as the last resync found; None keeps what
+        was known). Any other handler is not kept, so memory and each tick grow with the
+        scaled handlers, not with every handler of the cluster."""
         key = (handler.metadata.namespace or "", handler.metadata.name)
         known = self._known.get(key)
         if known is None:
-            self._known[key] = _Known(handler)
+            known = _Known(handler)
         elif (handler.metadata.generation or 0) >= (known.handler.metadata.generation or 0):
-            before = known.handler.spec
-            self._by_traffic.pop((key[0], before.handler_path, before.version), None)
+            self._unindex(key, known)
             known.handler = handler
-        spec = self._known[key].handler.spec
+        if orphan_hpa is not None:
+            known.orphan_hpa = orphan_hpa
+        if not (scaled(known.handler) or known.orphan_hpa or key in self._held):
+            self._unindex(key, self._known.pop(key, known))
+            return key
+        self._known[key] = known
+        spec = known.handler.spec
         self._by_traffic[(key[0], spec.handler_path, spec.version)] = key
         held = self._held.get(key)
         if held is not None and held.holding.recorded is not None:
@@ -331,11 +346,14 @@ class Scaler:
     async def _forget(self, key: Key) -> None:
         known = self._known.pop(key, None)
         if known is not None:
-            spec = known.handler.spec
-            traffic = (key[0], spec.handler_path, spec.version)
-            if self._by_traffic.get(traffic) == key:
-                del self._by_traffic[traffic]
+            self._unindex(key, known)
         await self._drop(key, release=True)
+
+    def _unindex(self, key: Key, known: _Known) -> None:
+        spec = known.handler.spec
+        traffic = (key[0], spec.handler_path, spec.version)
+        if self._by_traffic.get(traffic) == key:
+            del self._by_traffic[traffic]
 
     async def _settle(self, key: Key) -> Outcome:
         """Act on one handler if this replica holds (or can take) its lease."""
