@@ -50,6 +50,21 @@ def test_message_context_reaches_structlog_and_stdlib_lines(json_log: io.StringI
     assert "event_id" not in outside
 
 
+def test_a_nested_message_context_gives_back_the_outer_one() -> None:
+    with structlog.contextvars.bound_contextvars(service="reconciler"):
+        with message_context(event_id="outer", object_key="a", traceparent=None, attempt=1):
+            with message_context(event_id="inner", object_key="b", traceparent=TRACEPARENT):
+                assert structlog.contextvars.get_contextvars()["event_id"] == "inner"
+            assert structlog.contextvars.get_contextvars() == {
+                "service": "reconciler",
+                "event_id": "outer",
+                "object_key": "a",
+                "trace_id": None,
+                "attempt": 1,
+            }
+        assert structlog.contextvars.get_contextvars() == {"service": "reconciler"}
+
+
 def test_level_filters_debug(json_log: io.StringIO) -> None:
     structlog.get_logger().debug("noise")
     assert json_log.getvalue() == ""
