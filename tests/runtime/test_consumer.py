@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from nats.aio.msg import Msg
 from prometheus_client import REGISTRY
 
 from fixtures.nats_server import PrivateBus
@@ -19,6 +21,7 @@ from gati_runtime.consumer import (
     Delivery,
     Poison,
     PoisonCallback,
+    delivery_position,
 )
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import DONE, Backoff, Fail, Outcome, Retry
@@ -384,3 +387,22 @@ async def test_a_last_delivery_lost_with_its_replica_still_reaches_the_poison_ca
     assert json.loads(poison.data) == {"n": 1}
     assert "without being settled" in poison.reason
     assert handled == []
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "$JS.ACK.GATI.reconciler.3.1234.77.1700000000000000000.5",
+        "$JS.ACK._.ACCHASH.GATI.reconciler.3.1234.77.1700000000000000000.5.tok",
+        "$JS.ACK.hub.ACCHASH.GATI.reconciler.1.9.9.1700000000000000000.0",
+    ],
+)
+def test_delivery_position_reads_what_nats_py_reads(reply: str) -> None:
+    metadata = Msg(None, subject="x", reply=reply).metadata  # type: ignore[arg-type]
+    assert delivery_position(reply) == (metadata.sequence.stream, metadata.num_delivered)
+
+
+@pytest.mark.parametrize("reply", ["_INBOX.abc.def", "$JS.ACK.GATI.reconciler.3", ""])
+def test_a_reply_that_is_no_ack_subject_is_named_in_the_error(reply: str) -> None:
+    with pytest.raises(ValueError, match="not a JetStream ack subject"):
+        delivery_position(reply)
