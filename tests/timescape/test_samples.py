@@ -70,3 +70,19 @@ async def test_a_version_without_samples_reads_an_empty_window(
         since=datetime.now(UTC) - timedelta(minutes=1),
     )
     assert read == []
+
+
+async def test_samples_all_stored_before_the_window_read_as_an_empty_one(
+    gati_connection: NatsConnection,
+) -> None:
+    now = datetime.now(UTC)
+    await publish(gati_connection, sample("v7", 100, 1, now))
+    read = await samples_since(
+        gati_connection.js,
+        METRICS_STREAM,
+        namespace="shop",
+        path="/api/orders",
+        version_id="v7",
+        since=now + timedelta(minutes=1),  # the stored one is older than the read's start
+    )
+    assert read == []
