@@ -40,10 +40,14 @@ def test_a_field_of_the_wrong_type_is_refused_naming_it() -> None:
         reads.deployments(listed({"status": {"readyReplicas": "two"}}))
 
 
-def test_custom_objects_come_back_whole() -> None:
+def test_custom_objects_come_back_whole_one_at_a_time() -> None:
     version = {"metadata": {"name": "users-v1"}, "spec": {"versionId": "v1"}, "status": {}}
-    assert reads.items(listed(version)) == [version]
-    assert reads.items(b"{}") == []
+    assert list(reads.objects(listed(version, version))) == [version, version]
+    assert list(reads.objects(b"{}")) == []
+    not_an_object = reads.objects(listed(version, [1]))  # type: ignore[arg-type]
+    assert next(not_an_object) == version
+    with pytest.raises(ValueError, match=r"Expected `object`"):
+        next(not_an_object)
 
 
 def test_a_version_never_reconciled_is_pending() -> None:

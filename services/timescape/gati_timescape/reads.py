@@ -4,12 +4,12 @@ A pass lists every handler, version and Deployment of its namespace. Through the
 client's typed models 2,500 Deployments (pod template, managedFields and all) took hundreds of
 megabytes and most of a pass's CPU, only for the planner to read three fields of each; here a
 list is decoded once by msgspec into just the fields the pass uses, so the rest of each object
-is never built. Handlers and versions stay whole dicts: their models are validated from them
-and a version's status is written back over the object as read.
+is never built. Handlers and versions are validated into their models one object at a time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -41,7 +41,7 @@ class _Deployments(msgspec.Struct):
 
 
 class _Items(msgspec.Struct):
-    items: list[dict[str, Any]] | None = None
+    items: list[msgspec.Raw] | None = None
 
 
 class _Where(msgspec.Struct):
@@ -75,9 +75,12 @@ def deployments(data: bytes) -> list[DeploymentReplicas]:
     ]
 
 
-def items(data: bytes) -> list[dict[str, Any]]:
-    """The objects of a list, each as the JSON it is."""
-    return msgspec.json.decode(data, type=_Items).items or []
+def objects(data: bytes) -> Iterator[dict[str, Any]]:
+    """The objects of a list, each as the JSON it is, decoded one at a time as they are taken:
+    each is a slice of `data` until then, so a caller that keeps a model of each, not the
+    JSON, never holds every object's JSON at once."""
+    for item in msgspec.json.decode(data, type=_Items).items or ():
+        yield msgspec.json.decode(item, type=dict[str, Any])
 
 
 def version_phases(data: bytes) -> list[tuple[str | None, str]]:

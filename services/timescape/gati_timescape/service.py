@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, cast
@@ -143,7 +143,6 @@ class _Version(PassVersion):
     """A version as read, with what writing its status back needs."""
 
     namespace: str
-    raw: dict[str, Any]
 
 
 class Timescape:
@@ -249,13 +248,17 @@ class Timescape:
         return DONE
 
     async def _reconcile(self, namespace: str, traffic: Sequence[TrafficSample] = ()) -> None:
-        handler_items, version_items, deployments = await asyncio.gather(
+        handler_list, version_list, deployments = await asyncio.gather(
             self._list(namespace, GATI_HANDLER.plural),
             self._list(namespace, GATI_VERSION.plural),
             self._deployments(namespace),
         )
-        handlers = {h.metadata.name: h for h in map(GatiHandler.from_wire, handler_items)}
-        versions = _versions(namespace, version_items, handlers)
+        handlers = {
+            h.metadata.name: h for h in map(GatiHandler.from_wire, reads.objects(handler_list))
+        }
+        del handler_list
+        versions = _versions(namespace, reads.objects(version_list), handlers)
+        del version_list
         known = {v.obj.spec.handler_ref.name for v in versions}
         missing = [h for name, h in handlers.items() if name not in known]
         if missing:
@@ -263,7 +266,7 @@ class Timescape:
             # only does what the retried pass would do again.
             await asyncio.gather(*(self._create_version(namespace, h) for h in missing))
             versions = _versions(
-                namespace, await self._list(namespace, GATI_VERSION.plural), handlers
+                namespace, reads.objects(await self._list(namespace, GATI_VERSION.plural)), handlers
             )
         now = datetime.now(UTC)
         by_name = {v.name: v for v in versions}
@@ -360,11 +363,9 @@ class Timescape:
         )
         return reads.deployments(listed)
 
-    async def _list(self, namespace: str, plural: str) -> list[dict[str, Any]]:
-        return reads.items(
-            await _answer(
-                self._custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
-            )
+    async def _list(self, namespace: str, plural: str) -> bytes:
+        return await _answer(
+            self._custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
         )
 
     async def _create_version(self, namespace: str, handler: GatiHandler) -> None:
@@ -421,8 +422,19 @@ class Timescape:
         )
         if status == version.obj.status:
             return version.obj.metadata.resource_version
-        body = dict(version.raw)
-        body["status"] = status.to_wire()
+        # The status endpoint takes status alone (and resourceVersion as the precondition);
+        # the rest of the object is the server's, so the JSON read need not be kept to send.
+        meta = version.obj.metadata
+        body = {
+            "apiVersion": GATI_VERSION.api_version,
+            "kind": GATI_VERSION.kind,
+            "metadata": {
+                "name": meta.name,
+                "namespace": version.namespace,
+                "resourceVersion": meta.resource_version,
+            },
+            "status": status.to_wire(),
+        }
         written = await asyncio.to_thread(
             self._custom.replace_namespaced_custom_object_status,
             GROUP,
@@ -522,7 +534,7 @@ class Timescape:
 
 
 def _versions(
-    namespace: str, listed: Sequence[dict[str, Any]], handlers: Mapping[str, GatiHandler]
+    namespace: str, listed: Iterable[dict[str, Any]], handlers: Mapping[str, GatiHandler]
 ) -> list[_Version]:
     found = []
     for raw in listed:
@@ -534,7 +546,7 @@ def _versions(
             )
             continue
         handler = handlers.get(obj.spec.handler_ref.name)
-        found.append(_Version(obj, handler, from_status(obj.status), namespace, raw))
+        found.append(_Version(obj, handler, from_status(obj.status), namespace))
     return found
 
 
