@@ -394,7 +394,7 @@ class Timescape:
                 "breaking": handler.spec.timescape.breaking,
             },
         }
-        await asyncio.to_thread(
+        await _answer(
             self._custom.patch_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -500,7 +500,9 @@ class Timescape:
             "metadata": {"name": ROUTES_CONFIG_MAP, "namespace": namespace},
             "data": {config_map_key(t.path): json.dumps(table_json(t)) for t in tables},
         }
-        await asyncio.to_thread(
+        # Its answer is not read: the client would build typed models of every path's table
+        # and of the managedFields naming each, the largest object a pass touches.
+        await _answer(
             self._core.patch_namespaced_config_map,
             ROUTES_CONFIG_MAP,
             namespace,
@@ -551,8 +553,9 @@ def _versions(
 
 
 async def _answer(verb: Callable[..., Any], *args: Any, **options: Any) -> bytes:
-    """A read's answer as the bytes the server sent, for `reads` to decode only what a pass
-    uses; the client raises ApiException for an error status all the same."""
+    """A call's answer as the bytes the server sent, for `reads` to decode only what a pass
+    uses (or for a write to ignore); the client raises ApiException for an error status all
+    the same."""
 
     def call() -> bytes:
         response = verb(*args, _preload_content=False, **options)
