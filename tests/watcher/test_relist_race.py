@@ -186,8 +186,10 @@ async def test_a_recreation_follows_its_predecessors_deletion_exactly_once(
     gati_bus: Client,
     gati_connection: NatsConnection,
 ) -> None:
-    """A watcher forgets a subject's sequence after a deletion (memory stays one int per
-    object), so the recreation's publish conflicts with the deletion and is decided again: an
+    """A watcher keeps the sequence of the deletions it stored, so a recreation it watches
+    publishes on top of its predecessor's deletion: one replica records every state of the new
+    incarnation even when the object changes again at once (a re-read after a conflict would
+    fold the creation into the newer state). With two, the loser of a race re-reads, and an
     earlier incarnation on top is older than any state of the living one."""
     async with contextlib.AsyncExitStack() as stack:
         tail = await stack.enter_async_context(stream_tail(gati_bus))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -61,6 +62,8 @@ CAPACITY_ENV = "GATI_WATCH_CAPACITY"
 _WATCH_TYPES = {"ADDED": ChangeType.ADDED, "MODIFIED": ChangeType.MODIFIED}
 REDECIDE_ATTEMPTS = 5
 """Times one subject is read and decided again before the relist gives up (and is retried)."""
+DELETIONS_KEPT = 10_000
+"""Recent deletions whose stream sequence a replica keeps (see `Watcher._deletions`)."""
 
 Decide = Callable[[ChangeEvent | None, Mapping[str, Any] | None], list[Change]]
 """What to publish on a subject, given its last event and the object now (None: gone)."""
@@ -128,7 +131,13 @@ class TargetWatcher:
         self._sequences: dict[str, int] = {}
         """Per subject, the stream sequence of a message holding the state this replica last
         read of its object: what the next change read of it must find on top. Seeded by each
-        relist, kept by every PubAck; one int per object (a deletion's entry is dropped)."""
+        relist, kept by every PubAck; one int per living object."""
+        self._deletions: OrderedDict[str, int] = OrderedDict()
+        """The same for the latest `DELETIONS_KEPT` deletions this replica stored, so a prompt
+        recreation publishes on top of its predecessor's deletion instead of conflicting and
+        re-reading an object that may have changed again since (which folds the creation's
+        state into the newer one). Bounded, so memory stays one int per living object plus a
+        constant; a recreation after an entry aged out takes the conflict path, which is safe."""
         self._settling: set[asyncio.Task[None]] = set()
         self._unsettled = False
         """A subject could not be settled after a conflict: the watch gives way to a relist."""
@@ -243,9 +252,18 @@ class TargetWatcher:
 
     def _remember(self, subject: str, change: ChangeType, sequence: int) -> None:
         if change is ChangeType.DELETED:
-            self._sequences.pop(subject, None)  # a recreation settles against the deletion
+            self._sequences.pop(subject, None)
+            self._deletions[subject] = sequence
+            self._deletions.move_to_end(subject)
+            if len(self._deletions) > DELETIONS_KEPT:
+                self._deletions.popitem(last=False)
         else:
+            self._deletions.pop(subject, None)
             self._sequences[subject] = sequence
+
+    def _expected(self, subject: str) -> int:
+        """The sequence a watched change of `subject` must find on top (0: none known)."""
+        return self._sequences.get(subject) or self._deletions.get(subject, 0)
 
     async def _settle(
         self, subject: str, named: Mapping[str, Any], decide: Decide
@@ -437,7 +455,7 @@ class TargetWatcher:
             item.obj,
             item.received,
             done,
-            expect_last=lambda: self._sequences.get(subject, 0),
+            expect_last=lambda: self._expected(subject),
         )
 
     def _submit(
