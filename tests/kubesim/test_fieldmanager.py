@@ -347,7 +347,7 @@ env_lists = st.lists(st.sampled_from("XYZ"), unique=True, min_size=1, max_size=3
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(label_maps, label_maps, env_lists, env_lists)
 def test_a_sole_applier_always_gets_exactly_what_it_applied(
     first: dict[str, str], second: dict[str, str], env1: list[Any], env2: list[Any]
@@ -362,7 +362,7 @@ def test_a_sole_applier_always_gets_exactly_what_it_applied(
     assert server_side_apply(result, config(second, env2), "m", False, DEPLOY, now=T2) == result
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(label_maps, label_maps)
 def test_updates_never_lose_to_an_unforced_apply(
     applied: dict[str, str], edited: dict[str, str]
@@ -395,7 +395,7 @@ junk = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(junk, junk, st.booleans())
 def test_arbitrary_bodies_give_an_answer_never_a_crash(
     first: Any, second: Any, force: bool
@@ -474,7 +474,7 @@ KINDS = [
 ]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     st.sampled_from(KINDS),
     st.dictionaries(st.sampled_from(["labels", "finalizers", "generation", "uid"]), shaped),

@@ -474,7 +474,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.dictionaries(st.sampled_from(["known", "nested", "free", "items", "x"]), json_values))
 def test_prune_is_idempotent_and_never_crashes(spec: dict[str, Any]) -> None:
     once = prune(obj(spec), PRUNE_SCHEMA)
@@ -524,7 +524,7 @@ fuzzed = st.recursive(
 
 
 @pytest.mark.skipif(not PROJECT_SCHEMAS, reason="deploy/crds holds no CRDs to fuzz")
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(st.data(), st.dictionaries(st.sampled_from(FIELD_NAMES), fuzzed, max_size=6))
 def test_project_crds_never_crash_admission(data: st.DataObject, spec: dict[str, Any]) -> None:
     """Any body, however wrong, yields causes or a clean object, never an exception."""

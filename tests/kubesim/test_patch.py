@@ -62,7 +62,7 @@ json_values = st.recursive(
 json_objects = st.dictionaries(st.sampled_from("abcd"), json_values, max_size=4)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(json_objects, json_objects)
 def test_json_merge_patch_is_idempotent(target: dict[str, Any], patch: dict[str, Any]) -> None:
     once = json_merge_patch(target, patch)
@@ -339,7 +339,7 @@ def test_strategic_merge_unsupported_for_custom_resources() -> None:
         strategic_merge_patch({}, {}, "gati.dev/v1/GatiHandler")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(json_objects, json_objects)
 def test_strategic_merge_equals_merge_patch_without_lists(
     target: dict[str, Any], patch: dict[str, Any]
@@ -429,7 +429,7 @@ def test_json_patch_is_all_or_nothing() -> None:
     assert "spec" in DOC
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(json_objects, json_objects)
 def test_json_patch_agrees_with_reference_diff(
     source: dict[str, Any], target: dict[str, Any]
@@ -462,7 +462,7 @@ garbage = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(garbage, garbage)
 def test_garbage_patches_give_patch_errors_never_crashes(pod: Any, meta: Any) -> None:
     patch = {"metadata": meta, "spec": {"template": {"spec": pod}}}
@@ -482,7 +482,7 @@ ops_lists = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(ops_lists)
 def test_garbage_json_patches_give_patch_errors_never_crashes(ops: list[Any]) -> None:
     with contextlib.suppress(PatchError):

@@ -519,7 +519,7 @@ handler_specs = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(handler_specs)
 def test_any_valid_handler_renders_schema_valid_objects(spec: dict[str, Any]) -> None:
     objects = render(gh(**spec))

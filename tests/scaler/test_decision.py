@@ -356,7 +356,7 @@ def simulate(spec: ScalingSpec, traffic: Sequence[int | None], start: int) -> Ru
     return Run(spec, decisions)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(specs, ticks, st.integers(0, 25))
 def test_replicas_stay_within_bounds_or_zero_only_when_allowed(
     spec: ScalingSpec, traffic: list[int | None], start: int
@@ -375,7 +375,7 @@ def test_replicas_stay_within_bounds_or_zero_only_when_allowed(
             assert max(1, spec.min_replicas) <= desired <= spec.max_replicas, decision
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(specs, ticks, st.integers(0, 25))
 def test_never_scales_below_a_recommendation_within_the_stabilization_window(
     spec: ScalingSpec, traffic: list[int | None], start: int
@@ -393,7 +393,7 @@ def test_never_scales_below_a_recommendation_within_the_stabilization_window(
             assert decision.desired_replicas >= bound, (earlier, decision)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(specs, ticks, st.integers(0, 25))
 def test_missing_samples_never_scale_down(
     spec: ScalingSpec, traffic: list[int | None], start: int
@@ -408,7 +408,7 @@ def test_missing_samples_never_scale_down(
             assert decision.desired_replicas == expected, decision
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(specs, ticks, st.integers(0, 25))
 def test_a_replica_replaying_recent_samples_decides_the_same(
     spec: ScalingSpec, traffic: list[int | None], start: int

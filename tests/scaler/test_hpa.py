@@ -9,7 +9,7 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.samples import handler
@@ -122,7 +122,6 @@ def test_rendering_does_not_alias_the_handler() -> None:
     assert source.model_dump() == before
 
 
-@settings(deadline=None)  # a loaded 2-core CI box must not fail on timing
 @given(
     low=st.integers(0, 20),
     span=st.integers(0, 100),

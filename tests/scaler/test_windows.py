@@ -6,7 +6,7 @@ import contextlib
 from datetime import timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gati_contracts.events import TrafficSample
@@ -119,7 +119,6 @@ samples_strategy = st.lists(
 )
 
 
-@settings(deadline=None)  # a loaded 2-core CI box must not fail on timing
 @given(samples_strategy)
 def test_folding_the_same_samples_reaches_the_same_state(samples: list[TrafficSample]) -> None:
     first, second = window_of(samples), window_of(list(samples))
@@ -129,7 +128,6 @@ def test_folding_the_same_samples_reaches_the_same_state(samples: list[TrafficSa
         assert first.idle_seconds(at(t)) == second.idle_seconds(at(t))
 
 
-@settings(deadline=None)  # a loaded 2-core CI box must not fail on timing
 @given(samples_strategy)
 def test_folding_is_idempotent_per_sample(samples: list[TrafficSample]) -> None:
     """At-least-once delivery: each sample arriving twice in a row changes no rate."""
@@ -178,7 +176,6 @@ received = st.tuples(
 )
 
 
-@settings(deadline=None)  # a loaded 2-core CI box must not fail on timing
 @given(st.lists(received, max_size=40))
 def test_replaying_with_receipt_times_reaches_the_live_state(
     pairs: list[tuple[TrafficSample, float]],

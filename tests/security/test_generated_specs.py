@@ -56,7 +56,6 @@ def generated_specs(count: int) -> list[dict[str, Any]]:
 
     @settings(
         max_examples=count,
-        deadline=None,
         database=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
