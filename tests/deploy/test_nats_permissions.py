@@ -119,10 +119,17 @@ def single_node(tmp_path: Path) -> Iterator[list[str]]:
         yield urls
 
 
-async def _connect(urls: list[str], user: str, errors: list[str] | None = None) -> Client:
+async def _connect(
+    urls: list[str],
+    user: str,
+    errors: list[str] | None = None,
+    noticed: asyncio.Event | None = None,
+) -> Client:
     async def record(error: Exception) -> None:
         if errors is not None:
             errors.append(str(error))
+        if noticed is not None:
+            noticed.set()
 
     return await nats.connect(
         servers=urls,
@@ -379,13 +386,18 @@ async def test_services_may_hear_max_deliveries_advisories(cluster: list[str], u
     """A consumer loop learns of a message it gave up on from this advisory; only services
     consume, so tooling (the control that a refusal is seen) is refused it."""
     errors: list[str] = []
-    nc = await _connect(cluster, user, errors)
+    noticed = asyncio.Event()
+    nc = await _connect(cluster, user, errors, noticed)
     subject = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{STREAM}.{user}"
+    expected = user == "tooling"
     try:
         await nc.subscribe(subject)
         await nc.flush(timeout=5)  # the server answers a refused SUB before this PING's PONG
-        await asyncio.sleep(0)  # and nats-py hands the answer to error_cb as a task
+        # nats-py hands that answer to error_cb through tasks of its own, which may run some
+        # loop turns later: wait for it (briefly, when none should come) before closing.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(noticed.wait(), 5.0 if expected else 0.2)
     finally:
         await nc.close()
     refused = [e for e in errors if "permissions violation" in e and subject.lower() in e.lower()]
-    assert bool(refused) == (user == "tooling"), errors
+    assert bool(refused) == expected, errors
