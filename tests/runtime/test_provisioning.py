@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
 
+import nats
 import pytest
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy, StorageType
 
 from fixtures.nats_server import ANCHOR_STREAM
 from gati_contracts.subjects import LEASES_BUCKET, METRICS_STREAM, ROUTES_BUCKET, STREAM
+from gati_runtime.embedded_nats import NatsCluster
 from gati_runtime.provisioning import (
     ConsumerSpec,
     ProvisioningError,
@@ -145,3 +149,23 @@ async def test_gati_bus_fixture_provides_the_streams(gati_bus: Client) -> None:
         f"KV_{ROUTES_BUCKET}",
         f"KV_{LEASES_BUCKET}",
     }
+
+
+async def test_provisioning_waits_out_a_cluster_without_quorum(tmp_path: Path) -> None:
+    """Replicas start with their JetStream cluster: a lone node has no meta leader and cannot
+    create a replicated stream yet, which must hold provisioning up, not end the service."""
+    settings = Settings.load(environ={"GATI_STREAM_REPLICAS": "3", "GATI_METRICS_REPLICAS": "3"})
+    with NatsCluster(tmp_path) as cluster:  # started, then brought down to one node
+        for node in cluster.nodes[1:]:
+            node.stop()
+        client = await nats.connect(cluster.nodes[0].url, name="lone-node")
+        try:
+            provisioning = asyncio.create_task(provision_bus(client.jsm(timeout=1.0), settings))
+            await asyncio.sleep(2.0)  # the outage, during which every attempt fails
+            assert not provisioning.done(), "a lone node answered a create for three replicas"
+            for node in cluster.nodes[1:]:
+                node.start(wait=False)
+            changes = await asyncio.wait_for(provisioning, timeout=60)
+        finally:
+            await client.close()
+    assert {change.name for change in changes} >= {STREAM, METRICS_STREAM}

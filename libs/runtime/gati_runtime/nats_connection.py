@@ -13,9 +13,11 @@ import ssl
 from dataclasses import dataclass, field
 from urllib.parse import ParseResult
 
+import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 from nats.js.manager import JetStreamManager
 
 from gati_runtime.settings import Settings
@@ -23,6 +25,19 @@ from gati_runtime.settings import Settings
 log = structlog.get_logger(__name__)
 
 READINESS_TIMEOUT = 2.0
+
+# Failures that mean "not now": the connection is reconnecting, the stream or the JetStream
+# meta group has no leader yet, or the server did not answer in time (a clustered create that
+# races another replica's may simply go unanswered). Anything else (a closed connection, a wrong
+# expected sequence, a message too large) is the caller's to handle.
+TRANSIENT_ERRORS = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.ConnectionReconnectingError,
+    NoStreamResponseError,
+    ServiceUnavailableError,
+)
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

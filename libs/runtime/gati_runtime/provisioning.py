@@ -6,12 +6,17 @@ for us: an existing durable silently keeps its old config when created again (na
 each object is read, compared field by field with the desired config, and updated only where
 it differs. Fields JetStream cannot change in place are reported, never "fixed" by deleting a
 stream or consumer, which would lose events or a consumer's position.
+
+Replicas start together, so on a JetStream cluster they race to create the same objects, and
+a create that loses the race may go unanswered; such "not now" failures are retried (each attempt
+reads first, so one that did land is simply found unchanged) rather than ending the service.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -26,7 +31,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from nats.js.manager import JetStreamManager
 
 from gati_contracts.subjects import (
@@ -35,6 +40,8 @@ from gati_contracts.subjects import (
     ROUTES_BUCKET,
     STREAM_SUBJECTS,
 )
+from gati_runtime.nats_connection import TRANSIENT_ERRORS
+from gati_runtime.outcomes import Backoff
 from gati_runtime.settings import Settings, StreamLimits
 
 log = structlog.get_logger(__name__)
@@ -248,7 +255,42 @@ def _refuse_immutable(
         )
 
 
+RETRY_BACKOFF = Backoff(base=timedelta(milliseconds=200), cap=timedelta(seconds=5))
+PEERS_OFFLINE = 10005
+"""JetStream's "no suitable peers for placement, peer offline": the cluster is short of the
+nodes a replicated stream needs until they come back, unlike a cluster that is too small, which
+JetStream reports with other codes and which retrying cannot mend."""
+
+
+async def _until_answered(kind: str, name: str, attempt: Callable[[], Awaitable[Change]]) -> Change:
+    """Forever, like the first connect: a service cannot work without its stream, and the
+    process's stop signal cancels the wait."""
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            return await attempt()
+        except (*TRANSIENT_ERRORS, APIError) as error:
+            if not isinstance(error, TRANSIENT_ERRORS) and error.err_code != PEERS_OFFLINE:
+                raise
+            delay = RETRY_BACKOFF.delay(attempts).total_seconds()
+            log.warning(
+                "provision_retry",
+                kind=kind,
+                name=name,
+                attempt=attempts,
+                delay=delay,
+                error=repr(error),
+            )
+            await asyncio.sleep(delay)
+
+
 async def ensure_stream(jsm: JetStreamManager, desired: StreamConfig) -> Change:
+    name = desired.name or ""
+    return await _until_answered("stream", name, lambda: _ensure_stream_once(jsm, desired))
+
+
+async def _ensure_stream_once(jsm: JetStreamManager, desired: StreamConfig) -> Change:
     name = desired.name or ""
     try:
         info = await jsm.stream_info(name)
@@ -271,6 +313,12 @@ async def ensure_stream(jsm: JetStreamManager, desired: StreamConfig) -> Change:
 
 
 async def ensure_consumer(jsm: JetStreamManager, stream: str, spec: ConsumerSpec) -> Change:
+    return await _until_answered(
+        "consumer", spec.durable, lambda: _ensure_consumer_once(jsm, stream, spec)
+    )
+
+
+async def _ensure_consumer_once(jsm: JetStreamManager, stream: str, spec: ConsumerSpec) -> Change:
     desired = spec.config()
     try:
         info = await jsm.consumer_info(stream, spec.durable)

@@ -14,32 +14,18 @@ import contextlib
 from collections.abc import Mapping
 from datetime import timedelta
 
-import nats.errors
 import structlog
 from nats.js.api import PubAck
-from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 from prometheus_client import Counter
 
 from gati_contracts.headers import MSG_ID
-from gati_runtime.nats_connection import NatsConnection
+from gati_runtime.nats_connection import TRANSIENT_ERRORS, NatsConnection
 from gati_runtime.outcomes import Backoff
 
 log = structlog.get_logger(__name__)
 
 PUBLISH_RETRIES = Counter(
     "gati_publish_retries_total", "Publish attempts repeated after a transient failure"
-)
-
-# Failures that mean "not now": the connection is reconnecting, the stream has no leader yet,
-# or the server did not answer in time. Anything else (a closed connection, a wrong expected
-# sequence, a message too large) is the caller's to handle.
-TRANSIENT = (
-    nats.errors.TimeoutError,
-    nats.errors.NoRespondersError,
-    nats.errors.OutboundBufferLimitError,
-    nats.errors.ConnectionReconnectingError,
-    NoStreamResponseError,
-    ServiceUnavailableError,
 )
 
 
@@ -82,7 +68,7 @@ class Publisher:
                 return await self._connection.js.publish(
                     subject, payload, timeout=self._attempt_timeout, headers=dict(headers)
                 )
-            except TRANSIENT as error:
+            except TRANSIENT_ERRORS as error:
                 delay = self._backoff.delay(attempt).total_seconds()
                 PUBLISH_RETRIES.inc()
                 log.warning(

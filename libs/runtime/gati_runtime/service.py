@@ -1,6 +1,6 @@
 """The lifecycle every service shares, so a service is only its own `main(ctx)` coroutine.
 
-settings → logging → NATS (waiting for it if need be) → provisioning → health server →
+settings → logging → NATS (waiting for it if need be) → provisioning (likewise) → health server →
 `main(ctx)` → on SIGTERM/SIGINT: `ctx.stop` is set, `/readyz` fails, `main` gets
 `shutdown_grace` to finish its in-flight work (a `ConsumerLoop.run(ctx.stop)` returns once it
 has), then NATS is drained and the process exits 0. A second signal, or an overrun grace,
@@ -119,7 +119,9 @@ async def _serve(
         return EXIT_OK
     health = HealthServer(settings.http_port)
     try:
-        changes = await provision_bus(connection.jsm, settings)
+        changes = await _until_stopped(provision_bus(connection.jsm, settings), stop)
+        if changes is None:
+            return EXIT_OK
         bound.info("bus_ready", changes=[str(change) for change in changes])
         health.add_readiness("nats", connection.ready)
         await health.start()
@@ -170,10 +172,9 @@ async def _run_main(
     return EXIT_OK
 
 
-async def _until_stopped(
-    work: Awaitable[NatsConnection], stop: asyncio.Event
-) -> NatsConnection | None:
-    """Connecting waits for NATS forever; a SIGTERM meanwhile must still end the process."""
+async def _until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """Connecting and provisioning wait for NATS forever; a SIGTERM meanwhile must still end
+    the process."""
     task = asyncio.ensure_future(work)
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)

@@ -258,7 +258,7 @@ class PublishPipeline:
         elif reply.error.err_code == WRONG_LAST_SEQUENCE:
             self._finish(publish, _CONFLICT)
         elif reply.error.code == 503:
-            self._retry(publish)  # no stream leader yet, as the publisher's TRANSIENT says
+            self._retry(publish)  # no stream leader yet, one of the runtime's TRANSIENT_ERRORS
         else:
             self._failed(publish, f"{reply.error.code} {reply.error.description}")
 
