@@ -80,9 +80,6 @@ def choose_target(kube: Kube, environ: Mapping[str, str]) -> Target:
 
 async def main(ctx: ServiceContext) -> None:
     configuration = kube_configuration(ctx.settings.kube_context)
-    # The client sizes its urllib3 pool when it is built: one pooled connection per thread, or
-    # every call past the tenth opens and drops a connection ("connection pool is full").
-    configuration.connection_pool_maxsize = KUBE_WORKERS
     with client.ApiClient(configuration) as api:
         kube = Kube(api, workers=KUBE_WORKERS)
         try:
