@@ -41,6 +41,12 @@ async def test_restart_keeps_port_and_data(tmp_path: Path) -> None:
     assert not server.running
 
 
+def test_pid_is_the_servers_own_process(tmp_path: Path, nats_server: EmbeddedNats) -> None:
+    assert Path(f"/proc/{nats_server.pid}/comm").read_text().strip() == "nats-server"
+    with pytest.raises(NatsServerError, match="not running"):
+        _ = EmbeddedNats(tmp_path / "idle").pid
+
+
 def test_start_fails_clearly_when_port_is_taken(tmp_path: Path, nats_server: EmbeddedNats) -> None:
     clash = EmbeddedNats(tmp_path / "clash", port=nats_server.ports.client)
     with pytest.raises(NatsServerError, match="exited"):

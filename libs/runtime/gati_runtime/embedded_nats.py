@@ -139,6 +139,13 @@ class EmbeddedNats(_RunsWhileEntered):
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int:
+        """For accounting the server's own CPU and memory (benchmarks read /proc/<pid>)."""
+        if self._process is None:
+            raise NatsServerError(f"nats-server {self.name} is not running")
+        return self._process.pid
+
     def _config_text(self) -> str:
         # JSON strings are valid NATS config strings, and quote paths with spaces safely.
         lines = [
