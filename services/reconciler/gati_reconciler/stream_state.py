@@ -29,16 +29,20 @@ class StreamState:
         self._js = js
         self._stream = stream
 
-    async def latest_version(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """The GatiVersion `namespace/name` as last seen, None when none exists (or it was
-        deleted, or the stream's limits dropped its history)."""
-        subject = cr_subject(GATI_VERSION.kind, namespace, name)
+    async def latest(self, subject: str) -> ChangeEvent | None:
+        """The last change stored on `subject`, None when there is none (never was, or the
+        stream's limits dropped its history)."""
         try:
             message = await self._js.get_last_msg(self._stream, subject, direct=True)
         except NotFoundError:
             return None
-        event = decode_event(message.data or b"", ChangeEvent)
-        return None if event.type is ChangeType.DELETED else event.obj
+        return decode_event(message.data or b"", ChangeEvent)
+
+    async def latest_version(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The GatiVersion `namespace/name` as last seen, None when none exists (or it was
+        deleted, or the stream's limits dropped its history)."""
+        event = await self.latest(cr_subject(GATI_VERSION.kind, namespace, name))
+        return None if event is None or event.type is ChangeType.DELETED else event.obj
 
     async def is_newest(self, subject: str, sequence: int) -> bool:
         """Whether the message at `sequence` is the last one stored on `subject`."""
