@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
 from kubernetes import client
-from nats.aio.msg import Msg
 
+from fixtures.subject_tail import SubjectTail, collecting
 from gati_contracts.events import OutcomeEvent, decode_event
 from gati_contracts.kinds import GROUP, VERSION
 from gati_contracts.subjects import STATUS_ROOT, STREAM
@@ -27,53 +26,29 @@ from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.provisioning import ConsumerSpec
 from gati_runtime.publisher import Publisher
 
-WAIT = 60.0
-"""Seconds any awaited condition may take before the test fails (never reached when healthy)."""
 
-
-@dataclass
-class Outcomes:
+class Outcomes(SubjectTail[OutcomeEvent]):
     """Every outcome the reconcilers publish, in arrival order."""
 
-    events: list[OutcomeEvent] = field(default_factory=list)
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-
-    async def on_message(self, msg: Msg) -> None:
-        async with self._changed:
-            self.events.append(decode_event(msg.data, OutcomeEvent))
-            self._changed.notify_all()
-
-    async def wait_for(
-        self, predicate: Callable[[list[OutcomeEvent]], bool], seconds: float = WAIT
-    ) -> None:
-        async with asyncio.timeout(seconds), self._changed:
-            await self._changed.wait_for(lambda: predicate(self.events))
+    def __init__(self) -> None:
+        super().__init__(lambda data: decode_event(data, OutcomeEvent))
 
     def of(self, name: str) -> list[OutcomeEvent]:
         return [event for event in self.events if event.name == name]
 
     async def phase(self, name: str, phase: str, generation: int | None = None) -> None:
         """Until an outcome for `name` reports `phase` (at `generation`, when given)."""
-
-        def reached(events: list[OutcomeEvent]) -> bool:
-            return any(
+        await self.until(
+            lambda e: (
                 e.name == name
                 and e.details.get("phase") == phase
                 and (generation is None or e.observed_generation == generation)
-                for e in events
             )
+        )
 
-        await self.wait_for(reached)
 
-
-@contextlib.asynccontextmanager
-async def outcomes(connection: NatsConnection) -> AsyncIterator[Outcomes]:
-    tail = Outcomes()
-    subscription = await connection.client.subscribe(f"{STATUS_ROOT}.>", cb=tail.on_message)
-    try:
-        yield tail
-    finally:
-        await subscription.unsubscribe()
+def outcomes(connection: NatsConnection) -> contextlib.AbstractAsyncContextManager[Outcomes]:
+    return collecting(connection, f"{STATUS_ROOT}.>", Outcomes())
 
 
 def replica_reconciler(

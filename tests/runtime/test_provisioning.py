@@ -11,6 +11,7 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy, StorageType
 
+from fixtures.key_history import key_history
 from fixtures.nats_server import ANCHOR_STREAM
 from gati_contracts.subjects import LEASES_BUCKET, METRICS_STREAM, ROUTES_BUCKET, STREAM
 from gati_runtime.embedded_nats import NatsCluster
@@ -76,7 +77,7 @@ async def test_provisioning_twice_changes_nothing_the_second_time(nats_client: C
     routes = await nats_client.jetstream().key_value(ROUTES_BUCKET)
     await routes.put("default.api", b"v1")
     await routes.put("default.api", b"v2")
-    assert len(await routes.history("default.api")) == 2
+    assert await key_history(jsm, ROUTES_BUCKET, "default.api") == [b"v1", b"v2"]
 
 
 async def test_repairs_stream_limit_changed_out_of_band(nats_client: Client) -> None:

@@ -86,7 +86,7 @@ async def test_replay_reproduces_the_rollout_decommission_and_rollback_timescape
     assert len(failed_checks) == sum(d["action"] == "health-check" for d in replayed)
     recorded_tables = [
         shares([{"versionId": v.version_id, "weight": v.weight} for v in t.versions])
-        for t in tables.seen
+        for t in tables.events
     ]
     replayed_tables = [
         shares(d["details"]["versions"]) for d in replayed if d["action"] == "routes"

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 from kubernetes import client
-from nats.aio.msg import Msg
 
+from fixtures.subject_tail import SubjectTail, collecting
 from gati_contracts.events import ChangeEvent, RoutesEvent, TrafficSample, decode_event
 from gati_contracts.kinds import GATI_VERSION, GROUP, VERSION
 from gati_contracts.subjects import METRICS_STREAM, ROUTES_BUCKET, ROUTES_ROOT, STREAM
@@ -20,7 +19,7 @@ from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.publisher import Publisher
 from gati_runtime.settings import Settings
 from gati_timescape.service import CONSUMER, TRAFFIC_CONSUMER, Timescape
-from reconciler.harness import WAIT, Workloads
+from reconciler.harness import Workloads
 
 
 def weights(table: RoutesEvent) -> dict[str, int]:
@@ -31,35 +30,12 @@ def has_weights(expected: dict[str, int], table: RoutesEvent) -> bool:
     return weights(table) == expected
 
 
-@dataclass
-class Tables:
+def routes(
+    connection: NatsConnection,
+) -> contextlib.AbstractAsyncContextManager[SubjectTail[RoutesEvent]]:
     """Every routing table published on `gati.routes.>`, in arrival order."""
-
-    seen: list[RoutesEvent] = field(default_factory=list)
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-
-    async def on_message(self, msg: Msg) -> None:
-        async with self._changed:
-            self.seen.append(decode_event(msg.data, RoutesEvent))
-            self._changed.notify_all()
-
-    async def until(
-        self, predicate: Callable[[RoutesEvent], bool], seconds: float = WAIT, *, after: int = 0
-    ) -> RoutesEvent:
-        """The first table from `seen[after]` on that satisfies `predicate`, awaited."""
-        async with asyncio.timeout(seconds), self._changed:
-            await self._changed.wait_for(lambda: any(predicate(t) for t in self.seen[after:]))
-            return next(t for t in self.seen[after:] if predicate(t))
-
-
-@contextlib.asynccontextmanager
-async def routes(connection: NatsConnection) -> AsyncIterator[Tables]:
-    tables = Tables()
-    subscription = await connection.client.subscribe(f"{ROUTES_ROOT}.>", cb=tables.on_message)
-    try:
-        yield tables
-    finally:
-        await subscription.unsubscribe()
+    tables = SubjectTail(lambda data: decode_event(data, RoutesEvent))
+    return collecting(connection, f"{ROUTES_ROOT}.>", tables)
 
 
 @contextlib.asynccontextmanager

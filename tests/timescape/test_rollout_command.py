@@ -60,12 +60,12 @@ async def test_every_rollout_command_steers_a_real_rollout(
         assert await rollout(ns, "resume", "users-v2") == 0
         assert "Progressing, step 2, weight 50 %" in capsys.readouterr().out
 
-        aborted_from = len(tables.seen)
+        aborted_from = len(tables.events)
         assert await rollout(ns, "abort", "users-v2") == 0
         assert "RolledBack, step 2, weight 0 %" in capsys.readouterr().out
         await tables.until(partial(has_weights, {"v1": 100}), after=aborted_from)
 
-        retried_from = len(tables.seen)
+        retried_from = len(tables.events)
         assert await rollout(ns, "retry", "users-v2") == 0
         assert "Progressing, step 1, weight 10 %" in capsys.readouterr().out
         await tables.until(partial(has_weights, {"v1": 90, "v2": 10}), after=retried_from)

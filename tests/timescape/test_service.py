@@ -15,6 +15,8 @@ import structlog.testing
 from kubernetes import client
 from nats.aio.msg import Msg
 
+from fixtures.key_history import key_history
+from fixtures.subject_tail import WAIT
 from gati_contracts.events import (
     ChangeEvent,
     RoutesEvent,
@@ -36,7 +38,7 @@ from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.publisher import Publisher
 from gati_timescape.service import ROUTES_CONFIG_MAP, Timescape, config_map_key, routes_key
 from gati_watcher.watcher import Watcher
-from reconciler.harness import WAIT, Workloads, handler, outcomes, running_reconciler
+from reconciler.harness import Workloads, handler, outcomes, running_reconciler
 from timescape.running import has_weights, routes, running_timescape, weights
 
 PATH = "/api/users"
@@ -74,7 +76,6 @@ async def test_rollout_steps_to_full_then_a_failing_version_rolls_back(
     watcher: Watcher,
 ) -> None:
     ns = workloads.namespace
-    kv = await gati_connection.js.key_value(ROUTES_BUCKET)
     async with (
         routes(gati_connection) as tables,
         outcomes(gati_connection) as seen,
@@ -95,12 +96,9 @@ async def test_rollout_steps_to_full_then_a_failing_version_rolls_back(
         workloads.create(version(ns, "users-v3", "v3", "acme/u:3-failing"))
         await seen.wait_for(lambda events: any(e.action == "rolled-back" for e in events))
 
-    history = [
-        decode_event(e.value or b"", RoutesEvent) for e in await kv.history(routes_key(ns, PATH))
-    ]
+    history = await table_history(gati_connection, ns)
     assert changes_in(history)[:4] == [{"v1": 100}, *steps]
-    final = decode_event((await kv.get(routes_key(ns, PATH))).value or b"", RoutesEvent)
-    assert weights(final) == {"v2": 100}
+    assert weights(history[-1]) == {"v2": 100}
     assert cm_weights(config_map_table(workloads.core, ns)) == {"v2": 100}
     rolled = workloads.get("GatiVersion", "users-v3")
     assert (rolled["status"]["phase"], rolled["status"]["currentWeight"]) == ("RolledBack", 0)
@@ -109,6 +107,11 @@ async def test_rollout_steps_to_full_then_a_failing_version_rolls_back(
     assert (v2["status"]["phase"], v2["status"]["currentWeight"]) == ("Active", 100)
     owner = v2["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"]) == ("GatiHandler", "users-v2")
+
+
+async def table_history(connection: NatsConnection, namespace: str) -> list[RoutesEvent]:
+    stored = await key_history(connection.jsm, ROUTES_BUCKET, routes_key(namespace, PATH))
+    return [decode_event(value, RoutesEvent) for value in stored]
 
 
 def changes_in(history: list[RoutesEvent]) -> list[dict[str, int]]:
@@ -142,7 +145,7 @@ async def test_restarted_in_a_pause_finishes_the_rollout_on_time(
     started = datetime.fromisoformat(paused["stepStartedAt"])
     # The last step begins at the pause's deadline, not whenever the new process got to it.
     assert datetime.fromisoformat(done["activatedAt"]) == started + timedelta(seconds=3)
-    assert tables.seen[-1].source == "after"
+    assert tables.events[-1].source == "after"
 
 
 async def test_two_replicas_write_one_table_that_never_goes_back(
@@ -152,7 +155,6 @@ async def test_two_replicas_write_one_table_that_never_goes_back(
     watcher: Watcher,
 ) -> None:
     ns = workloads.namespace
-    kv = await gati_connection.js.key_value(ROUTES_BUCKET)
     async with (
         routes(gati_connection) as tables,
         running_reconciler(gati_api, gati_connection),
@@ -164,12 +166,10 @@ async def test_two_replicas_write_one_table_that_never_goes_back(
         workloads.create(version(ns, "users-v2", "v2", "acme/u:2"))
         await tables.until(partial(has_weights, {"v2": 100}))
     steps = [{"v1": 100}, {"v1": 90, "v2": 10}, {"v1": 50, "v2": 50}, {"v2": 100}]
-    history = [
-        decode_event(e.value or b"", RoutesEvent) for e in await kv.history(routes_key(ns, PATH))
-    ]
+    history = await table_history(gati_connection, ns)
     assert changes_in(history) == steps
-    assert changes_in(tables.seen) == steps
-    assert len(tables.seen) == len(history)
+    assert changes_in(tables.events) == steps
+    assert len(tables.events) == len(history)
 
 
 async def test_an_unusable_rollout_is_reported_by_field_and_the_version_holds(
@@ -312,7 +312,7 @@ async def test_a_version_whose_requests_fail_is_rolled_back_by_the_traffic_gate(
         await tables.until(partial(has_weights, {"v1": 100}))
         workloads.create(v2)
         await tables.until(partial(has_weights, {"v1": 90, "v2": 10}))
-        split_from = len(tables.seen)
+        split_from = len(tables.events)
 
         async def report_failures() -> None:
             # A router reports every fraction of a second, as real ones report every window.
