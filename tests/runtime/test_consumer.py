@@ -22,6 +22,7 @@ from gati_runtime.consumer import (
     Poison,
     PoisonCallback,
     delivery_position,
+    held_since,
 )
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import DONE, Backoff, Fail, Outcome, Retry
@@ -406,3 +407,11 @@ def test_delivery_position_reads_what_nats_py_reads(reply: str) -> None:
 def test_a_reply_that_is_no_ack_subject_is_named_in_the_error(reply: str) -> None:
     with pytest.raises(ValueError, match="not a JetStream ack subject"):
         delivery_position(reply)
+
+
+def test_only_messages_held_since_the_cut_are_due_for_in_progress() -> None:
+    """A message settled within half a heartbeat period is never told of: no publish for it."""
+    old, at_cut, fresh = (Msg(None, subject="x", reply=f"r{i}") for i in range(3))  # type: ignore[arg-type]
+    held = {"r0": (old, 10.0), "r1": (at_cut, 12.5), "r2": (fresh, 12.6)}
+    assert held_since(held, 12.5) == [old, at_cut]
+    assert held_since({}, 12.5) == []
