@@ -8,8 +8,11 @@
 Each run gets a fresh kubesim process (same `--ready-after` for both contenders), the CRDs and a
 namespace, then the contender's processes, then one warm-up handler that must converge before the
 clock starts, so start-up and first list are not billed to the scenario. The measuring client is
-this process; kubesim and every operator process run apart, and their peak RSS and CPU seconds
-over both scenarios are sampled from /proc.
+this process; kubesim and every operator process (gati's nats-server too) run apart, and their
+peak RSS and CPU seconds over both scenarios are sampled from /proc, so what bounds a contender
+(one process's core, or the machine's two) can be read off. kubesim's /metrics, read before and
+after, gives the contender's API calls per handler by verb and resource, the benchmark's own
+requests taken out.
 
     python -m bench.convergence [--operator kopf|gati] [--n 100] [--no-update]
 """
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +36,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.harness import ResourceSampler, percentile
+from bench.harness import ResourceSampler, api_requests, calls_per_object, percentile
 from gati_contracts.crds import custom_resource_definitions
 from gati_contracts.kinds import GATI_HANDLER
 from gati_contracts.labels import OWNER_LABEL
@@ -184,6 +188,7 @@ def _latencies(
     result: dict[str, Any] = {
         "converged": len(arrivals.at),
         "of": of,
+        "written": len(sent),
         "total_s": round(max(arrivals.at.values(), default=started) - started, 3),
     }
     if lat:
@@ -341,7 +346,7 @@ def gati_operator(
                 }
                 argv = [sys.executable, "-m", "gati_cli", "run", service]
                 processes[service] = _spawn(argv, env, work / f"{service}.log")
-            yield {name: p.pid for name, p in processes.items()}
+            yield {**{name: p.pid for name, p in processes.items()}, "nats-server": nats.pid}
         finally:
             _stop(processes)
 
@@ -349,20 +354,45 @@ def gati_operator(
 CONTENDERS = {"gati": gati_operator, "kopf": kopf_operator}
 
 
+async def _requests(session: aiohttp.ClientSession) -> Counter[str]:
+    async with session.get("/metrics") as resp:
+        resp.raise_for_status()
+        return api_requests(await resp.text())
+
+
+def _own_requests(result: dict[str, Any]) -> dict[str, int]:
+    """The benchmark's creates and image changes, the list that starts each scenario's watch,
+    and its first read of /metrics: none of them are the contender's calls."""
+    return {
+        "create gatihandlers": result.get("convergence", {}).get("written", 0),
+        "patch gatihandlers": result.get("update", {}).get("written", 0),
+        "list gatihandlers": int("convergence" in result),
+        "list deployments": int("update" in result),
+        "get -": 1,
+    }
+
+
 async def _scenarios(
     url: str, n: int, sampler: ResourceSampler, update: bool, deadline: float | None
 ) -> dict[str, Any]:
+    """Both scenarios, with what the contender's processes used meanwhile: CPU and RSS, the
+    wall time they were sampled over, and the API calls per handler by verb and resource."""
     connector = aiohttp.TCPConnector(limit=IN_FLIGHT + 4)
     async with aiohttp.ClientSession(base_url=url, connector=connector) as session:
         await warm_up(session)
         result: dict[str, Any] = {}
+        before = await _requests(session)
         sampler.start()
+        began = time.perf_counter()
         try:
             result["convergence"] = await convergence(session, n, deadline)
             if update:
                 result["update"] = await update_wave(session, n, deadline)
         finally:
             result["resources"] = sampler.stop()
+            result["sampled_s"] = round(time.perf_counter() - began, 3)
+        after = await _requests(session)
+        result["api_calls"] = calls_per_object(before, after, n, _own_requests(result))
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -16,12 +17,15 @@ import statistics
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE_INTERVAL = 0.2
@@ -138,6 +142,63 @@ def spread(values: Sequence[float]) -> dict[str, float | int]:
     }
 
 
+REQUESTS_METRIC = "apiserver_request_total"
+
+
+def api_requests(metrics_text: str) -> Counter[str]:
+    """Requests an API server answered so far, by verb and resource, from its /metrics text.
+
+    Successes (2xx) count as `verb resource` whatever their code, since created or updated is
+    the server's choice; an error counts apart as `verb resource code`, because a conflict or a
+    refusal retried is work the operator caused. Watches are left out: a watch is one stream
+    per kind, which the server counts only once it has ended, not a call per object.
+    """
+    counts: Counter[str] = Counter()
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name != REQUESTS_METRIC or labels.get("verb") == "watch":
+                continue
+            key = f"{labels.get('verb', '?')} {labels.get('resource') or '-'}"
+            code = labels.get("code", "")
+            if not code.startswith("2"):
+                key += f" {code}"
+            counts[key] += int(sample.value)
+    return counts
+
+
+def calls_per_object(
+    before: Mapping[str, int], after: Mapping[str, int], objects: int, own: Mapping[str, int]
+) -> dict[str, float]:
+    """What the contender asked of the API server per object between two readings, with the
+    benchmark's own requests (`own`) taken out; most frequent first, none that rounds to 0."""
+    if objects < 1:
+        raise ValueError(f"calls per object of {objects} objects: objects must be at least 1")
+    counts = Counter(after)
+    counts.subtract(before)
+    counts.subtract(own)
+    per_object = {key: round(count / objects, 2) for key, count in counts.items()}
+    ranked = sorted(per_object.items(), key=lambda item: (-item[1], item[0]))
+    return {key: value for key, value in ranked if value > 0}
+
+
+def figure(value: object) -> str:
+    """One rounding for every table: whole numbers with thousands separators, fractions to three
+    significant digits (more than the runs agree on), never an exponent."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    text = f"{value:.3g}"
+    if "e" in text:  # under 0.001
+        text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text
+
+
 def last_json_line(stdout: str) -> dict[str, Any]:
     """The result a peer benchmark printed: its last stdout line that is a JSON object.
 
@@ -221,7 +282,9 @@ def markdown(report: Mapping[str, Any]) -> str:
         header = list(rows[0])
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join("---" for _ in header) + "|")
-        lines += ["| " + " | ".join(str(row.get(col, "")) for col in header) + " |" for row in rows]
+        lines += [
+            "| " + " | ".join(figure(row.get(col, "")) for col in header) + " |" for row in rows
+        ]
     for note in report.get("notes", []):
         lines += ["", f"- {note}"]
     return "\n".join(lines) + "\n"

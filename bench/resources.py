@@ -8,8 +8,9 @@ fresh kubesim, as deployed. GatiHandlers are created (16 in flight) until the cl
 Deployment rendered for it, so 10,000 objects are 2,500 handlers (the watcher itself lists and
 watches the handlers and Deployments, 5,000 of them). Every handler must reach Running; then
 the services get until they go quiet (timescape and the scaler still work through the
-changes after the reconciler is done). Per service: RSS once warm and idle, peak RSS, and CPU
-seconds from the first create until quiet. What grows with the objects is the peak minus the
+changes after the reconciler is done). Per service, and for the nats-server they share (bus,
+not service: it is not held to the services' RSS target): RSS once warm and idle, peak RSS, and
+CPU seconds from the first create until quiet. What grows with the objects is the peak minus the
 idle RSS, given per 1,000 handlers so a larger cluster can be extrapolated.
 """
 
