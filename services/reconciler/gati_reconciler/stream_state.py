@@ -45,9 +45,18 @@ class StreamState:
         return None if event is None or event.type is ChangeType.DELETED else event.obj
 
     async def is_newest(self, subject: str, sequence: int) -> bool:
-        """Whether the message at `sequence` is the last one stored on `subject`."""
+        """Whether no message after `sequence` is stored on `subject`.
+
+        Asked as "the first message of `subject` from `sequence + 1` on" (a direct get by
+        `next_by_subj`): the usual answer, none, is a bare 404 status, where the subject's last
+        message would carry its whole object (a Deployment, managedFields and all) to be
+        dropped unread; the stale case still gets that message. The stream drops its oldest
+        messages first (age, bytes), so a message past its limits with nothing after it is
+        still the newest state recorded of its object."""
         try:
-            message = await self._js.get_last_msg(self._stream, subject, direct=True)
+            await self._js.get_msg(
+                self._stream, seq=sequence + 1, subject=subject, direct=True, next=True
+            )
         except NotFoundError:
-            return False  # removed by the stream's limits: newer history replaced it
-        return (message.seq or 0) <= sequence
+            return True
+        return False
