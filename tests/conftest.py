@@ -6,7 +6,7 @@ live in bench/)."""
 
 from hypothesis import settings
 
-settings.register_profile("gati")
+settings.register_profile("gati", deadline=None)
 settings.load_profile("gati")
 
 pytest_plugins = [
