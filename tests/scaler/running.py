@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from kubernetes import client
 from prometheus_client import REGISTRY
@@ -30,17 +30,6 @@ from reconciler.harness import Outcomes, Workloads, outcomes, running_reconciler
 
 FAST = ScalerOptions(tick_seconds=0.2, lease_seconds=1.0, resync_seconds=1.0, window_seconds=2.0)
 """Samples every 0.25 s over a 2 s rate window; a killed holder's lease lapses within 1 s."""
-
-
-class Stage(NamedTuple):
-    """What an end-to-end scaler test stands on: kubesim with the CRDs, the test's namespace
-    with the real watcher feeding the bus, and the shared bus (connection and settings, since a
-    replica opens its own connection so that a test can kill it)."""
-
-    api: client.ApiClient
-    connection: NatsConnection
-    settings: Settings
-    workloads: Workloads
 
 
 class ScalerReplica:

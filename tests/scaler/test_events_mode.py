@@ -17,12 +17,13 @@ from typing import Any
 import structlog
 from prometheus_client import REGISTRY
 
+from fixtures.stage import Stage
 from gati_contracts.events import OutcomeEvent, TrafficSample, encode_event
 from gati_contracts.ownership import owned_name
 from gati_contracts.subjects import traffic_subject
 from gati_runtime.nats_connection import NatsConnection
 from reconciler.harness import Outcomes, Workloads, handler
-from scaler.running import Stage, publish_sample, scaling_stack
+from scaler.running import publish_sample, scaling_stack
 
 PATH = "/api/users"
 EVENTS: dict[str, Any] = {

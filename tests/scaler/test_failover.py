@@ -4,8 +4,9 @@ from where the first stopped: the replica counts written never step back during 
 
 from __future__ import annotations
 
+from fixtures.stage import Stage
 from reconciler.harness import handler
-from scaler.running import Stage, reconciled, running_scaler
+from scaler.running import reconciled, running_scaler
 from scaler.test_events_mode import EVENTS, PATH, reach, replicas_of, router
 
 

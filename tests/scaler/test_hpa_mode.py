@@ -10,11 +10,12 @@ from typing import Any, cast
 from kubernetes import client
 
 from fixtures.kubesim_server import kubesim_hook
+from fixtures.stage import Stage
 from gati_contracts.events import OutcomeEvent, OutcomeResult
 from gati_contracts.ownership import owned_name
 from gati_kubesim.server import ThreadedKubeSim
 from reconciler.harness import handler
-from scaler.running import FAST, Stage, after_ticks, reconciled, running_scaler, scaling_stack
+from scaler.running import FAST, after_ticks, reconciled, running_scaler, scaling_stack
 
 HPA_SCALING = {"mode": "hpa", "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilization": 70}
 RESOURCES = {"requests": {"cpu": "100m"}}

@@ -3,8 +3,9 @@ and each tick grow with the scaled handlers rather than with every handler of th
 
 from __future__ import annotations
 
+from fixtures.stage import Stage
 from reconciler.harness import handler
-from scaler.running import Stage, after_ticks, reconciled, running_scaler
+from scaler.running import after_ticks, reconciled, running_scaler
 
 HPA_SCALING = {"mode": "hpa", "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilization": 70}
 RESOURCES = {"requests": {"cpu": "100m"}}

@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 
+from fixtures.stage import Stage
 from gati_cli.main import main
-from gati_runtime.nats_connection import NatsConnection
-from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads, outcomes, running_reconciler
 from timescape.running import has_weights, recorded_version, routes, running_timescape
 from timescape.test_service import version
@@ -28,13 +26,11 @@ async def rollout(namespace: str, *args: str) -> int:
 
 
 async def test_every_rollout_command_steers_a_real_rollout(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    workloads: Workloads,
-    watcher: Watcher,
+    stage: Stage,
     gati_kubeconfig: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    gati_api, gati_connection, _, workloads = stage
     ns = workloads.namespace
     manual: dict[str, Any] = {
         "steps": [{"weight": 10}, {"weight": 50, "pause": "1h"}, {"weight": 100}],
@@ -93,13 +89,11 @@ def test_an_unknown_action_is_refused_before_any_request(gati_kubeconfig: Path) 
 
 
 async def test_a_request_on_a_version_without_handler_is_answered(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    workloads: Workloads,
-    watcher: Watcher,
+    stage: Stage,
     gati_kubeconfig: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    gati_api, gati_connection, _, workloads = stage
     ns = workloads.namespace
     recorded_version(workloads, "users-v7", "v7", {"phase": "Pending", "handlerPath": "/api/users"})
     async with outcomes(gati_connection) as seen, running_timescape(gati_api, gati_connection):

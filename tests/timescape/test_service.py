@@ -16,6 +16,7 @@ from kubernetes import client
 from nats.aio.msg import Msg
 
 from fixtures.key_history import key_history
+from fixtures.stage import Stage
 from fixtures.subject_tail import WAIT
 from gati_contracts.events import (
     ChangeEvent,
@@ -37,7 +38,6 @@ from gati_contracts.subjects import (
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.publisher import Publisher
 from gati_timescape.service import ROUTES_CONFIG_MAP, Timescape, config_map_key, routes_key
-from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads, handler, outcomes, running_reconciler
 from timescape.running import has_weights, routes, running_timescape, weights
 
@@ -69,12 +69,8 @@ def cm_weights(table: dict[str, Any]) -> dict[str, int]:
     return {v["versionId"]: v["weight"] for v in table["versions"] if v["weight"]}
 
 
-async def test_rollout_steps_to_full_then_a_failing_version_rolls_back(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    workloads: Workloads,
-    watcher: Watcher,
-) -> None:
+async def test_rollout_steps_to_full_then_a_failing_version_rolls_back(stage: Stage) -> None:
+    gati_api, gati_connection, _, workloads = stage
     ns = workloads.namespace
     async with (
         routes(gati_connection) as tables,
@@ -119,12 +115,8 @@ def changes_in(history: list[RoutesEvent]) -> list[dict[str, int]]:
     return [w for w, before in zip(shares, [{}, *shares], strict=False) if w != before]
 
 
-async def test_restarted_in_a_pause_finishes_the_rollout_on_time(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    workloads: Workloads,
-    watcher: Watcher,
-) -> None:
+async def test_restarted_in_a_pause_finishes_the_rollout_on_time(stage: Stage) -> None:
+    gati_api, gati_connection, _, workloads = stage
     ns = workloads.namespace
     rollout: dict[str, Any] = {
         "steps": [{"weight": 10, "pause": "3s"}, {"weight": 100}],
@@ -148,12 +140,8 @@ async def test_restarted_in_a_pause_finishes_the_rollout_on_time(
     assert tables.events[-1].source == "after"
 
 
-async def test_two_replicas_write_one_table_that_never_goes_back(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    workloads: Workloads,
-    watcher: Watcher,
-) -> None:
+async def test_two_replicas_write_one_table_that_never_goes_back(stage: Stage) -> None:
+    gati_api, gati_connection, _, workloads = stage
     ns = workloads.namespace
     async with (
         routes(gati_connection) as tables,
@@ -172,12 +160,8 @@ async def test_two_replicas_write_one_table_that_never_goes_back(
     assert len(tables.events) == len(history)
 
 
-async def test_an_unusable_rollout_is_reported_by_field_and_the_version_holds(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    workloads: Workloads,
-    watcher: Watcher,
-) -> None:
+async def test_an_unusable_rollout_is_reported_by_field_and_the_version_holds(stage: Stage) -> None:
+    gati_api, gati_connection, _, workloads = stage
     ns = workloads.namespace
     bad = version(ns, "users-v1", "v1", "acme/u:1")
     bad["spec"]["timescape"]["rollout"] = FAST_ROLLOUT | {"analysis": {"interval": "0s"}}
@@ -229,11 +213,9 @@ async def send_traffic(
 
 
 async def test_an_idle_superseded_version_is_decommissioned_and_a_used_one_is_not(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    workloads: Workloads,
-    watcher: Watcher,
+    stage: Stage,
 ) -> None:
+    gati_api, gati_connection, _, workloads = stage
     ns = workloads.namespace
     quick = {"graceSeconds": 1, "idleSamples": 1}
     paths = {"users": "/api/users", "orders": "/api/orders"}
@@ -289,11 +271,9 @@ async def test_an_idle_superseded_version_is_decommissioned_and_a_used_one_is_no
 
 
 async def test_a_version_whose_requests_fail_is_rolled_back_by_the_traffic_gate(
-    gati_api: client.ApiClient,
-    gati_connection: NatsConnection,
-    workloads: Workloads,
-    watcher: Watcher,
+    stage: Stage,
 ) -> None:
+    gati_api, gati_connection, _, workloads = stage
     ns = workloads.namespace
     held: dict[str, Any] = {
         "steps": [{"weight": 10, "pause": "1h"}, {"weight": 100}],
