@@ -21,7 +21,6 @@ from gati_streamtools.replay import (
     ReconcilerReplay,
     RepublishPrefixError,
     check_republish_prefix,
-    subject_matches,
 )
 from gati_streamtools.routes_at import routes_json, tables_at
 from gati_streamtools.timeline import (
@@ -249,13 +248,6 @@ def test_the_memoized_replay_decides_as_rendering_every_event_would() -> None:
         *("apply", "apply", "unchanged", "apply", "apply", "unchanged", "failed", "failed"),
         *("unchanged", "unchanged", "deleted", "apply", "apply", "unchanged"),
     ]
-
-
-def test_subject_matching_follows_nats_wildcards() -> None:
-    assert subject_matches("gati.cr.>", "gati.cr.a.b.c")
-    assert not subject_matches("gati.cr.>", "gati.cr")
-    assert subject_matches("a.*.c", "a.b.c")
-    assert not subject_matches("a.*.c", "a.b.c.d")
 
 
 @pytest.mark.parametrize("prefix", ["gati", "gati.cr", "gati.status.x"])

@@ -1,10 +1,11 @@
-"""The one way the stream tools read `GATI`: an ordered push consumer over a range.
+"""The one way the stream tools read a stream: an ordered push consumer over a range.
 
 An ordered consumer with a message callback is the fastest read nats-py offers here (DESIGN.md
-§7: ~180k msg/s against ~36k/s for `next_msg`), needs no durable state, and is filtered on the
-server, so reading one object's history never scans the other subjects. The callback only
-appends to a buffer; the iterator hands the buffer out in batches, so a slow consumer of the
-iterator never runs inside the callback (callbacks run one at a time, nats-py #447).
+§7: ~180k msg/s against ~36k/s for `next_msg`) and needs no durable state. Which filters the
+server applies and which the reader applies itself is `subject_filters.plan_read`'s call (a
+consumer with several filters is served 10-40 times slower by nats-server 2.15). The callback
+only appends to a buffer; the iterator hands the buffer out in batches, so a slow consumer of
+the iterator never runs inside the callback (callbacks run one at a time, nats-py #447).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from gati_streamtools.positions import Position
+from gati_streamtools.subject_filters import plan_read
 
 INACTIVE_THRESHOLD = 30.0
 """Seconds after which the server drops the ephemeral consumer should this process die."""
@@ -37,16 +39,27 @@ class StoredMessage:
     data: bytes
 
 
-def _stored(msg: Msg) -> StoredMessage:
-    meta = msg.metadata
-    return StoredMessage(
-        stream=meta.stream,
-        sequence=meta.sequence.stream,
-        subject=msg.subject,
-        time=meta.timestamp,
-        headers=dict(msg.headers or {}),
-        data=msg.data,
-    )
+_ACK_V1_TOKENS = 9
+_ACK_V2_MIN_TOKENS = 11
+
+
+def ack_position(reply: str) -> tuple[int, int, int]:
+    """The stream sequence, stored time (ns since the epoch) and messages still pending that a
+    delivery's ack subject carries (ADR-15: `$JS.ACK.<stream>.<consumer>.<delivered>.<stream
+    seq>.<consumer seq>.<time>.<pending>`, or with `<domain>.<account hash>` before the stream
+    and a random token after). nats-py's `Msg.metadata` builds every field and a datetime, which
+    a read that drops most messages would pay for each one."""
+    tokens = reply.split(".")
+    if tokens[:2] == ["$JS", "ACK"]:
+        if len(tokens) == _ACK_V1_TOKENS:
+            return int(tokens[5]), int(tokens[7]), int(tokens[8])
+        if len(tokens) >= _ACK_V2_MIN_TOKENS:
+            return int(tokens[7]), int(tokens[9]), int(tokens[10])
+    raise ValueError(f"not a JetStream ack subject: {reply!r}")
+
+
+def _stored_time(nanos: int) -> datetime:
+    return datetime.fromtimestamp(nanos / 1_000_000_000, UTC)
 
 
 def _start_config(filters: Sequence[str], since: Position | None, follow: bool) -> ConsumerConfig:
@@ -78,22 +91,34 @@ async def read_range(
     """
     if not filters:
         raise ValueError("read_range needs at least one filter subject")
+    stream_info = await js.stream_info(stream)
+    plan = plan_read(filters, stream_info.config.subjects or ())
     buffer: deque[StoredMessage] = deque()
     arrived = asyncio.Event()
     caught_up = asyncio.Event()
+    past_until = False
 
     async def on_message(msg: Msg) -> None:
-        buffer.append(_stored(msg))
-        if msg.metadata.num_pending == 0:
+        nonlocal past_until
+        sequence, nanos, pending = ack_position(msg.reply)
+        if plan.wants(msg.subject):
+            buffer.append(
+                StoredMessage(
+                    stream, sequence, msg.subject, _stored_time(nanos), msg.headers or {}, msg.data
+                )
+            )
+        elif until is not None and until.after(sequence, _stored_time(nanos)):
+            past_until = True
+        if pending == 0:
             caught_up.set()
         arrived.set()
 
     subscription = await js.subscribe(
-        filters[0],
+        plan.server_filters[0],
         stream=stream,
         cb=on_message,
         ordered_consumer=True,
-        config=_start_config(filters, since, follow),
+        config=_start_config(plan.server_filters, since, follow),
         inactive_threshold=INACTIVE_THRESHOLD,
     )
     try:
@@ -115,7 +140,7 @@ async def read_range(
                 batch.append(message)
             if batch:
                 yield batch
-            if not follow and caught_up.is_set() and not buffer:
+            if past_until or (not follow and caught_up.is_set() and not buffer):
                 return
     finally:
         await subscription.unsubscribe()

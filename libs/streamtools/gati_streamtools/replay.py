@@ -24,6 +24,7 @@ from gati_contracts.version import GatiVersion
 from gati_reconciler.manifests import ManifestError, render
 from gati_streamtools.manifest_changes import manifest_changes
 from gati_streamtools.records import Record
+from gati_streamtools.subject_filters import subject_matches
 
 
 @dataclass(frozen=True)
@@ -244,18 +245,6 @@ def _render_input(obj: dict[str, Any]) -> dict[str, Any]:
 
 class RepublishPrefixError(ValueError):
     pass
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: `*` one token, `>` one or more trailing tokens."""
-    wanted = pattern.split(".")
-    tokens = subject.split(".")
-    for index, token in enumerate(wanted):
-        if token == ">":
-            return len(tokens) > index
-        if index >= len(tokens) or (token != "*" and token != tokens[index]):
-            return False
-    return len(tokens) == len(wanted)
 
 
 BUS_NAMESPACE = "gati.>"
