@@ -62,6 +62,26 @@ async def test_each_verb_round_trips_and_failures_say_whether_to_retry(
         kube.close()
 
 
+async def test_replace_version_answers_the_new_resource_version(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    """A writer that keeps what it wrote needs only the version its write made."""
+    kube = Kube(kube_api, workers=1)
+    try:
+        maps = collection_path("v1", "configmaps", kube_namespace)
+        live = await kube.create(maps, config_map(kube_namespace, "a", k="1"))
+        version = await kube.replace_version(f"{maps}/a", {**live, "data": {"k": "2"}})
+        read = await kube.get(f"{maps}/a")
+        assert read is not None
+        assert read["metadata"]["resourceVersion"] == version != live["metadata"]["resourceVersion"]
+        assert read["data"] == {"k": "2"}
+        with pytest.raises(KubeError) as stale:  # the version is still a precondition
+            await kube.replace_version(f"{maps}/a", {**live, "data": {"k": "3"}})
+        assert stale.value.code == 409
+    finally:
+        kube.close()
+
+
 async def test_the_clients_bearer_token_goes_with_every_call() -> None:
     with ThreadedKubeSim(token="s3cret") as sim:
         for token, expected in (("s3cret", None), ("wrong", 401)):

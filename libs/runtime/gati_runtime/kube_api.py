@@ -85,6 +85,18 @@ def _message(data: bytes) -> str:
     return str(status.get("message") or body) if isinstance(status, dict) else body
 
 
+class _Metadata(msgspec.Struct):
+    resourceVersion: str
+
+
+class _Versioned(msgspec.Struct):
+    metadata: _Metadata
+
+
+_VERSION_OF: Final = msgspec.json.Decoder(_Versioned)
+"""Reads only `metadata.resourceVersion` of an answer: the rest is skipped, never built."""
+
+
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
 
 
@@ -188,10 +200,11 @@ class Kube:
         query: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = JSON,
-        answer: bool = True,
+        answer: bool | msgspec.json.Decoder[Any] = True,
     ) -> Any:
-        """The server's answer decoded, or None without `answer`: decoding an object costs
-        about a tenth of a call, and most writes are made for their effect alone."""
+        """The server's answer decoded (by `answer` when it is a decoder), or None without
+        `answer`: decoding an object costs about a tenth of a call, and most writes are made for
+        their effect alone."""
         target = f"{self._prefix}{path}?{urlencode(query)}" if query else f"{self._prefix}{path}"
         headers = {**self._api.default_headers, "Content-Type": content_type, "Accept": JSON}
         if self._api.cookie:
@@ -213,7 +226,12 @@ class Kube:
         _count(verb, code)
         if not 200 <= code <= 299:
             raise KubeError(verb, path, code, _message(data))
-        return msgspec.json.decode(data) if data and answer else None
+        if not data or answer is False:
+            return None
+        try:
+            return msgspec.json.decode(data) if answer is True else answer.decode(data)
+        except msgspec.DecodeError as error:
+            raise KubeError(verb, path, code, f"unreadable answer: {error}") from error
 
     def _urlopen(
         self, method: str, target: str, body: bytes | None, headers: dict[str, str]
@@ -296,6 +314,14 @@ class Kube:
         return cast(
             dict[str, Any] | None, await self._call("update", "PUT", path, body=obj, answer=answer)
         )
+
+    async def replace_version(self, path: str, obj: Mapping[str, Any]) -> str:
+        """`replace` answering only the object's new `resourceVersion`, for a writer that keeps
+        what it wrote instead of reading it back."""
+        answer = await self._call("update", "PUT", path, body=obj, answer=_VERSION_OF)
+        if answer is None:
+            raise KubeError("update", path, 200, "unreadable answer: no object")
+        return cast(_Versioned, answer).metadata.resourceVersion
 
     @overload
     async def create(
