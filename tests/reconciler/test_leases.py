@@ -15,10 +15,10 @@ from typing import Any
 from kubernetes import client
 from prometheus_client import REGISTRY
 
-from gati_contracts.events import ChangeEvent, ChangeType
+from gati_contracts.events import ChangeEvent, ChangeType, encode_event, event_headers
 from gati_contracts.kinds import GATI_HANDLER
 from gati_contracts.labels import OWNER_LABEL
-from gati_contracts.subjects import cr_subject
+from gati_contracts.subjects import STREAM, cr_subject
 from gati_reconciler.reconcile import LEASE_SCOPE
 from gati_reconciler.targets import KubernetesTarget
 from gati_runtime.consumer import Delivery
@@ -87,15 +87,24 @@ def _busy() -> float:
     return value or 0.0
 
 
+async def _recorded(connection: NatsConnection, live: dict[str, Any]) -> Delivery[ChangeEvent]:
+    """The handler's creation as the watcher stores it: a reconcile acts on the newest recorded
+    change of its object only."""
+    event = ChangeEvent.of(ChangeType.ADDED, live, source="test", observed_at=datetime.now(UTC))
+    subject = cr_subject(GATI_HANDLER.kind, event.namespace, event.name)
+    ack = await connection.js.publish(
+        subject, encode_event(event), stream=STREAM, headers=event_headers(event)
+    )
+    return Delivery(event, subject, ack.seq, 1, {})
+
+
 async def test_two_replicas_on_one_slow_object_never_overlap(
     gati_api: client.ApiClient, gati_connection: NatsConnection, workloads: Workloads
 ) -> None:
     """Both replicas get an event of the same object at the same moment (as when its own event
     and its Deployment's go to different replicas): one reconciles, the other is put back."""
     ns = workloads.namespace
-    live = workloads.create(handler(ns, "slow"))
-    event = ChangeEvent.of(ChangeType.ADDED, live, source="test", observed_at=datetime.now(UTC))
-    delivery = Delivery(event, cr_subject(GATI_HANDLER.kind, ns, "slow"), 1, 1, {})
+    delivery = await _recorded(gati_connection, workloads.create(handler(ns, "slow")))
     timeline = Timeline()
     replicas = []
     for name in ("r0", "r1"):
@@ -149,9 +158,7 @@ async def test_a_reconcile_longer_than_the_ttl_keeps_its_lease(
 ) -> None:
     """The holder renews while it works: a slow API server never lets a second replica in."""
     ns = workloads.namespace
-    live = workloads.create(handler(ns, "slow"))
-    event = ChangeEvent.of(ChangeType.ADDED, live, source="test", observed_at=datetime.now(UTC))
-    delivery = Delivery(event, cr_subject(GATI_HANDLER.kind, ns, "slow"), 1, 1, {})
+    delivery = await _recorded(gati_connection, workloads.create(handler(ns, "slow")))
     timeline = Timeline()
     ttl = timedelta(seconds=1)
     kubes = [Kube(gati_api, workers=4) for _ in range(2)]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from kubernetes import client
 
+from faults.figures import api_request_counts
 from gati_contracts.events import OutcomeResult
+from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.nats_connection import NatsConnection
 from gati_watcher.watcher import Watcher
 from reconciler.harness import Workloads, handler, module, outcomes, running_reconciler
@@ -48,6 +50,28 @@ async def test_handler_becomes_objects_and_reaches_running(
     }
     assert "Created" in reasons
     assert all(e.input_sequence for e in seen.of("users"))
+
+
+async def test_a_handler_is_realized_from_the_stream_without_reading_it_back(
+    gati_kubesim: ThreadedKubeSim,
+    gati_api: client.ApiClient,
+    gati_connection: NatsConnection,
+    workloads: Workloads,
+    watcher: Watcher,
+) -> None:
+    """The stream is the reconciler's informer cache: the handler's own event and its
+    Deployment's carry every state a reconcile needs, and the replica's own status writes stand
+    in for their echoes until the stream records them. Nothing else writes the handler here, so
+    no status write conflicts and nothing is read back."""
+    ns = workloads.namespace
+    before = api_request_counts(gati_kubesim.url)
+    async with outcomes(gati_connection) as seen, running_reconciler(gati_api, gati_connection):
+        workloads.create(handler(ns, "users"))
+        await seen.phase("users", "Running")
+    after = api_request_counts(gati_kubesim.url)
+    assert after[("get", "gatihandlers", "200")] == before[("get", "gatihandlers", "200")]
+    assert after[("update", "gatihandlers", "409")] == before[("update", "gatihandlers", "409")]
+    assert workloads.get("GatiHandler", "users")["status"]["phase"] == "Running"
 
 
 async def test_module_reaches_running(

@@ -1,20 +1,29 @@
 """One reconcile: make a handler's or module's objects and status match its live spec.
 
-Level-triggered, as a controller-runtime `Reconcile`: the event only says *which* object to look
-at. The spec comes from a fresh GET, never from the event, so a redelivered or reordered event
-applies the latest spec (server-side apply of an unchanged render is a no-op) and cannot undo a
-newer one. The one state taken from an event is an owned Deployment's, and only while that
-event is still the newest of its subject (the per-subject stream-sequence guard,
-`StreamState.is_newest`): then it is what the API server would answer, so a Deployment that
-already shows the render is neither re-applied nor read. Ordering across replicas rests on this
-guard and on two facts the API server enforces:
-- an event about an older incarnation (other uid) or an older generation than the live object
-  is skipped: a newer event for the same subject is in the stream behind it;
-- the status is written with the resourceVersion of the object the render came from, so a
-  replica that rendered an older spec loses with 409 and retries on the newer one; hence
-  `observedGeneration` never goes backwards, and a Deployment briefly rolled back by a slow
-  replica is re-applied by that retry (or, when that replica wrote no status, by the reconcile
-  its Deployment's own change event triggers).
+Level-triggered, as a controller-runtime `Reconcile`, from an informer cache that is the stream:
+the newest change recorded on an object's subject is the newest state the watcher saw of it (the
+watcher stores a subject's changes in order, each on top of its predecessor). So an event of a
+handler or module is acted on only while it is the newest of its subject (the per-subject
+stream-sequence guard, `StreamState.is_newest`), and then its object is the state to realize:
+no GET. A redelivered or reordered event is not the newest and does nothing; the newer one
+carries the work. A Deployment's or GatiVersion's event takes its owner's state from the newest
+change of the owner's subject (`StreamState.latest`). Like an informer cache, the stream may
+trail the API server; two rules keep that harmless:
+- the status is written with the resourceVersion of the state the render came from, so a state
+  the API server has moved past loses with 409. The object is then read once: if only its status
+  or version moved (another writer's field, or a write the stream has not recorded yet), the
+  status is written over it; otherwise the reconcile is done again on what was read;
+- what the stream cannot know yet, this replica's own last status writes, is kept
+  (`OwnerMemory`): the owned Deployment's next event often comes before the echo of the write
+  that followed its apply, and without it would read a state where the spec looks unrealized.
+  A Deployment's event whose owner state still shows a spec not realized (another replica's
+  write not recorded yet) reads the owner from the API server, as before this cache.
+The one state taken from a Deployment's event is the Deployment's, and only while that event is
+still the newest of its subject: then it is what the API server would answer, so a Deployment
+that already shows the render is neither re-applied nor read. A replica never acts on a
+generation older than one it already realized (`OwnerMemory.is_behind`: such an event is
+skipped as Stale), so `observedGeneration` never goes backwards, and a Deployment briefly rolled
+back by a slow replica is re-applied by the reconcile its own change event triggers.
 Those rules make a stale event harmless; what makes two replicas never work on one object at
 the same moment (controller-runtime's work-queue guarantee, here across processes) is a lease:
 - inside one process a resource's events, its Deployment's and its GatiVersion's travel on
@@ -45,7 +54,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Final
@@ -66,12 +75,19 @@ from gati_contracts.handler import GatiHandler
 from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER, GATI_MODULE, GATI_VERSION
 from gati_contracts.module import GatiModule
 from gati_contracts.objects import InvalidObjectError, parse_object
-from gati_contracts.subjects import CR_ROOT, ObjectSubject, parse_subject, status_subject
+from gati_contracts.subjects import (
+    CR_ROOT,
+    ObjectSubject,
+    cr_subject,
+    parse_subject,
+    status_subject,
+)
 from gati_contracts.workload import WorkloadPhase
 from gati_reconciler.diff import rendered_changes
 from gati_reconciler.lease_renewal import LeaseRenewal
 from gati_reconciler.manifests import ManifestError, render
-from gati_reconciler.render_cache import RenderCache
+from gati_reconciler.owner_memory import OwnerMemory, generation_of
+from gati_reconciler.render_cache import RenderCache, fingerprint
 from gati_reconciler.retirement import (
     Retirement,
     retire,
@@ -199,7 +215,7 @@ def _cause(delivery: Delivery[ChangeEvent], subject: Owner) -> str:
     )
 
 
-def _render(live: dict[str, Any], subject: Owner) -> list[dict[str, Any]]:
+def _render(live: Mapping[str, Any], subject: Owner) -> list[dict[str, Any]]:
     """The objects of `live`; a spec the contracts or the renderer refuse is permanent."""
     try:
         resource = parse_object(live)
@@ -211,6 +227,15 @@ def _render(live: dict[str, Any], subject: Owner) -> list[dict[str, Any]]:
         return render(resource)
     except ManifestError as error:
         raise PermanentError("CannotRender", str(error)) from error
+
+
+class Superseded(Exception):
+    """A status write conflicted and the object changed beyond its status: the reconcile is
+    done again on `live`, the object as read (None when it is gone)."""
+
+    def __init__(self, live: Mapping[str, Any] | None) -> None:
+        self.live = live
+        super().__init__("the object changed while it was reconciled")
 
 
 class Trigger(Enum):
@@ -254,6 +279,7 @@ class Reconciler:
         self._stream = stream
         self._clock = clock
         self._renders = RenderCache()
+        self._memory = OwnerMemory()
         self._busy: dict[Owner, asyncio.Lock] = {}
         self._users: dict[Owner, int] = {}
         # Stream sequences this replica failed and reported itself; the consumer loop calls
@@ -355,30 +381,73 @@ class Reconciler:
         self, delivery: Delivery[ChangeEvent], subject: Owner, trigger: Trigger
     ) -> Outcome:
         event = delivery.event
-        about_owner = trigger is Trigger.OWNER
-        if trigger is Trigger.OWNED and not await self._streams.is_newest(
+        if trigger is not Trigger.VERSION and not await self._streams.is_newest(
             delivery.subject, delivery.stream_sequence
         ):
-            # The Deployment changed again since: its newer event does this work, with the
-            # state this one no longer shows (which, trusted, could undo a newer status).
+            # The object changed again since: its newer event does this work, with the state
+            # this one no longer shows (which, trusted, could undo a newer one).
             return DONE
-        live = await self._kube.get(subject.path)
-        if live is None or (about_owner and live["metadata"]["uid"] != event.uid):
-            if about_owner and event.type is ChangeType.DELETED:
+        if trigger is Trigger.OWNER:
+            if event.type is ChangeType.DELETED:
                 return await self._confirm_deleted(delivery, subject)
-            if trigger is not Trigger.VERSION:
-                await self._publish(
-                    delivery, subject, OutcomeResult.SKIPPED, "Gone", "the object no longer exists"
-                )
-            return DONE
-        generation = int(live["metadata"].get("generation") or 1)
-        if about_owner and event.generation is not None and event.generation < generation:
+            live: Mapping[str, Any] | None = self._memory.current(event.obj)
+        else:
+            live = await self._owner_state(subject)
+        if live is None:
+            return await self._gone(delivery, subject, trigger)
+        try:
+            return await self._converge(delivery, subject, trigger, live, reread=True)
+        except Superseded as newer:
+            if newer.live is None or newer.live["metadata"]["uid"] != live["metadata"]["uid"]:
+                return await self._gone(delivery, subject, trigger)
+            return await self._converge(delivery, subject, trigger, newer.live, reread=False)
+
+    async def _owner_state(self, subject: Owner) -> Mapping[str, Any] | None:
+        """The handler or module as the stream last recorded it, with this replica's own
+        status write on top; read from the API server instead when that state shows a spec not
+        yet realized or older than one this replica acted on: the stream may trail a status
+        write of another replica, and acting on that state would realize the spec again."""
+        stored = await self._streams.latest(
+            cr_subject(subject.kind.kind, subject.namespace, subject.name)
+        )
+        if stored is not None:
+            if stored.type is ChangeType.DELETED:
+                return None
+            live = self._memory.current(stored.obj)
+            observed = (live.get("status") or {}).get("observedGeneration")
+            if observed == generation_of(live) and not self._memory.is_behind(live):
+                return live
+        return await self._kube.get(subject.path)
+
+    async def _gone(
+        self, delivery: Delivery[ChangeEvent], subject: Owner, trigger: Trigger
+    ) -> Outcome:
+        if trigger is not Trigger.VERSION:
+            await self._publish(
+                delivery, subject, OutcomeResult.SKIPPED, "Gone", "the object no longer exists"
+            )
+        return DONE
+
+    async def _converge(
+        self,
+        delivery: Delivery[ChangeEvent],
+        subject: Owner,
+        trigger: Trigger,
+        live: Mapping[str, Any],
+        *,
+        reread: bool,
+    ) -> Outcome:
+        """Realize `live` and write its status; with `reread`, a status write that conflicts
+        reads the object once (see `_write_status`)."""
+        event = delivery.event
+        generation = generation_of(live)
+        if self._memory.is_behind(live):
             await self._publish(
                 delivery,
                 subject,
                 OutcomeResult.SKIPPED,
                 "Stale",
-                f"event of generation {event.generation}, live object at {generation}",
+                f"event of generation {generation}, a newer one was already realized",
                 uid=event.uid,
             )
             return DONE
@@ -407,9 +476,10 @@ class Reconciler:
                 cause=_cause(delivery, subject),
             )
         except PermanentError as error:
-            return await self._fail(delivery, subject, live, error)
+            return await self._fail(delivery, subject, live, error, reread=reread)
+        self._memory.acted(live)
         if self._target.writes:
-            await self._write_status(live, subject, verdict)
+            await self._write_status(live, subject, verdict, reread=reread)
         await self._publish(
             delivery,
             subject,
@@ -424,7 +494,7 @@ class Reconciler:
 
     async def _realize(
         self,
-        live: dict[str, Any],
+        live: Mapping[str, Any],
         subject: Owner,
         retirement: Retirement | None,
         *,
@@ -442,7 +512,7 @@ class Reconciler:
         if retirement is not None:
             rendered = retire(rendered, retirement)
         status = live.get("status") or {}
-        generation = int(live["metadata"].get("generation") or 1)
+        generation = generation_of(live)
         observed = status.get("observedGeneration")
         deployment: dict[str, Any] | None = None
         if not full and observed == generation:
@@ -483,27 +553,48 @@ class Reconciler:
                 )
         return read_deployment(deployment)
 
-    async def _write_status(self, live: dict[str, Any], subject: Owner, verdict: Verdict) -> bool:
-        """Write the status if it changed; False when it already said this."""
-        generation = int(live["metadata"].get("generation") or 1)
+    async def _write_status(
+        self, live: Mapping[str, Any], subject: Owner, verdict: Verdict, *, reread: bool
+    ) -> bool:
+        """Write the status if it changed; False when it already said this. The write is
+        conditional on `live`'s resourceVersion; on a conflict, with `reread`, the object is
+        read once: if only its status or version moved (another writer's status field, a write
+        the stream had not recorded yet) the status is written over it, else `Superseded`."""
         status = next_status(
             live.get("status"),
             verdict,
-            generation=generation,
+            generation=generation_of(live),
             selector=subject.selector,
             now=self._clock(),
         )
         if status is None:
             return False
-        await self._kube.replace(f"{subject.path}/status", {**live, "status": status}, answer=False)
+        try:
+            version = await self._kube.replace_version(
+                f"{subject.path}/status", {**live, "status": status}
+            )
+        except KubeError as error:
+            if error.code != 409 or not reread:
+                raise
+            fresh = await self._kube.get(subject.path)
+            if (
+                fresh is None
+                or fresh["metadata"]["uid"] != live["metadata"]["uid"]
+                or fingerprint(fresh) != fingerprint(live)
+            ):
+                raise Superseded(fresh) from error
+            return await self._write_status(fresh, subject, verdict, reread=False)
+        self._memory.wrote(live, status, version)
         return True
 
     async def _fail(
         self,
         delivery: Delivery[ChangeEvent],
         subject: Owner,
-        live: dict[str, Any],
+        live: Mapping[str, Any],
         error: PermanentError,
+        *,
+        reread: bool,
     ) -> Outcome:
         log.warning(
             "reconcile_failed",
@@ -514,7 +605,7 @@ class Reconciler:
             message=str(error),
         )
         if self._target.writes and await self._write_status(
-            live, subject, failed(error.reason, str(error))
+            live, subject, failed(error.reason, str(error)), reread=reread
         ):
             await self._post_event(live, "Warning", "ReconcileFailed", str(error))
         await self._publish(
@@ -524,7 +615,7 @@ class Reconciler:
             error.reason,
             str(error),
             uid=live["metadata"]["uid"],
-            generation=int(live["metadata"].get("generation") or 1),
+            generation=generation_of(live),
         )
         self._reported.add(delivery.stream_sequence)
         return Fail(f"{error.reason}: {error}")
@@ -559,7 +650,7 @@ class Reconciler:
         return DONE
 
     async def _post_event(
-        self, live: dict[str, Any], event_type: str, reason: str, note: str
+        self, live: Mapping[str, Any], event_type: str, reason: str, note: str
     ) -> None:
         """A Kubernetes Event on the resource, as controllers post them; best effort, since
         an Event is a hint for humans and must never fail or retry a reconcile."""
@@ -678,7 +769,9 @@ class Reconciler:
             live = await self._kube.get(owner.path)
             if live is not None and self._target.writes:
                 message = f"gave up on event {poison.stream_sequence}: {poison.reason}"
-                await self._write_status(live, owner, failed("ReconcileAbandoned", message))
+                await self._write_status(
+                    live, owner, failed("ReconcileAbandoned", message), reread=False
+                )
                 await self._post_event(live, "Warning", "ReconcileFailed", message)
         except KubeError as error:
             log.warning("abandoned_status_not_written", error=str(error))
