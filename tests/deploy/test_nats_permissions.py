@@ -45,6 +45,12 @@ SERVICE_USERS = ("watcher", "reconciler", "scaler", "timescape")
 USERS = (*SERVICE_USERS, "tooling", "admin", "traffic")
 # Replicas of these services must not act on one object at once (gati_runtime.lease).
 LEASE_HOLDERS = ("reconciler", "scaler")
+ALLOWED = 30.0
+"""Seconds a permitted JetStream request may take: the streams are R3 on a fresh 3-node
+cluster, which a loaded CI machine can make slow to answer."""
+REFUSED = 1.0
+"""Seconds a refused request waits: the server drops it with a permissions violation and it
+never gets an answer, so this only bounds the test's time."""
 
 
 def _password(user: str) -> str:
@@ -187,19 +193,23 @@ async def test_tooling_reads_and_creates_consumers_but_cannot_write(cluster: lis
     errors: list[str] = []
     nc = await _connect(cluster, "tooling", errors)
     try:
-        js = nc.jetstream(timeout=1)
+        js = nc.jetstream(timeout=ALLOWED)
         sub = await js.subscribe("gati.cr.>", ordered_consumer=True)
         message = await sub.next_msg(timeout=10)
         assert message.subject.startswith("gati.cr.")
         await sub.unsubscribe()
         assert (await js.get_last_msg("GATI", "gati.cr.gatihandler.default.h1")).data == b"{}"
 
+        refused = nc.jetstream(timeout=REFUSED)
         denials = (
-            (js.publish("gati.cr.gatihandler.default.h1", b"x", timeout=1), "gati.cr."),
-            (js.purge_stream("GATI"), "$JS.API.STREAM.PURGE.GATI"),
-            (js.delete_stream("GATI"), "$JS.API.STREAM.DELETE.GATI"),
-            (js.delete_msg("GATI", 1), "$JS.API.STREAM.MSG.DELETE.GATI"),
-            (js.add_stream(StreamConfig(name="T", subjects=["t.>"])), "$JS.API.STREAM.CREATE.T"),
+            (refused.publish("gati.cr.gatihandler.default.h1", b"x"), "gati.cr."),
+            (refused.purge_stream("GATI"), "$JS.API.STREAM.PURGE.GATI"),
+            (refused.delete_stream("GATI"), "$JS.API.STREAM.DELETE.GATI"),
+            (refused.delete_msg("GATI", 1), "$JS.API.STREAM.MSG.DELETE.GATI"),
+            (
+                refused.add_stream(StreamConfig(name="T", subjects=["t.>"])),
+                "$JS.API.STREAM.CREATE.T",
+            ),
         )
         for request, subject in denials:
             await _assert_denied(request, errors, subject)
@@ -222,9 +232,9 @@ async def test_only_the_watcher_publishes_cr_and_owned(cluster: list[str], user:
     errors: list[str] = []
     nc = await _connect(cluster, user, errors)
     try:
-        js = nc.jetstream()
+        js = nc.jetstream(timeout=ALLOWED)
         for subject in ("gati.cr.gatihandler.default.h1", "gati.owned.deployment.default.d1"):
-            await _assert_denied(js.publish(subject, b"forged", timeout=1), errors, subject)
+            await _assert_denied(js.publish(subject, b"forged", timeout=REFUSED), errors, subject)
         if user != "tooling":
             ack = await js.publish("gati.status.gatihandler.default.h1", b"{}")
             assert ack.stream == "GATI"
@@ -238,7 +248,7 @@ async def test_no_service_user_can_purge_or_delete(cluster: list[str]) -> None:
         errors: list[str] = []
         nc = await _connect(cluster, user, errors)
         try:
-            js = nc.jetstream(timeout=1)
+            js = nc.jetstream(timeout=REFUSED)
             await _assert_denied(js.purge_stream("GATI"), errors, "$JS.API.STREAM.PURGE.GATI")
             await _assert_denied(js.delete_stream("GATI"), errors, "$JS.API.STREAM.DELETE.GATI")
         finally:
@@ -269,7 +279,8 @@ async def test_only_reconciler_and_scaler_take_leases(cluster: list[str], user: 
     errors: list[str] = []
     nc = await _connect(cluster, user, errors)
     try:
-        leases = Leases(nc.jetstream(timeout=2), f"{user}-0", scope="permissions-test")
+        timeout = ALLOWED if user in LEASE_HOLDERS else REFUSED
+        leases = Leases(nc.jetstream(timeout=timeout), f"{user}-0", scope="permissions-test")
         if user in LEASE_HOLDERS:
             lease = await leases.acquire(f"{user}-key", ttl=5)
             assert lease is not None
@@ -332,13 +343,15 @@ async def test_the_dev_secret_lets_each_service_and_tooling_connect_as_itself(
         await tooling.close()
 
 
-async def _snapshot(nc: Client) -> tuple[dict[str, Any], bytes]:
+async def _snapshot(nc: Client, answer_within: float) -> tuple[dict[str, Any], bytes]:
     """Start a snapshot of GATI as `nats stream backup` does: the answer, and its first chunk."""
     inbox = nc.new_inbox()
     chunks = await nc.subscribe(inbox)
     try:
         request = json.dumps({"deliver_subject": inbox, "chunk_size": 65536}).encode()
-        answer = await nc.request(f"$JS.API.STREAM.SNAPSHOT.{STREAM}", request, timeout=2)
+        answer = await nc.request(
+            f"$JS.API.STREAM.SNAPSHOT.{STREAM}", request, timeout=answer_within
+        )
         first = await chunks.next_msg(timeout=10)
     finally:
         await chunks.unsubscribe()
@@ -351,7 +364,7 @@ async def test_admin_can_back_up_the_stream_and_tooling_cannot(single_node: list
     try:
         await provision_bus(admin.jsm(), _settings(single_node, 1))
         await admin.jetstream().publish("gati.cr.gatihandler.default.h1", b"{}")
-        answer, chunk = await _snapshot(admin)
+        answer, chunk = await _snapshot(admin, ALLOWED)
     finally:
         await admin.close()
     assert "error" not in answer, answer
@@ -361,7 +374,7 @@ async def test_admin_can_back_up_the_stream_and_tooling_cannot(single_node: list
     tooling = await _connect(single_node, "tooling", errors)
     try:
         subject = f"$JS.API.STREAM.SNAPSHOT.{STREAM}"
-        await _assert_denied(_snapshot(tooling), errors, subject)
+        await _assert_denied(_snapshot(tooling, REFUSED), errors, subject)
     finally:
         await tooling.close()
 
@@ -371,12 +384,14 @@ async def test_the_traffic_user_publishes_samples_and_nothing_else(cluster: list
     errors: list[str] = []
     nc = await _connect(cluster, "traffic", errors)
     try:
-        js = nc.jetstream(timeout=2)
-        ack = await js.publish(traffic_subject("shop", "/api/users", "v1"), b"{}")
+        ack = await nc.jetstream(timeout=ALLOWED).publish(
+            traffic_subject("shop", "/api/users", "v1"), b"{}"
+        )
         assert ack.stream == METRICS_STREAM
+        refused = nc.jetstream(timeout=REFUSED)
         for subject in ("gati.status.gatihandler.default.h1", "gati.cr.gatihandler.default.h1"):
-            await _assert_denied(js.publish(subject, b"forged", timeout=1), errors, subject)
-        await _assert_denied(js.stream_info(STREAM), errors, "$JS.API.STREAM.INFO.GATI")
+            await _assert_denied(refused.publish(subject, b"forged"), errors, subject)
+        await _assert_denied(refused.stream_info(STREAM), errors, "$JS.API.STREAM.INFO.GATI")
     finally:
         await nc.close()
 

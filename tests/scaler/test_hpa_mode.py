@@ -99,7 +99,7 @@ async def test_the_holder_follows_a_spec_change_another_replica_was_handed(stage
         for generation, highest in ((2, 6), (3, 7), (4, 8)):
             spec = {"scaling": HPA_SCALING | {"maxReplicas": highest}}
             workloads.patch_spec("GatiHandler", "users", spec)
-            await seen.wait_for(hpa_applied_at(generation), seconds=20)
+            await seen.wait_for(hpa_applied_at(generation))
         hpa = hpa_of(gati_api, ns, deployment)
         assert hpa is not None
         assert hpa["spec"]["maxReplicas"] == 8

@@ -40,6 +40,7 @@ from reconciler.harness import handler
 from security.secure_stack import (
     TOKEN,
     USERS,
+    WAIT,
     SecureNats,
     await_outcome,
     password,
@@ -253,17 +254,19 @@ async def test_tooling_reads_through_a_durable_consumer_but_cannot_write(
     try:
         await provision_bus(watcher.jsm(), Settings.load(environ={}))
         await watcher.jetstream().publish(subject, b'{"n":1}')
-        js = tooling.jetstream(timeout=0.5)
+        # What tooling may do gets the answer's time; what it may not is refused without one.
+        js = tooling.jetstream(timeout=WAIT)
         subscription = await js.pull_subscribe(subject, durable="audit", stream=STREAM)
-        [message] = await subscription.fetch(1, timeout=5)
+        [message] = await subscription.fetch(1, timeout=WAIT)
         assert message.data == b'{"n":1}'
-        await message.ack_sync()
+        await message.ack_sync(timeout=WAIT)
         before = (await tooling.jsm().stream_info(STREAM)).state.messages
+        refusing = tooling.jetstream(timeout=0.5)
         denied = (
-            (js.publish(subject, b"forged", timeout=1), subject),
-            (js.purge_stream(STREAM), f"$JS.API.STREAM.PURGE.{STREAM}"),
-            (js.delete_msg(STREAM, 1), f"$JS.API.STREAM.MSG.DELETE.{STREAM}"),
-            (js.delete_stream(STREAM), f"$JS.API.STREAM.DELETE.{STREAM}"),
+            (refusing.publish(subject, b"forged"), subject),
+            (refusing.purge_stream(STREAM), f"$JS.API.STREAM.PURGE.{STREAM}"),
+            (refusing.delete_msg(STREAM, 1), f"$JS.API.STREAM.MSG.DELETE.{STREAM}"),
+            (refusing.delete_stream(STREAM), f"$JS.API.STREAM.DELETE.{STREAM}"),
         )
         for request, refused in denied:
             with pytest.raises((NatsError, APIError, TimeoutError)):
