@@ -79,10 +79,12 @@ async def test_ttl_must_be_positive(gati_bus: Client) -> None:
 
 
 async def test_retaking_a_released_key_is_one_write(gati_bus: Client) -> None:
-    leases = Leases(gati_bus.jetstream(), "a", scope="reconcile")
+    js = gati_bus.jetstream()
+    leases = Leases(js, "a", scope="reconcile")
     first = await leases.acquire("k", 10)
     assert first is not None
     await leases.release(first)
+    await js.publish_async_completed()  # the release's answer, which the fast path reads
     again = await leases.acquire("k", 10)
     assert again is not None
     assert again.revision == first.revision + 2  # the release marker, then our write: no retry
@@ -90,3 +92,18 @@ async def test_retaking_a_released_key_is_one_write(gati_bus: Client) -> None:
     await leases.release(again)
     assert await other.acquire("k", 10) is not None  # someone else's release marker: slow path
     assert await leases.acquire("k", 10) is None  # our remembered revision is stale: refused
+
+
+async def test_a_release_is_sent_without_waiting_for_its_answer(gati_bus: Client) -> None:
+    """The releasing replica goes on at once; the server still applies the release before
+    anything the same connection sends after it, so the next holder finds the key free."""
+    js = gati_bus.jetstream()
+    a = Leases(js, "a", scope="reconcile")
+    b = Leases(gati_bus.jetstream(), "b", scope="reconcile")
+    held = await a.acquire("k", 10)
+    assert held is not None
+    await a.release(held)
+    assert js.publish_async_pending() == 1  # sent, its answer still to come
+    taken = await b.acquire("k", 10)
+    assert taken is not None
+    assert taken.holder == "b"

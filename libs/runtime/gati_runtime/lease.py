@@ -13,13 +13,19 @@ so a lease is one KV key per (scope, object):
 - renew: rewrite the key expecting the revision we wrote last; losing that race means the lease
   expired and someone else took it, which the holder must treat as "stop acting".
 - release: a delete marker written against our revision, so we never drop a lease we no longer hold.
+  It is sent without waiting for the server's answer: nobody acts on that answer (a release that
+  fails leaves the key to its TTL or its new holder), and a reconcile that waited for it held its
+  consumer lane for one more round trip and wrote to the socket once more, where its message
+  now leaves with the delivery's ack. The answer, when it comes, only feeds the re-take fast path.
 
 The TTL is whole seconds (the server's unit for `Nats-TTL`) and at least one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import math
 import time
 from collections.abc import AsyncIterator
@@ -29,6 +35,7 @@ from typing import Final
 import msgspec
 import structlog
 from nats.errors import Error as NatsError
+from nats.js.api import PubAck
 from nats.js.client import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
@@ -44,6 +51,9 @@ _EXPECTED_LAST: Final = "Nats-Expected-Last-Subject-Sequence"
 _TTL: Final = "Nats-TTL"
 # JSStreamWrongLastSequenceErrF and its constant form: somebody else wrote the key first.
 _WRONG_LAST_SEQUENCE: Final = frozenset({10071, 10164})
+RELEASE_ANSWER_WAIT: Final = 5.0
+"""Seconds a release's answer is waited for in the background before it is forgotten (lost
+with a connection, say), so unanswered releases never pile up in the client."""
 
 
 class LeaseRecord(msgspec.Struct, frozen=True):
@@ -140,15 +150,27 @@ class Leases:
         return await self._write(lease.key, lease.ttl, lease.revision)
 
     async def release(self, lease: Lease) -> None:
-        """Give the lease up at once; a lease already lost is left to its new holder."""
+        """Give the lease up at once; a lease already lost is left to its new holder.
+
+        Returns once the release is handed to the connection, without its answer (see the
+        module docstring); raises only when it cannot be sent (the connection is closed)."""
         headers = {_KV_OPERATION: "DEL", _EXPECTED_LAST: str(lease.revision)}
-        try:
-            ack = await self._js.publish(self._subject(lease.key), b"", headers=headers)
-        except APIError as error:
-            if error.err_code not in _WRONG_LAST_SEQUENCE:
-                raise
-            return
-        self._released[lease.key] = ack.seq
+        answer = await self._js.publish_async(self._subject(lease.key), b"", headers=headers)
+        forget = asyncio.get_running_loop().call_later(RELEASE_ANSWER_WAIT, answer.cancel)
+        answer.add_done_callback(functools.partial(self._released_answer, lease.key, forget))
+
+    def _released_answer(
+        self, key: str, forget: asyncio.TimerHandle, answer: asyncio.Future[PubAck]
+    ) -> None:
+        forget.cancel()
+        if answer.cancelled():
+            return  # no answer in time: the next acquire of the key takes the slow path
+        error = answer.exception()
+        if error is None:
+            self._released[key] = answer.result().seq
+        elif not (isinstance(error, APIError) and error.err_code in _WRONG_LAST_SEQUENCE):
+            # The TTL frees the key anyway; a wrong last sequence means it was no longer ours.
+            log.warning("lease release failed", key=key, error=repr(error))
 
     @contextlib.asynccontextmanager
     async def held(self, key: str, ttl: float) -> AsyncIterator[Lease | None]:
