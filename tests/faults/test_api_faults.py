@@ -15,6 +15,8 @@ from faults.operator import single_node_stack
 from faults.verdict import judge
 from faults.workload import Burst, await_convergence
 from fixtures.kubesim_server import kubesim_hook
+from gati_runtime.consumer import ConsumerOptions
+from gati_timescape.service import CONSUMER
 
 ERROR_RATE = 0.1
 LATENCY = 0.1
@@ -24,16 +26,18 @@ MAX_REQUESTS_PER_CHANGE = 12.0
 echo); retries of 10 % failures may add a few, a retry storm adds orders of magnitude."""
 MAX_QUIET_RATE = 5.0
 """Requests/s once converged: resyncs and watch restarts, no request is being retried."""
-
-
 NAMESPACES = ["api-a", "api-b", "api-c", "api-d"]
-DRAIN_BUDGET = 150.0
-"""Convergence to drained consumers: a message whose every delivery met a 500 waits out the
-loop's whole backoff (1 + 2 + ... + 64 s over `max_deliver` 8) before its last one, and under
+DRAIN_BUDGET = (
+    sum(ConsumerOptions().backoff.delay(n).total_seconds() for n in range(1, CONSUMER.max_deliver))
+    + CONSUMER.max_deliver * CONSUMER.ack_wait.total_seconds()
+)
+"""Convergence to drained consumers is bounded by the longest a message can stay unacknowledged
+on timescape's durable (the default backoff; the reconciler's is shorter): every pause between
+its `max_deliver` deliveries (1 + 2 + ... + 64 s) and each delivery's `ack_wait`, 207 s. Under
 10 % errors a timescape pass (a dozen calls) fails often enough that among ~500 events one
-sometimes gets that far: timescape drained 4 to 122 s after convergence over ten runs. A
-smaller bound would measure that luck, not a backlog (before passes were coalesced, 211-295
-timescape events were still pending 60 s after convergence)."""
+sometimes goes through all eight deliveries: timescape drained 4 to 122 s after convergence over
+ten runs, so the former 150 s budget measured luck and load, not a backlog (before passes were
+coalesced, 211-295 timescape events were still pending 60 s after convergence)."""
 
 
 def inject_api_faults(url: str) -> None:
@@ -42,7 +46,7 @@ def inject_api_faults(url: str) -> None:
     kubesim_hook(url, "faults", {"latency": LATENCY})
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(500)
 def test_operator_converges_through_api_errors_and_latency(tmp_path: Path) -> None:
     with single_node_stack(tmp_path, "fault-api") as (server, cluster, api, operator):
         before = api_requests(cluster.url)
