@@ -49,13 +49,14 @@ from gati_contracts.events import (
     encode_event,
     event_headers,
 )
-from gati_contracts.subjects import STREAM, STREAM_SUBJECTS, cr_subject, status_subject
+from gati_contracts.subjects import STREAM, cr_subject, status_subject
 from gati_runtime.embedded_nats import EmbeddedNats
 from gati_runtime.provisioning import provision_bus
 from gati_runtime.settings import Settings
 from gati_streamtools.reader import read_range
 from gati_streamtools.records import decode_record
 from gati_streamtools.replay import ReconcilerReplay
+from gati_streamtools.subject_filters import WHOLE_STREAM
 from gati_streamtools.timeline import build_timeline, object_subjects, parse_object_ref
 
 NAMESPACE = "bench"
@@ -168,9 +169,12 @@ async def _record(nc: Client, events: int, handlers: int, echoes: int) -> None:
 
 
 async def _raw_read(nc: Client) -> tuple[int, float, float]:
-    """The nats-py ceiling: an ordered consumer with a callback that only counts. It stops at
-    the stream's message count, read before: asking each message for `metadata.num_pending`
-    would parse its ack subject and build a datetime, over half the cost of such a read."""
+    """The nats-py ceiling the issue names: an ordered consumer over the whole stream with a
+    message callback that only counts. No filter: `GATI` holds nothing but its subjects, and
+    nats-server serves a consumer with the four as `filter_subjects` 10-40 times slower
+    (`gati_streamtools.subject_filters`). It stops at the stream's message count, read before:
+    asking each message for `metadata.num_pending` would parse its ack subject and build a
+    datetime, over half the cost of such a read."""
     done = asyncio.Event()
     count = 0
     total = (await nc.jetstream().stream_info(STREAM)).state.messages
@@ -181,15 +185,9 @@ async def _raw_read(nc: Client) -> tuple[int, float, float]:
         if count >= total:
             done.set()
 
-    from nats.js.api import ConsumerConfig
-
     started, cpu = time.perf_counter(), time.process_time()
     sub = await nc.jetstream().subscribe(
-        STREAM_SUBJECTS[0],
-        stream=STREAM,
-        cb=on_message,
-        ordered_consumer=True,
-        config=ConsumerConfig(filter_subjects=list(STREAM_SUBJECTS)),
+        WHOLE_STREAM, stream=STREAM, cb=on_message, ordered_consumer=True
     )
     await done.wait()
     elapsed, used = time.perf_counter() - started, time.process_time() - cpu
