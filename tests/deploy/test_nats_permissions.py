@@ -195,7 +195,7 @@ async def test_tooling_reads_and_creates_consumers_but_cannot_write(cluster: lis
     try:
         js = nc.jetstream(timeout=ALLOWED)
         sub = await js.subscribe("gati.cr.>", ordered_consumer=True)
-        message = await sub.next_msg(timeout=10)
+        message = await sub.next_msg(timeout=ALLOWED)
         assert message.subject.startswith("gati.cr.")
         await sub.unsubscribe()
         assert (await js.get_last_msg("GATI", "gati.cr.gatihandler.default.h1")).data == b"{}"
