@@ -66,12 +66,18 @@ async def test_a_handler_is_realized_from_the_stream_without_reading_it_back(
     ns = workloads.namespace
     before = api_request_counts(gati_kubesim.url)
     async with outcomes(gati_connection) as seen, running_reconciler(gati_api, gati_connection):
-        workloads.create(handler(ns, "users"))
+        created = workloads.create(
+            handler(ns, "users") | {"metadata": {"name": "users", "labels": {"team": "a"}}}
+        )
         await seen.phase("users", "Running")
     after = api_request_counts(gati_kubesim.url)
     assert after[("get", "gatihandlers", "200")] == before[("get", "gatihandlers", "200")]
     assert after[("update", "gatihandlers", "409")] == before[("update", "gatihandlers", "409")]
-    assert workloads.get("GatiHandler", "users")["status"]["phase"] == "Running"
+    live = workloads.get("GatiHandler", "users")
+    assert live["status"]["phase"] == "Running"
+    # A status write sends the status alone: everything else stays as the user wrote it.
+    assert live["metadata"]["labels"] == {"team": "a"}
+    assert live["spec"] == created["spec"]
 
 
 async def test_module_reaches_running(

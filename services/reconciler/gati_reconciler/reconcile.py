@@ -569,10 +569,21 @@ class Reconciler:
         )
         if status is None:
             return False
+        metadata = live["metadata"]
+        # The status endpoint takes the status alone, with the resourceVersion as precondition
+        # (the API server keeps everything else as stored), so the rest is not sent.
+        body = {
+            "apiVersion": live["apiVersion"],
+            "kind": live["kind"],
+            "metadata": {
+                "name": metadata["name"],
+                "namespace": metadata["namespace"],
+                "resourceVersion": metadata["resourceVersion"],
+            },
+            "status": status,
+        }
         try:
-            version = await self._kube.replace_version(
-                f"{subject.path}/status", {**live, "status": status}
-            )
+            version = await self._kube.replace_version(f"{subject.path}/status", body)
         except KubeError as error:
             if error.code != 409 or not reread:
                 raise
