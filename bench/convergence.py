@@ -307,7 +307,16 @@ def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
 @contextmanager
 def kopf_operator(kubeconfig: Path, work: Path) -> Iterator[dict[str, int]]:
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    argv = [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", NAMESPACE]
+    argv = [
+        sys.executable,
+        "-m",
+        "kopf",
+        "run",
+        "--quiet",
+        "--standalone",
+        "--namespace",
+        NAMESPACE,
+    ]
     processes = {"kopf": _spawn([*argv, str(KOPF_OPERATOR)], env, work / "kopf.log")}
     try:
         yield {name: p.pid for name, p in processes.items()}
