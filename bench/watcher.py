@@ -18,9 +18,11 @@ and nats-server have theirs; the writers and the clients measuring share this on
    lag is also split at the event's `observedAt` (reaching the watcher / storing it), and this
    process holds its own collector off meanwhile, so its pauses are not counted as lag.
 CPU is the watcher process's (user + system) per 1,000 changes, for the burst and the paced
-writes apart. The paced figure depends on the lag itself: changes handled one by one (p50 ~2
-ms) cost 0.5-0.7 ms each in wake-ups, changes queued behind a loaded machine share them (0.12-
-0.2 ms); compare it only between runs of similar lag. The burst figure moves less.
+writes apart, and nats-server's beside it: the bus's own cost of storing each change, answering
+its PubAck and delivering it to this process's tail. The paced figure depends on the lag
+itself: changes handled one by one (p50 ~2 ms) cost 0.5-0.7 ms each in wake-ups, changes queued
+behind a loaded machine share them (0.12-0.2 ms); compare it only between runs of similar lag.
+The burst figure moves less.
 Aims (issue 10): p99 lag < 50 ms at 500 changes/s; burst >= 70 % of the raw rate.
 """
 
@@ -337,13 +339,14 @@ async def run(burst: int, rate: int, seconds: float) -> dict[str, Any]:
                 await arrivals.until(OBJECTS)
                 _progress(started, "watcher up, objects created")
                 sent = await buckets_of(session, watcher.port, PUBLISH_HISTOGRAM)
+                pids = {"watcher": pid, "nats-server": server.pid}
                 burst_rate, burst_cpu = await _burst(
-                    session, url, writer, names, arrivals, pid, burst
+                    session, url, writer, names, arrivals, pids, burst
                 )
                 _progress(started, "burst")
                 acked = await buckets_of(session, watcher.port, PUBLISH_HISTOGRAM)
                 histogram = await buckets_of(session, watcher.port)
-                lags = await _lag(writer, names, arrivals, rate, seconds, pid)
+                lags = await _lag(writer, names, arrivals, rate, seconds, pids)
                 own = await buckets_of(session, watcher.port)
                 _progress(started, "lag")
         await nc.close()
@@ -357,9 +360,10 @@ async def run(burst: int, rate: int, seconds: float) -> dict[str, Any]:
         "burst_events_per_s": round(burst_rate),
         "burst_vs_raw": round(burst_rate / raw, 3),
         "burst_vs_raw_async": round(burst_rate / raw_async, 3),
-        "burst_watcher_cpu_s": burst_cpu,
+        "burst_watcher_cpu_s": burst_cpu["watcher"],
         "burst_publish_to_ack_p50_le_ms": bucket_quantile(sent, acked, 0.5) * 1000,
-        "burst_watcher_cpu_s_per_1000": round(burst_cpu / burst * 1000, 3),
+        "burst_watcher_cpu_s_per_1000": round(burst_cpu["watcher"] / burst * 1000, 3),
+        "burst_nats_cpu_s_per_1000": round(burst_cpu["nats-server"] / burst * 1000, 3),
         "lag_rate_per_s": rate,
         "lag_changes": len(lags.whole),
         "lag_p50_ms": round(percentile(lags.whole, 50), 2),
@@ -369,8 +373,9 @@ async def run(burst: int, rate: int, seconds: float) -> dict[str, Any]:
         "lag_storing_p99_ms": round(percentile(lags.storing, 99), 2),
         "watcher_lag_p50_le_ms": bucket_quantile(histogram, own, 0.5) * 1000,
         "watcher_lag_p99_le_ms": bucket_quantile(histogram, own, 0.99) * 1000,
-        "lag_watcher_cpu_s": lags.watcher_cpu_s,
-        "lag_watcher_cpu_s_per_1000": round(lags.watcher_cpu_s / len(lags.whole) * 1000, 3),
+        "lag_watcher_cpu_s": lags.cpu_s["watcher"],
+        "lag_watcher_cpu_s_per_1000": round(lags.cpu_s["watcher"] / len(lags.whole) * 1000, 3),
+        "lag_nats_cpu_s_per_1000": round(lags.cpu_s["nats-server"] / len(lags.whole) * 1000, 3),
         "watcher_rss_mb": round(lags.watcher_rss_mb, 1),
     }
 
@@ -396,9 +401,9 @@ async def _burst(
     writer: Writer,
     names: list[str],
     arrivals: Arrivals,
-    pid: int,
+    pids: Mapping[str, int],
     burst: int,
-) -> tuple[float, float]:
+) -> tuple[float, dict[str, float]]:
     """The watch is silenced and refused while the changes are written, then let go."""
     await _hook(session, url, "faults", {"verb": "watch", "code": 503}, "POST")
     await _hook(session, url, "silence-watches", {"resource": "gatihandlers.gati.dev"}, "POST")
@@ -406,12 +411,20 @@ async def _burst(
     await gather_limited(writer.patch(names[i % OBJECTS], i) for i in range(burst))
     first_burst = set(arrivals.at)
     print(f"bench.watcher: {burst} changes written", file=sys.stderr)
-    cpu = cpu_seconds(pid)
+    cpu = _cpu(pids)
     await _hook(session, url, "faults", None, "DELETE")
     await arrivals.until(before + burst)
-    cpu = round(cpu_seconds(pid) - cpu, 2)
+    spent = _cpu_since(pids, cpu)
     times = sorted(t for rv, t in arrivals.at.items() if rv not in first_burst)
-    return (len(times) - 1) / (times[-1] - times[0]), cpu
+    return (len(times) - 1) / (times[-1] - times[0]), spent
+
+
+def _cpu(pids: Mapping[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def _cpu_since(pids: Mapping[str, int], before: Mapping[str, float]) -> dict[str, float]:
+    return {name: round(cpu_seconds(pid) - before[name], 2) for name, pid in pids.items()}
 
 
 @dataclass(frozen=True)
@@ -424,12 +437,18 @@ class Lags:
     whole: list[float]
     reaching: list[float]
     storing: list[float]
-    watcher_cpu_s: float
+    cpu_s: dict[str, float]
+    """CPU seconds of each measured process (the watcher, nats-server) over the paced writes."""
     watcher_rss_mb: float
 
 
 async def _lag(
-    writer: Writer, names: list[str], arrivals: Arrivals, rate: int, seconds: float, pid: int
+    writer: Writer,
+    names: list[str],
+    arrivals: Arrivals,
+    rate: int,
+    seconds: float,
+    pids: Mapping[str, int],
 ) -> Lags:
     """Writes paced at `rate`, with this process's collector held off: a collection here would
     stop the clock-reading loop and add its pause to the watcher's lag."""
@@ -445,7 +464,7 @@ async def _lag(
     gc.collect()
     gc.disable()
     try:
-        cpu = cpu_seconds(pid)
+        cpu = _cpu(pids)
         start = time.perf_counter()
         for i in range(total):
             delay = start + i / rate - time.perf_counter()
@@ -456,7 +475,7 @@ async def _lag(
             task.add_done_callback(pending.discard)
         await asyncio.gather(*pending)
         await arrivals.until(before + total)
-        cpu = cpu_seconds(pid) - cpu
+        spent = _cpu_since(pids, cpu)
     finally:
         gc.enable()
     observed = arrivals.observed
@@ -464,8 +483,8 @@ async def _lag(
         whole=sorted((arrivals.at[rv] - t) * 1000 for rv, t in written.items()),
         reaching=sorted((observed[rv] - t) * 1000 for rv, t in written.items()),
         storing=sorted((arrivals.at[rv] - observed[rv]) * 1000 for rv in written),
-        watcher_cpu_s=round(cpu, 2),
-        watcher_rss_mb=rss_mb(pid),
+        cpu_s=spent,
+        watcher_rss_mb=rss_mb(pids["watcher"]),
     )
 
 
