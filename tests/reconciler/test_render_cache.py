@@ -105,3 +105,14 @@ def test_an_object_without_uid_is_rendered_each_time() -> None:
 def test_a_size_below_one_is_refused_naming_it() -> None:
     with pytest.raises(ValueError, match="render cache size must be at least 1, got 0"):
         RenderCache(size=0)
+
+
+def test_the_kept_render_names_its_generation_until_a_new_one_replaces_it() -> None:
+    cache, make = RenderCache(), Renders()
+    assert cache.kept("u1") is None
+    first = cache.render(handler(), make)
+    assert cache.kept("u1") == (1, first)
+    newer = handler(spec={"image": "img:2", "port": 8080})
+    newer["metadata"]["generation"] = 2
+    second = cache.render(newer, make)
+    assert cache.kept("u1") == (2, second)

@@ -87,6 +87,7 @@ from gati_reconciler.diff import rendered_changes
 from gati_reconciler.lease_renewal import LeaseRenewal
 from gati_reconciler.manifests import ManifestError, render
 from gati_reconciler.owner_memory import OwnerMemory, generation_of
+from gati_reconciler.pruning import must_prune
 from gati_reconciler.render_cache import RenderCache, fingerprint
 from gati_reconciler.retirement import (
     Retirement,
@@ -506,14 +507,24 @@ class Reconciler:
         """Apply the render (less what a retired version gives up); after a change of an owned
         Deployment with the spec already applied (not `full`), re-apply just that Deployment: it
         undoes drift of our fields and returns the status to read, at a quarter of the calls.
-        Objects the render no longer holds are pruned after a spec change or when `reshaped`.
+        Objects the render no longer holds are pruned after a spec change or when `reshaped`,
+        unless the render kept from the generation before shows none can be (`must_prune`).
         `seen`: the owned Deployment as the triggering event showed it, if it exists."""
+        previous = self._renders.kept(live["metadata"]["uid"])
         rendered = self._renders.render(live, lambda: _render(live, subject))
         if retirement is not None:
             rendered = retire(rendered, retirement)
         status = live.get("status") or {}
         generation = generation_of(live)
         observed = status.get("observedGeneration")
+        prune = must_prune(
+            observed=observed,
+            generation=generation,
+            reshaped=reshaped,
+            retired=retirement is not None or shows_retired(status),
+            previous=previous,
+            rendered=rendered,
+        )
         deployment: dict[str, Any] | None = None
         if not full and observed == generation:
             rendered = [obj for obj in rendered if obj["kind"] == DEPLOYMENT.kind]
@@ -523,8 +534,7 @@ class Reconciler:
                 rendered, deployment = [], seen
         if rendered:
             deployment = await self._target.apply(rendered, cause=cause)
-        if observed is not None and (observed != generation or reshaped):
-            # A first reconcile has nothing to prune: objects are owned by this uid only.
+        if prune:
             keep = {(obj["kind"], obj["metadata"]["name"]) for obj in rendered}
             await self._target.prune(subject, live["metadata"]["uid"], keep, cause=cause)
         if self._target.writes and observed != generation:

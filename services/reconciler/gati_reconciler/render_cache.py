@@ -41,10 +41,16 @@ class RenderCache:
         if size < 1:
             raise ValueError(f"render cache size must be at least 1, got {size}")
         self._size = size
-        self._entries: OrderedDict[str, tuple[bytes, Render]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[bytes, int, Render]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def kept(self, uid: str) -> tuple[int, Render] | None:
+        """The generation and render kept for `uid`: before a new generation is rendered, the
+        render of the one before it, if this replica rendered that."""
+        entry = self._entries.get(uid)
+        return None if entry is None else (entry[1], entry[2])
 
     def render(self, live: Mapping[str, Any], make: Callable[[], Render]) -> Render:
         """`make()`'s render of `live`, or the one kept from when `live` read the same. The
@@ -54,10 +60,11 @@ class RenderCache:
         entry = self._entries.get(uid)
         if entry is not None and entry[0] == key:
             self._entries.move_to_end(uid)
-            return entry[1]
+            return entry[2]
         rendered = make()
         if uid:
-            self._entries[uid] = (key, rendered)
+            generation = int((live.get("metadata") or {}).get("generation") or 1)
+            self._entries[uid] = (key, generation, rendered)
             self._entries.move_to_end(uid)
             if len(self._entries) > self._size:
                 self._entries.popitem(last=False)
