@@ -280,9 +280,9 @@ async def _prepare_cluster(session: aiohttp.ClientSession) -> None:
         r.raise_for_status()
 
 
-STOP_GRACE = 5.0
+STOP_GRACE = 2.0
 """The figures are taken by then: a contender's graceful exit (kopf's takes ~10 s) is not
-measured, so it is not waited for either."""
+measured, so it is not waited for either; `make bench` spends the time on repeats instead."""
 
 
 def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
