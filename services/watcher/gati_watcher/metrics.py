@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from prometheus_client import Counter, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -38,3 +40,17 @@ SKIPPED = Counter(
     "Objects or stream messages the watcher could not use (logged with the reason)",
     ["kind", "reason"],
 )
+
+
+@cache
+def published(kind: str, change: str) -> Counter:
+    """`EVENTS_PUBLISHED` of one kind and change type. Every stored change counts itself, and
+    `labels()` (a lock, a label check, a tuple) cost four times the increment; the label sets
+    are few (kinds times change types), so each child is looked up once."""
+    return EVENTS_PUBLISHED.labels(kind=kind, type=change)
+
+
+@cache
+def duplicates(kind: str) -> Counter:
+    """`DUPLICATES` of one kind, looked up once like `published`."""
+    return DUPLICATES.labels(kind=kind)

@@ -41,10 +41,10 @@ from gati_runtime.publisher import PublishAbandonedError, Publisher
 from gati_watcher.envelope import Outgoing
 from gati_watcher.metrics import (
     CHANGE_LAG_SECONDS,
-    DUPLICATES,
-    EVENTS_PUBLISHED,
     PUBLISH_SECONDS,
     SKIPPED,
+    duplicates,
+    published,
 )
 
 log = structlog.get_logger(__name__)
@@ -316,9 +316,9 @@ class PublishPipeline:
             CHANGE_LAG_SECONDS.observe(acked - publish.received)
         event = publish.message.event
         if duplicate:
-            DUPLICATES.labels(kind=event.kind).inc()
+            duplicates(event.kind).inc()
         else:
-            EVENTS_PUBLISHED.labels(kind=event.kind, type=event.type.value).inc()
+            published(event.kind, event.type.value).inc()
         self._finish(publish, Outcome(Result.STORED, sequence))
 
     def _failed(self, publish: _Publish, error: str) -> None:

@@ -49,7 +49,7 @@ from gati_watcher.checkpoint import last_events
 from gati_watcher.envelope import Outgoing, outgoing
 from gati_watcher.handoff import Handoff
 from gati_watcher.kube import KubeReader, WatchItem, WatchMessage, WatchStopped
-from gati_watcher.metrics import DUPLICATES, RELISTS, SKIPPED, WATCH_RESTARTS
+from gati_watcher.metrics import RELISTS, SKIPPED, WATCH_RESTARTS, duplicates
 from gati_watcher.pipeline import Done, ExpectLast, Outcome, PublishPipeline, Result
 from gati_watcher.policy import Inactivity, Next, WatchEnd, next_step
 from gati_watcher.relist import Change, after_conflict, holds, redecide, relist_changes
@@ -322,7 +322,7 @@ class TargetWatcher:
             if settled is None:
                 return
             if not decided:  # the stream holds this change or has gone past it
-                DUPLICATES.labels(kind=self.target.kind.kind).inc()
+                duplicates(self.target.kind.kind).inc()
             if holds(settled[0], obj, deleted=deleted):
                 self._remember(subject, change, settled[1])
             # else: the watch is behind the stream; its next changes of the subject conflict
