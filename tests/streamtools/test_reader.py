@@ -3,6 +3,7 @@ the server applies and whichever the reader applies itself."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -118,3 +119,37 @@ def test_the_ack_subject_gives_position_time_and_pending_as_nats_py_reads_them()
         assert datetime.fromtimestamp(nanos / 1e9, UTC) == metadata.timestamp
     with pytest.raises(ValueError, match="not a JetStream ack subject"):
         ack_position("_INBOX.abc")
+
+
+async def test_one_objects_subjects_are_merged_in_stream_order_within_the_range(
+    gati_bus: Client,
+) -> None:
+    stored = await record(gati_bus)
+    subjects = [SUBJECTS[0], SUBJECTS[2]]
+    since, until = 3, max(stored) - 4
+    got = await read(
+        gati_bus, subjects, since=Position(sequence=since), until=Position(sequence=until)
+    )
+    assert got == [
+        (s, subj) for s, subj in stored.items() if since <= s <= until and subj in subjects
+    ]
+
+
+async def test_following_several_subjects_delivers_new_messages_in_stream_order(
+    gati_bus: Client,
+) -> None:
+    subjects = [SUBJECTS[0], SUBJECTS[2]]
+    # From sequence 1 on, so what is published before the consumer exists is delivered too.
+    reading = read_range(
+        gati_bus.jetstream(), STREAM, subjects, since=Position(sequence=1), follow=True
+    )
+    first = asyncio.ensure_future(reading.__anext__())
+    published = [
+        (await gati_bus.jetstream().publish(subject, b"x")).seq
+        for subject in (SUBJECTS[2], SUBJECTS[1], SUBJECTS[0])
+    ]
+    got = [m.sequence for m in await first]
+    while len(got) < 2:
+        got += [m.sequence for m in await reading.__anext__()]
+    await reading.aclose()
+    assert got == [published[0], published[2]]

@@ -72,7 +72,7 @@ class Feed:
         self.sequence = 0
 
     def change(
-        self, obj: dict[str, Any], at: int, kind: ChangeType = ChangeType.ADDED
+        self, obj: dict[str, Any], at: float, kind: ChangeType = ChangeType.ADDED
     ) -> list[Decision]:
         event = ChangeEvent.of(kind, obj, source="w0", observed_at=NOW)
         place = owned_subject if obj["kind"] == "Deployment" else cr_subject

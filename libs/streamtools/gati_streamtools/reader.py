@@ -11,17 +11,19 @@ the iterator never runs inside the callback (callbacks run one at a time, nats-p
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from gati_streamtools.positions import Position
-from gati_streamtools.subject_filters import plan_read
+from gati_streamtools.subject_filters import ReadPlan, plan_read
 
 INACTIVE_THRESHOLD = 30.0
 """Seconds after which the server drops the ephemeral consumer should this process die."""
@@ -83,7 +85,7 @@ async def read_range(
     since: Position | None = None,
     until: Position | None = None,
     follow: bool = False,
-) -> AsyncIterator[list[StoredMessage]]:
+) -> AsyncGenerator[list[StoredMessage], None]:
     """Batches of stored messages matching `filters`, in stream order, from `since` on.
 
     Without `follow` the read ends at `until` or at the last message stored when the read
@@ -93,6 +95,29 @@ async def read_range(
         raise ValueError("read_range needs at least one filter subject")
     stream_info = await js.stream_info(stream)
     plan = plan_read(filters, stream_info.config.subjects or ())
+    if len(plan.server_filters) > 1 and not follow:
+        # Literal subjects, one object's: a consumer each, merged (see subject_filters).
+        async def whole(subject: str) -> list[StoredMessage]:
+            one = ReadPlan(server_filters=(subject,), client_filters=None)
+            return [m async for b in _read(js, stream, one, since, until, follow) for m in b]
+
+        parts = await asyncio.gather(*(whole(subject) for subject in plan.server_filters))
+        merged = list(heapq.merge(*parts, key=attrgetter("sequence")))
+        if merged:
+            yield merged
+        return
+    async for batch in _read(js, stream, plan, since, until, follow):
+        yield batch
+
+
+async def _read(
+    js: JetStreamContext,
+    stream: str,
+    plan: ReadPlan,
+    since: Position | None,
+    until: Position | None,
+    follow: bool,
+) -> AsyncGenerator[list[StoredMessage], None]:
     buffer: deque[StoredMessage] = deque()
     arrived = asyncio.Event()
     caught_up = asyncio.Event()
