@@ -28,7 +28,10 @@ from gati_streamtools.reader import read_range
 
 VERIFY_TIMEOUT = 120.0
 DRAIN_POLL = 0.5
-SETTLE = 20.0
+SETTLE = 60.0
+"""Seconds a `verify` difference may take to settle before it counts as a lost change; the
+loop ends as soon as the drift is gone, so only a run that really lost something waits this
+long, and a watcher still catching up on a loaded CI machine is not taken for a loss."""
 VERIFY_PAUSE = 2.0
 
 
