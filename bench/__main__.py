@@ -91,9 +91,16 @@ class Clock:
     def run(self, name: str, budget_s: float, part: Callable[[float], Any], share: int = 1) -> Any:
         """Runs `part(limit_s)` unless the budget is spent; `share`: parts left that split it."""
         limit = min(budget_s, self.left() / share)
+        load = round(os.getloadavg()[0], 1)
         if limit <= START_UP_S / 2:
             self.parts.append(
-                {"part": name, "budget s": budget_s, "took s": 0, "status": "skipped"}
+                {
+                    "part": name,
+                    "budget s": budget_s,
+                    "took s": 0,
+                    "load 1m at start": load,
+                    "status": "skipped",
+                }
             )
             self.say(f"{name}: skipped, the run's {self.budget_s:.0f} s budget is spent")
             return None
@@ -110,7 +117,14 @@ class Clock:
         if limit < budget_s:
             status += f" (limit cut to {limit:.0f} s)"
         self.parts.append(
-            {"part": name, "budget s": round(budget_s), "took s": round(took, 1), "status": status}
+            {
+                "part": name,
+                "budget s": round(budget_s),
+                "took s": round(took, 1),
+                # others' work on the machine at the start: a repeat that stands out is told apart
+                "load 1m at start": load,
+                "status": status,
+            }
         )
         self.say(f"{name}: done in {took:.1f} s")
         return result

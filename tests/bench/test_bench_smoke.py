@@ -215,9 +215,17 @@ def test_clock_cuts_a_part_to_its_share_and_skips_when_spent() -> None:
     clock = Clock(budget_s=100.0)
     assert clock.run("a", 50.0, lambda limit: limit, share=4) == pytest.approx(25.0, abs=0.1)
     assert clock.parts[0]["status"] == "ok (limit cut to 25 s)"
+    assert clock.parts[0]["load 1m at start"] >= 0
     spent = Clock(budget_s=10.0)
     assert spent.run("b", 50.0, lambda limit: limit) is None
-    assert spent.parts == [{"part": "b", "budget s": 50, "took s": 0, "status": "skipped"}]
+    [skipped] = spent.parts
+    assert skipped | {"load 1m at start": 0} == {
+        "part": "b",
+        "budget s": 50,
+        "took s": 0,
+        "load 1m at start": 0,
+        "status": "skipped",
+    }
 
 
 def test_clock_records_a_part_that_raises_and_goes_on() -> None:
