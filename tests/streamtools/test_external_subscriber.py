@@ -20,6 +20,7 @@ from gati_contracts.subjects import STREAM, cr_subject, status_subject
 from gati_runtime.embedded_nats import EmbeddedNats
 from gati_runtime.provisioning import provision_bus
 from gati_runtime.settings import Settings
+from gati_streamtools.reader import read_range
 from streamtools.recorded import NOW, outcome
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "external_subscriber.py"
@@ -163,3 +164,26 @@ async def test_tooling_user_cannot_write_the_bus(auth_nats: tuple[AuthNats, Clie
     finally:
         await tooling.close()
     assert (await admin.jsm().stream_info(STREAM)).state.messages == 0
+
+
+async def test_the_stream_tools_read_as_the_tooling_user(
+    auth_nats: tuple[AuthNats, Client],
+) -> None:
+    """A service's subjects (one covering filter, matched by the reader) and one object's
+    subjects (a consumer each) are both within the read-only permissions."""
+    server, admin = auth_nats
+    subjects = ["gati.cr.gatihandler.shop.orders", "gati.status.gatihandler.shop.orders"]
+    for subject in [*subjects, "gati.cr.gativersion.shop.orders-v2"]:
+        await admin.jetstream().publish(subject, b"{}")
+    tooling = await nats.connect(server.url_as("tooling"))
+    try:
+        service = ["gati.cr.gatihandler.>", "gati.cr.gatimodule.>"]
+        for filters, expected in ((service, subjects[:1]), (subjects, subjects)):
+            read = [
+                m.subject
+                async for batch in read_range(tooling.jetstream(), STREAM, filters)
+                for m in batch
+            ]
+            assert read == expected
+    finally:
+        await tooling.close()
