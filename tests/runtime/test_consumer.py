@@ -23,6 +23,7 @@ from gati_runtime.consumer import (
     PoisonCallback,
     delivery_position,
     held_since,
+    superseded,
 )
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import DONE, Backoff, Fail, Outcome, Retry
@@ -74,6 +75,7 @@ async def running(
     ack_wait: timedelta = timedelta(seconds=30),
     on_poison: PoisonCallback | None = None,
     decode: Callable[[bytes], Any] = json.loads,
+    options: ConsumerOptions = FAST,
 ) -> AsyncIterator[asyncio.Event]:
     stop = asyncio.Event()
     spec = ConsumerSpec(
@@ -86,7 +88,7 @@ async def running(
         decode=decode,
         handler=handler,
         on_poison=on_poison or Poisoned(),
-        options=FAST,
+        options=options,
     )
     task = asyncio.create_task(loop.run(stop))
     try:
@@ -415,3 +417,56 @@ def test_only_messages_held_since_the_cut_are_due_for_in_progress() -> None:
     held = {"r0": (old, 10.0), "r1": (at_cut, 12.5), "r2": (fresh, 12.6)}
     assert held_since(held, 12.5) == [old, at_cut]
     assert held_since({}, 12.5) == []
+
+
+def _ack_reply(stream_sequence: int) -> Msg:
+    reply = f"$JS.ACK.GATI.reconciler.1.{stream_sequence}.{stream_sequence}.1700000000000000000.0"
+    return Msg(None, subject="x", reply=reply)  # type: ignore[arg-type]
+
+
+def test_a_message_is_superseded_only_by_a_later_stored_one() -> None:
+    assert superseded(5, [_ack_reply(7)])
+    assert not superseded(7, [_ack_reply(5)])  # a redelivery queued behind a newer message
+    assert not superseded(5, [])
+    assert superseded(5, [Msg(None, subject="x", reply="_INBOX.x"), _ack_reply(6)])  # type: ignore[arg-type]
+
+
+async def test_coalescing_hands_over_only_the_newest_of_what_a_subject_has_queued(
+    gati_connection: NatsConnection,
+) -> None:
+    seen: list[int] = []
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        seen.append(delivery.event["n"])
+        started.set()
+        await release.wait()
+        return DONE
+
+    delivered = metric("gati_consumer_delivered_total")
+
+    async def all_three_held() -> bool:  # in this process, not just sent by the server
+        return metric("gati_consumer_delivered_total") - delivered == 3
+
+    subject = "gati.cr.gatihandler.default.api"
+    before = metric("gati_consumer_coalesced_total")
+    options = ConsumerOptions(fetch_timeout=0.5, backoff=FAST.backoff, coalesce=True)
+    async with running(gati_connection, handler, options=options):
+        await publish(gati_connection, subject, {"n": 1})
+        await _within(started.wait(), "the first message handled")
+        await publish(gati_connection, subject, {"n": 2})
+        await publish(gati_connection, subject, {"n": 3})
+        await _polled(all_three_held, "the next two fetched behind the first")
+        release.set()
+    assert seen == [1, 3]
+    assert metric("gati_consumer_coalesced_total") - before == 1
+    assert await pending(gati_connection) == 0  # the skipped one was acked too
+
+
+async def _polled(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    """For server state no event announces: ask every 10 ms, up to WAIT."""
+    for _ in range(int(WAIT / 0.01)):
+        if await condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{what} did not happen within {WAIT}s")

@@ -12,6 +12,9 @@ Guarantees it gives handlers:
   message held, running or queued behind another of its subject, once it has been held for a
   sixth of `ack_wait` (most are settled sooner, and telling the server of those cost a publish
   each, as many as the acks during a burst);
+- with `ConsumerOptions.coalesce` (for level-triggered handlers, which act on an object's
+  newest state whatever the event shows), a message is acked unhandled when this process
+  already holds a later one of its subject: that one carries the same work;
 - on stop, fetching ends at once and every fetched message is finished and settled (a pull
   cut short may leave messages the server already sent; it redelivers them after ack_wait).
 
@@ -28,7 +31,7 @@ import contextlib
 import json
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -75,6 +78,11 @@ FETCH_ERRORS = Counter(
     "Fetches that failed for a reason other than idleness",
     ["consumer"],
 )
+COALESCED = Counter(
+    "gati_consumer_coalesced_total",
+    "Messages acked unhandled because a later one of their subject was already held",
+    ["consumer"],
+)
 HANDLER_SECONDS = Histogram(
     "gati_consumer_handler_seconds",
     "Time to decode, handle and settle one message",
@@ -91,6 +99,7 @@ class _ConsumerMetrics:
         self.naked = NAKED.labels(consumer)
         self.terminated = TERMINATED.labels(consumer)
         self.redelivered = REDELIVERED.labels(consumer)
+        self.coalesced = COALESCED.labels(consumer)
         self.in_flight = IN_FLIGHT.labels(consumer)
         self.fetch_errors = FETCH_ERRORS.labels(consumer)
         self.handler_seconds = {
@@ -136,6 +145,9 @@ class ConsumerOptions:
     fetch_timeout: float = 2.0
     backoff: Backoff = field(default_factory=Backoff)
     error_pause: float = 0.5
+    coalesce: bool = False
+    """Ack a message unhandled when a later one of its subject is already held (see the
+    module docstring); only for handlers that act on the newest state, never on the event."""
 
 
 class ConsumerLoop(Generic[T]):
@@ -310,7 +322,7 @@ class ConsumerLoop(Generic[T]):
             while lane:
                 message = lane.popleft()
                 try:
-                    await self._process(message)
+                    await self._process(message, lane)
                 except Exception:
                     # Settling failed (connection lost): JetStream redelivers after ack_wait.
                     # The lane goes on, so the messages queued behind are not stranded.
@@ -330,11 +342,16 @@ class ConsumerLoop(Generic[T]):
         with contextlib.suppress(Exception):
             await self._connection.client.flush(timeout=FLUSH_TIMEOUT_SECONDS)
 
-    async def _process(self, message: Msg) -> None:
+    async def _process(self, message: Msg, queued: Iterable[Msg]) -> None:
         sequence, attempt = delivery_position(message.reply)
-        headers = message.headers or {}
         if attempt > 1:
             self._metrics.redelivered.inc()
+        if self._options.coalesce and superseded(sequence, queued):
+            await message.ack()
+            self._metrics.acked.inc()
+            self._metrics.coalesced.inc()
+            return
+        headers = message.headers or {}
         with message_context(
             event_id=headers.get(MSG_ID),
             object_key=message.subject,
@@ -474,6 +491,19 @@ def held_since(held: Mapping[str, tuple[Msg, float]], since: float) -> list[Msg]
     fetch, plus the timer's lateness, instead of one period: that margin buys one publish less
     for every message settled within half a period."""
     return [message for message, fetched in held.values() if fetched <= since]
+
+
+def superseded(sequence: int, queued: Iterable[Msg]) -> bool:
+    """Whether a message of `queued` (its lane: later deliveries of the same subject) was stored
+    after `sequence`. Order of delivery is not order of storage: a redelivered message comes
+    behind later ones, and it is the later one that supersedes."""
+    for message in queued:
+        try:
+            if delivery_position(message.reply)[0] > sequence:
+                return True
+        except ValueError:
+            continue  # not an ack subject: it cannot be settled either, so it carries nothing
+    return False
 
 
 def delivery_position(reply: str) -> tuple[int, int]:
