@@ -26,29 +26,18 @@ filter equal to the stream's own subject (`gati.>`) is still matched per message
 
 
 def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: `*` one token, `>` one or more trailing tokens."""
+    """NATS subject matching: `*` one token, `>` one or more trailing tokens. `subject` may be a
+    pattern too: then whether `pattern` matches every subject it matches (covers it)."""
     wanted = pattern.split(".")
     tokens = subject.split(".")
     for index, token in enumerate(wanted):
         if token == REST:
             return len(tokens) > index
-        if index >= len(tokens) or (token != ANY_TOKEN and token != tokens[index]):
+        if index >= len(tokens) or tokens[index] == REST:
+            return False
+        if token != ANY_TOKEN and token != tokens[index]:
             return False
     return len(tokens) == len(wanted)
-
-
-def pattern_covers(wide: str, narrow: str) -> bool:
-    """Whether every subject `narrow` matches is matched by `wide` too."""
-    outer = wide.split(".")
-    inner = narrow.split(".")
-    for index, token in enumerate(outer):
-        if token == REST:
-            return len(inner) > index
-        if index >= len(inner) or inner[index] == REST:
-            return False
-        if token != ANY_TOKEN and token != inner[index]:
-            return False
-    return len(inner) == len(outer)
 
 
 def covering_pattern(filters: Sequence[str]) -> str:
@@ -96,11 +85,11 @@ def plan_read(filters: Sequence[str], stream_subjects: Sequence[str]) -> ReadPla
     if len(wanted) > 1 and all(_literal(f) for f in wanted):
         return ReadPlan(server_filters=wanted, client_filters=None)
     cover = covering_pattern(wanted)
-    whole = bool(stream_subjects) and all(pattern_covers(cover, s) for s in stream_subjects)
+    whole = bool(stream_subjects) and all(subject_matches(cover, s) for s in stream_subjects)
     # Nothing to check here when one filter takes all the cover does, or when the filters
     # between them take every subject the stream holds.
-    exact = any(pattern_covers(f, cover) for f in wanted) or (
-        whole and all(any(pattern_covers(f, s) for f in wanted) for s in stream_subjects)
+    exact = any(subject_matches(f, cover) for f in wanted) or (
+        whole and all(any(subject_matches(f, s) for f in wanted) for s in stream_subjects)
     )
     return ReadPlan(
         server_filters=(WHOLE_STREAM if whole else cover,),
