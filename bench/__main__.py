@@ -39,7 +39,7 @@ from bench.convergence import OPERATORS, run_once, scenario_timeout
 from bench.harness import figure, last_json_line, machine, spread, write_report
 from bench.resources import OBJECTS
 from bench.resources import measure as measure_resources
-from bench.summary import ratio, targets
+from bench.summary import TARGET_N, ratio, targets
 
 BENCH_DIR = Path(__file__).parent
 PEERS = {"watcher": 150.0, "replay": 300.0, "recovery": 90.0}
@@ -208,6 +208,8 @@ def scenario_rows(runs: dict[str, dict[str, list[dict[str, Any]]]], scenario: st
 
 
 ALL_PROCESSES = "all processes"
+CPU_MS = "CPU ms per handler (median)"
+CORES = "cores busy (median)"
 
 
 def _cpu_s(result: dict[str, Any], process: str) -> float:
@@ -246,11 +248,47 @@ def resource_rows(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> list[Any]
                         "scenarios": scenarios,
                         "peak RSS MB (min/med/max)": rss,
                         "CPU s (min/med/max)": _fmt(spread(cpu)),
-                        "CPU ms per handler (median)": float(spread(cpu)["median"]) * 1000 / int(n),
-                        "cores busy (median)": spread(busy)["median"],
+                        CPU_MS: float(spread(cpu)["median"]) * 1000 / int(n),
+                        CORES: spread(busy)["median"],
                     }
                 )
     return rows
+
+
+def bounds_row(rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The targets table's line on what bounds each side at the target's N (from
+    resource_rows): its CPU per handler, process by process, and its busiest process."""
+    at = [row for row in rows if row["N"] == int(TARGET_N)]
+    sides = []
+    for operator in OPERATORS:
+        mine = [row for row in at if row["operator"] == operator]
+        processes = [row for row in mine if row["process"] != ALL_PROCESSES]
+        if not processes:
+            continue
+        [total] = [row for row in mine if row["process"] == ALL_PROCESSES]
+        busiest = max(processes, key=lambda row: float(row[CORES]))
+        each = ", ".join(f"{row['process']} {figure(row[CPU_MS])}" for row in processes)
+        sides.append(
+            f"{operator} {figure(total[CPU_MS])} ({each}; busiest {busiest['process']} "
+            f"{figure(busiest[CORES])} cores, all {figure(total[CORES])})"
+        )
+    if not sides:
+        return None
+    return {
+        "scenario": f"1 + 2 what bounds each side, N = {int(TARGET_N):,}",
+        "target": "reported: CPU ms per handler, cores busy of 2",
+        "measured": "; ".join(sides),
+        "met": "—",
+    }
+
+
+def with_bounds(target_rows: list[dict[str, str]], bounds: dict[str, str] | None) -> list[Any]:
+    """The bounds line right after the target's own rows, where the note quoting it needs it."""
+    if bounds is None:
+        return target_rows
+    after = [i for i, row in enumerate(target_rows) if f"N = {int(TARGET_N):,}" in row["scenario"]]
+    at = after[-1] + 1 if after else len(target_rows)
+    return [*target_rows[:at], bounds, *target_rows[at:]]
 
 
 def api_call_rows(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> list[Any]:
@@ -380,15 +418,14 @@ def main(argv: list[str] | None = None) -> int:
         "resources": resources,
         "parts": clock.parts,
     }
+    used = resource_rows(runs)
     report["tables"] = {
-        "Issue 10 targets": targets(report),
+        "Issue 10 targets": with_bounds(targets(report), bounds_row(used)),
         **{
             f"Scenario {title}: seconds until all N done": scenario_rows(runs, key)
             for key, title in SCENARIOS.items()
         },
-        "Resources over scenarios 1 + 2 (CPU from the first write to the last object done)": (
-            resource_rows(runs)
-        ),
+        "Resources over scenarios 1 + 2 (CPU from the first write to the last object done)": used,
         "API calls per handler over scenarios 1 + 2 (kubesim's apiserver_request_total)": (
             api_call_rows(runs)
         ),

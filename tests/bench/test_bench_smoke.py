@@ -16,12 +16,14 @@ import pytest
 from bench.__main__ import (
     Clock,
     api_call_rows,
+    bounds_row,
     main,
     parse_sizes,
     peer_rows,
     resource_rows,
     run_order,
     scenario_rows,
+    with_bounds,
 )
 from bench.convergence import run_once
 from bench.harness import (
@@ -163,6 +165,15 @@ def test_resource_rows_say_cores_busy_per_process_and_for_the_whole_side() -> No
     assert rows["all processes"]["CPU ms per handler (median)"] == 300.0
     assert rows["all processes"]["cores busy (median)"] == pytest.approx(1.6)
     assert rows["all processes"]["peak RSS MB (min/med/max)"] == ""
+    assert bounds_row(resource_rows(runs)) is None  # not at the target's N
+    bounds = bounds_row(resource_rows({"1000": runs["10"]}))
+    assert bounds is not None
+    assert bounds["measured"] == (
+        "gati 3 (reconciler 2, kubesim 1; busiest reconciler 1 cores, all 1.6)"
+    )
+    targets_rows = [{"scenario": "1 convergence, N = 1,000"}, {"scenario": "3 lag"}]
+    placed = with_bounds(targets_rows, bounds)
+    assert [row["scenario"] for row in placed][1] == "1 + 2 what bounds each side, N = 1,000"
     [calls] = api_call_rows(runs)
     assert calls["calls per handler (median)"] == 1.5
     assert calls["by verb and resource"] == "get gatihandlers 1, patch deployments 0.5"
