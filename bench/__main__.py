@@ -1,5 +1,8 @@
 """`make bench`: every scenario of issue 10 in one run, written to bench/results/latest.json and
-latest.md, with the issue's targets met or missed in one table up front.
+latest.md, with the issue's targets met or missed in one table up front. Where the ratio to kopf
+falls short, the report also says what bounds each side: CPU per handler of every process
+(kubesim and gati's nats-server included, since both are on gati's critical path on 2 cores),
+cores busy, and API calls per handler by verb and resource from kubesim's own counters.
 
 Parts, in order, each with a time budget above what it took in a full run on the loaded 2-core
 machine (gati's reconciler and kubesim still run ~25 s per 1,000 handlers when it is quiet):
