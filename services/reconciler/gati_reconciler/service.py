@@ -45,10 +45,13 @@ CONSUMER: Final = ConsumerSpec(
     description="reconciler: handlers and modules into Deployments, Services and status",
 )
 OPTIONS: Final = ConsumerOptions(
-    backoff=Backoff(base=timedelta(milliseconds=250), cap=timedelta(seconds=30))
+    backoff=Backoff(base=timedelta(milliseconds=250), cap=timedelta(seconds=30)), coalesce=True
 )
 """A transient API failure is usually over within seconds; a 30 s cap keeps a long outage from
-pushing the next attempt minutes past recovery."""
+pushing the next attempt minutes past recovery. Coalescing: a reconcile acts on the newest
+recorded state of what an event names (an owner's or Deployment's event only while it is the
+newest of its subject, a GatiVersion's through its latest change), so an event with a later one
+of its subject already queued here is settled without the decode, the read and the lease."""
 
 
 GITOPS_TREE_ENV: Final = "GATI_GITOPS_TREE"
