@@ -327,6 +327,26 @@ def test_validate_collects_every_cause() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("1", True), (1, True), (1.0, True), (True, False), ("true", False), (None, True)],
+)
+def test_enum_compares_json_values_not_python_ones(value: Any, ok: bool) -> None:
+    schema = spec_schema(properties={"v": {"enum": ["1", 1, None], "nullable": True}})
+    reasons = [c.reason for c in validate(obj({"v": value}), schema)]
+    assert reasons == ([] if ok else ["FieldValueNotSupported"])
+
+
+def test_a_pattern_is_checked_the_same_on_every_use() -> None:
+    schema = spec_schema(properties={"name": {"type": "string", "pattern": "^\\d+$"}})
+    for _ in range(2):
+        assert validate(obj({"name": "42"}), schema) == []
+        # ECMA-262's \d is ASCII only, whatever Python's default would say.
+        assert [c.reason for c in validate(obj({"name": "\u0664"}), schema)] == [
+            "FieldValueInvalid"
+        ]
+
+
 def test_bad_pattern_in_schema_fails_the_value_not_the_server() -> None:
     schema = spec_schema(properties={"name": {"type": "string", "pattern": "(unclosed"}})
     assert [c.reason for c in validate(obj({"name": "x"}), schema)] == ["FieldValueInvalid"]

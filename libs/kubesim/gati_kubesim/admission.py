@@ -59,7 +59,7 @@ class Admission:
         client hears about them, as the real server's `fieldValidation` parameter does:
         `Strict` refuses the write (400), `Warn` adds a warning, `Ignore` stays silent.
         """
-        causes = check_metadata(rt, obj)
+        causes = check_metadata(rt, obj, old)
         if rt.custom:
             if rt.schema is not None:
                 kept = self._kept(obj, old, rt.schema)
@@ -118,8 +118,14 @@ class Admission:
 
 
 def dropped_fields(before: Any, after: Any, path: str = "") -> list[str]:
-    """Paths present in `before` but pruned from `after` (`spec.foo`, `spec.items[0].bar`)."""
+    """Paths present in `before` but pruned from `after` (`spec.foo`, `spec.items[0].bar`).
+
+    A subtree pruning kept as it was (metadata's members, values of preserved fields) is the
+    same object on both sides and has nothing dropped: managedFields alone would otherwise
+    be walked on every write."""
     out: list[str] = []
+    if before is after:
+        return out
     if isinstance(before, dict) and isinstance(after, dict):
         for key, value in before.items():
             where = f"{path}.{key}" if path else key
@@ -133,7 +139,12 @@ def dropped_fields(before: Any, after: Any, path: str = "") -> list[str]:
     return out
 
 
-def check_metadata(rt: ResourceType, obj: Obj) -> list[Cause]:
+def check_metadata(rt: ResourceType, obj: Obj, old: Obj | None = None) -> list[Cause]:
+    """Causes against the object's name, labels and annotations.
+
+    Labels or annotations that are the stored object's very dicts (a status write, an
+    update that left them alone) were checked when stored, and stored objects are never
+    mutated, so they are not checked again."""
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return [Cause("metadata", "FieldValueRequired", "Required value")]
@@ -168,9 +179,10 @@ def check_metadata(rt: ResourceType, obj: Obj) -> list[Cause]:
                 "alphanumeric character",
             )
         )
+    old_meta = old.get("metadata") if old is not None else None
     for field in ("labels", "annotations"):
         value = meta.get(field)
-        if value is None:
+        if value is None or (isinstance(old_meta, dict) and old_meta.get(field) is value):
             continue
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
@@ -202,6 +214,7 @@ def check_metadata(rt: ResourceType, obj: Obj) -> list[Cause]:
     annotations = meta.get("annotations")
     if (
         isinstance(annotations, dict)
+        and not (isinstance(old_meta, dict) and old_meta.get("annotations") is annotations)
         and sum(len(str(k)) + len(str(v)) for k, v in annotations.items()) > 256 * 1024
     ):
         causes.append(

@@ -529,6 +529,11 @@ def _owned(paths: set[Path], resets: list[Path]) -> set[Path]:
     """Drop fields under the endpoint's reset paths: nobody gains or loses them there."""
     if not resets:
         return set(paths)
+    if all(len(r) == 1 for r in resets):
+        # The usual case (`status` on the main resource): one membership test per path
+        # instead of a generator over the resets.
+        tops = {r[0] for r in resets}
+        return {p for p in paths if not (p and p[0] in tops)}
     return {p for p in paths if not any(p[: len(r)] == r for r in resets)}
 
 

@@ -9,9 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
+# Decoded JSON holds exactly these types; one lookup answers what the isinstance chain
+# below would, and validation asks it of every value of every write.
+_EXACT_TYPES: dict[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+_GO_KINDS = {**_EXACT_TYPES, int: "number"}
+
 
 def json_type(value: Any) -> str:
     """The JSON Schema type name: null, boolean, integer, number, string, array, object."""
+    exact = _EXACT_TYPES.get(type(value))
+    if exact is not None:
+        return exact
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -31,12 +47,17 @@ def json_type(value: Any) -> str:
 
 def go_kind(value: Any) -> str:
     """The kind Go's decoder gives a value, where every number is a float64."""
+    exact = _GO_KINDS.get(type(value))
+    if exact is not None:
+        return exact
     kind = json_type(value)
     return "number" if kind == "integer" else kind
 
 
 def json_equal(a: Any, b: Any) -> bool:
     """Deep equality of decoded JSON, with booleans never equal to numbers."""
+    if type(a) is str:
+        return type(b) is str and a == b
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import functools
 import json
 import math
 import re
@@ -94,7 +95,7 @@ def _validate(value: Any, schema: Schema, path: str, causes: list[Cause]) -> Non
         _validate_array(value, schema, path, causes)
     elif isinstance(value, dict):
         _validate_object(value, schema, path, causes)
-    if "enum" in schema and not any(json_equal(value, e) for e in schema["enum"]):
+    if "enum" in schema and not _in_enum(value, schema["enum"]):
         supported = ", ".join(
             json.dumps(e) if isinstance(e, str) else json.dumps(json.dumps(e))
             for e in schema["enum"]
@@ -106,7 +107,16 @@ def _validate(value: Any, schema: Schema, path: str, causes: list[Cause]) -> Non
                 f"Unsupported value: {_show(value)}: supported values: {supported}",
             )
         )
-    _validate_composition(value, schema, path, causes)
+    if "allOf" in schema or "anyOf" in schema or "oneOf" in schema or "not" in schema:
+        _validate_composition(value, schema, path, causes)
+
+
+def _in_enum(value: Any, enum: list[Any]) -> bool:
+    # A string equals only a string, so Python's `in` decides it exactly (most enums are
+    # of strings); other values need JSON's equality, where true is not 1.
+    if type(value) is str:
+        return value in enum
+    return any(json_equal(value, e) for e in enum)
 
 
 def _validate_string(value: str, schema: Schema, path: str, causes: list[Cause]) -> None:
@@ -290,6 +300,8 @@ def _expected_type(schema: Schema) -> str:
 
 
 def _type_matches(actual: str, value: Any, expected: str) -> bool:
+    if actual == expected:
+        return True
     allowed = expected.split(",")
     if actual in allowed:
         return True
@@ -322,10 +334,17 @@ def _matches(pattern: str, value: str) -> bool:
     A pattern Python cannot compile fails the value rather than the request, so the client
     still gets a 422 naming the field instead of a server error.
     """
+    compiled = _compiled(pattern)
+    return compiled is not None and compiled.search(value) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> re.Pattern[str] | None:
+    """A CRD's patterns, compiled once rather than looked up in `re`'s cache per value."""
     try:
-        return re.search("(?a)" + pattern, value) is not None
+        return re.compile("(?a)" + pattern)
     except re.error:
-        return False
+        return None
 
 
 def _has_duplicates(values: list[Any]) -> bool:
