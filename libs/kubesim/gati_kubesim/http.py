@@ -549,9 +549,19 @@ class HttpApi:
                 if left <= 0:
                     break
                 try:
-                    await asyncio.wait_for(watcher.wakeup.wait(), timeout=min(left, interval))
+                    # A timeout scope, not wait_for: that wraps the wait in a task of its
+                    # own on every wake-up, which every watch pays for every event it gets.
+                    async with asyncio.timeout(min(left, interval)):
+                        await watcher.wakeup.wait()
                 except TimeoutError:
-                    if bookmarks and not watcher.silent and time.monotonic() < deadline:
+                    # The scope can expire after an event woke the watch but before it ran;
+                    # a bookmark (the newest resourceVersion) must never overtake that event.
+                    if (
+                        bookmarks
+                        and not watcher.pending
+                        and not watcher.silent
+                        and time.monotonic() < deadline
+                    ):
                         await response.write(encode_event("BOOKMARK", self.api.bookmark(t.rt)))
         except ConnectionResetError:
             return response  # the client went away; nothing left to tell it
