@@ -163,6 +163,7 @@ async def await_outcome(
     as tools read (`tooling` may not subscribe to `gati.status.>` directly)."""
     await await_stream(reader, services, seconds)
     subscription = await reader.jetstream().subscribe(f"{STATUS_ROOT}.>", ordered_consumer=True)
+    seen: list[str] = []
     try:
         async with asyncio.timeout(seconds):
             while True:
@@ -174,5 +175,11 @@ async def await_outcome(
                 event = decode_event(message.data, OutcomeEvent)
                 if event.name == name and outcome_phase(event) in phases:
                     return event
+                if event.name == name:
+                    seen.append(f"{event.service} {event.action} {event.reason}: {event.message}")
+    except TimeoutError:
+        raise AssertionError(
+            f"no {'/'.join(phases)} outcome for {name} within {seconds} s; its outcomes: {seen}"
+        ) from None
     finally:
         await subscription.unsubscribe()

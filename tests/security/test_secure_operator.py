@@ -53,6 +53,9 @@ IN_INVALID_ENV = "planted-in-an-invalid-env-77b1"
 SERVICES = ("watcher", "reconciler", "scaler", "timescape")
 PLANTED = (FROM_SECRET, PLAIN_ENV, LAST_APPLIED_VALUE, IN_INVALID_ENV)
 REDACT = ",".join([LAST_APPLIED, "spec.env[*]", "spec.template.spec.containers[*].env[*].value"])
+pytestmark = pytest.mark.timeout(300)
+"""The shared run awaits the stream and two outcomes, each for up to WAIT (90 s): the suite's
+120 s cut a slow or failing run off with a stack trace instead of the outcome it was missing."""
 
 
 def _service_env(bus: SecureNats, user: str, kubeconfig: Path) -> dict[str, str]:
