@@ -67,3 +67,58 @@ def test_labels_a_write_sends_anew_are_checked_and_the_stored_ones_are_not_reche
     planted = {**stored, "metadata": {**stored["metadata"], "labels": bad}}
     again = {**planted, "metadata": dict(planted["metadata"])}
     assert admission.admit(rt, again, planted)["metadata"]["labels"] is bad
+
+
+def _leaves(value: Any, path: str = "") -> dict[str, int]:
+    """Every container of a JSON value by path, with its identity."""
+    out = {path: id(value)}
+    if isinstance(value, dict):
+        for key, child in value.items():
+            out |= _leaves(child, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            out |= _leaves(child, f"{path}[{index}]")
+    return out if isinstance(value, dict | list) else {}
+
+
+@pytest.mark.parametrize(
+    ("plural", "group", "body"),
+    [
+        ("services", "", {"spec": {"ports": [{"port": 80}]}}),
+        ("namespaces", "", {}),
+        (
+            "deployments",
+            "apps",
+            {
+                "spec": {
+                    "selector": {"matchLabels": {"app": "a"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "a"}},
+                        "spec": {"containers": [{"name": "a", "image": "a"}]},
+                    },
+                }
+            },
+        ),
+    ],
+)
+def test_a_status_write_never_writes_into_the_stored_object(
+    plural: str, group: str, body: dict[str, Any]
+) -> None:
+    """Reads, watch events and identity caches share stored objects: built-in defaulting
+    must leave the spec a status write carries along exactly as it was stored."""
+    from gati_kubesim.api import WriteOptions
+    from gati_kubesim.server import KubeSim
+
+    api = KubeSim().api
+    api.create(
+        api.resource("", "v1", "namespaces"), "", {"metadata": {"name": "ns"}}, WriteOptions("t")
+    )
+    rt = api.resource(group, "v1", plural)
+    namespace = "ns" if rt.namespaced else ""
+    created = api.create(rt, namespace, {"metadata": {"name": "s"}, **body}, WriteOptions("t"))
+    stored = api.store.get(rt, namespace, "s")
+    before, shape = copy.deepcopy(stored), _leaves(stored)
+    written = {**created, "status": {"observedGeneration": 1}}
+    api.update(rt, namespace, "s", "status", written, WriteOptions("t"))
+    assert stored == before
+    assert _leaves(stored) == shape

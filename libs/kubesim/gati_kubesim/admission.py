@@ -470,12 +470,16 @@ def _service(adm: Admission, obj: Obj, old: Obj | None) -> list[Cause]:
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
     if spec["type"] != "ExternalName":
+        # Assigned only when they differ: a status write carries the stored spec itself,
+        # and stored objects are never written into.
         old_ip = ((old or {}).get("spec") or {}).get("clusterIP")
         if old_ip:
-            spec["clusterIP"] = old_ip
+            if spec.get("clusterIP") != old_ip:
+                spec["clusterIP"] = old_ip
         elif spec.get("clusterIP") != "None":
             spec["clusterIP"] = adm.next_cluster_ip()
-        spec["clusterIPs"] = [spec["clusterIP"]]
+        if spec.get("clusterIPs") != [spec["clusterIP"]]:
+            spec["clusterIPs"] = [spec["clusterIP"]]
     for i, port in enumerate(spec.get("ports") or []):
         if not isinstance(port, dict) or not isinstance(port.get("port"), int):
             causes.append(Cause(f"spec.ports[{i}].port", "FieldValueRequired", "Required value"))
