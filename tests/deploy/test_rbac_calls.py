@@ -46,10 +46,17 @@ _RETIRED_RACE = (
     "a retired handler's prune removes the Deployment or Service the reconciler re-created "
     "between timescape's removal and its Decommissioned status write; reached only in that race"
 )
+_STREAM_TRAILS = (
+    "the reconciler takes handlers and modules from the stream; it reads one from the API "
+    "server only when the stream trails (a status write that conflicts, a Deployment's event "
+    "before another replica's status write is recorded) or to mark an abandoned reconcile"
+)
 SOMETIMES_UNUSED: dict[str, dict[Rule, str]] = {
     "reconciler": {
         Rule("apps", "deployments", "delete"): _RETIRED_RACE,
         Rule("", "services", "delete"): _RETIRED_RACE,
+        Rule("gati.dev", "gatihandlers", "get"): _STREAM_TRAILS,
+        Rule("gati.dev", "gatimodules", "get"): _STREAM_TRAILS,
     },
     "timescape": {
         Rule("gati.dev", "gativersions", "delete"): (
