@@ -73,3 +73,11 @@ def test_object_changes_show_removals_and_ignore_status_and_server_metadata() ->
 def test_long_values_are_shortened() -> None:
     change = Change("data.BIG", "x" * 500, ABSENT)
     assert len(str(change)) < 150
+
+
+def test_values_are_shown_as_json_with_sorted_keys_and_text_as_written() -> None:
+    # Replays compare these lines across releases: the form must not drift.
+    change = Change("data", {"b": [1, None], "a": 'grüß "x"\n'}, ABSENT)
+    assert str(change) == '- data: {"a": "grüß \\"x\\"\\n", "b": [1, null]}'
+    assert str(Change("spec.paused", ABSENT, True)) == "+ spec.paused: true"
+    assert str(Change("spec.port", 8080, 8081.5)) == "~ spec.port: 8080 -> 8081.5"
