@@ -12,6 +12,7 @@ from typing import Any, cast
 from kubernetes import client
 from prometheus_client import REGISTRY
 
+from fixtures.subject_tail import WAIT
 from gati_contracts.events import TrafficSample, encode_event, event_headers
 from gati_contracts.kinds import GATI_HANDLER
 from gati_contracts.labels import selector_labels
@@ -75,7 +76,7 @@ class ScalerReplica:
 
     async def close(self) -> None:
         self.stop.set()
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(WAIT):
             await asyncio.gather(*self.tasks)
         await self.connection.close()
         self.kube.close()
@@ -193,7 +194,7 @@ def ticks() -> float:
 
 async def after_ticks(count: int) -> None:
     target = ticks() + count
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(WAIT):
         while True:
             if ticks() >= target:
                 return

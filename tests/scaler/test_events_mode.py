@@ -18,6 +18,7 @@ import structlog
 from prometheus_client import REGISTRY
 
 from fixtures.stage import Stage
+from fixtures.subject_tail import WAIT
 from gati_contracts.events import OutcomeEvent, TrafficSample, encode_event
 from gati_contracts.ownership import owned_name
 from gati_contracts.subjects import traffic_subject
@@ -127,7 +128,7 @@ async def test_ramp_up_down_to_zero_and_back(stage: Stage) -> None:
 
 
 async def _last_scaling(workloads: Workloads, name: str, replicas: int) -> dict[str, Any]:
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(WAIT):
         while True:
             status = workloads.get("GatiHandler", name).get("status") or {}
             last: dict[str, Any] = status.get("lastScaling") or {}
@@ -181,7 +182,7 @@ def _count(reason: str) -> float:
 
 
 async def _decisions(reason: str, *, more_than: float) -> None:
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(WAIT):
         while True:
             if _count(reason) > more_than:
                 return

@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes import client
 
-from fixtures.subject_tail import SubjectTail, collecting
+from fixtures.subject_tail import WAIT, SubjectTail, collecting
 from gati_contracts.events import ChangeEvent, RoutesEvent, TrafficSample, decode_event
 from gati_contracts.kinds import GATI_VERSION, GROUP, VERSION
 from gati_contracts.subjects import METRICS_STREAM, ROUTES_BUCKET, ROUTES_ROOT, STREAM
@@ -73,7 +73,7 @@ async def running_timescape(
         yield timescape
     finally:
         stop.set()
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(WAIT):
             await asyncio.gather(*tasks)
 
 
