@@ -116,16 +116,16 @@ class _Workload:
     annotations: dict[str, str]
     deployment_name: str
     service_name: str
+    config_map_name: str
+    selector_labels: dict[str, str]
+    """Shared by the objects of one render: read it through `selector`, which copies."""
     sandbox: Grants | None
     """Module grants; None for handlers, which run restricted but with a writable root."""
 
     @property
     def selector(self) -> dict[str, str]:
-        return selector_labels(_kind_info(self.resource), self.resource.metadata.name)
-
-    @property
-    def config_map_name(self) -> str:
-        return owned_name(self.deployment_name, CONFIG_MAP_SUFFIX)
+        """A copy per use, so a caller changing one object's selector changes no other's."""
+        return dict(self.selector_labels)
 
     def metadata(self, name: str) -> dict[str, Any]:
         return {
@@ -199,9 +199,11 @@ def _workload(
     service_name: str | None = None,
 ) -> _Workload:
     name = resource.metadata.name
-    labels = workload_labels(_kind_info(resource), name, version)
+    kind = _kind_info(resource)
+    labels = workload_labels(kind, name, version)
     labels[INSTANCE_LABEL] = name
     labels[COMPONENT_LABEL] = component
+    deployment_name = deployment_name or owned_name(name)
     return _Workload(
         resource=resource,
         spec=spec,
@@ -210,8 +212,10 @@ def _workload(
         component=component,
         labels={**labels, **extra_labels},
         annotations=annotations,
-        deployment_name=deployment_name or owned_name(name),
+        deployment_name=deployment_name,
         service_name=service_name or owned_name(name),
+        config_map_name=owned_name(deployment_name, CONFIG_MAP_SUFFIX),
+        selector_labels=selector_labels(kind, name),
         sandbox=sandbox,
     )
 
@@ -226,7 +230,7 @@ def _render(workload: _Workload) -> list[dict[str, Any]]:
             "data": data,
         },
         _service(workload),
-        _deployment(workload, config_hash(data)),
+        _deployment(workload, data),
     ]
     if may_run_several(workload.spec):
         objects.append(_disruption_budget(workload))
@@ -296,29 +300,30 @@ def _config_data(spec: WorkloadSpec) -> dict[str, str]:
     }
 
 
-def _container_env(workload: _Workload) -> list[dict[str, Any]]:
-    """Plain values by reference into the ConfigMap, Secret references as written.
+def _container_env(workload: _Workload, data: dict[str, str]) -> list[dict[str, Any]]:
+    """Plain values (`data`, the ConfigMap's) by reference into the ConfigMap, Secret
+    references as written.
 
     Sorted by name, so the user's key order cannot cause a diff; every entry is a `valueFrom`,
     so order carries no `$(VAR)` expansion meaning.
     """
-    env = workload.spec.env
-    references = container_env({name: e for name, e in env.items() if e.value_from is not None})
-    plain = [
-        {
-            "name": name,
-            "valueFrom": {"configMapKeyRef": {"name": workload.config_map_name, "key": name}},
-        }
-        for name in _config_data(workload.spec)
+    config_map = workload.config_map_name
+    entries = [
+        {"name": name, "valueFrom": {"configMapKeyRef": {"name": config_map, "key": name}}}
+        for name in data  # already sorted by name
     ]
-    return sorted([*plain, *references], key=lambda entry: str(entry["name"]))
+    env = workload.spec.env
+    references = {name: e for name, e in env.items() if e.value_from is not None}
+    if not references:
+        return entries
+    return sorted([*entries, *container_env(references)], key=lambda entry: str(entry["name"]))
 
 
 def _resources(spec: WorkloadSpec) -> dict[str, Any]:
     return {key: value for key, value in spec.resources.to_wire().items() if value}
 
 
-def _container(workload: _Workload) -> dict[str, Any]:
+def _container(workload: _Workload, data: dict[str, str]) -> dict[str, Any]:
     spec = workload.spec
     sandbox = workload.sandbox
     capabilities: dict[str, Any] = {"drop": ["ALL"]}
@@ -336,7 +341,7 @@ def _container(workload: _Workload) -> dict[str, Any]:
         "image": spec.image,
         "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
     }
-    env = _container_env(workload)
+    env = _container_env(workload, data)
     if env:
         container["env"] = env
     resources = _resources(spec)
@@ -375,7 +380,8 @@ def _spread(selector: dict[str, str]) -> list[dict[str, Any]]:
     ]
 
 
-def _deployment(workload: _Workload, env_hash: str) -> dict[str, Any]:
+def _deployment(workload: _Workload, data: dict[str, str]) -> dict[str, Any]:
+    """`data`, the ConfigMap's, is referenced by the container and digested on the template."""
     pod_spec: dict[str, Any] = {
         # Neither handlers nor modules talk to the Kubernetes API; a mounted token would only
         # widen what a compromised pod can do. Service links would add env vars for every
@@ -383,7 +389,7 @@ def _deployment(workload: _Workload, env_hash: str) -> dict[str, Any]:
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [_container(workload)],
+        "containers": [_container(workload, data)],
     }
     if workload.sandbox is not None:
         pod_spec["volumes"] = [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}}]
@@ -401,7 +407,7 @@ def _deployment(workload: _Workload, env_hash: str) -> dict[str, Any]:
     spec["template"] = {
         "metadata": {
             "labels": dict(workload.labels),
-            "annotations": {**workload.annotations, CONFIG_HASH_ANNOTATION: env_hash},
+            "annotations": {**workload.annotations, CONFIG_HASH_ANNOTATION: config_hash(data)},
         },
         "spec": pod_spec,
     }

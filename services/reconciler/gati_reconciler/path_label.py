@@ -11,6 +11,7 @@ the `gati.dev/handler-path` annotation for anyone who needs it back.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 from gati_contracts.ownership import short_digest
@@ -22,7 +23,9 @@ _EDGE_JUNK: Final = re.compile(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$")
 ROOT_LABEL: Final = "root"
 
 
+@lru_cache(maxsize=4096)
 def path_label_value(path: str) -> str:
+    """Remembered per path: every render of a handler asks again for the same path."""
     readable = _EDGE_JUNK.sub("", _NOT_LABEL_CHARS.sub("_", path.replace("/", ".")))
     readable = readable or ROOT_LABEL
     if len(readable) <= _MAX_LENGTH and "/" + readable.replace(".", "/") == path:
