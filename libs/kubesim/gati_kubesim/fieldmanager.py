@@ -810,14 +810,25 @@ def _with_zero_structs(value: dict[str, Any], gvk: str) -> dict[str, Any]:
     return _overlay(skeleton, value) if skeleton else value
 
 
-def _overlay(skeleton: Mapping[str, Any], value: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(value)
+def _overlay(skeleton: Mapping[str, Any], value: dict[str, Any]) -> dict[str, Any]:
+    """`value` with the skeleton's structs it lacks; `value` itself when it lacks none, so
+    a subtree a write shares with the object it replaces stays the same object and the
+    comparison passes over it by identity (a status write's spec)."""
+    out: dict[str, Any] | None = None
     for key, sub in skeleton.items():
-        if key not in out:
-            out[key] = json_copy(sub)
-        elif isinstance(out[key], dict):
-            out[key] = _overlay(sub, out[key])
-    return out
+        present = value.get(key, _MISSING)
+        if present is _MISSING:
+            filled = json_copy(sub)
+        elif isinstance(present, dict):
+            filled = _overlay(sub, present)
+            if filled is present:
+                continue
+        else:
+            continue
+        if out is None:
+            out = dict(value)
+        out[key] = filled
+    return value if out is None else out
 
 
 def _changes(
