@@ -14,8 +14,10 @@ import pytest
 
 from gati_kubesim import crds
 from gati_kubesim.admission import Admission
+from gati_kubesim.api import WriteOptions
 from gati_kubesim.errors import ApiError
 from gati_kubesim.registry import ResourceType
+from gati_kubesim.server import KubeSim
 from kubesim.samples import handler, handler_crd
 
 
@@ -106,9 +108,6 @@ def test_a_status_write_never_writes_into_the_stored_object(
 ) -> None:
     """Reads, watch events and identity caches share stored objects: built-in defaulting
     must leave the spec a status write carries along exactly as it was stored."""
-    from gati_kubesim.api import WriteOptions
-    from gati_kubesim.server import KubeSim
-
     api = KubeSim().api
     api.create(
         api.resource("", "v1", "namespaces"), "", {"metadata": {"name": "ns"}}, WriteOptions("t")
