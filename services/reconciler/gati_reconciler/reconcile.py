@@ -83,6 +83,7 @@ from gati_contracts.subjects import (
     status_subject,
 )
 from gati_contracts.workload import WorkloadPhase
+from gati_reconciler.bus_copy import withheld
 from gati_reconciler.diff import rendered_changes
 from gati_reconciler.lease_renewal import LeaseRenewal
 from gati_reconciler.manifests import ManifestError, render
@@ -392,6 +393,12 @@ class Reconciler:
             if event.type is ChangeType.DELETED:
                 return await self._confirm_deleted(delivery, subject)
             live: Mapping[str, Any] | None = self._memory.current(event.obj)
+            if live is not None and withheld(live):
+                # The stream's copy lacks a masked field: the object as stored, if it is still
+                # this incarnation (a newer one's events follow this one).
+                live = await self._kube.get(subject.path)
+                if live is not None and live["metadata"]["uid"] != event.uid:
+                    live = None
         else:
             live = await self._owner_state(subject)
         if live is None:
@@ -406,8 +413,9 @@ class Reconciler:
     async def _owner_state(self, subject: Owner) -> Mapping[str, Any] | None:
         """The handler or module as the stream last recorded it, with this replica's own
         status write on top; read from the API server instead when that state shows a spec not
-        yet realized or older than one this replica acted on: the stream may trail a status
-        write of another replica, and acting on that state would realize the spec again."""
+        yet realized or older than one this replica acted on (the stream may trail a status
+        write of another replica, and acting on that state would realize the spec again) or
+        when the watcher masked a field of it (`bus_copy.withheld`)."""
         stored = await self._streams.latest(
             cr_subject(subject.kind.kind, subject.namespace, subject.name)
         )
@@ -416,7 +424,8 @@ class Reconciler:
                 return None
             live = self._memory.current(stored.obj)
             observed = (live.get("status") or {}).get("observedGeneration")
-            if observed == generation_of(live) and not self._memory.is_behind(live):
+            current = observed == generation_of(live) and not self._memory.is_behind(live)
+            if current and not withheld(live):
                 return live
         return await self._kube.get(subject.path)
 
