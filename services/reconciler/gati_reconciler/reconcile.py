@@ -18,6 +18,8 @@ trail the API server; two rules keep that harmless:
   that followed its apply, and without it would read a state where the spec looks unrealized.
   A Deployment's event whose owner state still shows a spec not realized (another replica's
   write not recorded yet) reads the owner from the API server, as before this cache.
+A copy in which the watcher masked a field (`bus_copy.withheld`) is never realized or written
+back: the object is read from the API server instead.
 The one state taken from a Deployment's event is the Deployment's, and only while that event is
 still the newest of its subject: then it is what the API server would answer, so a Deployment
 that already shows the render is neither re-applied nor read. A replica never acts on a
