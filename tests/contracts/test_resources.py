@@ -72,6 +72,21 @@ def test_defaults_are_what_a_user_expects() -> None:
     assert (decommission.action, decommission.idle_samples) == ("delete", 5)
 
 
+def test_shared_defaults_cannot_be_changed_through_one_resource() -> None:
+    """Defaults are built once and shared (validating them per parse was a third of a parse):
+    the shared parts are frozen, and each resource has its own list of steps."""
+    first, second = (GatiHandler.model_validate(handler()) for _ in range(2))
+    with pytest.raises(ValidationError, match="frozen"):
+        first.spec.scaling.max_replicas = 99  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        first.spec.timescape.rollout.analysis.failure_threshold = 9  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        first.spec.timescape.rollout.steps[0].weight = 5  # type: ignore[misc]
+    first.spec.timescape.rollout.steps.pop()
+    assert len(second.spec.timescape.rollout.steps) == 3
+    assert GatiHandler.model_validate(handler()).spec.scaling.max_replicas == 10
+
+
 def test_env_keeps_plain_strings_and_becomes_a_container_env_list() -> None:
     spec = GatiHandler.from_wire(FULL_HANDLER).spec
     assert spec.to_wire()["env"]["LOG_LEVEL"] == "debug"

@@ -9,7 +9,7 @@ from pydantic import Field
 from gati_contracts.fieldtypes import HandlerPath, LabelValue, Weight
 from gati_contracts.meta import CustomResource
 from gati_contracts.rollout import RolloutSpec
-from gati_contracts.scaling import ScalingRecord, ScalingSpec
+from gati_contracts.scaling import DEFAULT_SCALING, ScalingRecord, ScalingSpec
 from gati_contracts.wire import WireModel
 from gati_contracts.workload import WorkloadSpec, WorkloadStatus
 
@@ -26,7 +26,7 @@ class GatiHandlerSpec(WorkloadSpec):
     handler_path: HandlerPath
     version: LabelValue
     timescape: TimescapeSpec = Field(default_factory=TimescapeSpec)
-    scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+    scaling: ScalingSpec = Field(default_factory=lambda: DEFAULT_SCALING)
 
 
 class GatiHandlerStatus(WorkloadStatus):

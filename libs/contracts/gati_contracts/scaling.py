@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Final, Self
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -22,8 +22,10 @@ class ScalingMode(StrEnum):
 
 
 class ScalingSpec(WireModel):
-    # The API server enforces the cross-field rule too, so kubectl apply fails fast.
+    # The API server enforces the cross-field rule too, so kubectl apply fails fast. Frozen, so
+    # the default can be built once and shared by every handler that leaves `scaling` out.
     model_config = ConfigDict(
+        frozen=True,
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
@@ -32,7 +34,7 @@ class ScalingSpec(WireModel):
                     "message": "minReplicas must not exceed maxReplicas",
                 }
             ]
-        }
+        },
     )
 
     mode: ScalingMode = ScalingMode.NONE
@@ -73,6 +75,10 @@ class ScalingSpec(WireModel):
                 "set mode: events or scaleToZero: false",
             )
         return self
+
+
+DEFAULT_SCALING: Final = ScalingSpec()
+"""Shared by every handler that leaves `scaling` out (frozen, so no parse can change it)."""
 
 
 class ScalingInputs(ObservedModel):
