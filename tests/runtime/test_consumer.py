@@ -463,6 +463,45 @@ async def test_coalescing_hands_over_only_the_newest_of_what_a_subject_has_queue
     assert await pending(gati_connection) == 0  # the skipped one was acked too
 
 
+async def test_coalescing_never_waves_garbage_through_behind_a_good_message(
+    gati_connection: NatsConnection,
+) -> None:
+    """A later event of the subject makes a good one redundant, not a bad one: garbage is still
+    terminated and reported, whatever follows it."""
+    seen: list[int] = []
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        seen.append(delivery.event["n"])
+        started.set()
+        await release.wait()
+        return DONE
+
+    delivered = metric("gati_consumer_delivered_total")
+
+    async def all_three_held() -> bool:
+        return metric("gati_consumer_delivered_total") - delivered == 3
+
+    subject = "gati.cr.gatihandler.default.api"
+    coalesced, terminated = (
+        metric("gati_consumer_coalesced_total"),
+        metric("gati_consumer_terminated_total"),
+    )
+    options = ConsumerOptions(fetch_timeout=0.5, backoff=FAST.backoff, coalesce=True)
+    poisoned = Poisoned()
+    async with running(gati_connection, handler, options=options, on_poison=poisoned):
+        await publish(gati_connection, subject, {"n": 1})
+        await _within(started.wait(), "the first message handled")
+        await gati_connection.js.publish(subject, b"\xff not json")
+        await publish(gati_connection, subject, {"n": 3})
+        await _polled(all_three_held, "the next two fetched behind the first")
+        release.set()
+    assert seen == [1, 3]
+    assert metric("gati_consumer_coalesced_total") == coalesced
+    assert metric("gati_consumer_terminated_total") - terminated == 1
+    assert [poison.data for poison in poisoned.items] == [b"\xff not json"]
+
+
 async def _polled(condition: Callable[[], Awaitable[bool]], what: str) -> None:
     """For server state no event announces: ask every 10 ms, up to WAIT."""
     for _ in range(int(WAIT / 0.01)):

@@ -13,8 +13,9 @@ Guarantees it gives handlers:
   sixth of `ack_wait` (most are settled sooner, and telling the server of those cost a publish
   each, as many as the acks during a burst);
 - with `ConsumerOptions.coalesce` (for level-triggered handlers, which act on an object's
-  newest state whatever the event shows), a message is acked unhandled when this process
-  already holds a later one of its subject: that one carries the same work;
+  newest state whatever the event shows), a message that decodes is acked unhandled when this
+  process already holds a later one of its subject: that one carries the same work (garbage is
+  still terminated and reported, never waved through because a good event follows it);
 - on stop, fetching ends at once and every fetched message is finished and settled (a pull
   cut short may leave messages the server already sent; it redelivers them after ack_wait).
 
@@ -346,7 +347,7 @@ class ConsumerLoop(Generic[T]):
         sequence, attempt = delivery_position(message.reply)
         if attempt > 1:
             self._metrics.redelivered.inc()
-        if self._options.coalesce and superseded(sequence, queued):
+        if self._options.coalesce and superseded(sequence, queued) and self._decodes(message):
             await message.ack()
             self._metrics.acked.inc()
             self._metrics.coalesced.inc()
@@ -364,6 +365,13 @@ class ConsumerLoop(Generic[T]):
             outcome = await self._outcome(message, sequence, attempt, headers)
             result = await self._settle(message, outcome, sequence, attempt, headers)
             self._metrics.handler_seconds[result].observe(time.perf_counter() - started)
+
+    def _decodes(self, message: Msg) -> bool:
+        try:
+            self._decode(message.data)
+        except Exception:
+            return False
+        return True
 
     async def _outcome(
         self, message: Msg, sequence: int, attempt: int, headers: Mapping[str, str]
