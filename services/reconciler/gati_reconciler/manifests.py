@@ -320,7 +320,10 @@ def _container_env(workload: _Workload, data: dict[str, str]) -> list[dict[str, 
 
 
 def _resources(spec: WorkloadSpec) -> dict[str, Any]:
-    return {key: value for key, value in spec.resources.to_wire().items() if value}
+    resources = spec.resources
+    if not (resources.requests or resources.limits):
+        return {}  # most specs set none; serializing the empty model cost a tenth of a render
+    return {key: value for key, value in resources.to_wire().items() if value}
 
 
 def _container(workload: _Workload, data: dict[str, str]) -> dict[str, Any]:
