@@ -431,9 +431,11 @@ def test_a_message_is_superseded_only_by_a_later_stored_one() -> None:
     assert superseded(5, [Msg(None, subject="x", reply="_INBOX.x"), _ack_reply(6)])  # type: ignore[arg-type]
 
 
-async def test_coalescing_hands_over_only_the_newest_of_what_a_subject_has_queued(
-    gati_connection: NatsConnection,
-) -> None:
+async def _coalescing_run(
+    connection: NatsConnection, second: bytes, poisoned: Poisoned
+) -> list[int]:
+    """A coalescing consumer handles `{"n": 1}` while `second` and `{"n": 3}` of the same
+    subject are fetched behind it; what reached the handler, by `n`."""
     seen: list[int] = []
     started, release = asyncio.Event(), asyncio.Event()
 
@@ -449,15 +451,22 @@ async def test_coalescing_hands_over_only_the_newest_of_what_a_subject_has_queue
         return metric("gati_consumer_delivered_total") - delivered == 3
 
     subject = "gati.cr.gatihandler.default.api"
-    before = metric("gati_consumer_coalesced_total")
     options = ConsumerOptions(fetch_timeout=0.5, backoff=FAST.backoff, coalesce=True)
-    async with running(gati_connection, handler, options=options):
-        await publish(gati_connection, subject, {"n": 1})
+    async with running(connection, handler, options=options, on_poison=poisoned):
+        await publish(connection, subject, {"n": 1})
         await _within(started.wait(), "the first message handled")
-        await publish(gati_connection, subject, {"n": 2})
-        await publish(gati_connection, subject, {"n": 3})
+        await connection.js.publish(subject, second)
+        await publish(connection, subject, {"n": 3})
         await _polled(all_three_held, "the next two fetched behind the first")
         release.set()
+    return seen
+
+
+async def test_coalescing_hands_over_only_the_newest_of_what_a_subject_has_queued(
+    gati_connection: NatsConnection,
+) -> None:
+    before = metric("gati_consumer_coalesced_total")
+    seen = await _coalescing_run(gati_connection, json.dumps({"n": 2}).encode(), Poisoned())
     assert seen == [1, 3]
     assert metric("gati_consumer_coalesced_total") - before == 1
     assert await pending(gati_connection) == 0  # the skipped one was acked too
@@ -468,35 +477,10 @@ async def test_coalescing_never_waves_garbage_through_behind_a_good_message(
 ) -> None:
     """A later event of the subject makes a good one redundant, not a bad one: garbage is still
     terminated and reported, whatever follows it."""
-    seen: list[int] = []
-    started, release = asyncio.Event(), asyncio.Event()
-
-    async def handler(delivery: Delivery[Any]) -> Outcome:
-        seen.append(delivery.event["n"])
-        started.set()
-        await release.wait()
-        return DONE
-
-    delivered = metric("gati_consumer_delivered_total")
-
-    async def all_three_held() -> bool:
-        return metric("gati_consumer_delivered_total") - delivered == 3
-
-    subject = "gati.cr.gatihandler.default.api"
-    coalesced, terminated = (
-        metric("gati_consumer_coalesced_total"),
-        metric("gati_consumer_terminated_total"),
-    )
-    options = ConsumerOptions(fetch_timeout=0.5, backoff=FAST.backoff, coalesce=True)
+    coalesced = metric("gati_consumer_coalesced_total")
+    terminated = metric("gati_consumer_terminated_total")
     poisoned = Poisoned()
-    async with running(gati_connection, handler, options=options, on_poison=poisoned):
-        await publish(gati_connection, subject, {"n": 1})
-        await _within(started.wait(), "the first message handled")
-        await gati_connection.js.publish(subject, b"\xff not json")
-        await publish(gati_connection, subject, {"n": 3})
-        await _polled(all_three_held, "the next two fetched behind the first")
-        release.set()
-    assert seen == [1, 3]
+    assert await _coalescing_run(gati_connection, b"\xff not json", poisoned) == [1, 3]
     assert metric("gati_consumer_coalesced_total") == coalesced
     assert metric("gati_consumer_terminated_total") - terminated == 1
     assert [poison.data for poison in poisoned.items] == [b"\xff not json"]
