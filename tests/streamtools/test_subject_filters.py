@@ -90,6 +90,21 @@ def test_a_plan_reads_exactly_the_filters(filters: list[str], subject: str) -> N
     assert (served and plan.wants(subject)) is any(subject_matches(f, subject) for f in filters)
 
 
+_ANY_SUBJECT = st.lists(st.sampled_from(["a", "b", ">", "*", "", "a+b", "(a)"]), max_size=6).map(
+    ".".join
+)
+
+
+@given(st.lists(_PATTERN | _ANY_SUBJECT.filter(bool), min_size=1, max_size=4), _ANY_SUBJECT)
+def test_the_client_check_matches_as_subject_matching_does(
+    filters: list[str], subject: str
+) -> None:
+    """Compiled into one expression, the filters still take exactly what `subject_matches`
+    takes, odd tokens (regex metacharacters, empty, wildcards in the subject) included."""
+    plan = ReadPlan(server_filters=(WHOLE_STREAM,), client_filters=tuple(filters))
+    assert plan.wants(subject) is any(subject_matches(f, subject) for f in filters)
+
+
 def test_a_services_subjects_are_read_through_their_cover_and_matched_here() -> None:
     plan = plan_read(["gati.cr.gatihandler.>", "gati.cr.gatimodule.>"], STREAM_SUBJECTS)
     assert plan == ReadPlan(

@@ -15,8 +15,10 @@ except when it follows live messages, which only one consumer delivers in stream
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 ANY_TOKEN = "*"
 REST = ">"
@@ -72,9 +74,28 @@ class ReadPlan:
     filter is exactly what was asked for."""
 
     def wants(self, subject: str) -> bool:
-        return self.client_filters is None or any(
-            subject_matches(pattern, subject) for pattern in self.client_filters
-        )
+        return self.client_filters is None or self._client_match(subject) is not None
+
+    @cached_property
+    def _client_match(self) -> Callable[[str], re.Match[str] | None]:
+        """The client filters as one compiled expression: a read checks every delivered
+        message, which `subject_matches` (split, walk, per filter) did in 2-3.5 µs, this in ~0.4."""
+        return re.compile("|".join(map(_regex, self.client_filters or ()))).fullmatch
+
+
+_ONE_TOKEN = r"(?!>(?:\.|\Z))[^.]*"
+"""Any token but `>`, which only a pattern holds and `*` does not match (`subject_matches`)."""
+
+
+def _regex(pattern: str) -> str:
+    """`pattern` as a regular expression matching exactly what `subject_matches` matches."""
+    pieces: list[str] = []
+    for token in pattern.split("."):
+        if token == REST:
+            pieces.append(".*")
+            break
+        pieces.append(_ONE_TOKEN if token == ANY_TOKEN else re.escape(token))
+    return "(?:" + r"\.".join(pieces) + ")"
 
 
 def plan_read(filters: Sequence[str], stream_subjects: Sequence[str]) -> ReadPlan:
