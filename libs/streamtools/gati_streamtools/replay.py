@@ -13,7 +13,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any, Final, Protocol
 
 from gati_contracts.events import ChangeEvent, ChangeType, TrafficSample
@@ -174,27 +173,26 @@ class ReconcilerReplay:
         ):
             return []
         key = (event.kind, event.namespace, event.name)
+        sequence, subject = record.message.sequence, record.message.subject
         target = f"{event.kind} {event.namespace}/{event.name}"
-        decision = partial(
-            Decision,
-            sequence=record.message.sequence,
-            subject=record.message.subject,
-            service=self.service,
-            target=target,
-        )
         if event.type is ChangeType.DELETED:
             self._previous.pop(key, None)
             self._inputs.pop(key, None)
             return [
-                decision(
-                    action="deleted",
-                    changes=["owned objects go with it (garbage collection by owner reference)"],
+                Decision(
+                    sequence,
+                    subject,
+                    self.service,
+                    target,
+                    "deleted",
+                    ["owned objects go with it (garbage collection by owner reference)"],
                 )
             ]
         rendered_from = _render_input(event.obj)
         if key in self._previous and self._inputs.get(key) == rendered_from:
             # A status write echoed by the watcher (most of a real stream): same render.
-            return [decision(action="unchanged", manifests=list(self._previous[key].values()))]
+            manifests = list(self._previous[key].values())
+            return [Decision(sequence, subject, self.service, target, "unchanged", [], manifests)]
         try:
             resource = parse_object(event.obj)
             if isinstance(resource, GatiVersion):  # kind checked above; keeps mypy honest
@@ -202,12 +200,8 @@ class ReconcilerReplay:
             manifests = render(resource)
         except (InvalidObjectError, ManifestError) as error:
             self._inputs.pop(key, None)
-            return [
-                decision(
-                    action="failed",
-                    changes=str(error).splitlines(),
-                )
-            ]
+            reasons = str(error).splitlines()
+            return [Decision(sequence, subject, self.service, target, "failed", reasons)]
         previous = self._previous.get(key, {})
         current = {(m["kind"], m["metadata"]["name"]): m for m in manifests}
         changes: list[str] = []
@@ -224,13 +218,8 @@ class ReconcilerReplay:
         ]
         self._previous[key] = current
         self._inputs[key] = rendered_from
-        return [
-            decision(
-                action="apply" if changes else "unchanged",
-                changes=changes,
-                manifests=manifests,
-            )
-        ]
+        action = "apply" if changes else "unchanged"
+        return [Decision(sequence, subject, self.service, target, action, changes, manifests)]
 
 
 _NOT_RENDERED: Final = frozenset({"resourceVersion", "managedFields"})
@@ -239,8 +228,10 @@ _NOT_RENDERED: Final = frozenset({"resourceVersion", "managedFields"})
 
 def _render_input(obj: dict[str, Any]) -> dict[str, Any]:
     """The object as far as the renderer reads it: without status and write bookkeeping."""
-    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _NOT_RENDERED}
-    return {k: v for k, v in obj.items() if k != "status"} | {"metadata": metadata}
+    rendered = {k: v for k, v in obj.items() if k != "status"}
+    metadata = obj.get("metadata") or {}
+    rendered["metadata"] = {k: v for k, v in metadata.items() if k not in _NOT_RENDERED}
+    return rendered
 
 
 class RepublishPrefixError(ValueError):
