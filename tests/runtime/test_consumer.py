@@ -15,13 +15,13 @@ from prometheus_client import REGISTRY
 
 from fixtures.nats_server import PrivateBus
 from gati_contracts.subjects import STREAM
+from gati_runtime.ack_subject import delivery_position
 from gati_runtime.consumer import (
     ConsumerLoop,
     ConsumerOptions,
     Delivery,
     Poison,
     PoisonCallback,
-    delivery_position,
     held_since,
     superseded,
 )

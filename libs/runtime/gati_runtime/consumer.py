@@ -43,6 +43,7 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge, Histogram
 
 from gati_contracts.headers import MSG_ID, TRACEPARENT
+from gati_runtime.ack_subject import delivery_position
 from gati_runtime.logging import message_context
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import Ack, Backoff, Fail, Nak, Outcome, Retry, Term, settle
@@ -55,12 +56,6 @@ T = TypeVar("T")
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 
 FLUSH_TIMEOUT_SECONDS = 2
-
-# Where the delivery count sits in the two shapes of an ack subject (see `delivery_position`).
-_ACK_V1_TOKENS = 9
-_ACK_V1_DELIVERED = 4
-_ACK_V2_MIN_TOKENS = 11
-_ACK_V2_DELIVERED = 6
 
 DELIVERED = Counter(
     "gati_consumer_delivered_total", "Messages received from JetStream", ["consumer"]
@@ -512,25 +507,6 @@ def superseded(sequence: int, queued: Iterable[Msg]) -> bool:
         except ValueError:
             continue  # not an ack subject: it cannot be settled either, so it carries nothing
     return False
-
-
-def delivery_position(reply: str) -> tuple[int, int]:
-    """The stream sequence and the delivery count a JetStream ack subject carries.
-
-    Read straight from the subject's tokens (ADR-15: `$JS.ACK.<stream>.<consumer>.<delivered>.
-    <stream seq>.<consumer seq>.<time>.<pending>`, or with `<domain>.<account hash>` before the
-    stream and a random token after `<pending>`): nats-py's `Msg.metadata` builds every field,
-    a datetime included, which made it ~13 times dearer, once per consumed message."""
-    tokens = reply.split(".")
-    if tokens[:2] != ["$JS", "ACK"]:
-        raise ValueError(f"not a JetStream ack subject: {reply!r}")
-    if len(tokens) == _ACK_V1_TOKENS:
-        delivered = _ACK_V1_DELIVERED
-    elif len(tokens) >= _ACK_V2_MIN_TOKENS:
-        delivered = _ACK_V2_DELIVERED
-    else:
-        raise ValueError(f"not a JetStream ack subject: {reply!r}")
-    return int(tokens[delivered + 1]), int(tokens[delivered])
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:

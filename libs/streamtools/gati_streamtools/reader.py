@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from gati_runtime.ack_subject import ack_position
 from gati_streamtools.positions import Position
 from gati_streamtools.subject_filters import ReadPlan, plan_read
 
@@ -39,25 +40,6 @@ class StoredMessage:
     time: datetime
     headers: dict[str, str]
     data: bytes
-
-
-_ACK_V1_TOKENS = 9
-_ACK_V2_MIN_TOKENS = 11
-
-
-def ack_position(reply: str) -> tuple[int, int, int]:
-    """The stream sequence, stored time (ns since the epoch) and messages still pending that a
-    delivery's ack subject carries (ADR-15: `$JS.ACK.<stream>.<consumer>.<delivered>.<stream
-    seq>.<consumer seq>.<time>.<pending>`, or with `<domain>.<account hash>` before the stream
-    and a random token after). nats-py's `Msg.metadata` builds every field and a datetime, which
-    a read that drops most messages would pay for each one."""
-    tokens = reply.split(".")
-    if tokens[:2] == ["$JS", "ACK"]:
-        if len(tokens) == _ACK_V1_TOKENS:
-            return int(tokens[5]), int(tokens[7]), int(tokens[8])
-        if len(tokens) >= _ACK_V2_MIN_TOKENS:
-            return int(tokens[7]), int(tokens[9]), int(tokens[10])
-    raise ValueError(f"not a JetStream ack subject: {reply!r}")
 
 
 def _stored_time(nanos: int) -> datetime:
