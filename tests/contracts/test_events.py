@@ -117,11 +117,22 @@ def test_change_event_wire_names_follow_design() -> None:
     wire = json.loads(encode_event(CHANGE))
     assert set(wire) == {
         "schema", "schemaVersion", "eventId", "type", "kind", "apiVersion", "namespace", "name",
-        "uid", "resourceVersion", "generation", "observedAt", "source", "object",
+        "uid", "resourceVersion", "generation", "observedAt", "source", "maskedFields", "object",
     }  # fmt: skip
     assert wire["observedAt"] == "2026-11-26T19:00:00Z"
     assert wire["object"] == OBJECT
     assert wire["generation"] == 3
+    assert wire["maskedFields"] == []
+
+
+def test_a_change_event_of_a_watcher_before_masked_fields_still_decodes() -> None:
+    """The stream keeps events for days: one published before the field existed decodes, and
+    says it cannot tell what was masked (None) rather than claiming nothing was."""
+    old = json.loads(encode_event(CHANGE))
+    del old["maskedFields"]
+    event = decode_event(json.dumps(old).encode(), ChangeEvent)
+    assert event.masked_fields is None
+    assert msgspec.structs.replace(event, masked_fields=()) == CHANGE
 
 
 def test_msg_id_depends_on_object_state_only() -> None:

@@ -61,6 +61,11 @@ class ChangeEvent(Event, kw_only=True, frozen=True, tag="gati.change"):
     observed_at: Timestamp
     source: NonEmpty
     """The watcher instance that published it."""
+    masked_fields: tuple[str, ...] | None = None
+    """The `GATI_REDACT_FIELDS` paths, as configured, that masked a value of `object` (empty:
+    `object` is as the API server returned it). None in events of watchers that predate the
+    field: any value of such a copy may be the marker, so a consumer that acts on the object
+    must read it from the API server instead."""
     obj: dict[str, Any] = msgspec.field(name="object")
 
     @property
@@ -71,9 +76,16 @@ class ChangeEvent(Event, kw_only=True, frozen=True, tag="gati.change"):
 
     @classmethod
     def of(
-        cls, change: ChangeType, obj: Mapping[str, Any], *, source: str, observed_at: datetime
+        cls,
+        change: ChangeType,
+        obj: Mapping[str, Any],
+        *,
+        source: str,
+        observed_at: datetime,
+        masked_fields: tuple[str, ...] = (),
     ) -> ChangeEvent:
-        """Build the event from the object itself, so every replica derives the same fields.
+        """Build the event from the object itself, so every replica derives the same fields;
+        `masked_fields` names the paths the publisher masked in `obj`.
 
         Raises `ValueError` naming the missing field when `obj` is not a Kubernetes object.
         """
@@ -102,6 +114,7 @@ class ChangeEvent(Event, kw_only=True, frozen=True, tag="gati.change"):
             generation=generation if isinstance(generation, int) else None,
             observed_at=observed_at,
             source=source,
+            masked_fields=masked_fields,
             obj=dict(obj),
         )
 
