@@ -93,8 +93,9 @@ def test_masks_matched_values_and_leaves_the_input_alone() -> None:
     obj = _handler()
     before = copy.deepcopy(obj)
     redaction = Redaction.parse(f"{LAST_APPLIED}, spec.env[*], spec.containers[*].env[*].value")
-    out = redaction.apply(obj)
+    out, paths = redaction.apply(obj)
     assert obj == before
+    assert paths == (LAST_APPLIED, "spec.env[*]", "spec.containers[*].env[*].value")
     assert out["metadata"]["annotations"] == {
         "kubectl.kubernetes.io/last-applied-configuration": REDACTED,
         "team": "core",
@@ -107,13 +108,16 @@ def test_masks_matched_values_and_leaves_the_input_alone() -> None:
 
 def test_no_match_returns_the_same_object_without_copying() -> None:
     obj = {"kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 1}}
-    assert Redaction.default().apply(obj) is obj
-    assert Redaction.parse("spec.template.spec.containers[*].env[*].value").apply(obj) is obj
+    out = Redaction.default().apply(obj)
+    assert out.obj is obj
+    assert not out.paths
+    assert Redaction.parse("spec.template.spec.containers[*].env[*].value").apply(obj).obj is obj
 
 
 def test_only_containers_on_a_masked_path_are_new() -> None:
     obj = _handler()
-    out = Redaction.parse("spec.env[DB_PASSWORD]").apply(obj)
+    out, paths = Redaction.parse("spec.env[DB_PASSWORD], spec.nothing").apply(obj)
+    assert paths == ("spec.env[DB_PASSWORD]",)
     assert out["metadata"] is obj["metadata"]
     assert out["spec"]["containers"] is obj["spec"]["containers"]
     assert out["spec"]["env"]["MODE"] is obj["spec"]["env"]["MODE"]
@@ -121,7 +125,9 @@ def test_only_containers_on_a_masked_path_are_new() -> None:
 
 def test_list_index_out_of_range_and_scalars_are_left_alone() -> None:
     obj = {"spec": {"items": ["a"], "n": 3}}
-    assert Redaction.parse("spec.items[4], spec.n.deeper, spec.items.x").apply(obj) is obj
+    out = Redaction.parse("spec.items[4], spec.n.deeper, spec.items.x").apply(obj)
+    assert out.obj is obj
+    assert not out.paths
 
 
 class _Items(list[Any]):
@@ -139,16 +145,18 @@ def _unplain(node: Any) -> Any:
 
 def test_any_mapping_and_list_mask_as_plain_dicts_and_lists_do() -> None:
     redaction = Redaction.parse(f"{LAST_APPLIED}, spec.env[*], spec.containers[*].env[*].value")
-    plain = redaction.apply(_handler())
-    general = redaction.apply(_unplain(_handler()))
+    plain = redaction.apply(_handler()).obj
+    general = redaction.apply(_unplain(_handler())).obj
     assert json.loads(json.dumps(plain)) == json.loads(json.dumps(general, default=dict))
     assert isinstance(general["spec"]["containers"][0]["env"][1], MappingProxyType)  # untouched
 
 
 def test_redacting_twice_changes_nothing_more() -> None:
     redaction = Redaction.parse("spec.env[*]")
-    once = redaction.apply(_handler())
-    assert redaction.apply(once) is once
+    once = redaction.apply(_handler()).obj
+    again = redaction.apply(once)
+    assert again.obj is once
+    assert not again.paths
 
 
 @given(
@@ -163,7 +171,7 @@ def test_redacting_twice_changes_nothing_more() -> None:
 def test_any_json_document_survives_every_path(document: Any) -> None:
     obj = {"metadata": {"name": "x"}, "spec": document}
     before = copy.deepcopy(obj)
-    out = Redaction.parse("spec[*][*], spec.a[0].b, spec[*]").apply(obj)
+    out = Redaction.parse("spec[*][*], spec.a[0].b, spec[*]").apply(obj).obj
     assert obj == before
     assert out["metadata"] == {"name": "x"}
 

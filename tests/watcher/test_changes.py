@@ -3,6 +3,7 @@ full object and the right type, and nothing else does."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,7 +14,9 @@ from gati_contracts.events import ChangeType
 from gati_contracts.headers import MSG_ID, TRACEPARENT
 from gati_contracts.subjects import STREAM, cr_subject, owned_subject
 from gati_runtime.nats_connection import NatsConnection
+from gati_runtime.redaction import LAST_APPLIED, REDACTED, Redaction
 from watcher.helpers import (
+    FAST,
     Cluster,
     deployment,
     drift,
@@ -113,3 +116,31 @@ async def test_messages_carry_the_state_only_msg_id_and_a_w3c_traceparent(
     parts = first.headers[TRACEPARENT].split("-")
     assert [len(part) for part in parts] == [2, 32, 16, 2]
     assert parts[0] == "00"
+
+
+async def test_events_name_the_fields_the_watcher_masked(
+    cluster: Cluster,
+    gati_api: client.ApiClient,
+    gati_bus: Client,
+    gati_connection: NatsConnection,
+) -> None:
+    """A relisted and a watched change alike say which configured paths masked a value, and
+    an object none of them matched says it is whole (an empty list)."""
+    options = replace(FAST, redaction=Redaction.parse(f"{LAST_APPLIED}, spec.env[*]"))
+    listed = cluster.create(handler(cluster.namespace, "listed", env={"TOKEN": "s3cret"}))
+    async with (
+        stream_tail(gati_bus) as tail,
+        running_watcher(gati_api, gati_connection, cluster.namespace, options=options),
+    ):
+        cluster.create(handler(cluster.namespace, "watched", env={"TOKEN": "s3cret"}))
+        cluster.create(handler(cluster.namespace, "plain"))
+        cluster.delete(listed)
+        await tail.wait_for(lambda events: len(events) == 4)
+
+    by_name = {
+        event.name: event for _, event in tail.events if event.type is not ChangeType.DELETED
+    }
+    assert by_name["listed"].masked_fields == ("spec.env[*]",)
+    assert by_name["watched"].masked_fields == ("spec.env[*]",)
+    assert by_name["watched"].obj["spec"]["env"] == {"TOKEN": REDACTED}
+    assert by_name["plain"].masked_fields == ()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 REDACTED: Final = "<redacted>"
 LAST_APPLIED: Final = 'metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"]'
@@ -92,6 +92,12 @@ class FieldPath:
         return all(s in (_WILDCARD, i) for s, i in zip(self.segments, identity, strict=False))
 
 
+class Masked(NamedTuple):
+    obj: Mapping[str, Any]
+    paths: tuple[str, ...]
+    """The configured paths (`FieldPath.text`) that masked at least one value of `obj`."""
+
+
 @dataclass(frozen=True)
 class Redaction:
     paths: tuple[FieldPath, ...] = ()
@@ -109,14 +115,18 @@ class Redaction:
     def default(cls) -> Redaction:
         return cls.parse(DEFAULT_REDACT_FIELDS)
 
-    def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    def apply(self, obj: Mapping[str, Any]) -> Masked:
         """`obj` itself when no path matches (the common case costs no copy); otherwise a copy
-        in which only the maps and lists on a masked path are new, so `obj` is never changed."""
+        in which only the maps and lists on a masked path are new, so `obj` is never changed.
+        With it the paths that masked a value, so a reader of the copy is told which values
+        are the marker instead of searching for it (an object may hold the marker itself)."""
         result: Any = obj
+        masked: list[str] = []
         for path in self.paths:
-            result = _mask(result, path.segments)
-        masked: Mapping[str, Any] = result
-        return masked
+            before, result = result, _mask(result, path.segments)
+            if result is not before:
+                masked.append(path.text)
+        return Masked(result, tuple(masked))
 
     def __str__(self) -> str:
         return ", ".join(path.text for path in self.paths) or NONE

@@ -1,28 +1,40 @@
 """Whether a change event's object is the object as the API server stores it.
 
 The watcher masks configured fields (`GATI_REDACT_FIELDS`, `gati_runtime.redaction`) before an
-object enters the stream, so a secret never reaches it. A reconcile that takes its state from
-the stream must not render, or write back, a masked value: a copy with a masked field is read
-from the API server instead. The one mask every copy may carry by default, kubectl's
-last-applied annotation, is never read by a reconcile (the render takes nothing from the owner's
-annotations and a status write sends the status alone), so it leaves the copy usable.
+object enters the stream, so a secret never reaches it, and names the paths that masked a value
+in the event (`ChangeEvent.masked_fields`). A reconcile that takes its state from the stream
+must not render, or write back, a masked value: a copy with a masked field a reconcile reads is
+read from the API server instead. Nothing under the object's annotations is read by a reconcile
+(the render takes nothing from the owner's annotations and a status write sends the status
+alone), so a mask there, such as the default one of kubectl's last-applied annotation, leaves
+the copy usable. The paths are read, not the object searched for the marker: an object may hold
+the marker as its own value, and a watcher knows what it masked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from functools import lru_cache
+from typing import Final
 
-import msgspec
+from gati_contracts.events import ChangeEvent
+from gati_runtime.redaction import FieldPath, RedactionError
 
-from gati_runtime.redaction import LAST_APPLIED, REDACTED
-
-_MARK: Final = msgspec.json.encode(REDACTED)
-_LAST_APPLIED_KEY: Final = LAST_APPLIED.split('"')[1]
-_LAST_APPLIED_MARK: Final = msgspec.json.encode(_LAST_APPLIED_KEY) + b":" + _MARK
+_NOT_READ: Final = ("metadata", "annotations")
 
 
-def withheld(obj: Mapping[str, Any]) -> bool:
-    """Whether the watcher masked a field of `obj` that a reconcile may read."""
-    data = msgspec.json.encode(obj)
-    return data.count(_MARK) > data.count(_LAST_APPLIED_MARK)
+def withheld(event: ChangeEvent) -> bool:
+    """Whether the watcher masked a field of `event`'s object that a reconcile may read; also
+    when the event predates `masked_fields` (None), since its copy may hold masked values."""
+    masked = event.masked_fields
+    if masked is None:
+        return True
+    return any(_read_by_reconcile(path) for path in masked)
+
+
+@lru_cache(maxsize=256)
+def _read_by_reconcile(path: str) -> bool:
+    try:
+        segments = FieldPath.parse(path).segments
+    except RedactionError:
+        return True  # a path this build cannot read: assume the worst, the API server has it
+    return segments[: len(_NOT_READ)] != _NOT_READ

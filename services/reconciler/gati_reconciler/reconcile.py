@@ -395,7 +395,7 @@ class Reconciler:
             if event.type is ChangeType.DELETED:
                 return await self._confirm_deleted(delivery, subject)
             live: Mapping[str, Any] | None = self._memory.current(event.obj)
-            if live is not None and withheld(live):
+            if live is not None and withheld(event):
                 # The stream's copy lacks a masked field: the object as stored, if it is still
                 # this incarnation (a newer one's events follow this one).
                 live = await self._kube.get(subject.path)
@@ -427,7 +427,7 @@ class Reconciler:
             live = self._memory.current(stored.obj)
             observed = (live.get("status") or {}).get("observedGeneration")
             current = observed == generation_of(live) and not self._memory.is_behind(live)
-            if current and not withheld(live):
+            if current and not withheld(stored):
                 return live
         return await self._kube.get(subject.path)
 

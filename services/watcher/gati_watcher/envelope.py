@@ -45,9 +45,12 @@ def outgoing(
     *,
     source: str,
     observed_at: datetime,
+    masked_fields: tuple[str, ...] = (),
 ) -> Outgoing:
     """Raises `ValueError` naming the missing field when `obj` is not a Kubernetes object."""
-    event = ChangeEvent.of(change, obj, source=source, observed_at=observed_at)
+    event = ChangeEvent.of(
+        change, obj, source=source, observed_at=observed_at, masked_fields=masked_fields
+    )
     return Outgoing(
         subject=subject,
         payload=encode_event(event),

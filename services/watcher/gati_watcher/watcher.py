@@ -475,13 +475,15 @@ class TargetWatcher:
         self._pipeline.submit(message, received, done, expect_last=expect_last)
 
     def _message(self, change: ChangeType, subject: str, obj: Mapping[str, Any]) -> Outgoing | None:
+        masked = self._options.redaction.apply(obj)
         try:
             return outgoing(
                 change,
                 subject,
-                self._options.redaction.apply(obj),
+                masked.obj,
                 source=self._source,
                 observed_at=datetime.now(UTC),
+                masked_fields=masked.paths,
             )
         except ValueError as error:
             SKIPPED.labels(kind=self.target.kind.kind, reason="not-an-object").inc()
