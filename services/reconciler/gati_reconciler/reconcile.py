@@ -19,7 +19,9 @@ trail the API server; two rules keep that harmless:
   A Deployment's event whose owner state still shows a spec not realized (another replica's
   write not recorded yet) reads the owner from the API server, as before this cache.
 A copy in which the watcher masked a field (`bus_copy.withheld`) is never realized or written
-back: the object is read from the API server instead.
+back: the object is read from the API server instead. Whichever holds it, only the incarnation an
+event is about (its uid; a Deployment's controller reference) is acted on: a handler deleted and
+created again under its name is a new object, which its own events reconcile.
 The one state taken from a Deployment's event is the Deployment's, and only while that event is
 still the newest of its subject: then it is what the API server would answer, so a Deployment
 that already shows the render is neither re-applied nor read. A replica never acts on a
@@ -259,6 +261,17 @@ def trigger_of(subject: ObjectSubject) -> Trigger:
     return Trigger.VERSION if subject.kind.kind == GATI_VERSION.kind else Trigger.OWNER
 
 
+def incarnation_of(event: ChangeEvent, trigger: Trigger) -> str | None:
+    """The uid of the handler or module an event is about: its own, its Deployment's
+    controller reference's, or None for a GatiVersion, which names its handler by name only."""
+    if trigger is Trigger.OWNER:
+        return event.uid
+    if trigger is Trigger.VERSION:
+        return None
+    references = (event.obj.get("metadata") or {}).get("ownerReferences") or []
+    return next((str(r["uid"]) for r in references if r.get("controller") and r.get("uid")), None)
+
+
 class Reconciler:
     def __init__(
         self,
@@ -394,15 +407,9 @@ class Reconciler:
         if trigger is Trigger.OWNER:
             if event.type is ChangeType.DELETED:
                 return await self._confirm_deleted(delivery, subject)
-            live: Mapping[str, Any] | None = self._memory.current(event.obj)
-            if live is not None and withheld(event):
-                # The stream's copy lacks a masked field: the object as stored, if it is still
-                # this incarnation (a newer one's events follow this one).
-                live = await self._kube.get(subject.path)
-                if live is not None and live["metadata"]["uid"] != event.uid:
-                    live = None
+            live = await self._state(subject, event, event.uid)
         else:
-            live = await self._owner_state(subject)
+            live = await self._owner_state(subject, incarnation_of(event, trigger))
         if live is None:
             return await self._gone(delivery, subject, trigger)
         try:
@@ -412,24 +419,41 @@ class Reconciler:
                 return await self._gone(delivery, subject, trigger)
             return await self._converge(delivery, subject, trigger, newer.live, reread=False)
 
-    async def _owner_state(self, subject: Owner) -> Mapping[str, Any] | None:
-        """The handler or module as the stream last recorded it, with this replica's own
-        status write on top; read from the API server instead when that state shows a spec not
-        yet realized or older than one this replica acted on (the stream may trail a status
-        write of another replica, and acting on that state would realize the spec again) or
-        when the watcher masked a field of it (`bus_copy.withheld`)."""
+    async def _owner_state(self, subject: Owner, uid: str | None) -> Mapping[str, Any] | None:
+        """The handler or module behind a Deployment's or GatiVersion's event, as the stream
+        last recorded it (`_state`), but only while that state shows its spec realized and no
+        older than one this replica acted on: the stream may trail a status write of another
+        replica, and acting on that state would realize the spec again."""
         stored = await self._streams.latest(
             cr_subject(subject.kind.kind, subject.namespace, subject.name)
         )
-        if stored is not None:
-            if stored.type is ChangeType.DELETED:
+        return await self._state(subject, stored, uid, realized=True)
+
+    async def _state(
+        self, subject: Owner, copy: ChangeEvent | None, uid: str | None, *, realized: bool = False
+    ) -> Mapping[str, Any] | None:
+        """The state to act on: the stream's `copy` with this replica's own status write on top
+        (`OwnerMemory.current`), or the object as the API server stores it when the copy cannot
+        stand for it: none recorded, a field the watcher masked (`bus_copy.withheld`), another
+        incarnation than `uid`, or, with `realized`, a spec not yet realized. Either way only
+        incarnation `uid` (any, when None) is answered, else None, as for a deleted object: a
+        recreated object is a new one whose own events do its work, and the state of one must
+        never be realized, or written, for an event about the other."""
+        if copy is not None and (uid is None or copy.uid == uid):
+            if copy.type is ChangeType.DELETED:
                 return None
-            live = self._memory.current(stored.obj)
-            observed = (live.get("status") or {}).get("observedGeneration")
-            current = observed == generation_of(live) and not self._memory.is_behind(live)
-            if current and not withheld(stored):
+            live = self._memory.current(copy.obj)
+            if not withheld(copy) and (not realized or self._realized(live)):
                 return live
-        return await self._kube.get(subject.path)
+        stored = await self._kube.get(subject.path)
+        if stored is None or (uid is not None and stored["metadata"]["uid"] != uid):
+            return None
+        return stored
+
+    def _realized(self, live: Mapping[str, Any]) -> bool:
+        """Whether `live` shows its spec realized, and no older than one this replica acted on."""
+        observed = (live.get("status") or {}).get("observedGeneration")
+        return observed == generation_of(live) and not self._memory.is_behind(live)
 
     async def _gone(
         self, delivery: Delivery[ChangeEvent], subject: Owner, trigger: Trigger
