@@ -554,14 +554,7 @@ class HttpApi:
                     async with asyncio.timeout(min(left, interval)):
                         await watcher.wakeup.wait()
                 except TimeoutError:
-                    # The scope can expire after an event woke the watch but before it ran;
-                    # a bookmark (the newest resourceVersion) must never overtake that event.
-                    if (
-                        bookmarks
-                        and not watcher.pending
-                        and not watcher.silent
-                        and time.monotonic() < deadline
-                    ):
+                    if bookmarks and watcher.bookmark_due(time.monotonic(), deadline):
                         await response.write(encode_event("BOOKMARK", self.api.bookmark(t.rt)))
         except ConnectionResetError:
             return response  # the client went away; nothing left to tell it

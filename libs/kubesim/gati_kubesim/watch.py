@@ -115,6 +115,17 @@ class Watcher:
         self.closed = True
         self.wakeup.set()
 
+    def bookmark_due(self, now: float, deadline: float) -> bool:
+        """Whether a bookmark may be written now that the wait for events ran out.
+
+        The wait can run out after an event woke the watch but before the watch ran: a
+        bookmark carries the server's newest resourceVersion, so sent ahead of that event it
+        would tell the client it had seen a version it never got, and a client resuming
+        from it would miss the event for good. A silenced or closed watch, or one past its
+        deadline, sends nothing.
+        """
+        return not self.pending and not self.silent and not self.closed and now < deadline
+
     def drain(self) -> bytes:
         data = b"".join(self.pending)
         self.pending.clear()
