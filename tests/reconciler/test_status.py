@@ -6,9 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gati_contracts.workload import WorkloadPhase
-from gati_reconciler.status import failed, next_status, read_deployment
+from gati_contracts.conditions import Condition, ConditionStatus, set_condition
+from gati_contracts.workload import WorkloadPhase, WorkloadStatus
+from gati_reconciler.status import Verdict, failed, next_status, read_deployment
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -117,3 +120,95 @@ def test_fields_of_other_writers_survive_a_rewrite() -> None:
     assert rewritten is not None
     assert rewritten["lastScaling"] == last_scaling
     assert rewritten["phase"] == "Failed"
+
+
+def test_a_message_longer_than_the_schema_takes_is_cut_not_refused() -> None:
+    status = next_status(
+        None, failed("ApiRejected", "x" * 40_000), generation=1, selector=None, now=NOW
+    )
+    assert status is not None
+    assert {len(c["message"]) for c in status["conditions"]} == {32768}
+    assert "selector" not in status
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["Running", [], {"conditions": "Ready"}, {"conditions": [None, 3, {"type": "Ready"}]}],
+)
+def test_a_status_of_any_shape_is_replaced_not_a_crash(garbage: Any) -> None:
+    verdict = read_deployment(deployment(**READY, readyReplicas=2))
+    status = next_status(garbage, verdict, generation=2, selector="s", now=NOW)
+    assert status is not None
+    assert status["phase"] == "Running"
+    assert [c["type"] for c in status["conditions"]] == ["Ready", "Progressing", "Degraded"]
+
+
+def _model_status(
+    current: dict[str, Any] | None, verdict: Verdict, generation: int, now: datetime
+) -> dict[str, Any] | None:
+    """`next_status` as the first releases computed it, through `WorkloadStatus` models: the
+    oracle its wire-form build is held to."""
+    before = WorkloadStatus.model_validate(current or {})
+    conditions = before.conditions
+    for ctype, holds in (
+        ("Ready", verdict.phase is WorkloadPhase.RUNNING),
+        ("Progressing", verdict.phase is WorkloadPhase.PROGRESSING),
+        ("Degraded", verdict.phase in (WorkloadPhase.DEGRADED, WorkloadPhase.FAILED)),
+    ):
+        conditions = set_condition(
+            conditions,
+            Condition(
+                type=ctype,
+                status=ConditionStatus.TRUE if holds else ConditionStatus.FALSE,
+                last_transition_time=now,
+                reason=verdict.reason,
+                message=verdict.message,
+                observed_generation=generation,
+            ),
+        )
+    after = WorkloadStatus(
+        phase=verdict.phase,
+        replicas=verdict.replicas,
+        ready_replicas=verdict.ready_replicas,
+        selector="s",
+        observed_generation=generation,
+        conditions=conditions,
+        last_updated=before.last_updated,
+    )
+    if after == before:
+        return None
+    others = {key: value for key, value in (current or {}).items() if key == "lastScaling"}
+    return {**others, **after.model_copy(update={"last_updated": now}).to_wire()}
+
+
+_VERDICTS = st.builds(
+    Verdict,
+    phase=st.sampled_from(WorkloadPhase),
+    reason=st.sampled_from(["DeploymentPending", "RollingOut", "DeploymentAvailable"]),
+    message=st.sampled_from(["", "Deployment users: 1 of 2 replicas available"]),
+    replicas=st.integers(0, 3),
+    ready_replicas=st.integers(0, 3),
+)
+
+
+@given(
+    steps=st.lists(
+        st.tuples(
+            _VERDICTS,
+            st.integers(1, 3),
+            st.integers(0, 10**6).map(lambda us: NOW + timedelta(seconds=us / 7)),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_wire_build_writes_what_the_models_wrote(
+    steps: list[tuple[Verdict, int, datetime]],
+) -> None:
+    """Over any run of verdicts, each fed the status the previous write left, the same
+    writes, the same skipped ones, and transition times that move with the status alone."""
+    current: dict[str, Any] | None = {"lastScaling": {"result": 2}}
+    for verdict, generation, now in steps:
+        written = next_status(current, verdict, generation=generation, selector="s", now=now)
+        assert written == _model_status(current, verdict, generation, now)
+        current = written or current

@@ -6,7 +6,7 @@ Deployment) with the same content. A render depends on nothing but the object, s
 uid with a fingerprint of what the render can depend on: the whole object but the status
 (each status write would otherwise miss the next reconcile, which is the one it serves) and
 `resourceVersion` and `managedFields`, which change on every write and are never validated
-beyond their type. The status is still validated on every reconcile, where it is read
+beyond their type. The status is read on every reconcile, where it is used
 (`status.next_status`). A different fingerprint parses and renders again; a failed parse or
 render is not kept, so its error is raised again each time. Bounded: the least recently used
 entry goes first.

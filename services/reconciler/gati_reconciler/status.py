@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from gati_contracts.conditions import Condition, ConditionStatus, set_condition
+from annotated_types import MaxLen
+
+from gati_contracts.conditions import Condition, ConditionStatus
 from gati_contracts.workload import WorkloadPhase, WorkloadStatus
 
 READY: Final = "Ready"
@@ -26,6 +28,12 @@ DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
 _OWN_FIELDS: Final = frozenset(
     field.alias or name for name, field in WorkloadStatus.model_fields.items()
 )
+_COMPARED: Final = _OWN_FIELDS - {"lastUpdated"}
+_MESSAGE_LIMIT: Final = next(
+    m.max_length for m in Condition.model_fields["message"].metadata if isinstance(m, MaxLen)
+)
+"""The longest condition message the schema takes; a longer one (an API server's error, say)
+is cut rather than refused, so the status still says why."""
 
 
 @dataclass(frozen=True)
@@ -103,35 +111,63 @@ def next_status(
 
     Returning None for an unchanged status is what makes a repeated or stale event a no-op
     on the API server: no write, no new resourceVersion, no watch event looping back to us.
+    Built and compared in wire form, as `WorkloadStatus.to_wire` writes it, without a model
+    round trip (which cost more than the rest of a reconcile's own work): a status this module
+    wrote compares field by field; one in another spelling is written once in ours.
     """
-    before = WorkloadStatus.model_validate(current or {})
-    conditions = before.conditions
+    # Whatever another writer left there (JSON of any shape) is replaced, never a crash.
+    before: Mapping[str, Any] = current if isinstance(current, Mapping) else {}
+    stamp = _wire_time(now)
+    listed = before.get("conditions")
+    conditions = [c for c in listed if isinstance(c, Mapping)] if isinstance(listed, list) else []
     for ctype, holds in (
         (READY, verdict.phase is WorkloadPhase.RUNNING),
         (PROGRESSING, verdict.phase is WorkloadPhase.PROGRESSING),
         (DEGRADED, verdict.phase in (WorkloadPhase.DEGRADED, WorkloadPhase.FAILED)),
     ):
-        conditions = set_condition(
+        _set_condition(
             conditions,
-            Condition(
-                type=ctype,
-                status=ConditionStatus.TRUE if holds else ConditionStatus.FALSE,
-                last_transition_time=now,
-                reason=verdict.reason,
-                message=verdict.message,
-                observed_generation=generation,
-            ),
+            {
+                "type": ctype,
+                "status": (ConditionStatus.TRUE if holds else ConditionStatus.FALSE).value,
+                "lastTransitionTime": stamp,
+                "reason": verdict.reason,
+                "message": verdict.message[:_MESSAGE_LIMIT],
+                "observedGeneration": generation,
+            },
         )
-    after = WorkloadStatus(
-        phase=verdict.phase,
-        replicas=verdict.replicas,
-        ready_replicas=verdict.ready_replicas,
-        selector=selector,
-        observed_generation=generation,
-        conditions=conditions,
-        last_updated=before.last_updated,
-    )
-    if after == before:
+    after: dict[str, Any] = {
+        "phase": verdict.phase.value,
+        "replicas": verdict.replicas,
+        "readyReplicas": verdict.ready_replicas,
+    }
+    if selector is not None:
+        after["selector"] = selector
+    after["observedGeneration"] = generation
+    after["conditions"] = conditions
+    if all(before.get(key) == after.get(key) for key in _COMPARED):
         return None
-    others = {key: value for key, value in (current or {}).items() if key not in _OWN_FIELDS}
-    return {**others, **after.model_copy(update={"last_updated": now}).to_wire()}
+    others = {key: value for key, value in before.items() if key not in _OWN_FIELDS}
+    return {**others, **after, "lastUpdated": stamp}
+
+
+def _set_condition(conditions: list[Mapping[str, Any]], update: dict[str, Any]) -> None:
+    """`update` in place of the condition of its type, as `meta.SetStatusCondition`:
+    `lastTransitionTime` only moves when the status does, so a repeated "still Ready" write
+    does not look like a fresh transition to `kubectl wait` or to anyone timing a state."""
+    for index, condition in enumerate(conditions):
+        if isinstance(condition, Mapping) and condition.get("type") == update["type"]:
+            since = condition.get("lastTransitionTime")
+            if condition.get("status") == update["status"] and isinstance(since, str):
+                update["lastTransitionTime"] = since
+            conditions[index] = update
+            return
+    conditions.append(update)
+
+
+def _wire_time(now: datetime) -> str:
+    """`now` as `Timestamp` fields are written (RFC 3339, UTC as `Z`)."""
+    if now.tzinfo is None:
+        raise ValueError(f"status times must be timezone-aware, got {now!r}")
+    text = now.isoformat()
+    return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
