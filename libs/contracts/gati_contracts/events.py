@@ -89,26 +89,37 @@ class ChangeEvent(Event, kw_only=True, frozen=True, tag="gati.change"):
 
         Raises `ValueError` naming the missing field when `obj` is not a Kubernetes object.
         """
+        # Every change the watcher publishes passes here: the checks read each field once and
+        # leave naming the missing one to the rare failure.
         metadata = obj.get("metadata")
-        if not isinstance(metadata, Mapping):
+        if type(metadata) is not dict and not isinstance(metadata, Mapping):
             raise ValueError("object has no metadata mapping")
-        for place, field in [(obj, "kind"), (obj, "apiVersion")] + [
-            (metadata, field) for field in ("name", "uid", "resourceVersion")
-        ]:
-            if not isinstance(place.get(field), str) or not place[field]:
-                prefix = "metadata." if place is metadata else ""
-                raise ValueError(f"object has no {prefix}{field}")
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        name, uid = metadata.get("name"), metadata.get("uid")
+        resource_version = metadata.get("resourceVersion")
+        if not (
+            isinstance(kind, str)
+            and kind
+            and isinstance(api_version, str)
+            and api_version
+            and isinstance(name, str)
+            and name
+            and isinstance(uid, str)
+            and uid
+            and isinstance(resource_version, str)
+            and resource_version
+        ):
+            raise ValueError(f"object has no {_missing_field(obj, metadata)}")
         generation = metadata.get("generation")
-        uid, resource_version = metadata["uid"], metadata["resourceVersion"]
         return cls(
             event_id=headers.change_msg_id(
                 uid, resource_version, deleted=change is ChangeType.DELETED
             ),
             type=change,
-            kind=obj["kind"],
-            api_version=obj["apiVersion"],
+            kind=kind,
+            api_version=api_version,
             namespace=str(metadata.get("namespace", "")),
-            name=metadata["name"],
+            name=name,
             uid=uid,
             resource_version=resource_version,
             generation=generation if isinstance(generation, int) else None,
@@ -117,6 +128,18 @@ class ChangeEvent(Event, kw_only=True, frozen=True, tag="gati.change"):
             masked_fields=masked_fields,
             obj=dict(obj),
         )
+
+
+def _missing_field(obj: Mapping[str, Any], metadata: Mapping[str, Any]) -> str:
+    """The first identifying field of `obj` that is not a non-empty string, as a path."""
+    fields = [(obj, "kind"), (obj, "apiVersion")] + [
+        (metadata, field) for field in ("name", "uid", "resourceVersion")
+    ]
+    return next(
+        f"metadata.{field}" if place is metadata else field
+        for place, field in fields
+        if not isinstance(place.get(field), str) or not place[field]
+    )
 
 
 class OutcomeResult(StrEnum):
@@ -281,8 +304,9 @@ def event_headers(event: Event, traceparent: str | None = None) -> dict[str, str
         headers.SCHEMA: schema_name(type(event)),
         headers.SCHEMA_VERSION: str(event.schema_version),
     }
-    if event.msg_id is not None:
-        result[headers.MSG_ID] = event.msg_id
+    msg_id = event.msg_id
+    if msg_id is not None:
+        result[headers.MSG_ID] = msg_id
     if traceparent is not None:
         result[headers.TRACEPARENT] = traceparent
     return result
