@@ -121,12 +121,12 @@ class Redaction:
         With it the paths that masked a value, so a reader of the copy is told which values
         are the marker instead of searching for it (an object may hold the marker itself)."""
         result: Any = obj
-        masked: list[str] = []
+        masked: tuple[str, ...] = ()
         for path in self.paths:
             before, result = result, _mask(result, path.segments)
             if result is not before:
-                masked.append(path.text)
-        return Masked(result, tuple(masked))
+                masked += (path.text,)
+        return Masked(result, masked)
 
     def __str__(self) -> str:
         return ", ".join(path.text for path in self.paths) or NONE
