@@ -54,6 +54,6 @@ def outgoing(
     return Outgoing(
         subject=subject,
         payload=encode_event(event),
-        headers=event_headers(event, traceparent(event.msg_id)),
+        headers=event_headers(event, traceparent(event.event_id)),  # a change's id is its msg id
         event=event,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 from gati_contracts.kinds import GATI_KINDS, OWNED_KINDS, KindInfo
@@ -31,8 +32,9 @@ class WatchTarget:
     namespace: str | None
     """None watches every namespace."""
 
-    @property
+    @cached_property
     def owned(self) -> bool:
+        """Read for every change (`subject`); kinds compare field by field, so once."""
         return self.kind in OWNED_KINDS
 
     @property
@@ -51,11 +53,21 @@ class WatchTarget:
     def subject(self, obj: Mapping[str, Any]) -> str:
         metadata = obj.get("metadata") or {}
         namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
-        build = owned_subject if self.owned else cr_subject
-        return build(self.kind.kind, namespace, name)
+        return _subject(self.owned, self.kind.kind, namespace, name)
 
     def __str__(self) -> str:
         return f"{self.kind.plural}@{self.namespace or '*'}"
+
+
+SUBJECTS_KEPT = 16_384
+"""Objects whose subject is remembered. Every change of an object is published on its subject,
+and building it (kind checks, two token encodings) was the watcher's most frequent small cost
+after the envelope; a bounded cache keeps the memory of a large cluster's churn fixed."""
+
+
+@lru_cache(maxsize=SUBJECTS_KEPT)
+def _subject(owned: bool, kind: str, namespace: str, name: str) -> str:
+    return (owned_subject if owned else cr_subject)(kind, namespace, name)
 
 
 def watch_targets(namespaces: Sequence[str] = ()) -> list[WatchTarget]:
