@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
 
-from fixtures.kubesim_server import api_client
+from fixtures.kubesim_server import api_client, kubesim_hook
 from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.kube_api import Kube, KubeError, collection_path
+from gati_runtime.kube_config import API_RETRIES
 
 
 def config_map(namespace: str, name: str, **data: str) -> dict[str, Any]:
@@ -114,19 +114,241 @@ async def test_no_answer_is_a_transient_error_with_code_zero() -> None:
     assert (refused.value.code, refused.value.transient) == (0, True)
 
 
-async def test_overlapping_calls_share_at_most_workers_threads(
-    kube_api: client.ApiClient, kube_namespace: str
+def connections_to(port: int) -> int:
+    """Established TCP connections whose far end is `port`, as the kernel lists them."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    count += 1
+    return count
+
+
+async def test_overlapping_calls_share_at_most_workers_connections(
+    kubesim_fresh: ThreadedKubeSim,
 ) -> None:
-    before = {thread.ident for thread in threading.enumerate()}
-    kube = Kube(kube_api, workers=3)
+    port = kubesim_fresh.sim.port
+    with api_client(kubesim_fresh.url) as api:
+        kube = Kube(api, workers=3)
+        try:
+            answers = await asyncio.gather(
+                *(kube.get("/api/v1/namespaces/default") for _ in range(40))
+            )
+            assert all(answer is not None for answer in answers)
+            assert 1 <= connections_to(port) <= 3
+            # A cancelled call gives its connection back: nothing leaks, nothing hangs.
+            calls = [asyncio.create_task(kube.get("/api/v1/namespaces/default")) for _ in range(9)]
+            await asyncio.sleep(0)
+            calls[0].cancel()
+            calls[4].cancel()
+            done = await asyncio.gather(*calls, return_exceptions=True)
+            assert sum(isinstance(answer, dict) for answer in done) >= 7
+            assert await kube.get("/api/v1/namespaces/default") is not None
+            assert 1 <= connections_to(port) <= 3
+        finally:
+            kube.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await kube.get("/api/v1/namespaces/default")
+
+
+def fault(sim: ThreadedKubeSim, verb: str, code: int, times: int) -> None:
+    kubesim_hook(
+        sim.url, "faults", {"verb": verb, "resource": "configmaps", "code": code, "times": times}
+    )
+
+
+def faults_left(sim: ThreadedKubeSim) -> list[int | None]:
+    return cast(list[int | None], sim.call(lambda: [rule.times for rule in sim.sim.faults.rules]))
+
+
+async def test_transient_answers_are_retried_for_safe_verbs_only(
+    kubesim_fresh: ThreadedKubeSim,
+) -> None:
+    """kube_config's policy: 429/5xx retried three times for a verb safe to repeat, never for
+    a POST; the answer that ends the retries is the caller's."""
+    with api_client(kubesim_fresh.url) as api:
+        api.configuration.retries = API_RETRIES
+        kube = Kube(api, workers=2)
+        try:
+            maps = collection_path("v1", "configmaps", "default")
+            fault(kubesim_fresh, "create", 503, 2)
+            with pytest.raises(KubeError) as refused:
+                await kube.create(maps, config_map("default", "a"))
+            assert (refused.value.code, faults_left(kubesim_fresh)) == (503, [1])
+            kubesim_hook(kubesim_fresh.url, "faults", method="DELETE")
+            await kube.create(maps, config_map("default", "a"))  # no 409: it never landed
+            fault(kubesim_fresh, "get", 503, 2)
+            fault(kubesim_fresh, "get", 429, 1)
+            assert await kube.get(f"{maps}/a") is not None
+            assert faults_left(kubesim_fresh) == []
+            fault(kubesim_fresh, "patch", 500, 9)
+            with pytest.raises(KubeError) as exhausted:
+                await kube.apply(f"{maps}/a", config_map("default", "a", k="v"))
+            assert (exhausted.value.code, exhausted.value.transient) == (500, True)
+            assert faults_left(kubesim_fresh) == [5]  # one try and three retries
+        finally:
+            kube.close()
+
+
+async def test_a_connection_the_server_closed_is_reopened_for_idempotent_verbs_only() -> None:
+    """The server goes away between two calls (a restart, an idle timeout) and nothing has
+    read the close yet: a GET is sent again on a new connection; a POST may have been seen,
+    so it fails as transient (code 0) for its caller to decide."""
+    maps = collection_path("v1", "configmaps", "default")
+    with ThreadedKubeSim() as first:
+        port = first.sim.port
+        api = api_client(first.url)
+        api.configuration.retries = False  # only the reopening may send a request again
+        kube = Kube(api, workers=1)
+        await kube.create(maps, config_map("default", "a"))
     try:
-        answers = await asyncio.gather(
-            *(kube.get(f"/api/v1/namespaces/{kube_namespace}") for _ in range(40))
-        )
-        assert all(answer is not None for answer in answers)
-        started = [thread for thread in threading.enumerate() if thread.ident not in before]
-        assert 1 <= len([thread for thread in started if thread.name.startswith("kube")]) <= 3
+        # No await between a server's end and the next call: the close is still unread.
+        with ThreadedKubeSim(port=port):
+            assert await kube.get("/api/v1/namespaces/default") is not None
+        with ThreadedKubeSim(port=port) as third:
+            with pytest.raises(KubeError) as lost:
+                await kube.create(maps, config_map("default", "b"))
+            assert (lost.value.code, lost.value.transient) == (0, True)
+            assert await kube.get(f"{maps}/b") is None  # it was not sent twice
+            assert third.sim.port == port
     finally:
         kube.close()
-    with pytest.raises(RuntimeError, match="closed"):
-        await kube.get(f"/api/v1/namespaces/{kube_namespace}")
+        api.close()
+
+
+def tls_client(sim: ThreadedKubeSim, **settings: Any) -> client.ApiClient:
+    api = api_client(sim.url, "s3cret")
+    api.configuration.retries = False
+    for name, value in settings.items():
+        setattr(api.configuration, name, value)
+    return api
+
+
+async def answer_code(api: client.ApiClient) -> int | None:
+    kube = Kube(api)
+    try:
+        await kube.list("/api/v1/namespaces", "")
+    except KubeError as error:
+        return error.code
+    finally:
+        kube.close()
+        api.close()
+    return None
+
+
+async def test_tls_is_set_up_from_the_configuration_as_urllib3_set_it_up() -> None:
+    with ThreadedKubeSim(token="s3cret") as sim:
+        ca = str(sim.sim.ca_file)
+        cert = sim.sim.cert
+        assert cert is not None
+        # The certificate names localhost and 127.0.0.1, not the name asked for below.
+        assert (
+            await answer_code(tls_client(sim, ssl_ca_cert=ca, tls_server_name="localhost")) is None
+        )
+        assert (
+            await answer_code(tls_client(sim, ssl_ca_cert=ca, tls_server_name="api.example")) == 0
+        )
+        assert await answer_code(tls_client(sim, ssl_ca_cert=None)) == 0  # an unknown CA
+        assert await answer_code(tls_client(sim, ssl_ca_cert=None, verify_ssl=False)) is None
+        assert (
+            await answer_code(
+                tls_client(
+                    sim, ssl_ca_cert=ca, cert_file=str(cert.cert_file), key_file=str(cert.key_file)
+                )
+            )
+            is None
+        )
+        with pytest.raises(ValueError, match="ssl_ca_cert"):
+            Kube(tls_client(sim, ssl_ca_cert="/nonexistent/ca.crt"))
+        with pytest.raises(ValueError, match="cert_file"):
+            Kube(tls_client(sim, ssl_ca_cert=ca, cert_file=ca, key_file=ca))
+
+
+async def test_a_host_that_is_no_http_url_is_refused_by_name() -> None:
+    configuration = client.Configuration()
+    configuration.host = "ftp://api.example"
+    with client.ApiClient(configuration) as api, pytest.raises(ValueError, match="host"):
+        Kube(api)
+    configuration.host = "http://127.0.0.1:1"
+    configuration.proxy = "https://proxy.example:3128"
+    with client.ApiClient(configuration) as api, pytest.raises(ValueError, match="proxy"):
+        Kube(api)
+
+
+class Proxy:
+    """A forwarding HTTP proxy, the least of one: CONNECT tunnels bytes both ways, any other
+    request is sent on as the absolute URL it names, its first line and headers recorded."""
+
+    def __init__(self) -> None:
+        self.seen: list[bytes] = []
+        self.server: asyncio.Server | None = None
+        self.streams: list[asyncio.StreamWriter] = []
+        self.tunnels: list[asyncio.Task[Any]] = []
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for stream in self.streams:
+            stream.close()
+        await asyncio.gather(*self.tunnels, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.streams.append(writer)
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.seen.append(head)
+        method, target, _ = head.split(b"\r\n", 1)[0].split(b" ")
+        authority = target if method == b"CONNECT" else target.split(b"/")[2]
+        host, port = authority.rsplit(b":", 1)
+        upstream_reader, upstream = await asyncio.open_connection(host.decode(), int(port))
+        self.streams.append(upstream)
+        if method == b"CONNECT":
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            upstream.write(head)  # an origin server takes the absolute form too
+        self.tunnels += [
+            asyncio.create_task(pipe(reader, upstream)),
+            asyncio.create_task(pipe(upstream_reader, writer)),
+        ]
+
+
+async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    try:
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+    except ConnectionError:
+        pass
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize("token", [None, "s3cret"])
+async def test_calls_go_through_the_proxy_the_configuration_names(token: str | None) -> None:
+    """Plain HTTP names the absolute URL to the proxy; HTTPS tunnels through CONNECT, and the
+    proxy's own headers go to the proxy alone."""
+    proxy = Proxy()
+    with ThreadedKubeSim(token=token) as sim:
+        async with proxy as proxy_url:
+            with api_client(sim.url, token, sim.sim.ca_file) as api:
+                api.configuration.proxy = proxy_url
+                api.configuration.proxy_headers = {"Proxy-Authorization": "Basic cHJveHk6cHc="}
+                kube = Kube(api)
+                try:
+                    for _ in range(3):
+                        assert await kube.get("/api/v1/namespaces/default") is not None
+                finally:
+                    kube.close()
+    authority = sim.url.split("//")[1].encode()
+    assert len(proxy.seen) == 1  # one connection, kept open for every call
+    first_line = proxy.seen[0].split(b"\r\n", 1)[0]
+    if token is None:
+        assert first_line == b"GET " + sim.url.encode() + b"/api/v1/namespaces/default HTTP/1.1"
+    else:
+        assert first_line == b"CONNECT " + authority + b" HTTP/1.1"
+    assert b"Proxy-Authorization: Basic cHJveHk6cHc=" in proxy.seen[0]

@@ -1,40 +1,31 @@
-"""A service's door to the API server for writes: a few verbs over one pooled `ApiClient`.
+"""A service's door to the API server for writes: a few verbs over one `KubeTransport`.
 
-The official client is synchronous, so each call runs in a worker thread; one `ApiClient` is
-shared so its urllib3 pool keeps connections open across reconciles (its pool is sized to the
-thread count, since a thread without a pooled connection would open and drop one per call).
-The client owns the configuration, the credentials (refreshed through its auth hook on every
-call) and that pool; a call goes straight to the pool with a body msgspec encoded, because its
-generic path (`param_serialize` walking the body, `json` both ways, a response wrapper) cost
-about a quarter of each call's CPU, and a reconcile is a handful of calls.
+The official client's `ApiClient` owns the configuration and the credentials (refreshed
+through its auth hook on every call); the calls themselves go over `kube_transport`'s
+connections on the event loop, with a body msgspec encoded, because the client's generic path
+(`param_serialize` walking the body, `json` both ways, a response wrapper, urllib3 in a worker
+thread) cost several times what the call itself does, and a reconcile is a handful of calls.
 Every failure becomes a `KubeError` that says whether retrying can help: 409 (a conflict),
 429, 5xx and transport errors can; 400/403/404/422 describe the request and cannot.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import queue
-import threading
-import weakref
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Mapping
 from typing import Any, Final, Literal, cast, overload
 from urllib.parse import urlencode
 
 import msgspec
-import urllib3
 from kubernetes import client
-from kubernetes.client import rest
 from prometheus_client import Counter
 
 from gati_contracts.labels import FIELD_MANAGER
+from gati_runtime.kube_transport import KubeTransport
 
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 MERGE_PATCH: Final = "application/merge-patch+json"
 JSON: Final = "application/json"
-REQUEST_TIMEOUT: Final = 30.0
-_TIMEOUT: Final = urllib3.Timeout(total=REQUEST_TIMEOUT)
 _AUTH: Final = ["BearerToken"]
 
 # The name and labels controller-runtime's client exports, so existing dashboards apply.
@@ -53,6 +44,13 @@ def _count(verb: str, code: int) -> None:
     if counter is None:
         counter = _COUNTERS[verb, code] = API_REQUESTS.labels(verb, str(code))
     counter.inc()
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded(query: tuple[tuple[str, str], ...]) -> str:
+    """A query string, remembered: a service sends the same few (its field manager, its
+    selectors) on every call, and encoding one cost a tenth of the call."""
+    return urlencode(query)
 
 
 class KubeError(RuntimeError):
@@ -97,99 +95,14 @@ _VERSION_OF: Final = msgspec.json.Decoder(_Versioned)
 """Reads only `metadata.resourceVersion` of an answer: the rest is skipped, never built."""
 
 
-_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # the caller was cancelled; the call's answer has nobody to go to
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
-def _work(jobs: queue.SimpleQueue[_Job | None]) -> None:
-    while (job := jobs.get()) is not None:
-        loop, future, call = job
-        try:
-            outcome: tuple[Any, BaseException | None] = (call(), None)
-        except BaseException as error:  # the awaiting coroutine re-raises it; never hang it
-            outcome = (None, error)
-        with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
-            loop.call_soon_threadsafe(_settle, future, *outcome)
-
-
-def _stop(jobs: queue.SimpleQueue[_Job | None], threads: int) -> None:
-    """Cancel what no thread has started, then let every thread finish."""
-    while True:
-        try:
-            job = jobs.get_nowait()
-        except queue.Empty:
-            break
-        if job is not None:
-            with contextlib.suppress(RuntimeError):
-                job[0].call_soon_threadsafe(job[1].cancel)
-    for _ in range(threads):
-        jobs.put(None)
-
-
-class _Threads:
-    """Daemon threads for the client's blocking calls, each answer handed straight to the
-    awaiting future. `run_in_executor` on a `ThreadPoolExecutor` costs two futures chained
-    through callbacks, a work item and a semaphore per call: ~5 % of the reconciler's CPU.
-    Threads start as calls overlap, up to `size`; they stop on `close` or when this pool is
-    garbage (as an executor's do)."""
-
-    def __init__(self, size: int) -> None:
-        if size < 1:
-            raise ValueError(f"workers must be at least 1, got {size}")
-        self._size = size
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._started = 0
-        self._busy = 0
-        self._closed = False
-        self._finalizer = weakref.finalize(self, _stop, self._jobs, size)
-
-    async def run(self, call: Callable[[], Any]) -> Any:
-        if self._closed:
-            raise RuntimeError("the API client is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        if self._busy >= self._started < self._size:
-            thread = threading.Thread(
-                target=_work, args=(self._jobs,), name=f"kube_{self._started}", daemon=True
-            )
-            thread.start()
-            self._started += 1
-        self._busy += 1
-        self._jobs.put((loop, future, call))
-        try:
-            return await future
-        finally:
-            self._busy -= 1
-
-    def close(self) -> None:
-        self._closed = True
-        self._finalizer()
-
-
 class Kube:
     def __init__(self, api: client.ApiClient, *, workers: int = 8) -> None:
-        if (api.configuration.connection_pool_maxsize or 0) < workers:
-            # The client sized its urllib3 pool when it was built, so a larger size only takes
-            # effect in a new pool; a smaller one would starve another user of this client.
-            api.configuration.connection_pool_maxsize = workers
-            api.rest_client = rest.RESTClientObject(api.configuration)
+        """`workers`: the most calls in flight at once, one connection each."""
         self._api = api
-        self._host = api.configuration.host.rstrip("/")
-        # A host may carry a path (an API server behind a proxy that routes by prefix).
-        self._prefix = urllib3.util.parse_url(self._host).path or ""
-        self._pool: urllib3.HTTPConnectionPool | None = None
-        self._threads = _Threads(workers)
+        self._transport = KubeTransport(api.configuration, connections=workers)
 
     def close(self) -> None:
-        self._threads.close()
+        self._transport.close()
 
     async def _call(
         self,
@@ -197,7 +110,7 @@ class Kube:
         method: str,
         path: str,
         *,
-        query: Mapping[str, str] | None = None,
+        query: tuple[tuple[str, str], ...] = (),
         body: Any = None,
         content_type: str = JSON,
         answer: bool | msgspec.json.Decoder[Any] = True,
@@ -205,7 +118,7 @@ class Kube:
         """The server's answer decoded (by `answer` when it is a decoder), or None without
         `answer`: decoding an object costs about a tenth of a call, and most writes are made for
         their effect alone."""
-        target = f"{self._prefix}{path}?{urlencode(query)}" if query else f"{self._prefix}{path}"
+        target = f"{path}?{_encoded(query)}" if query else path
         headers = {**self._api.default_headers, "Content-Type": content_type, "Accept": JSON}
         if self._api.cookie:
             headers["Cookie"] = self._api.cookie
@@ -213,16 +126,12 @@ class Kube:
         self._api.update_params_for_auth(headers, [], _AUTH, path, method, None)
         # JSON is YAML too, so the apply patch is sent as JSON like every other body.
         payload = None if body is None else msgspec.json.encode(body)
-
-        def call() -> tuple[int, bytes]:
-            response = self._urlopen(method, target, payload, headers)
-            return int(response.status), bytes(response.data or b"")
-
         try:
-            code, data = await self._threads.run(call)
-        except (urllib3.exceptions.HTTPError, OSError) as error:
+            reply = await self._transport.request(method, target, headers, payload)
+        except OSError as error:
             _count(verb, 0)
             raise KubeError(verb, path, 0, repr(error)) from error
+        code, data = reply.code, reply.body
         _count(verb, code)
         if not 200 <= code <= 299:
             raise KubeError(verb, path, code, _message(data))
@@ -232,22 +141,6 @@ class Kube:
             return msgspec.json.decode(data) if answer is True else answer.decode(data)
         except msgspec.DecodeError as error:
             raise KubeError(verb, path, code, f"unreadable answer: {error}") from error
-
-    def _urlopen(
-        self, method: str, target: str, body: bytes | None, headers: dict[str, str]
-    ) -> urllib3.BaseHTTPResponse:
-        """One request on the client's pool for the API server's host. Through the pool
-        manager each call parsed the URL and looked its pool up again, a sixth of the call's
-        CPU; a proxy manager still gets every call, since it must rewrite the request."""
-        manager = self._api.rest_client.pool_manager
-        if isinstance(manager, urllib3.ProxyManager):
-            return manager.urlopen(
-                method, self._host + target, body=body, headers=headers, timeout=_TIMEOUT
-            )
-        pool = self._pool
-        if pool is None or pool.pool is None:  # the first call, or the manager closed it
-            pool = self._pool = manager.connection_from_url(self._host)
-        return pool.urlopen(method, target, body=body, headers=headers, timeout=_TIMEOUT)
 
     async def get(self, path: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
@@ -259,7 +152,7 @@ class Kube:
             raise
 
     async def list(self, path: str, label_selector: str) -> list[dict[str, Any]]:
-        result = await self._call("list", "GET", path, query={"labelSelector": label_selector})
+        result = await self._call("list", "GET", path, query=(("labelSelector", label_selector),))
         return cast(list[dict[str, Any]], result.get("items") or [])
 
     async def apply(
@@ -275,9 +168,9 @@ class Kube:
         fields are ours by design, and a manual edit of one is drift to undo. A service that
         owns fields another writer must leave alone (the scaler's replicas) applies under a
         manager of its own. The object as applied, or None without `answer`."""
-        query = {"fieldManager": field_manager, "force": "true"}
+        query: tuple[tuple[str, str], ...] = (("fieldManager", field_manager), ("force", "true"))
         if dry_run:
-            query["dryRun"] = "All"
+            query += (("dryRun", "All"),)
         return await self._call(
             "patch", "PATCH", path, query=query, body=obj, content_type=APPLY_PATCH, answer=answer
         )
@@ -293,7 +186,7 @@ class Kube:
                 "patch",
                 "PATCH",
                 path,
-                query={"fieldManager": field_manager},
+                query=(("fieldManager", field_manager),),
                 body=patch,
                 content_type=MERGE_PATCH,
             ),
