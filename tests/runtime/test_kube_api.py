@@ -153,6 +153,20 @@ async def test_overlapping_calls_share_at_most_workers_connections(
         await kube.get("/api/v1/namespaces/default")
 
 
+async def test_close_fails_waiting_calls_and_lets_calls_in_flight_finish(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    kube = Kube(kube_api, workers=1)
+    calls = [
+        asyncio.create_task(kube.get(f"/api/v1/namespaces/{kube_namespace}")) for _ in range(3)
+    ]
+    await asyncio.sleep(0)  # the first holds the one connection, the others wait for it
+    kube.close()
+    first, *waiting = await asyncio.gather(*calls, return_exceptions=True)
+    assert isinstance(first, dict)
+    assert [str(error) for error in waiting] == ["the API client is closed"] * 2
+
+
 def fault(sim: ThreadedKubeSim, verb: str, code: int, times: int) -> None:
     kubesim_hook(
         sim.url, "faults", {"verb": verb, "resource": "configmaps", "code": code, "times": times}

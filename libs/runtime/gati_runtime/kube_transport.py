@@ -234,8 +234,8 @@ class KubeTransport:
         try:
             handed = await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():  # handed over as we were cancelled
-                passed = waiter.result()
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                passed = waiter.result()  # handed over just as we were cancelled
                 if passed is None:
                     self._open -= 1
                     self._wake()
