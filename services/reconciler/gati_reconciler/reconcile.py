@@ -177,11 +177,18 @@ def owner_of(event: ChangeEvent, subject: ObjectSubject) -> Owner | None:
         if subject.kind.kind not in WORKLOAD_KINDS:
             return None
         return Owner(subject.kind, subject.namespace, subject.name)
+    reference = _controller(event)
+    if reference is None:
+        return None
+    return Owner(WORKLOAD_KINDS[reference["kind"]], subject.namespace, reference["name"])
+
+
+def _controller(event: ChangeEvent) -> Mapping[str, Any] | None:
+    """The owned object's controller reference to a handler or module, if it has one."""
     references = (event.obj.get("metadata") or {}).get("ownerReferences") or []
-    for reference in references:
-        if reference.get("controller") and reference.get("kind") in WORKLOAD_KINDS:
-            return Owner(WORKLOAD_KINDS[reference["kind"]], subject.namespace, reference["name"])
-    return None
+    return next(
+        (r for r in references if r.get("controller") and r.get("kind") in WORKLOAD_KINDS), None
+    )
 
 
 def is_status_echo(event: ChangeEvent) -> bool:
@@ -268,8 +275,9 @@ def incarnation_of(event: ChangeEvent, trigger: Trigger) -> str | None:
         return event.uid
     if trigger is Trigger.VERSION:
         return None
-    references = (event.obj.get("metadata") or {}).get("ownerReferences") or []
-    return next((str(r["uid"]) for r in references if r.get("controller") and r.get("uid")), None)
+    reference = _controller(event)
+    uid = reference.get("uid") if reference is not None else None
+    return str(uid) if uid else None
 
 
 class Reconciler:
