@@ -29,13 +29,13 @@ from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.nats_connection import NatsConnection
 from reconciler.harness import Outcomes, Workloads, handler, module, outcomes
 from timescape.running import routes, weights
-from timescape.test_service import send_traffic
+from timescape.test_service import STARTING_CHECKS, send_traffic
 
 SERVICES = ("watcher", "reconciler", "scaler", "timescape")
 ADMIN = "token-admin"
 FAST_ROLLOUT: dict[str, Any] = {
     "steps": [{"weight": 10, "pause": "1s"}, {"weight": 100}],
-    "analysis": {"interval": "1s"},
+    "analysis": {"interval": "1s", "failureThreshold": STARTING_CHECKS},
 }
 # users-v1's objects are deleted when it is decommissioned, orders-v1's scaled to zero.
 DECOMMISSION = {"users": "delete", "orders": "scaleToZero"}

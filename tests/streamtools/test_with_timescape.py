@@ -27,7 +27,7 @@ from reconciler.conftest import gati_api, gati_kubesim, watcher, workloads
 from reconciler.harness import Workloads, outcomes, running_reconciler
 from streamtools.test_with_reconciler import gati
 from timescape.running import has_weights, routes, running_timescape
-from timescape.test_service import PATH, send_traffic, version
+from timescape.test_service import PATH, failing_version, send_traffic, version
 
 __all__ = ["gati_api", "gati_kubesim", "watcher", "workloads"]
 
@@ -106,7 +106,7 @@ async def test_replay_reproduces_the_rollout_decommission_and_rollback_timescape
         await send_traffic(gati_connection, ns, PATH, "v1", requests=0)
         await seen.wait_for(lambda events: any(e.action == "decommissioned" for e in events))
         await replay_once_decided(nats_url, gati_connection, ns, "decommissioned", "users-v1")
-        workloads.create(version(ns, "users-v3", "v3", "acme/u:3-failing"))
+        workloads.create(failing_version(ns, "users-v3", "v3"))
         await seen.wait_for(lambda events: any(e.action == "rolled-back" for e in events))
 
     replayed = await replay_once_decided(nats_url, gati_connection, ns, "rolled-back", "users-v3")

@@ -14,7 +14,7 @@ from fixtures.stage import Stage
 from gati_cli.main import main
 from reconciler.harness import Workloads, outcomes, running_reconciler
 from timescape.running import has_weights, recorded_version, routes, running_timescape
-from timescape.test_service import version
+from timescape.test_service import STARTING_CHECKS, version
 
 WAIT = "30"
 
@@ -34,7 +34,7 @@ async def test_every_rollout_command_steers_a_real_rollout(
     ns = workloads.namespace
     manual: dict[str, Any] = {
         "steps": [{"weight": 10}, {"weight": 50, "pause": "1h"}, {"weight": 100}],
-        "analysis": {"interval": "1s"},
+        "analysis": {"interval": "1s", "failureThreshold": STARTING_CHECKS},
     }
     v2 = version(ns, "users-v2", "v2", "acme/u:2")
     v2["spec"]["timescape"] = {"rollout": manual}

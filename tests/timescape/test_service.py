@@ -42,9 +42,13 @@ from reconciler.harness import Workloads, handler, outcomes, running_reconciler
 from timescape.running import has_weights, routes, running_timescape, weights
 
 PATH = "/api/users"
+STARTING_CHECKS = 3
+"""The failureThreshold of the tests' one-second checks. A version's checks count NotReady
+until the reconciler has made its Deployment ready, which on a loaded machine can take longer
+than one interval: at the default threshold of 1 a healthy version was rolled back for it."""
 FAST_ROLLOUT: dict[str, Any] = {
     "steps": [{"weight": 10, "pause": "1s"}, {"weight": 50, "pause": "1s"}, {"weight": 100}],
-    "analysis": {"interval": "1s"},
+    "analysis": {"interval": "1s", "failureThreshold": STARTING_CHECKS},
 }
 
 
@@ -57,6 +61,14 @@ def version(namespace: str, name: str, version_id: str, image: str) -> dict[str,
         image=image,
         timescape={"rollout": FAST_ROLLOUT},
     )
+
+
+def failing_version(namespace: str, name: str, version_id: str) -> dict[str, Any]:
+    """A version whose pods never get ready (kubesim fails an image tag ending `-failing`),
+    rolled back at its first failed check: no later check could pass."""
+    spec = version(namespace, name, version_id, f"acme/u:{version_id}-failing")
+    spec["spec"]["timescape"]["rollout"] = FAST_ROLLOUT | {"analysis": {"interval": "1s"}}
+    return spec
 
 
 def config_map_table(core: client.CoreV1Api, namespace: str) -> dict[str, Any]:
@@ -89,7 +101,7 @@ async def test_rollout_steps_to_full_then_a_failing_version_rolls_back(stage: St
             now_in_map = cm_weights(config_map_table(workloads.core, ns))
             assert now_in_map in steps[steps.index(step) :]
 
-        workloads.create(version(ns, "users-v3", "v3", "acme/u:3-failing"))
+        workloads.create(failing_version(ns, "users-v3", "v3"))
         await seen.wait_for(lambda events: any(e.action == "rolled-back" for e in events))
 
     history = await table_history(gati_connection, ns)
@@ -120,7 +132,7 @@ async def test_restarted_in_a_pause_finishes_the_rollout_on_time(stage: Stage) -
     ns = workloads.namespace
     rollout: dict[str, Any] = {
         "steps": [{"weight": 10, "pause": "3s"}, {"weight": 100}],
-        "analysis": {"interval": "1s"},
+        "analysis": {"interval": "1s", "failureThreshold": STARTING_CHECKS},
     }
     v1, v2 = (version(ns, f"users-{v}", v, f"acme/u:{v}") for v in ("v1", "v2"))
     v2["spec"]["timescape"] = {"rollout": rollout}
@@ -277,7 +289,11 @@ async def test_a_version_whose_requests_fail_is_rolled_back_by_the_traffic_gate(
     ns = workloads.namespace
     held: dict[str, Any] = {
         "steps": [{"weight": 10, "pause": "1h"}, {"weight": 100}],
-        "analysis": {"interval": "1s", "minSuccessRate": 0.95},
+        "analysis": {
+            "interval": "1s",
+            "minSuccessRate": 0.95,
+            "failureThreshold": STARTING_CHECKS,
+        },
     }
     v2 = version(ns, "users-v2", "v2", "acme/u:2")
     v2["spec"]["timescape"] = {"rollout": held}
