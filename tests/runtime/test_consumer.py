@@ -392,6 +392,31 @@ async def test_a_last_delivery_lost_with_its_replica_still_reaches_the_poison_ca
     assert handled == []
 
 
+async def test_idle_pulls_expire_and_are_asked_again_without_errors(
+    gati_connection: NatsConnection,
+) -> None:
+    """Pulled by JetStream's own requests: a request for the next message expires on an idle
+    consumer (the server's 408 ends it, no client timeout), the loop asks again, and messages
+    pending in numbers come in one request and are all handled."""
+    errors = metric("gati_consumer_fetch_errors_total")
+    recorder = Recorder()
+    options = ConsumerOptions(fetch_timeout=0.1, backoff=FAST.backoff)
+    async with running(gati_connection, recorder, options=options):
+        await publish(gati_connection, "gati.cr.gatihandler.default.api", {"n": 1})
+        await recorder.next_arrival()
+        await asyncio.sleep(0.5)  # the point is several request expiries with nothing pending
+        for n in range(2, 12):
+            await publish(gati_connection, f"gati.cr.gatihandler.default.a{n}", {"n": n})
+        await _polled(lambda: _seen_all(recorder, 11), "ten messages published at once")
+    assert sorted(recorder.seen) == list(range(1, 12))
+    assert metric("gati_consumer_fetch_errors_total") == errors
+    assert await pending(gati_connection) == 0
+
+
+async def _seen_all(recorder: Recorder, count: int) -> bool:
+    return len(recorder.seen) == count
+
+
 @pytest.mark.parametrize(
     "reply",
     [

@@ -19,10 +19,15 @@ Guarantees it gives handlers:
 - on stop, fetching ends at once and every fetched message is finished and settled (a pull
   cut short may leave messages the server already sent; it redelivers them after ack_wait).
 
-Around nats-py: an empty fetch raises `TimeoutError` (#418), a fetch may stall past its
-timeout (#933, #986) and a pull subscription may go deaf after a server restart (#504), so each
-fetch is bounded, and the subscription is re-bound after a reconnect or an unexpected error
-(re-creating the durable first if the server lost it).
+Messages are pulled with JetStream's own requests (`gati_runtime.pull`) into one subscription
+callback rather than with nats-py's `fetch`, which waits for every message in a timed task of
+its own (several times the client CPU of the callback). One request is out at a time, for as
+many messages as there are free slots: first for what is pending now, and when nothing is, for
+the first message to come (holding one slot). Each request is bounded (the server may never
+answer, as nats-py #933 and #986 saw for fetches), a reconnect ends it and re-subscribes (a
+server restart forgets it; nats-py #504), and an unexpected failure re-creates the durable if
+the server lost it. A message that arrives for a request already given up on has no slot: it
+is naked at once, back to the server for the next request.
 """
 
 from __future__ import annotations
@@ -34,12 +39,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-import nats.errors
 import structlog
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
+from nats.aio.subscription import Subscription
 from prometheus_client import Counter, Gauge, Histogram
 
 from gati_contracts.headers import MSG_ID, TRACEPARENT
@@ -48,6 +52,7 @@ from gati_runtime.logging import message_context
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import Ack, Backoff, Fail, Nak, Outcome, Retry, Term, settle
 from gati_runtime.provisioning import ConsumerSpec, ensure_consumer
+from gati_runtime.pull import PullEnd, Status, first_to_come, next_subject, pending_now, status_of
 
 log = structlog.get_logger(__name__)
 
@@ -146,6 +151,26 @@ class ConsumerOptions:
     module docstring); only for handlers that act on the newest state, never on the event."""
 
 
+class PullFailedError(RuntimeError):
+    """The server answered a pull request with a status that means the durable cannot be
+    pulled from now (see `gati_runtime.pull.PullEnd.FAILED`)."""
+
+
+@dataclass
+class _Request:
+    """The pull request out: the reply subject its status comes back on, the slots still
+    reserved for its messages, and its end (None when every reserved slot got a message)."""
+
+    reply: str
+    remaining: int
+    ended: asyncio.Future[Any]
+    """Its result: the status that ended it, or None."""
+
+    def finish(self, status: Status | None) -> None:
+        if not self.ended.done():
+            self.ended.set_result(status)
+
+
 class ConsumerLoop(Generic[T]):
     def __init__(
         self,
@@ -176,12 +201,17 @@ class ConsumerLoop(Generic[T]):
         self._held: dict[str, tuple[Msg, float]] = {}
         self._metrics = _ConsumerMetrics(spec.durable)
         self._log = log.bind(consumer=spec.durable, stream=stream)
+        self._next = next_subject(stream, spec.durable)
+        self._inbox = ""
+        self._requests = 0
+        self._request: _Request | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, then finish and settle everything already fetched."""
         await ensure_consumer(self._connection.jsm, self._stream, self._spec)
-        subscription = await self._bind()
+        subscription = await self._subscribe()
         generation = self._connection.generation
+        stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
         heartbeats = asyncio.create_task(self._keep_held_messages())
         # One replica (a queue group) hears of each message the server gave up on by itself.
         abandoned = await self._connection.client.subscribe(
@@ -194,9 +224,9 @@ class ConsumerLoop(Generic[T]):
             while not stop.is_set():
                 if generation != self._connection.generation:
                     generation = self._connection.generation
-                    subscription = await self._rebind(subscription, "reconnected")
+                    subscription = await self._resubscribe(subscription, "reconnected")
                 try:
-                    messages = await self._fetch(subscription, stop)
+                    await self._pull(stopped)
                 except Exception as error:
                     self._metrics.fetch_errors.inc()
                     self._log.warning("fetch_failed", error=repr(error))
@@ -204,100 +234,129 @@ class ConsumerLoop(Generic[T]):
                     if not stop.is_set():
                         subscription = await self._recover(subscription)
                     continue
-                fetched = time.monotonic()
-                for message in messages:
-                    self._dispatch(message, fetched)
         finally:
+            stopped.cancel()
+            # Nothing more is taken in; what the server sent meanwhile comes back after ack_wait.
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
             await self._finish_in_flight()
             heartbeats.cancel()
             with contextlib.suppress(Exception):
                 await abandoned.unsubscribe()
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
             self._log.info("consumer_stopped")
 
-    async def _bind(self) -> JetStreamContext.PullSubscription:
-        return await self._connection.js.pull_subscribe_bind(
-            durable=self._spec.durable, stream=self._stream
-        )
+    async def _subscribe(self) -> Subscription:
+        """A fresh inbox for the replies of this loop's pull requests, one subject per request
+        (`<inbox>.<n>`), so a late status of a request given up on never ends the next one."""
+        client = self._connection.client
+        self._inbox = client.new_inbox()
+        return await client.subscribe(f"{self._inbox}.*", cb=self._arrived)
 
-    async def _rebind(
-        self, old: JetStreamContext.PullSubscription, why: str
-    ) -> JetStreamContext.PullSubscription:
+    async def _resubscribe(self, old: Subscription, why: str) -> Subscription:
         with contextlib.suppress(Exception):
             await old.unsubscribe()
         self._log.info("subscription_rebound", reason=why)
-        return await self._bind()
+        return await self._subscribe()
 
-    async def _recover(
-        self, old: JetStreamContext.PullSubscription
-    ) -> JetStreamContext.PullSubscription:
+    async def _recover(self, old: Subscription) -> Subscription:
         """After an unexplained failure, assume the worst: the durable itself may be gone."""
         try:
             await ensure_consumer(self._connection.jsm, self._stream, self._spec)
-            return await self._rebind(old, "fetch failed")
+            return await self._resubscribe(old, "fetch failed")
         except Exception as error:
             self._log.warning("consumer_recovery_failed", error=repr(error))
             return old
 
-    async def _fetch(
-        self, subscription: JetStreamContext.PullSubscription, stop: asyncio.Event
-    ) -> list[Msg]:
-        wanted = await self._reserve_slots(stop)
-        if wanted == 0:
-            return []
-        messages: list[Msg] = []
-        try:
-            messages = await self._fetch_unless_stopped(subscription, wanted, stop)
-        finally:
-            for _ in range(wanted - len(messages)):
-                self._slots.release()
-        return messages
+    async def _pull(self, stopped: asyncio.Future[Any]) -> None:
+        """One round: what is pending now, as much as there are free slots for; when nothing
+        is, wait for the first message to come, holding one slot."""
+        wanted = await self._reserve_slots(stopped, self._options.batch)
+        if wanted == 0 or await self._ask(pending_now(wanted), wanted, stopped):
+            return
+        if await self._reserve_slots(stopped, 1):
+            await self._ask(first_to_come(1, self._options.fetch_timeout), 1, stopped)
 
-    async def _reserve_slots(self, stop: asyncio.Event) -> int:
-        """Fetch only what can be worked on now, so messages never wait unacked in a buffer."""
-        acquired = asyncio.ensure_future(self._slots.acquire())
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        if not acquired.done():
-            acquired.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acquired
-            if not acquired.cancelled():  # acquired after all, just before the cancel
+    async def _ask(self, payload: bytes, wanted: int, stopped: asyncio.Future[Any]) -> int:
+        """Send one pull request for `wanted` reserved slots and wait for its end; the number
+        of messages it brought (each already dispatched by `_arrived`)."""
+        self._requests += 1
+        ended: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        request = _Request(f"{self._inbox}.{self._requests}", wanted, ended)
+        self._request = request
+        guard = self._options.fetch_timeout * 2 + 1
+        try:
+            await self._connection.client.publish(self._next, payload, reply=request.reply)
+            reconnected: asyncio.Future[Any] = asyncio.ensure_future(
+                self._connection.wait_reconnected()
+            )
+            try:
+                await asyncio.wait(
+                    {ended, stopped, reconnected},
+                    timeout=guard,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                # A server restart forgets the request: the loop re-subscribes and asks again.
+                cut_short = stopped.done() or reconnected.done()
+                reconnected.cancel()
+        finally:
+            self._request = None
+            unused, request.remaining = request.remaining, 0
+            for _ in range(unused):
                 self._slots.release()
-            return 0
-        if stop.is_set():
+        if ended.done():
+            status = ended.result()
+            if status is not None and status.end is PullEnd.FAILED:
+                raise PullFailedError(
+                    f"pull from {self._spec.durable}: {status.code} {status.description}"
+                )
+        elif not cut_short:
+            raise TimeoutError(f"pull request unanswered after {guard:.1f}s")
+        return wanted - unused
+
+    async def _arrived(self, message: Msg) -> None:
+        status = status_of(message.reply, message.headers)
+        request = self._request
+        if status is not None:
+            if (
+                request is not None
+                and message.subject == request.reply
+                and status.end is not PullEnd.IGNORED
+            ):
+                request.finish(status)
+            return
+        if request is None or request.remaining == 0:
+            with contextlib.suppress(Exception):
+                await message.nak()
+            return
+        request.remaining -= 1
+        self._dispatch(message, time.monotonic())
+        if request.remaining == 0:
+            request.finish(None)
+
+    async def _reserve_slots(self, stopped: asyncio.Future[Any], most: int) -> int:
+        """Ask only for what can be worked on now, so messages never wait unacked in a buffer:
+        at least one free slot (waiting for it unless stopped), and up to `most`."""
+        if self._slots.locked():
+            acquired: asyncio.Future[Any] = asyncio.ensure_future(self._slots.acquire())
+            await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not acquired.done():
+                acquired.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await acquired
+                if acquired.cancelled():
+                    return 0
+                # Acquired after all, just before the cancel: handed back below.
+        else:
+            await self._slots.acquire()
+        if stopped.done():
             self._slots.release()
             return 0
         wanted = 1
-        while wanted < self._options.batch and not self._slots.locked():
+        while wanted < most and not self._slots.locked():
             await self._slots.acquire()
             wanted += 1
         return wanted
-
-    async def _fetch_unless_stopped(
-        self, subscription: JetStreamContext.PullSubscription, wanted: int, stop: asyncio.Event
-    ) -> list[Msg]:
-        timeout = self._options.fetch_timeout
-        fetch = asyncio.ensure_future(subscription.fetch(wanted, timeout=timeout))
-        stopped = asyncio.ensure_future(stop.wait())
-        # The guard bounds a fetch that outlives its own timeout (nats-py #933, #986).
-        done, _ = await asyncio.wait(
-            {fetch, stopped}, timeout=timeout * 2 + 1, return_when=asyncio.FIRST_COMPLETED
-        )
-        stopped.cancel()
-        if fetch not in done:
-            fetch.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fetch
-            if stop.is_set():
-                return []
-            raise TimeoutError(f"fetch stalled beyond {timeout * 2 + 1:.1f}s")
-        try:
-            return fetch.result()
-        except nats.errors.TimeoutError:
-            return []  # nothing to do: nats-py signals an empty pull this way (#418)
 
     def _dispatch(self, message: Msg, fetched: float) -> None:
         self._metrics.delivered.inc()
