@@ -82,7 +82,8 @@ class WatcherOptions:
     )
     checkpoint_timeout: float = 30.0
     redaction: Redaction = field(default_factory=Redaction.default)
-    """Fields masked before an object is published (`GATI_REDACT_FIELDS`)."""
+    """Fields masked before an object is published (`GATI_REDACT_FIELDS`); each event names
+    those that masked a value of its object (`ChangeEvent.masked_fields`)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> WatcherOptions:
