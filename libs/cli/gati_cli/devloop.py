@@ -18,15 +18,14 @@ from typing import Any
 import nats
 from kubernetes import client, config
 from nats.aio.client import Client
-from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError, NotFoundError
+from nats.js.errors import NotFoundError
 
 from gati_cli import liveview, traffic
 from gati_cli.applier import Applier, documents, waves
 from gati_cli.devstack import DevStack, built_services
-from gati_contracts.events import EventDecodeError, RoutesEvent, decode_event
 from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE, GATI_VERSION, GROUP, VERSION
-from gati_contracts.subjects import ROUTES_BUCKET, STREAM
+from gati_contracts.subjects import STREAM
+from gati_streamtools.live_routes import live_tables
 
 WINDOW_SECONDS = 5.0
 REDRAW_SECONDS = 1.0
@@ -46,21 +45,6 @@ class DevOptions:
 
 def _say(text: str) -> None:
     print(text, flush=True)
-
-
-async def _route_tables(js: JetStreamContext) -> list[RoutesEvent]:
-    """Every path's current table from the KV bucket, none before timescape has made it."""
-    try:
-        kv = await js.key_value(ROUTES_BUCKET)
-        keys = await kv.keys()
-    except (BucketNotFoundError, NoKeysError):
-        return []
-    tables = []
-    for key in keys:
-        with contextlib.suppress(KeyNotFoundError, EventDecodeError):
-            entry = await kv.get(key)
-            tables.append(decode_event(entry.value or b"", RoutesEvent))
-    return tables
 
 
 def _list(api: client.CustomObjectsApi, plural: str) -> list[dict[str, Any]]:
@@ -174,7 +158,7 @@ async def _loop(
             asyncio.to_thread(_list, api, GATI_VERSION.plural),
         )
         await rollouts.advance(handlers, versions)
-        routed = traffic.routed_weights(await _route_tables(js))
+        routed = traffic.routed_weights((await live_tables(js)).tables)
         now = time.monotonic()
         if options.requests_per_second > 0 and now >= next_window:
             next_window = now + WINDOW_SECONDS

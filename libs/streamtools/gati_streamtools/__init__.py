@@ -7,6 +7,8 @@ Where to look:
   export line format.
 - `timeline` — one object's history: changes, spec diffs, status transitions, linked outcomes.
 - `routes_at` — the routing table as of an instant, folded from `gati.routes.>` events.
+- `live_routes` — the routing table now, each key's last value read from the KV bucket's stream
+  (what `routes` and `dev`'s live view show).
 - `replay` — feeding recorded events to a service's pure decision logic (the reconciler's
   here); `republish` prefixes.
 - `manifest_changes` — the reconciler's diff of two renderings, walking only where they differ

@@ -93,22 +93,9 @@ async def _tables_at(
 
 
 async def _live_tables(client: Client) -> list[RoutesEvent]:
-    """Every value in the bucket that reads as a table; the key layout is timescape's."""
-    from nats.js.errors import NoKeysError
+    from gati_streamtools.live_routes import live_tables
 
-    from gati_contracts.events import EventDecodeError, RoutesEvent, decode_event
-    from gati_contracts.subjects import ROUTES_BUCKET
-
-    bucket = await client.jetstream().key_value(ROUTES_BUCKET)
-    try:
-        keys = await bucket.keys()
-    except NoKeysError:
-        return []
-    tables = []
-    for key in keys:
-        entry = await bucket.get(key)
-        try:
-            tables.append(decode_event(entry.value or b"", RoutesEvent))
-        except EventDecodeError as error:
-            print(f"gati-operator routes: key {key}: {error}", file=sys.stderr)
-    return tables
+    live = await live_tables(client.jetstream())
+    for key, reason in live.unreadable.items():
+        print(f"gati-operator routes: key {key}: {reason}", file=sys.stderr)
+    return live.tables
