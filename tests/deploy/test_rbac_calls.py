@@ -29,7 +29,7 @@ from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.nats_connection import NatsConnection
 from reconciler.harness import Outcomes, Workloads, handler, module, outcomes
 from timescape.running import routes, weights
-from timescape.test_service import STARTING_CHECKS, send_traffic
+from timescape.test_service import STARTING_CHECKS, quick_decommission, send_traffic
 
 SERVICES = ("watcher", "reconciler", "scaler", "timescape")
 ADMIN = "token-admin"
@@ -93,21 +93,6 @@ def app_handler(namespace: str, app: str, version_id: str) -> dict[str, Any]:
     )
 
 
-def quick_decommission(namespace: str, app: str) -> dict[str, Any]:
-    """v1's GatiVersion, created before its handler to make decommission quick; timescape
-    creates every other GatiVersion itself (server-side apply)."""
-    return {
-        "apiVersion": "gati.dev/v1alpha1",
-        "kind": "GatiVersion",
-        "metadata": {"name": f"{app}-v1", "namespace": namespace},
-        "spec": {
-            "versionId": "v1",
-            "handlerRef": {"name": f"{app}-v1"},
-            "decommission": {"graceSeconds": 1, "idleSamples": 1, "action": DECOMMISSION[app]},
-        },
-    }
-
-
 def serving(app: str, version_id: str, table: RoutesEvent) -> bool:
     return table.path == f"/api/{app}" and weights(table) == {version_id: 100}
 
@@ -123,7 +108,7 @@ async def full_life(workloads: Workloads, connection: NatsConnection, seen: Outc
     ns = workloads.namespace
     async with routes(connection) as tables:
         for app in DECOMMISSION:
-            workloads.create(quick_decommission(ns, app))
+            workloads.create(quick_decommission(ns, f"{app}-v1", "v1", DECOMMISSION[app]))
             workloads.create(app_handler(ns, app, "v1"))
         workloads.create(module(ns, "auth"))
         for app in DECOMMISSION:

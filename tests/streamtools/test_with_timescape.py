@@ -27,7 +27,13 @@ from reconciler.conftest import gati_api, gati_kubesim, watcher, workloads
 from reconciler.harness import Workloads, outcomes, running_reconciler
 from streamtools.test_with_reconciler import gati
 from timescape.running import has_weights, routes, running_timescape
-from timescape.test_service import PATH, failing_version, send_traffic, version
+from timescape.test_service import (
+    PATH,
+    failing_version,
+    quick_decommission,
+    send_traffic,
+    version,
+)
 
 __all__ = ["gati_api", "gati_kubesim", "watcher", "workloads"]
 
@@ -86,18 +92,7 @@ async def test_replay_reproduces_the_rollout_decommission_and_rollback_timescape
         running_reconciler(gati_api, gati_connection),
         running_timescape(gati_api, gati_connection),
     ):
-        workloads.create(
-            {
-                "apiVersion": "gati.dev/v1alpha1",
-                "kind": "GatiVersion",
-                "metadata": {"name": "users-v1", "namespace": ns},
-                "spec": {
-                    "versionId": "v1",
-                    "handlerRef": {"name": "users-v1"},
-                    "decommission": {"graceSeconds": 1, "idleSamples": 1},
-                },
-            }
-        )
+        workloads.create(quick_decommission(ns, "users-v1", "v1"))
         workloads.create(ready_at_once(ns, "users-v1", "v1", "acme/u:1"))
         await tables.until(partial(has_weights, {"v1": 100}))
         workloads.create(ready_at_once(ns, "users-v2", "v2", "acme/u:2"))

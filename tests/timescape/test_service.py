@@ -63,6 +63,24 @@ def version(namespace: str, name: str, version_id: str, image: str) -> dict[str,
     )
 
 
+def quick_decommission(
+    namespace: str, name: str, version_id: str, action: str = "delete"
+) -> dict[str, Any]:
+    """A GatiVersion created before its handler, so that it is decommissioned one second after
+    one idle report once it drains (the defaults wait 300 s and five reports); timescape
+    creates the GatiVersion of any other handler itself."""
+    return {
+        "apiVersion": "gati.dev/v1alpha1",
+        "kind": "GatiVersion",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "versionId": version_id,
+            "handlerRef": {"name": name},
+            "decommission": {"graceSeconds": 1, "idleSamples": 1, "action": action},
+        },
+    }
+
+
 def failing_version(namespace: str, name: str, version_id: str) -> dict[str, Any]:
     """A version whose pods never get ready (kubesim fails an image tag ending `-failing`),
     rolled back at its first failed check: no later check could pass."""
@@ -229,7 +247,6 @@ async def test_an_idle_superseded_version_is_decommissioned_and_a_used_one_is_no
 ) -> None:
     gati_api, gati_connection, _, workloads = stage
     ns = workloads.namespace
-    quick = {"graceSeconds": 1, "idleSamples": 1}
     paths = {"users": "/api/users", "orders": "/api/orders"}
     async with (
         outcomes(gati_connection) as seen,
@@ -239,18 +256,7 @@ async def test_an_idle_superseded_version_is_decommissioned_and_a_used_one_is_no
     ):
         for app, path in paths.items():
             for v in ("v1", "v2"):
-                workloads.create(
-                    {
-                        "apiVersion": "gati.dev/v1alpha1",
-                        "kind": "GatiVersion",
-                        "metadata": {"name": f"{app}-{v}", "namespace": ns},
-                        "spec": {
-                            "versionId": v,
-                            "handlerRef": {"name": f"{app}-{v}"},
-                            "decommission": quick,
-                        },
-                    }
-                )
+                workloads.create(quick_decommission(ns, f"{app}-{v}", v))
                 spec = version(ns, f"{app}-{v}", v, f"acme/{app}:{v}")
                 spec["spec"]["handlerPath"] = path
                 workloads.create(spec)
