@@ -422,17 +422,24 @@ def fresh_cluster(work: Path) -> Iterator[KubeSimProcess]:
 
 
 def run_once(
-    operator: str, n: int, *, update: bool = True, deadline: float | None = None
+    operator: str,
+    n: int,
+    *,
+    update: bool = True,
+    deadline: float | None = None,
+    sampler: Callable[[dict[str, int]], ResourceSampler] = ResourceSampler,
 ) -> dict[str, Any]:
     """One fresh cluster, one contender, scenario 1 and (with `update`) 2; `error` says why
-    nothing was measured. `deadline` (a perf_counter instant) cuts the scenarios' waits short."""
+    nothing was measured. `deadline` (a perf_counter instant) cuts the scenarios' waits short.
+    `sampler` builds what watches the processes (by name, PID) over exactly the scenarios, so
+    bench.profile can attach its profiler to the same window without a copy of this run."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{operator}-") as tmp:
         work = Path(tmp)
         with fresh_cluster(work) as kubesim:
             try:
                 with CONTENDERS[operator](work / "kubeconfig", work) as pids:
-                    sampler = ResourceSampler({**pids, "kubesim": kubesim.pid})
-                    return asyncio.run(_scenarios(kubesim.url, n, sampler, update, deadline))
+                    watching = sampler({**pids, "kubesim": kubesim.pid})
+                    return asyncio.run(_scenarios(kubesim.url, n, watching, update, deadline))
             except NotConverged as error:
                 return {"error": str(error), "logs": _log_tails(work)}
 

@@ -262,6 +262,17 @@ def machine() -> dict[str, Any]:
     }
 
 
+def table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Rows as a Markdown table, columns from the first row's keys; bench.profile's report
+    shares the layout and rounding of this one."""
+    if not rows:
+        return ["(no figures)"]
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(figure(row.get(col, "")) for col in header) + " |" for row in rows]
+    return lines
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     """The report as Markdown: machine, then one table per benchmark."""
     lines = ["# Benchmark results", ""]
@@ -275,16 +286,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     )
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".")
     for section, rows in report["tables"].items():
-        lines += ["", f"## {section}", ""]
-        if not rows:
-            lines.append("(no figures)")
-            continue
-        header = list(rows[0])
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "|".join("---" for _ in header) + "|")
-        lines += [
-            "| " + " | ".join(figure(row.get(col, "")) for col in header) + " |" for row in rows
-        ]
+        lines += ["", f"## {section}", "", *table(rows)]
     for note in report.get("notes", []):
         lines += ["", f"- {note}"]
     return "\n".join(lines) + "\n"
