@@ -6,6 +6,7 @@ import asyncio
 import socket
 from typing import Any, cast
 
+import msgspec
 import pytest
 from kubernetes import client
 
@@ -13,6 +14,7 @@ from fixtures.kubesim_server import api_client, kubesim_hook
 from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.kube_api import Kube, KubeError, collection_path
 from gati_runtime.kube_config import API_RETRIES
+from gati_runtime.kube_transport import KubeTransport
 
 
 def config_map(namespace: str, name: str, **data: str) -> dict[str, Any]:
@@ -366,3 +368,26 @@ async def test_calls_go_through_the_proxy_the_configuration_names(token: str | N
     else:
         assert first_line == b"CONNECT " + authority + b" HTTP/1.1"
     assert b"Proxy-Authorization: Basic cHJveHk6cHc=" in proxy.seen[0]
+
+
+async def test_a_chunked_answer_from_the_server_is_read_whole_and_the_connection_reused(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    """A watch is the one answer kubesim chunks (a real API server chunks any large body):
+    with timeoutSeconds it ends, its framing complete, and the connection serves the next."""
+    kube = Kube(kube_api, workers=1)
+    transport = KubeTransport(kube_api.configuration, connections=1)
+    try:
+        maps = collection_path("v1", "configmaps", kube_namespace)
+        await kube.create(maps, config_map(kube_namespace, "a", k="v" * 5000))
+        answer = await transport.request("GET", f"{maps}?watch=1&timeoutSeconds=1", {}, None)
+        events = [msgspec.json.decode(line) for line in answer.body.splitlines()]
+        assert (answer.code, answer.reusable) == (200, True)
+        assert [(event["type"], event["object"]["data"]["k"]) for event in events] == [
+            ("ADDED", "v" * 5000)
+        ]
+        again = await transport.request("GET", f"{maps}/a", {}, None)
+        assert again.code == 200
+    finally:
+        transport.close()
+        kube.close()
