@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # The stamp is rebuilt whenever the project's dependencies change, so a stale venv is refreshed.
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test test-long lint typecheck unit bench crds docs clean
+.PHONY: dev test test-long lint typecheck unit bench profile crds docs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,8 @@ test-long: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
+
+profile: $(STAMP) ; $(BIN)/python -m bench.profile
 
 crds: $(STAMP)
 	$(BIN)/gati-operator crds --out deploy/crds

@@ -19,7 +19,9 @@ machine (gati's reconciler and kubesim still run ~25 s per 1,000 handlers when i
 A part that runs out of its budget is stopped there and recorded as cut (a scenario keeps the
 objects that converged in time); once the whole budget is spent the parts left are recorded as
 skipped, so `make bench` always ends and always writes its files. bench.kubesim and
-bench.reconciler measure one component alone and are run by hand, not here.
+bench.reconciler measure one component alone and are run by hand, not here; so is
+bench.profile (`make profile`: the same scenarios under py-spy, each process's time by function
+and area in bench/results/profile.md), whose sampling would skew these timings.
 
     python -m bench [--quick] [--sizes 100x1,1000x3,5000x1] [--budget 840] [--out bench/results]
 """
