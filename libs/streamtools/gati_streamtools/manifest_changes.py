@@ -30,6 +30,8 @@ def _mappings(before: dict[str, Any], after: dict[str, Any], path: str, out: lis
         old = before.get(key, ABSENT)
         if old is not value and old != value and key not in skipped:
             _values(old, value, f"{path}.{key}" if path else key, out)
+    if before.keys() <= after.keys():
+        return  # nothing gone: two renderings mostly hold the same fields
     gone = [key for key in before if key not in after and key not in skipped]
     for key in sorted(gone):
         _values(before[key], ABSENT, f"{path}.{key}" if path else key, out)
