@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from fixtures.stage import Stage
+from fixtures.subject_tail import WAIT as SUITE_WAIT
 from gati_cli.main import main
 from reconciler.harness import Workloads, outcomes, running_reconciler
 from timescape.running import has_weights, recorded_version, routes, running_timescape
 from timescape.test_service import STARTING_CHECKS, version
 
-WAIT = "30"
+WAIT = f"{SUITE_WAIT:g}"
+"""`--wait`: the suite's margin for a loaded machine; the command returns once it is taken."""
 
 
 async def rollout(namespace: str, *args: str) -> int:
