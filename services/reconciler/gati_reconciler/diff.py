@@ -61,6 +61,11 @@ def object_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -
 
 
 def _compare(before: Any, after: Any, path: str, partial: bool, out: list[Change]) -> None:
+    if before == after:
+        # Equal holds no difference at any depth (`_same` starts with the same test), and one
+        # comparison in C passes over a subtree the walk below visits node by node; most of a
+        # live object matches its render, so most subtrees end here.
+        return
     if isinstance(before, Mapping) and isinstance(after, Mapping):
         keys = list(after) if partial else [*after, *sorted(set(before) - set(after))]
         for key in keys:
