@@ -209,9 +209,9 @@ def markdown(report: Mapping[str, Any]) -> str:
         "since CPU outside Python frames (GC, the interpreter, native code) is spread pro rata. "
         "A preempted GIL holder is sampled too, so on a loaded machine samples exceed CPU and "
         "places that wake another process (socket writes) weigh more. On behalf of: work in "
-        "generic areas (socket I/O, event loop, json, threads, other) billed to its innermost "
-        "caller of a specific area. Timings of a profiled, loaded run are not the benchmark's; "
-        "shares are what to read.",
+        "generic areas (socket I/O, event loop, json, threads, copy, other) billed to its "
+        "innermost caller of a specific area. Timings of a profiled, loaded run are not the "
+        "benchmark's; shares are what to read.",
     ]
     for operator, result in report["runs"].items():
         lines += ["", f"## {operator}", ""]
@@ -220,8 +220,12 @@ def markdown(report: Mapping[str, Any]) -> str:
             continue
         lines.append(_scenario_line(result))
         resources = result.get("resources", {})
-        cpu = ", ".join(f"{name} {r['cpu_s']} s" for name, r in resources.items())
-        lines += ["", f"CPU over the window: {cpu}."]
+        cpu = ", ".join(
+            f"{name} {r['cpu_s']} s ({r['cpu_s'] * 1000 / report['n']:.1f} ms/handler)"
+            for name, r in resources.items()
+        )
+        total = sum(r["cpu_s"] for r in resources.values()) * 1000 / report["n"]
+        lines += ["", f"CPU over the window: {cpu}; {total:.1f} ms/handler in all."]
         for name, why in result.get("not_profiled", {}).items():
             lines += ["", f"{name}: not profiled ({why})."]
         for name, profile in result.get("profiles", {}).items():

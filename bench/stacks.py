@@ -100,11 +100,12 @@ AREAS: Mapping[str, tuple[str, ...]] = {
         "gati_watcher/metrics.py",
     ),
     "threads": ("threading.py", "concurrent/", "queue.py"),
+    "copy/deepcopy": ("copy.py",),
 }
 """Area of a leaf frame by its file's path prefix (longest match wins); anything else is `other`."""
 
 OTHER = "other"
-GENERIC = frozenset({"socket I/O", "event loop", "json/msgspec", "threads", OTHER})
+GENERIC = frozenset({"socket I/O", "event loop", "json/msgspec", "threads", "copy/deepcopy", OTHER})
 """Areas that do work for whoever called them: a socket write is the kube client's or nats-py's
 cost, so a sample in one of these is also billed to the innermost frame of a specific area."""
 LOOP_DISPATCH = ("asyncio/runners.py", "asyncio/base_events.py", "asyncio/events.py")

@@ -119,6 +119,8 @@ def test_report_shows_areas_top_functions_cpu_per_handler_and_what_was_not_profi
     assert "N = 1000" in text
     assert "8.0 at the start" in text
     assert "### gati: reconciler (20 samples, 20.0 s CPU)" in text
+    assert "reconciler 20.0 s (20.0 ms/handler), nats-server 4.0 s (4.0 ms/handler)" in text
+    assert "24.0 ms/handler in all" in text
     # socket I/O: 35 % of 20 s over 1,000 handlers is 7 ms each, all of it on nats-py's behalf
     assert "| socket I/O | 35 | 7 | 0 | 0 |" in text
     assert "| nats-py | 0 | 0 | 35 | 7 |" in text
