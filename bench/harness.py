@@ -77,6 +77,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def kernel_counters(pid: int) -> dict[str, int]:
+    """Read and write system calls (/proc/PID/io syscr and syscw: read(v) and write(v), which
+    libuv's sockets use; send and recv are not counted) and context switches summed over the
+    process's threads: voluntary ones are waits, involuntary ones the CPU taken from it."""
+    io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    counters = {"reads": int(io["syscr"]), "writes": int(io["syscw"]), "waits": 0, "preempted": 0}
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except FileNotFoundError:
+            continue  # a thread that ended meanwhile
+        for line in text.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                counters["waits"] += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                counters["preempted"] += int(line.split()[1])
+    return counters
+
+
 @dataclass
 class ResourceSampler:
     """Peak RSS and CPU seconds used by named processes between `start()` and `stop()`."""
