@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.convergence import OPERATORS, run_once
-from bench.harness import ResourceSampler, machine, table
+from bench.harness import ResourceSampler, kernel_counters, machine, table
 from bench.stacks import Profile, fold, parse_raw
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
@@ -74,6 +74,9 @@ class ProfilingSampler(ResourceSampler):
 
     raw_dir: Path = Path()
     failures: dict[str, str] = field(default_factory=dict)
+    kernel: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Each process's kernel counters over the window (harness.kernel_counters), which say how
+    much of a share is system calls and how loaded the machine was for it."""
     _spies: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -88,10 +91,17 @@ class ProfilingSampler(ResourceSampler):
         for name, spy in self._spies.items():
             if (failure := _attach_failure(spy)) is not None:
                 self.failures[name] = failure
+        self.kernel = _counters(self.pids)
         super().start()
 
     def stop(self) -> dict[str, dict[str, float]]:
         resources = super().stop()
+        after = _counters(self.pids)
+        self.kernel = {
+            name: {key: value - self.kernel[name][key] for key, value in counters.items()}
+            for name, counters in after.items()
+            if name in self.kernel
+        }
         for name, spy in self._spies.items():
             if name not in self.failures and spy.poll() is None:
                 spy.send_signal(signal.SIGINT)
@@ -107,6 +117,16 @@ class ProfilingSampler(ResourceSampler):
                 lines = said.decode(errors="replace").strip().splitlines() or ["no output"]
                 self.failures[name] = f"py-spy exited with {spy.returncode}: {lines[0]}"
         return resources
+
+
+def _counters(pids: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    counters = {}
+    for name, pid in pids.items():
+        try:
+            counters[name] = kernel_counters(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited: no figures rather than wrong ones
+    return counters
 
 
 def _attach_failure(spy: subprocess.Popen[bytes]) -> str | None:
@@ -144,6 +164,7 @@ def profile_once(operator: str, n: int, raw_dir: Path) -> dict[str, Any]:
         names = [name for name in samplers[0].pids if name not in NOT_PYTHON]
         result["profiles"] = profiles(raw_dir, names)
         result["not_profiled"] = samplers[0].failures
+        result["kernel"] = samplers[0].kernel
     return result
 
 
@@ -191,6 +212,24 @@ def _scenario_line(result: Mapping[str, Any]) -> str:
     return "; ".join(parts) + f" (sampled over {result.get('sampled_s', '?')} s)"
 
 
+def per_handler_rows(
+    resources: Mapping[str, Mapping[str, float]],
+    kernel: Mapping[str, Mapping[str, int]],
+    n: int,
+) -> list[dict[str, Any]]:
+    """Per process and for the whole side, per handler over the window: CPU ms, read and write
+    system calls, context switches waiting and preempted."""
+    rows: list[dict[str, Any]] = []
+    for name in resources:
+        figures = {"CPU ms": resources[name]["cpu_s"] * 1000, **kernel.get(name, {})}
+        rows.append({"process": name} | {key: round(v / n, 2) for key, v in figures.items()})
+    if rows:
+        keys = [key for key in rows[0] if key != "process"]
+        total = {key: round(sum(row.get(key, 0) for row in rows), 2) for key in keys}
+        rows.append({"process": "all", **total})
+    return rows
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     """The report: how it was taken, then per contender each process's areas and top functions."""
     info = report["machine"]
@@ -220,12 +259,13 @@ def markdown(report: Mapping[str, Any]) -> str:
             continue
         lines.append(_scenario_line(result))
         resources = result.get("resources", {})
-        cpu = ", ".join(
-            f"{name} {r['cpu_s']} s ({r['cpu_s'] * 1000 / report['n']:.1f} ms/handler)"
-            for name, r in resources.items()
-        )
-        total = sum(r["cpu_s"] for r in resources.values()) * 1000 / report["n"]
-        lines += ["", f"CPU over the window: {cpu}; {total:.1f} ms/handler in all."]
+        lines += [
+            "",
+            "Per handler over the window: CPU ms; read and write system calls; context "
+            "switches waiting and preempted (harness.kernel_counters).",
+            "",
+            *table(per_handler_rows(resources, result.get("kernel", {}), report["n"])),
+        ]
         for name, why in result.get("not_profiled", {}).items():
             lines += ["", f"{name}: not profiled ({why})."]
         for name, profile in result.get("profiles", {}).items():

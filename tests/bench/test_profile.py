@@ -3,6 +3,7 @@ profiles, and its py-spy edge against real processes (no timing is asserted)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bench.harness import kernel_counters
 from bench.profile import ProfilingSampler, markdown, profiles
 from bench.stacks import AREAS, Frame, fold, parse_frame, parse_raw
 
@@ -108,6 +110,9 @@ def test_report_shows_areas_top_functions_cpu_per_handler_and_what_was_not_profi
                 "convergence": {"converged": 1000, "of": 1000, "total_s": 20.0},
                 "sampled_s": 30.0,
                 "resources": {"reconciler": {"cpu_s": 20.0}, "nats-server": {"cpu_s": 4.0}},
+                "kernel": {
+                    "reconciler": {"reads": 3000, "writes": 60000, "waits": 1000, "preempted": 500}
+                },
                 "profiles": {"reconciler": fold(parse_raw(RAW))},
                 "not_profiled": {"watcher": "py-spy exited with 1: Error: no python"},
             },
@@ -119,8 +124,10 @@ def test_report_shows_areas_top_functions_cpu_per_handler_and_what_was_not_profi
     assert "N = 1000" in text
     assert "8.0 at the start" in text
     assert "### gati: reconciler (20 samples, 20.0 s CPU)" in text
-    assert "reconciler 20.0 s (20.0 ms/handler), nats-server 4.0 s (4.0 ms/handler)" in text
-    assert "24.0 ms/handler in all" in text
+    assert "| process | CPU ms | reads | writes | waits | preempted |" in text
+    assert "| reconciler | 20 | 3 | 60 | 1 | 0.5 |" in text
+    assert "| nats-server | 4 |  |  |  |  |" in text  # counters it could not read: none shown
+    assert "| all | 24 | 3 | 60 | 1 | 0.5 |" in text
     # socket I/O: 35 % of 20 s over 1,000 handlers is 7 ms each, all of it on nats-py's behalf
     assert "| socket I/O | 35 | 7 | 0 | 0 |" in text
     assert "| nats-py | 0 | 0 | 35 | 7 |" in text
@@ -155,8 +162,24 @@ def test_sampler_profiles_python_processes_and_names_what_py_spy_cannot_read(
         not_python.kill()
         not_python.wait()
     assert set(resources) == {"busy", "sleeper", "nats-server"}  # CPU of all, from /proc
+    assert set(sampler.kernel) == {"busy", "sleeper", "nats-server"}
+    assert all(value >= 0 for value in sampler.kernel["busy"].values())
     assert set(sampler.failures) == {"sleeper"}
     assert sampler.failures["sleeper"].startswith("py-spy exited with 1: Error")
     folded = profiles(tmp_path, ["busy", "sleeper"])
     assert set(folded) == {"busy"}  # nats-server is not Python: py-spy was not started on it
     assert folded["busy"].samples >= 0
+
+
+def test_kernel_counters_count_this_process_writes() -> None:
+    read_end, write_end = os.pipe()
+    try:
+        before = kernel_counters(os.getpid())
+        for _ in range(3):
+            os.write(write_end, b"x")
+        after = kernel_counters(os.getpid())
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert after["writes"] - before["writes"] >= 3
+    assert set(after) == {"reads", "writes", "waits", "preempted"}
