@@ -18,12 +18,27 @@ shares the machine; nats-server runs in its own process, so the CPU figures are 
 alone. Recording publishes without waiting for each ack (one per window), so it takes seconds.
 The replay reads through the tools' reader (`gati_streamtools.reader`), which asks the
 server for one pattern covering the reconciler's subjects and matches the rest itself (a
-multi-filter consumer is served 10-40 times slower by nats-server 2.15). Where its CPU goes
-(py-spy, 60,000 events, session 4): the reconciler's render 25 % and pydantic validation of each
-new spec 17 %, nats-py's per-message read 16 % (all the raw read pays), the manifest diff 12 %
-and its change lines 4 %, the reader's callback 5 %, the rest decoding and bookkeeping. So the
-replay's share of the raw read is bounded by the reconciler's own parse and render of a spec
-change (~115 us on a quiet core, against ~25 us to read a message).
+multi-filter consumer is served 10-40 times slower by nats-server 2.15).
+
+Where its CPU goes (py-spy, session 5, loaded machine): reading the 75,000 messages ~31 % (the
+reader ~40 us a message against the raw read's ~27: nats-py's own per-message work, then the
+ack-subject position, the stored time and the StoredMessage), the reconciler's render of each
+spec change ~16 % and pydantic's validation of it ~15 % (~55 us each per spec change in the
+loop, ~33 us on a warm repeated object), the manifest diff ~12 % and its change lines ~3 %,
+decoding ~8 %, the rest bookkeeping and the decisions. So the share of the raw read is bounded by
+the reconciler's own parse and render of a spec change, which the replay must run as the
+service does, and by the read itself.
+
+The raw rate of this stream: the issue's ~180,000 messages/s is not what nats-py's ordered
+consumer with a callback reads of it. Client CPU per second on this machine (load ~10, 100,000
+messages each): ~85,000/s for 16-byte messages without headers, ~42,000/s for the same with the
+three headers every event carries (Gati-Schema, Gati-Schema-Version, Nats-Msg-Id), ~70,000/s
+for 1,100 bytes without headers and ~36,000-40,000/s for 1,100 bytes with them, the shape of
+this stream (590-650 bytes of event, three headers). Headers halve the rate: nats-py parses
+every message's header block in Python (`Client._parse_header_lines`, ~20 % of a raw read's
+CPU), then the payload size and the JetStream reply subject add the rest. So 25 % of this
+stream's raw read is ~9,000 events/s, and the issue's ~45,000/s would be faster than the raw
+read of these messages.
 """
 
 from __future__ import annotations

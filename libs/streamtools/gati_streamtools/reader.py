@@ -1,11 +1,13 @@
 """The one way the stream tools read a stream: an ordered push consumer over a range.
 
 An ordered consumer with a message callback is the fastest read nats-py offers here (DESIGN.md
-§7: ~180k msg/s against ~36k/s for `next_msg`) and needs no durable state. Which filters the
-server applies and which the reader applies itself is `subject_filters.plan_read`'s call (a
-consumer with several filters is served 10-40 times slower by nats-server 2.15). The callback
-only appends to a buffer; the iterator hands the buffer out in batches, so a slow consumer of
-the iterator never runs inside the callback (callbacks run one at a time, nats-py #447).
+§7, several times `next_msg`) and needs no durable state; of this bus's events, which carry three
+headers nats-py parses in Python, it reads ~36-40k/s, not the ~180k/s of §7 (`bench.replay`
+says why). Which filters the server applies and which the reader applies itself is
+`subject_filters.plan_read`'s call (a consumer with several filters is served 10-40 times slower
+by nats-server 2.15). The callback only appends to a buffer; the iterator hands the buffer out
+in batches, so a slow consumer of the iterator never runs inside the callback (callbacks run one
+at a time, nats-py #447).
 """
 
 from __future__ import annotations
