@@ -40,7 +40,7 @@ def test_watch_resumes_from_a_resource_version_without_gaps(
         core.list_namespaced_config_map,
         kube_namespace,
         resource_version=a.metadata.resource_version,
-        timeout_seconds=5,
+        timeout_seconds=60,
     )
     got = _events(stream, 4)
     w.stop()
@@ -54,7 +54,7 @@ def test_watch_from_zero_lists_then_follows(
     core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "a"}})
     w = watch.Watch()
     stream = w.stream(
-        core.list_namespaced_config_map, kube_namespace, resource_version="0", timeout_seconds=5
+        core.list_namespaced_config_map, kube_namespace, resource_version="0", timeout_seconds=60
     )
     first = next(stream)
     assert (first["type"], first["object"].metadata.name) == ("ADDED", "a")
@@ -107,7 +107,7 @@ def test_compaction_yields_410_and_a_relist_recovers(kubesim_fresh: ThreadedKube
             core.list_namespaced_config_map,
             "default",
             resource_version=listing.metadata.resource_version,
-            timeout_seconds=5,
+            timeout_seconds=60,
         )
         core.create_namespaced_config_map("default", {"metadata": {"name": "c"}})
         ev = next(stream)
@@ -148,7 +148,7 @@ def test_selector_watch_sees_objects_leave_and_enter(
         kube_namespace,
         label_selector="pick=yes",
         resource_version=made.metadata.resource_version,
-        timeout_seconds=5,
+        timeout_seconds=60,
     )
     core.patch_namespaced_config_map("a", kube_namespace, {"metadata": {"labels": {"pick": "no"}}})
     core.create_namespaced_config_map(kube_namespace, {"metadata": {"name": "other"}})

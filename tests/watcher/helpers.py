@@ -196,12 +196,12 @@ async def running_watcher(
     )
     task = asyncio.create_task(watcher.run())
     try:
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(60):
             await asyncio.gather(*(target.synced.wait() for target in watcher.targets))
         yield watcher
     finally:
         watcher.stop.set()
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(60):
             await task
 
 
