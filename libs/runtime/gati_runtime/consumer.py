@@ -24,10 +24,12 @@ callback rather than with nats-py's `fetch`, which waits for every message in a 
 its own (several times the client CPU of the callback). One request is out at a time, for as
 many messages as there are free slots: first for what is pending now, and when nothing is, for
 the first message to come (holding one slot). Each request is bounded (the server may never
-answer, as nats-py #933 and #986 saw for fetches), a reconnect ends it and re-subscribes (a
-server restart forgets it; nats-py #504), and an unexpected failure re-creates the durable if
-the server lost it. A message that arrives for a request already given up on has no slot: it
-is naked at once, back to the server for the next request.
+answer, as nats-py #933 and #986 saw for fetches), a reconnect ends it (a restarted server
+forgot it), and a failure re-creates the durable if the server lost it. The subscription is
+never replaced: a request the loop gave up on may still be answered (one sent just before a
+reconnect reaches the new server with the client's buffered writes), and its messages must
+reach the loop, not an inbox nobody reads, where they would wait out ack_wait. Such a message
+is dispatched when the current request still has a slot reserved, else naked at once.
 """
 
 from __future__ import annotations
@@ -210,7 +212,6 @@ class ConsumerLoop(Generic[T]):
         """Consume until `stop` is set, then finish and settle everything already fetched."""
         await ensure_consumer(self._connection.jsm, self._stream, self._spec)
         subscription = await self._subscribe()
-        generation = self._connection.generation
         stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
         heartbeats = asyncio.create_task(self._keep_held_messages())
         # One replica (a queue group) hears of each message the server gave up on by itself.
@@ -222,9 +223,6 @@ class ConsumerLoop(Generic[T]):
         self._log.info("consumer_started")
         try:
             while not stop.is_set():
-                if generation != self._connection.generation:
-                    generation = self._connection.generation
-                    subscription = await self._resubscribe(subscription, "reconnected")
                 try:
                     await self._pull(stopped)
                 except Exception as error:
@@ -232,7 +230,7 @@ class ConsumerLoop(Generic[T]):
                     self._log.warning("fetch_failed", error=repr(error))
                     await _pause(stop, self._options.error_pause)
                     if not stop.is_set():
-                        subscription = await self._recover(subscription)
+                        await self._recover()
                     continue
         finally:
             stopped.cancel()
@@ -246,26 +244,18 @@ class ConsumerLoop(Generic[T]):
             self._log.info("consumer_stopped")
 
     async def _subscribe(self) -> Subscription:
-        """A fresh inbox for the replies of this loop's pull requests, one subject per request
+        """The inbox for the replies of this loop's pull requests, one subject per request
         (`<inbox>.<n>`), so a late status of a request given up on never ends the next one."""
         client = self._connection.client
         self._inbox = client.new_inbox()
         return await client.subscribe(f"{self._inbox}.*", cb=self._arrived)
 
-    async def _resubscribe(self, old: Subscription, why: str) -> Subscription:
-        with contextlib.suppress(Exception):
-            await old.unsubscribe()
-        self._log.info("subscription_rebound", reason=why)
-        return await self._subscribe()
-
-    async def _recover(self, old: Subscription) -> Subscription:
-        """After an unexplained failure, assume the worst: the durable itself may be gone."""
+    async def _recover(self) -> None:
+        """After a failure, assume the worst: the durable itself may be gone."""
         try:
             await ensure_consumer(self._connection.jsm, self._stream, self._spec)
-            return await self._resubscribe(old, "fetch failed")
         except Exception as error:
             self._log.warning("consumer_recovery_failed", error=repr(error))
-            return old
 
     async def _pull(self, stopped: asyncio.Future[Any]) -> None:
         """One round: what is pending now, as much as there are free slots for; when nothing
@@ -296,7 +286,7 @@ class ConsumerLoop(Generic[T]):
                     return_when=asyncio.FIRST_COMPLETED,
                 )
             finally:
-                # A server restart forgets the request: the loop re-subscribes and asks again.
+                # A restarted server forgot the request: the loop asks again.
                 cut_short = stopped.done() or reconnected.done()
                 reconnected.cancel()
         finally:

@@ -30,9 +30,10 @@ IDLE_HEARTBEAT: Final = "100"
 NO_MESSAGES: Final = "404"
 REQUEST_TIMEOUT: Final = "408"
 CONFLICT: Final = "409"
-CONSUMER_GONE: Final = frozenset({"consumer deleted", "consumer is push based"})
-"""409 descriptions that mean the durable itself is not there to pull from (any other 409 only
-ends this one request: a leadership change, a limit of the request itself)."""
+LEADERSHIP_CHANGE: Final = "leadership change"
+"""The one 409 that only ends this request (the consumer moved to another server); the others
+(a deleted durable, a request the consumer's limits refuse, too many waiting requests) would
+refuse the next request alike, so the loop pauses and recovers instead of asking again at once."""
 
 
 class _Request(msgspec.Struct, omit_defaults=True):
@@ -72,11 +73,11 @@ class PullEnd(enum.Enum):
     IGNORED = "ignored"
     """An idle heartbeat: the request goes on."""
     ENDED = "ended"
-    """The request is over (nothing more pending, expired, or a limit of the request itself);
-    the loop asks again."""
+    """The request is over (nothing more pending, expired, a leadership change); the loop asks
+    again."""
     FAILED = "failed"
-    """The consumer cannot be pulled from (deleted, no JetStream answering, a refused request):
-    the loop's recovery (re-create the durable, re-subscribe) is due."""
+    """The consumer cannot be pulled from as asked (deleted, no JetStream answering, a request
+    refused): the loop pauses, then recovers (re-creates the durable, re-subscribes)."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class Status:
             return PullEnd.IGNORED
         if self.code in (NO_MESSAGES, REQUEST_TIMEOUT):
             return PullEnd.ENDED
-        if self.code == CONFLICT and self.description.lower() not in CONSUMER_GONE:
+        if self.code == CONFLICT and self.description.lower() == LEADERSHIP_CHANGE:
             return PullEnd.ENDED
         return PullEnd.FAILED
 
