@@ -391,3 +391,29 @@ async def test_a_chunked_answer_from_the_server_is_read_whole_and_the_connection
     finally:
         transport.close()
         kube.close()
+
+
+async def test_an_attempt_that_outlasts_the_timeout_fails_and_a_callers_cancel_stands(
+    kubesim_fresh: ThreadedKubeSim,
+) -> None:
+    """A read timeout is not retried (the request may be in effect); it is a TimeoutError, an
+    OSError like every transport failure. A cancel from the caller is not turned into one."""
+    kubesim_hook(kubesim_fresh.url, "faults", {"verb": "get", "latency": 2.0, "times": 1})
+    with api_client(kubesim_fresh.url) as api:
+        api.configuration.retries = API_RETRIES
+        transport = KubeTransport(api.configuration, connections=2, timeout=0.2)
+        try:
+            with pytest.raises(TimeoutError, match=r"no answer within 0\.2 s"):
+                await transport.request("GET", "/api/v1/namespaces/default", {}, None)
+            call = asyncio.create_task(
+                transport.request("GET", "/api/v1/namespaces/default", {}, None)
+            )
+            await asyncio.sleep(0)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            assert (await transport.request("GET", "/version", {}, None)).code == 200
+        finally:
+            transport.close()
+    with pytest.raises(ValueError, match="timeout"):
+        KubeTransport(client.Configuration(), connections=1, timeout=0)

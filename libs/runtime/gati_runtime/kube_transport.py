@@ -19,7 +19,7 @@ import contextlib
 import ssl
 from collections import deque
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final, cast
 from urllib.parse import quote, urlsplit
 
 from kubernetes import client
@@ -94,9 +94,19 @@ def _target(path: str) -> str:
 class KubeTransport:
     """At most `connections` connections to the API server, each reused while it stays open."""
 
-    def __init__(self, configuration: client.Configuration, *, connections: int) -> None:
+    def __init__(
+        self,
+        configuration: client.Configuration,
+        *,
+        connections: int,
+        timeout: float = REQUEST_TIMEOUT,
+    ) -> None:
+        """`timeout`: seconds each attempt may take, connecting included."""
         if connections < 1:
             raise ValueError(f"connections must be at least 1, got {connections}")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
+        self._timeout = timeout
         url = urlsplit(configuration.host)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(
@@ -141,6 +151,7 @@ class KubeTransport:
         self._idle: list[_Connection] = []
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
         self._closed = False
+        self._expired: set[asyncio.Task[Any]] = set()
 
     async def request(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
@@ -181,33 +192,46 @@ class KubeTransport:
             await asyncio.sleep(pause)
 
     async def _attempt(self, method: str, message: bytes) -> Answer:
+        # A timer of our own instead of asyncio.timeout, which cost ~20 us a call (15 %).
+        task = cast("asyncio.Task[Any]", asyncio.current_task())
+        expiry = asyncio.get_running_loop().call_later(self._timeout, self._expire, task)
         connecting = True
         try:
-            async with asyncio.timeout(REQUEST_TIMEOUT):
-                connection, reused = await self._acquire()
-                connecting = False
+            connection, reused = await self._acquire()
+            connecting = False
+            try:
                 try:
-                    try:
-                        answer = await self._exchange(connection, method, message)
-                    except ClosedBeforeAnswer:
-                        if not (reused and method in _IDEMPOTENT):
-                            raise
-                        # The server dropped it as the request went out: once more, on a new
-                        # connection in the same slot.
-                        connection.close()
-                        connecting = True
-                        connection = await self._open_connection()
-                        connecting = False
-                        answer = await self._exchange(connection, method, message)
-                except BaseException:
-                    self._discard(connection)  # its state is unknown: never reuse it
-                    raise
-                self._release(connection, answer.reusable)
-                return answer
-        except TimeoutError as error:
+                    answer = await self._exchange(connection, method, message)
+                except ClosedBeforeAnswer:
+                    if not (reused and method in _IDEMPOTENT):
+                        raise
+                    # The server dropped it as the request went out: once more, on a new
+                    # connection in the same slot.
+                    connection.close()
+                    connecting = True
+                    connection = await self._open_connection()
+                    connecting = False
+                    answer = await self._exchange(connection, method, message)
+            except BaseException:
+                self._discard(connection)  # its state is unknown: never reuse it
+                raise
+            self._release(connection, answer.reusable)
+            return answer
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise
+            self._expired.discard(task)
+            if task.uncancel() > 0:  # cancelled by its caller as well: that cancel stands
+                raise
             if connecting:
-                raise ConnectFailed(f"connecting timed out after {REQUEST_TIMEOUT} s") from error
-            raise TimeoutError(f"no answer within {REQUEST_TIMEOUT} s") from error
+                raise ConnectFailed(f"connecting timed out after {self._timeout} s") from None
+            raise TimeoutError(f"no answer within {self._timeout} s") from None
+        finally:
+            expiry.cancel()
+
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        self._expired.add(task)
+        task.cancel()
 
     @staticmethod
     async def _exchange(connection: _Connection, method: str, message: bytes) -> Answer:
