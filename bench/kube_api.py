@@ -8,8 +8,8 @@ whose answers are not decoded. Calls run `--concurrency` at a time, as a reconci
     python -m bench.kube_api [--calls 2000] [--concurrency 8]
 
 At the change to the asyncio transport (loaded 2-core machine, 8 in flight), the official
-client's urllib3 pool in worker threads cost ~500-580 us per call; aiohttp ~280-400 us;
-`Kube` on asyncio streams ~165-205 us, of which the bare exchange is ~70-90 us.
+client's urllib3 pool in worker threads cost ~500-580 us per call; aiohttp ~270-440 us;
+`Kube` on asyncio streams ~110-160 us, of which the bare exchange is ~70-90 us.
 """
 
 from __future__ import annotations
