@@ -8,9 +8,8 @@ the stream: every tool shows it as such, with the reason, and the export keeps i
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -18,8 +17,9 @@ from gati_contracts.events import AnyEvent, EventDecodeError, decode_any
 from gati_streamtools.reader import StoredMessage
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    """A named tuple for the reason `StoredMessage` is one: one per message read."""
+
     message: StoredMessage
     event: AnyEvent | None
     error: str | None = None
