@@ -129,7 +129,7 @@ async def run(handlers: int, replicas: int) -> dict[str, Any]:
             reconciler = Reconciler(
                 kube,
                 Publisher(connection),
-                streams=StreamState(connection.js, STREAM),
+                streams=StreamState(connection.client, STREAM),
                 leases=Leases(connection.js, f"bench-{index}", scope=LEASE_SCOPE),
                 source=f"bench-{index}",
                 stream=STREAM,

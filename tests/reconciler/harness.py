@@ -63,7 +63,7 @@ def replica_reconciler(
     return Reconciler(
         kube,
         Publisher(connection),
-        streams=StreamState(connection.js, STREAM),
+        streams=StreamState(connection.client, STREAM),
         leases=Leases(connection.js, source, scope=LEASE_SCOPE),
         target=target,
         source=source,

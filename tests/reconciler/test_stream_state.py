@@ -3,8 +3,13 @@ the newest, a superseded and a removed message, with other subjects' messages in
 
 from __future__ import annotations
 
-from nats.aio.client import Client
+from datetime import UTC, datetime
 
+import pytest
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+
+from gati_contracts.events import ChangeEvent, ChangeType, encode_event
 from gati_contracts.kinds import DEPLOYMENT
 from gati_contracts.subjects import STREAM, owned_subject
 from gati_reconciler.stream_state import StreamState
@@ -18,7 +23,7 @@ async def _store(client: Client, subject: str) -> int:
 
 
 async def test_a_message_is_newest_until_its_subject_stores_another(gati_bus: Client) -> None:
-    streams = StreamState(gati_bus.jetstream(), STREAM)
+    streams = StreamState(gati_bus, STREAM)
     first = await _store(gati_bus, API)
     await _store(gati_bus, WEB)  # other subjects' messages after it change nothing
 
@@ -32,7 +37,7 @@ async def test_a_message_is_newest_until_its_subject_stores_another(gati_bus: Cl
 async def test_a_removed_message_is_judged_by_what_came_after_it(gati_bus: Client) -> None:
     """The stream's limits drop the oldest messages first: one gone with nothing after it was
     still the newest state recorded; one gone with a successor is superseded."""
-    streams = StreamState(gati_bus.jetstream(), STREAM)
+    streams = StreamState(gati_bus, STREAM)
     manager = gati_bus.jsm()
     alone = await _store(gati_bus, WEB)
     await manager.delete_msg(STREAM, alone)
@@ -42,3 +47,34 @@ async def test_a_removed_message_is_judged_by_what_came_after_it(gati_bus: Clien
     await _store(gati_bus, API)
     await manager.delete_msg(STREAM, old)
     assert not await streams.is_newest(API, old)
+
+
+async def test_latest_is_the_last_change_stored_on_the_subject(gati_bus: Client) -> None:
+    streams = StreamState(gati_bus, STREAM)
+    assert await streams.latest(API) is None  # nothing stored yet
+    events = [
+        ChangeEvent.of(
+            change,
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "api", "namespace": "default", "uid": "u1"}
+                | {"resourceVersion": version},
+            },
+            source="test",
+            observed_at=datetime.now(UTC),
+        )
+        for change, version in ((ChangeType.ADDED, "1"), (ChangeType.MODIFIED, "2"))
+    ]
+    for event in events:
+        await gati_bus.jetstream().publish(API, encode_event(event))
+    await _store(gati_bus, WEB)
+    assert await streams.latest(API) == events[-1]
+
+
+async def test_a_read_of_a_stream_nobody_serves_fails_instead_of_finding_nothing(
+    gati_bus: Client,
+) -> None:
+    """A missing stream is not an empty history: the read fails, and the reconcile is retried."""
+    with pytest.raises(NoRespondersError):
+        await StreamState(gati_bus, "NO_SUCH_STREAM").latest(API)

@@ -89,7 +89,7 @@ async def main(ctx: ServiceContext) -> None:
             reconciler = Reconciler(
                 kube,
                 ctx.publisher,
-                streams=StreamState(ctx.connection.js, ctx.settings.stream),
+                streams=StreamState(ctx.connection.client, ctx.settings.stream),
                 leases=Leases(ctx.connection.js, ctx.settings.instance_id, scope=LEASE_SCOPE),
                 target=choose_target(kube, os.environ),
                 source=ctx.settings.instance_id,

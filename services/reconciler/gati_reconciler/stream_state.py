@@ -14,29 +14,56 @@ every replica. Two questions are answered from it:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-from nats.js.client import JetStreamContext
-from nats.js.errors import NotFoundError
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.errors import APIError
 
 from gati_contracts.events import ChangeEvent, ChangeType, decode_event
 from gati_contracts.kinds import GATI_VERSION
 from gati_contracts.subjects import cr_subject
 
+REQUEST_TIMEOUT: Final = 5.0
+"""Seconds a read waits for the server's answer, nats-py's JetStream default."""
+_STATUS: Final = "Status"
+_NOT_FOUND: Final = "404"
+
+
+class _NextBySubject(msgspec.Struct):
+    seq: int
+    next_by_subj: str
+
+
+_encode = msgspec.json.Encoder().encode
+
 
 class StreamState:
-    def __init__(self, js: JetStreamContext, stream: str) -> None:
-        self._js = js
-        self._stream = stream
+    """Reads by JetStream's direct get (the stream's `allow_direct`), sent as plain requests:
+    nats-py's `get_msg` adds ~20-25 us of client CPU a read (a JSON request built with
+    json.dumps, the answer lifted into a RawStreamMsg) to the ~90 us of the round trip, and a
+    reconcile makes two to four of these reads."""
+
+    def __init__(self, client: Client, stream: str) -> None:
+        self._client = client
+        self._direct = f"$JS.API.DIRECT.GET.{stream}"
+
+    async def _read(self, subject: str, payload: bytes) -> Msg | None:
+        """The stored message the request names, None when the server has none (404)."""
+        message = await self._client.request(subject, payload, timeout=REQUEST_TIMEOUT)
+        status = (message.headers or {}).get(_STATUS)
+        if status is None:
+            return message
+        if status == _NOT_FOUND:
+            return None
+        raise APIError.from_msg(message)  # a 503 as ServiceUnavailableError, as nats-py does
 
     async def latest(self, subject: str) -> ChangeEvent | None:
         """The last change stored on `subject`, None when there is none (never was, or the
         stream's limits dropped its history)."""
-        try:
-            message = await self._js.get_last_msg(self._stream, subject, direct=True)
-        except NotFoundError:
-            return None
-        return decode_event(message.data or b"", ChangeEvent)
+        message = await self._read(f"{self._direct}.{subject}", b"")
+        return None if message is None else decode_event(message.data, ChangeEvent)
 
     async def latest_version(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The GatiVersion `namespace/name` as last seen, None when none exists (or it was
@@ -53,10 +80,5 @@ class StreamState:
         dropped unread; the stale case still gets that message. The stream drops its oldest
         messages first (age, bytes), so a message past its limits with nothing after it is
         still the newest state recorded of its object."""
-        try:
-            await self._js.get_msg(
-                self._stream, seq=sequence + 1, subject=subject, direct=True, next=True
-            )
-        except NotFoundError:
-            return True
-        return False
+        request = _encode(_NextBySubject(seq=sequence + 1, next_by_subj=subject))
+        return await self._read(self._direct, request) is None
