@@ -152,6 +152,27 @@ async def await_stream(reader: Client, services: Sequence[ServiceProcess], secon
                 await asyncio.sleep(0.1)
 
 
+async def await_clients(
+    bus: SecureNats, names: Collection[str], services: Sequence[ServiceProcess], seconds: float
+) -> dict[str, str]:
+    """Who each client authenticated as, once every one of `names` is connected. A service
+    whose work nothing awaits (the timescape of a run that awaits the reconciler's outcomes)
+    may still be starting on a loaded machine when the rest are done: not connected yet, nor
+    past installing its SIGTERM handler. Only the server's `/connz` says a client is in."""
+    clients: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                assert_alive(services)
+                clients = await asyncio.to_thread(bus.users_by_client)
+                if all(name in clients for name in names):
+                    return clients
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        missing = sorted(set(names) - set(clients))
+        raise AssertionError(f"{missing} not connected within {seconds} s: {clients}") from None
+
+
 async def await_outcome(
     reader: Client,
     name: str,

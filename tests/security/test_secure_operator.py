@@ -42,6 +42,7 @@ from security.secure_stack import (
     USERS,
     WAIT,
     SecureNats,
+    await_clients,
     await_outcome,
     password,
 )
@@ -152,7 +153,8 @@ async def _run_operator(bus: SecureNats, kube: ThreadedKubeSim, workdir: Path) -
             ]
             outcome = await await_outcome(tooling, "users", services)
             refusal = await await_outcome(tooling, "leaky", services, ("Failed",))
-            users = bus.users_by_client()
+            # Awaited before the services are stopped: a SIGTERM must find each one started.
+            users = await await_clients(bus, [f"{n}/{n}" for n in SERVICES], services, WAIT)
             stored = await _everything_stored(tooling)
     finally:
         await tooling.close()
