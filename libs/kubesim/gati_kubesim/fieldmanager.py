@@ -169,6 +169,9 @@ def server_side_apply(
     `reset_fields` are dotted paths the endpoint ignores (`status` on the main resource of a
     kind with a status subresource, `spec` on `/status`): they keep their live value and
     nobody gains ownership of them. Raises `ApplyConflict` or `ApplyError`.
+
+    The result is a private copy, except that a create's shares subtrees with `applied`:
+    hand over a body nothing else holds.
     """
     if not isinstance(applied, dict):
         raise ApplyError("an apply patch must be a JSON or YAML object")
@@ -208,11 +211,16 @@ def server_side_apply(
     merged = _prune(merged, managers, last_set, config_set, node)
     merged = _restore(merged, base, resets)
 
-    added, modified, removed = _changes(base, merged, gvk, node, resets)
+    others = [identity for identity in managers if identity != me]
     conflicts: dict[tuple[str, str, str, str], set[Path]] = {}
-    for identity, entry in managers.items():
-        if identity != me:
-            clash = entry.fields & (added | modified)
+    removed: set[Path] = set()
+    if others:
+        # The diff only decides what other managers lose or clash over: with nobody else
+        # (every create, a sole applier's re-apply) it would be a walk of the whole object
+        # for nothing.
+        added, modified, removed = _changes(base, merged, gvk, node, resets)
+        for identity in others:
+            clash = managers[identity].fields & (added | modified)
             if clash:
                 conflicts[identity] = clash
     if conflicts and not force:
@@ -225,14 +233,14 @@ def server_side_apply(
                 for p in sorted(conflicts[i], key=path_string)
             ]
         )
-    for identity, entry in managers.items():
-        if identity != me:
-            entry.fields -= conflicts.get(identity, set()) | removed
+    for identity in others:
+        managers[identity].fields -= conflicts.get(identity, set()) | removed
     if merged != base or previous is None:
         managers[me].time = now or now_rfc3339()
     # A private copy: admission defaults fields in place, and `merged` shares subtrees with
-    # the stored object.
-    return _with_managed_fields(json_copy(merged), managers)
+    # the stored object. A create has none to share: `merged` is built from `applied` alone,
+    # which the caller hands over (the API server's decoded request body).
+    return _with_managed_fields(merged if live is None else json_copy(merged), managers)
 
 
 def record_update(
