@@ -535,3 +535,27 @@ def test_more_than_ten_updaters_fold_the_oldest_into_ancient_changes() -> None:
     assert len(updaters) == 10
     assert owners(live, ".metadata.labels.l3") == {"ancient-changes"}
     assert owners(live, ".metadata.labels.by") == {"ancient-changes"}
+
+
+def test_objects_owning_the_same_fields_read_alike_and_change_apart() -> None:
+    """Two objects whose writers own the same paths may share one encoding of them; a later
+    write to one must leave the other's managedFields as they were."""
+
+    def scaled(name: str, replicas: int) -> dict[str, Any]:
+        created = record_update(None, {**deployment(), "metadata": {"name": name}}, "c", now=T0)
+        return record_update(
+            created,
+            {**created, "spec": {**created["spec"], "replicas": replicas}},
+            "scaler",
+            now=T1,
+        )
+
+    first, second = scaled("a", 2), scaled("b", 3)
+    before = json.dumps(second["metadata"]["managedFields"])
+    assert first["metadata"]["managedFields"] == second["metadata"]["managedFields"]
+    rescaled = record_update(
+        first, {**first, "spec": {**first["spec"], "replicas": 4}}, "hpa", now=T2
+    )
+    assert owners(rescaled, ".spec.replicas") == {"hpa"}
+    assert json.dumps(second["metadata"]["managedFields"]) == before
+    assert owners(second, ".spec.replicas") == {"scaler"}

@@ -51,6 +51,14 @@ _canonical = msgspec.json.Encoder(order="sorted").encode
 _DECODED: dict[int, tuple[dict[str, Any], frozenset[Path]]] = {}
 _DECODED_MAX = 32_768
 
+# The same the other way round: encoded `fieldsV1` by the set of paths it spells. A status
+# writer owns the same paths in every object of a kind (values are not in them, only list
+# keys such as a condition's type), so the reconciler's and the Deployment controller's
+# status entries of a thousand objects share one encoding each instead of building their
+# own. Shared for the reason the cache above holds: stored objects are never mutated.
+_ENCODED: dict[frozenset[Path], dict[str, Any]] = {}
+_ENCODED_MAX = 4_096
+
 # Fields the server sets itself; nobody owns them (the API server's strip set).
 _STRIPPED: frozenset[Path] = frozenset(
     {
@@ -429,8 +437,15 @@ def _with_managed_fields(
 def _fields_v1(entry: _Entry, owned: set[Path]) -> dict[str, Any]:
     if entry.stored is not None and entry.stored[1] == owned:
         return entry.stored[0]
-    encoded = encode_fields(owned)
-    _remember_decoded(encoded, frozenset(owned))  # the next write over it reads it back
+    paths = frozenset(owned)
+    encoded = _ENCODED.get(paths)
+    if encoded is None:
+        encoded = encode_fields(paths)
+        if len(_ENCODED) >= _ENCODED_MAX:
+            del _ENCODED[next(iter(_ENCODED))]
+        _ENCODED[paths] = encoded
+    if _DECODED.get(id(encoded), (None,))[0] is not encoded:
+        _remember_decoded(encoded, paths)  # the next write over it reads it back
     return encoded
 
 
