@@ -879,36 +879,34 @@ def _compare(
 ) -> None:
     if lhs is rhs:
         return  # a write shares what it did not touch with the object it replaces
+    if lhs is _MISSING:
+        _every_path(rhs, node, path, out[0])
+        return
+    if rhs is _MISSING:
+        _every_path(lhs, node, path, out[2])
+        return
+    same_type = type(lhs) is type(rhs)
     if (
-        type(lhs) is type(rhs)
+        same_type
         and isinstance(lhs, dict | list)
         and lhs == rhs
         and _canonical(lhs) == _canonical(rhs)
     ):
         # Python's == also holds for True and 1; equal canonical bytes are equal JSON.
         return
-    added, modified, removed = out
-    present = rhs if rhs is not _MISSING else lhs
     list_type = _granular_list(node)
-    both_or_one = lhs is _MISSING or rhs is _MISSING or type(lhs) is type(rhs)
-    if isinstance(present, dict) and not node.atomic and both_or_one:
-        left = lhs if isinstance(lhs, dict) else {}
-        right = rhs if isinstance(rhs, dict) else {}
-        for key in {**left, **right}:
+    if same_type and isinstance(rhs, dict) and not node.atomic:
+        for key in {**lhs, **rhs}:
             _compare(
-                left.get(key, _MISSING),
-                right.get(key, _MISSING),
+                lhs.get(key, _MISSING),
+                rhs.get(key, _MISSING),
                 node.child(key),
                 (*path, field_element(key)),
                 out,
             )
-    elif isinstance(present, list) and list_type is not None and both_or_one:
-        left_items = dict(
-            reversed(_items(lhs if isinstance(lhs, list) else [], list_type, False, path))
-        )
-        right_items = dict(
-            reversed(_items(rhs if isinstance(rhs, list) else [], list_type, False, path))
-        )
+    elif same_type and isinstance(rhs, list) and list_type is not None:
+        left_items = dict(reversed(_items(lhs, list_type, False, path)))
+        right_items = dict(reversed(_items(rhs, list_type, False, path)))
         for element in {**left_items, **right_items}:
             _compare(
                 left_items.get(element, _MISSING),
@@ -917,15 +915,19 @@ def _compare(
                 (*path, element),
                 out,
             )
-    elif path:
-        if lhs is _MISSING:
-            added.add(path)
-        elif rhs is _MISSING:
-            removed.add(path)
-        elif not json_equal(lhs, rhs):
-            modified.add(path)
-        return
-    if path and lhs is _MISSING:
-        added.add(path)
-    elif path and rhs is _MISSING:
-        removed.add(path)
+    elif path and not json_equal(lhs, rhs):
+        out[1].add(path)
+
+
+def _every_path(value: Any, node: Node, path: Path, out: set[Path]) -> None:
+    """Every node of a subtree only one side of `_compare` has, which it would find added or
+    removed node by node: a first status write adds all of its status."""
+    if isinstance(value, dict) and not node.atomic:
+        for key, child in value.items():
+            _every_path(child, node.child(key), (*path, field_element(key)), out)
+    elif isinstance(value, list) and (list_type := _granular_list(node)) is not None:
+        item_node = node.item()
+        for element, item in _items(value, list_type, False, path):
+            _every_path(item, item_node, (*path, element), out)
+    if path:
+        out.add(path)
