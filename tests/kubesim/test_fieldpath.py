@@ -92,3 +92,24 @@ elements = st.one_of(
 @given(st.sets(st.lists(elements, min_size=1, max_size=4).map(tuple), max_size=8))
 def test_encode_decode_round_trip(paths: set[Path]) -> None:
     assert decode_fields(encode_fields(paths)) == paths
+
+
+def _server_order(node: dict[str, Any]) -> bool:
+    """`"."` first, then children by kind (f, k, v, i) and payload, at every level."""
+    children = [key for key in node if key != "."]
+    rank = {"f": 0, "k": 1, "v": 2, "i": 3}
+
+    def order(key: str) -> tuple[int, str | int]:
+        ((element,),) = decode_fields({key: {}})
+        return (rank[element[0]], element[1])
+
+    return (
+        ("." not in node or next(iter(node)) == ".")
+        and children == sorted(children, key=order)
+        and all(_server_order(node[key]) for key in children)
+    )
+
+
+@given(st.sets(st.lists(elements, min_size=1, max_size=4).map(tuple), max_size=12))
+def test_encoding_keeps_the_api_servers_order(paths: set[Path]) -> None:
+    assert _server_order(encode_fields(paths))

@@ -80,25 +80,33 @@ def _sort_key(element: PathElement) -> tuple[int, str | int]:
 
 
 def encode_fields(paths: Iterable[Path]) -> dict[str, Any]:
-    """A set of paths as `fieldsV1` JSON, children in the API server's order."""
-    tree: dict[PathElement | None, Any] = {}
-    for path in paths:
-        node = tree
-        for element in path:
-            node = node.setdefault(element, {})
-        node[None] = True  # the path itself is a member
-    return _encode_node(tree, owned=False)
+    """A set of paths as `fieldsV1` JSON, children in the API server's order.
 
-
-def _encode_node(tree: dict[PathElement | None, Any], owned: bool) -> dict[str, Any]:
-    """One node of `encode_fields`' tree (the key None marks a member), as `fields_node`
-    spells it, without building each child's path: every write encodes its managedFields."""
-    children = sorted((e for e in tree if e is not None), key=_sort_key)
-    out: dict[str, Any] = {".": {}} if owned and children else {}
-    for element in children:
-        sub = tree[element]
-        out[f"{element[0]}:{element[1]}"] = _encode_node(sub, None in sub)
+    One sort of the whole set puts every node's children in that order as they are first
+    met, and a path before the paths below it: so a node that is itself a member is still
+    empty when the first path below it arrives, which is when its `"."` goes in first. Every
+    write that takes fields encodes them; this is half the cost of a trie sorted node by node.
+    """
+    out: dict[str, Any] = {}
+    for path in sorted(paths, key=_path_key):
+        if not path:
+            continue
+        node = out
+        for kind, payload in path[:-1]:
+            key = f"{kind}:{payload}"
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            elif not child:
+                child["."] = {}  # only a member is met empty: a passed-through node has a child
+            node = child
+        kind, payload = path[-1]
+        node[f"{kind}:{payload}"] = {}
     return out
+
+
+def _path_key(path: Path) -> list[tuple[int, str | int]]:
+    return [(_RANK[kind], payload) for kind, payload in path]
 
 
 def fields_node(
