@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from gati_contracts.meta import CustomResource
 from gati_contracts.problems import FieldProblem
+
+if TYPE_CHECKING:
+    from gati_contracts.meta import CustomResource
 
 MAX_NAME_LENGTH: Final = 63
 _RFC1035_LABEL: Final = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
