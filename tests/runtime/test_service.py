@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -18,9 +19,9 @@ from structlog.testing import capture_logs
 from gati_cli.commands.run import ServiceNotBuiltError, load_service
 from gati_cli.main import main as cli_main
 from gati_contracts.subjects import STREAM
-from gati_runtime.embedded_nats import free_port
+from gati_runtime.embedded_nats import EmbeddedNats, free_port
 from gati_runtime.health import HealthServer
-from gati_runtime.service import ServiceContext, event_loop_factory, serve
+from gati_runtime.service import ServiceContext, _until_stopped, event_loop_factory, serve
 from gati_runtime.settings import Settings
 
 SERVICE_SCRIPT = Path(__file__).with_name("drain_service.py")
@@ -144,6 +145,57 @@ async def test_sigterm_while_waiting_for_nats_exits_cleanly() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_sigterm_while_nats_server_is_frozen_exits_cleanly(tmp_path: Path) -> None:
+    """A server that accepts TCP but never answers (SIGSTOPped, or a hung node) must not hold
+    a service that is told to stop: each attempt waits for INFO until connect_timeout."""
+    with EmbeddedNats(tmp_path / "nats") as server:
+        os.kill(server.pid, signal.SIGSTOP)
+        process = await _start_service(server.url, stderr=asyncio.subprocess.PIPE)
+        assert process.stderr is not None
+        try:
+            await _line(process.stderr, '"event": "nats_error"')  # an attempt timed out
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), WAIT) == 0
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def _swallows_first_cancel(result: str | None) -> str | None:
+    """Python 3.11's `asyncio.wait_for` (used throughout nats-py's connect) returns its inner
+    result instead of raising when a cancel arrives just as that result does (gh-86296): this
+    stands for a connect attempt that lost its cancel that way, then returns or keeps retrying."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.Event().wait()
+    if result is not None:
+        return result
+    await asyncio.Event().wait()  # retrying forever, as connect does while NATS is away
+    return None
+
+
+async def test_a_swallowed_cancel_does_not_keep_the_wait_alive() -> None:
+    stop = asyncio.Event()
+    stop.set()
+    work = asyncio.ensure_future(_swallows_first_cancel(None))
+    waiting = asyncio.ensure_future(_until_stopped(work, stop))
+    await asyncio.wait({waiting}, timeout=WAIT)  # a timeout that cancels would mask a hang
+    assert waiting.done(), "a stop request was lost in the work's cancel"
+    assert waiting.result() is None
+    assert work.cancelled()
+
+
+async def test_work_that_finishes_despite_the_cancel_is_handed_back() -> None:
+    """Its result (a live connection) goes to the caller, who closes it, instead of leaking."""
+    stop = asyncio.Event()
+    stop.set()
+    waiting = asyncio.ensure_future(_until_stopped(_swallows_first_cancel("connection"), stop))
+    await asyncio.wait({waiting}, timeout=WAIT)
+    assert waiting.done()
+    assert waiting.result() == "connection"
 
 
 def _settings(nats_url: str, **extra: str) -> Settings:

@@ -33,6 +33,9 @@ T = TypeVar("T")
 EXIT_OK = 0
 EXIT_FAILED = 1
 
+# How long a cancelled connect or provisioning gets to end before it is cancelled again.
+CANCEL_REPEAT_SECONDS = 0.1
+
 
 @dataclass
 class ServiceContext:
@@ -174,17 +177,22 @@ async def _run_main(
 
 async def _until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
     """Connecting and provisioning wait for NATS forever; a SIGTERM meanwhile must still end
-    the process."""
+    the process.
+
+    One cancel is not enough: Python 3.11's `asyncio.wait_for`, all through nats-py's connect,
+    drops a cancel that lands as its inner step completes (gh-86296), and the connect loop then
+    retries as if nothing happened. So the cancel is repeated until the work ends. Work that
+    finished regardless hands back its result (a live connection), for the caller to close."""
     task = asyncio.ensure_future(work)
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return None
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_REPEAT_SECONDS)
+    if task.cancelled():
+        return None
+    return task.result()
 
 
 @contextlib.contextmanager
