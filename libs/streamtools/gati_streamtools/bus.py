@@ -3,6 +3,10 @@
 A tool is a short-lived process a person waits on, so it fails fast with the reason instead of
 retrying forever as a service does; it only reads, so it runs happily as the read-only
 `tooling` user (`--nats-creds`).
+
+Every stream command registers its flags from here while the CLI builds its parser, so nats-py
+and the settings model are imported where a tool connects, not with the module: a command that
+never touches the bus (or `--help`) does not pay their half second of start-up.
 """
 
 from __future__ import annotations
@@ -11,15 +15,13 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import nats
-import nats.errors
-from nats.aio.client import Client
+if TYPE_CHECKING:
+    from nats.aio.client import Client
 
-from gati_runtime.nats_connection import tls_context, without_credentials
-from gati_runtime.settings import Settings, SettingsError
+    from gati_runtime.settings import Settings
 
 CONNECT_TIMEOUT = 5.0
 _FLAGS = (
@@ -37,6 +39,8 @@ def add_bus_arguments(parser: Any) -> None:
 
 def bus_settings(args: argparse.Namespace) -> Settings:
     """Raises `SettingsError` naming the variable or flag to fix."""
+    from gati_runtime.settings import Settings
+
     return Settings.load(args=args)
 
 
@@ -47,6 +51,10 @@ class BusUnreachableError(ConnectionError):
 async def connect_tool(settings: Settings, *, name: str) -> Client:
     """One bounded attempt: nats-py otherwise retries an unreachable first server for ever,
     printing a traceback per attempt through its default error callback."""
+    import nats
+
+    from gati_runtime.nats_connection import tls_context, without_credentials
+
     errors: list[str] = []
     failed = asyncio.Event()
 
@@ -92,6 +100,8 @@ def run_tool(
 ) -> int:
     """Load settings, connect, run `body`; any failure becomes one line naming the command and
     exit code 2, and Ctrl-C a clean exit, so a tool never ends in a traceback."""
+    from gati_runtime.settings import SettingsError
+
     try:
         settings = bus_settings(args)
     except SettingsError as error:
