@@ -23,13 +23,16 @@ from typing import Final
 
 import msgspec
 
+from gati_runtime.nats_status import (
+    CONFLICT,
+    DESCRIPTION,
+    IDLE_HEARTBEAT,
+    NOT_FOUND,
+    REQUEST_TIMEOUT,
+    status_code,
+)
+
 NEXT_PREFIX: Final = "$JS.API.CONSUMER.MSG.NEXT"
-STATUS: Final = "Status"
-DESCRIPTION: Final = "Description"
-IDLE_HEARTBEAT: Final = "100"
-NO_MESSAGES: Final = "404"
-REQUEST_TIMEOUT: Final = "408"
-CONFLICT: Final = "409"
 LEADERSHIP_CHANGE: Final = "leadership change"
 """The one 409 that only ends this request (the consumer moved to another server); the others
 (a deleted durable, a request the consumer's limits refuse, too many waiting requests) would
@@ -89,7 +92,7 @@ class Status:
     def end(self) -> PullEnd:
         if self.code == IDLE_HEARTBEAT:
             return PullEnd.IGNORED
-        if self.code in (NO_MESSAGES, REQUEST_TIMEOUT):
+        if self.code in (NOT_FOUND, REQUEST_TIMEOUT):
             return PullEnd.ENDED
         if self.code == CONFLICT and self.description.lower() == LEADERSHIP_CHANGE:
             return PullEnd.ENDED
@@ -102,7 +105,7 @@ def status_of(reply: str, headers: Mapping[str, str] | None) -> Status | None:
     subject as reply, so a stored message's own `Status` header is never taken for one."""
     if reply or not headers:
         return None
-    code = headers.get(STATUS)
+    code = status_code(headers)
     if code is None:
         return None
     return Status(code, headers.get(DESCRIPTION, ""))

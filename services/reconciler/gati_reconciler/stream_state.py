@@ -24,11 +24,10 @@ from nats.js.errors import APIError
 from gati_contracts.events import ChangeEvent, ChangeType, decode_event
 from gati_contracts.kinds import GATI_VERSION
 from gati_contracts.subjects import cr_subject
+from gati_runtime.nats_status import NOT_FOUND, status_code
 
 REQUEST_TIMEOUT: Final = 5.0
 """Seconds a read waits for the server's answer, nats-py's JetStream default."""
-_STATUS: Final = "Status"
-_NOT_FOUND: Final = "404"
 
 
 class _NextBySubject(msgspec.Struct):
@@ -52,10 +51,10 @@ class StreamState:
     async def _read(self, subject: str, payload: bytes) -> Msg | None:
         """The stored message the request names, None when the server has none (404)."""
         message = await self._client.request(subject, payload, timeout=REQUEST_TIMEOUT)
-        status = (message.headers or {}).get(_STATUS)
+        status = status_code(message.headers)
         if status is None:
             return message
-        if status == _NOT_FOUND:
+        if status == NOT_FOUND:
             return None
         raise APIError.from_msg(message)  # a 503 as ServiceUnavailableError, as nats-py does
 

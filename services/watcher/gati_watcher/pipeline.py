@@ -37,6 +37,7 @@ from nats.aio.msg import Msg
 from nats.js.api import Header
 from nats.js.errors import APIError
 
+from gati_runtime.nats_status import NO_RESPONDERS, status_code
 from gati_runtime.publisher import PublishAbandonedError, Publisher
 from gati_watcher.envelope import Outgoing
 from gati_watcher.metrics import (
@@ -51,8 +52,6 @@ log = structlog.get_logger(__name__)
 
 WRONG_LAST_SEQUENCE = 10071
 """JetStream's error code when `Nats-Expected-Last-Subject-Sequence` does not hold."""
-_NO_RESPONDERS = "503"
-_STATUS = "Status"
 
 
 class Result(StrEnum):
@@ -245,7 +244,7 @@ class PublishPipeline:
         publish = self._in_flight.pop(msg.subject, None)
         if publish is None:
             return  # late: that publish already went to the retry path
-        if not msg.data or (msg.headers and msg.headers.get(_STATUS) == _NO_RESPONDERS):
+        if not msg.data or status_code(msg.headers) == NO_RESPONDERS:
             self._retry(publish)
             return
         try:
