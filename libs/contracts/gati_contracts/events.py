@@ -89,27 +89,14 @@ class ChangeEvent(Event, kw_only=True, frozen=True, tag="gati.change"):
 
         Raises `ValueError` naming the missing field when `obj` is not a Kubernetes object.
         """
-        # Every change the watcher publishes passes here: the checks read each field once and
-        # leave naming the missing one to the rare failure.
         metadata = obj.get("metadata")
         if type(metadata) is not dict and not isinstance(metadata, Mapping):
             raise ValueError("object has no metadata mapping")
-        kind, api_version = obj.get("kind"), obj.get("apiVersion")
-        name, uid = metadata.get("name"), metadata.get("uid")
-        resource_version = metadata.get("resourceVersion")
-        if not (
-            isinstance(kind, str)
-            and kind
-            and isinstance(api_version, str)
-            and api_version
-            and isinstance(name, str)
-            and name
-            and isinstance(uid, str)
-            and uid
-            and isinstance(resource_version, str)
-            and resource_version
-        ):
-            raise ValueError(f"object has no {_missing_field(obj, metadata)}")
+        kind = _identifying(obj, "kind", "kind")
+        api_version = _identifying(obj, "apiVersion", "apiVersion")
+        name = _identifying(metadata, "name", "metadata.name")
+        uid = _identifying(metadata, "uid", "metadata.uid")
+        resource_version = _identifying(metadata, "resourceVersion", "metadata.resourceVersion")
         generation = metadata.get("generation")
         return cls(
             event_id=headers.change_msg_id(
@@ -130,16 +117,13 @@ class ChangeEvent(Event, kw_only=True, frozen=True, tag="gati.change"):
         )
 
 
-def _missing_field(obj: Mapping[str, Any], metadata: Mapping[str, Any]) -> str:
-    """The first identifying field of `obj` that is not a non-empty string, as a path."""
-    fields = [(obj, "kind"), (obj, "apiVersion")] + [
-        (metadata, field) for field in ("name", "uid", "resourceVersion")
-    ]
-    return next(
-        f"metadata.{field}" if place is metadata else field
-        for place, field in fields
-        if not isinstance(place.get(field), str) or not place[field]
-    )
+def _identifying(place: Mapping[str, Any], field: str, path: str) -> str:
+    """An identifying field of an object: a non-empty string, else the object is no
+    Kubernetes object and the error names the field's `path`."""
+    value = place.get(field)
+    if isinstance(value, str) and value:
+        return value
+    raise ValueError(f"object has no {path}")
 
 
 class OutcomeResult(StrEnum):
