@@ -227,6 +227,26 @@ async def test_main_that_ignores_stop_is_cut_off_after_the_grace(
     assert cancelled.is_set()
 
 
+async def test_main_that_loses_its_cut_short_cancel_is_cancelled_again(
+    gati_bus: Client, nats_url: str
+) -> None:
+    """A main whose cancel a nats-py wait_for dropped (gh-86296) goes on into a wait nothing
+    else ends; the cut-short must still end it."""
+
+    async def main(ctx: ServiceContext) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await _swallows_first_cancel(None)
+
+    settings = _settings(nats_url, GATI_SHUTDOWN_GRACE="100ms")
+    serving = asyncio.ensure_future(serve("deaf", main, settings))
+    try:
+        await asyncio.wait({serving}, timeout=WAIT)  # a timeout that cancels would mask a hang
+        assert serving.done(), "the cut-short cancel was lost: the service never exited"
+        assert serving.result() == 1
+    finally:
+        serving.cancel()
+
+
 async def test_unfixable_bus_drift_stops_the_service_with_exit_1(
     gati_bus: Client, nats_url: str
 ) -> None:

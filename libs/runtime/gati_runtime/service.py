@@ -14,7 +14,7 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -35,6 +35,9 @@ EXIT_FAILED = 1
 
 # How long a cancelled connect or provisioning gets to end before it is cancelled again.
 CANCEL_REPEAT_SECONDS = 0.1
+# The same for a cut-short `main`: longer, since its cancel starts cleanup worth finishing
+# (leases given back, the last acks flushed, itself bounded at 2 s).
+MAIN_CANCEL_REPEAT_SECONDS = 1.0
 
 
 @dataclass
@@ -160,7 +163,7 @@ async def _run_main(
         overrun.cancel()
         if not task.done():
             bound.warning("drain_cut_short")
-            task.cancel()
+            await _cancel_until_done(task, MAIN_CANCEL_REPEAT_SECONDS)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             return EXIT_FAILED
@@ -179,20 +182,27 @@ async def _until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
     """Connecting and provisioning wait for NATS forever; a SIGTERM meanwhile must still end
     the process.
 
-    One cancel is not enough: Python 3.11's `asyncio.wait_for`, all through nats-py's connect,
-    drops a cancel that lands as its inner step completes (gh-86296), and the connect loop then
-    retries as if nothing happened. So the cancel is repeated until the work ends. Work that
-    finished regardless hands back its result (a live connection), for the caller to close."""
+    The connect loop would otherwise retry on after a cancel it lost (see `_cancel_until_done`).
+    Work that finished regardless hands back its result (a live connection), for the caller to
+    close."""
     task = asyncio.ensure_future(work)
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=CANCEL_REPEAT_SECONDS)
+    await _cancel_until_done(task, CANCEL_REPEAT_SECONDS)
     if task.cancelled():
         return None
     return task.result()
+
+
+async def _cancel_until_done(task: asyncio.Future[Any], every: float) -> None:
+    """One cancel is not enough: Python 3.11's `asyncio.wait_for`, all through nats-py
+    (connect, requests, flush), drops a cancel that lands as its inner step completes
+    (gh-86296), and the task goes on as if never told, into a retry loop or a wait nothing
+    else ends. So the cancel is repeated every `every` seconds until the task ends."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=every)
 
 
 @contextlib.contextmanager
