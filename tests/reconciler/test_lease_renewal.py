@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from nats.aio.client import Client
 
@@ -75,3 +76,27 @@ async def test_a_shutdown_cancel_is_not_taken_for_a_lost_lease(gati_bus: Client)
     await asyncio.gather(task, return_exceptions=True)
     assert task.cancelled()
     assert seen == [None]
+
+
+async def test_a_cut_the_holder_never_raised_is_taken_back(gati_bus: Client) -> None:
+    """Python 3.11's wait_for, in every nats-py request, may swallow the cut (gh-86296): the
+    reconcile ends normally, and its lane task must not carry the cancel on to later messages
+    (where KubeTransport would take its next timeout for a caller's cancel)."""
+    leases = Leases(gati_bus.jetstream(), "r0", scope="reconcile")
+    lease = await leases.acquire("k", 10)
+    assert lease is not None
+    assert await leases.renew(lease) is not None  # the renewal's revision is now stale
+
+    async def holder() -> int:
+        renewal = LeaseRenewal(leases, lease, EVERY)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):  # a wait_for losing the cut
+                await asyncio.Event().wait()
+        finally:
+            assert await renewal.stop() is None
+        task = asyncio.current_task()
+        assert task is not None
+        return task.cancelling()
+
+    task = asyncio.create_task(holder())
+    assert await task == 0

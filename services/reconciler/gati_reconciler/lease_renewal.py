@@ -6,6 +6,13 @@ Here the reconcile is awaited inline and a loop timer wakes only when a renewal 
 cost per reconcile is one timer armed and cancelled. When a renewal finds the lease lost, the
 reconciling task is cancelled, and the holder tells that cancellation from any other (a
 shutdown) with `cut_short`.
+
+That cancel can be lost: Python 3.11's `asyncio.wait_for`, all through nats-py's requests,
+drops a cancel that lands as its inner step completes (gh-86296), and the reconcile then ends
+as if never cut. The cancel still counts in the task's `cancelling()`, and the lane task goes on
+to later messages, where it would turn the next request timeout of `KubeTransport` (which tells
+its own cancel from a caller's by that count) into a CancelledError that ends the lane. So a
+cut the holder never raised is taken back when the renewal stops.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ class LeaseRenewal:
         self._holder = asyncio.current_task()
         self._loop = asyncio.get_running_loop()
         self._failure: str | None = None
+        self._cut_pending = False
+        """The holder was cancelled for the lost lease and that cancel is not yet taken back."""
         self._stopping = False
         self._renewing: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = self._loop.call_later(every, self._due)
@@ -58,7 +67,7 @@ class LeaseRenewal:
         if self._stopping or self._holder is None:
             return
         self._failure = reason
-        self._holder.cancel()
+        self._cut_pending = self._holder.cancel()
 
     def cut_short(self) -> str | None:
         """Why the holder's `CancelledError` came from the lease, or None when it did not (a
@@ -66,8 +75,13 @@ class LeaseRenewal:
         outcome instead of ending."""
         if self._failure is None or self._holder is None:
             return None
-        self._holder.uncancel()
+        self._take_back_cut()
         return self._failure
+
+    def _take_back_cut(self) -> None:
+        if self._cut_pending and self._holder is not None:
+            self._cut_pending = False
+            self._holder.uncancel()
 
     async def stop(self) -> Lease | None:
         """Ends the renewals; the lease still held (its newest revision), or None when lost.
@@ -75,6 +89,7 @@ class LeaseRenewal:
         A renewal already sent is awaited rather than abandoned, since its answer is the
         revision a release has to name."""
         self._stopping = True
+        self._take_back_cut()  # still pending only when the holder never raised it
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
