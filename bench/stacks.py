@@ -39,7 +39,7 @@ AREAS: Mapping[str, tuple[str, ...]] = {
         "gati_runtime/ack_subject.py",
         "gati_reconciler/stream_state.py",
         "gati_reconciler/lease_renewal.py",
-        "gati_reconciler/bus_copy.py",
+        "gati_runtime/bus_copy.py",
         "gati_watcher/pipeline.py",
         "gati_watcher/envelope.py",
         "gati_watcher/handoff.py",

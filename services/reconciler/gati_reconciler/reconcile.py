@@ -87,7 +87,6 @@ from gati_contracts.subjects import (
     status_subject,
 )
 from gati_contracts.workload import WorkloadPhase
-from gati_reconciler.bus_copy import withheld
 from gati_reconciler.diff import rendered_changes
 from gati_reconciler.lease_renewal import LeaseRenewal
 from gati_reconciler.manifests import ManifestError, render
@@ -110,6 +109,7 @@ from gati_reconciler.targets import (
     Target,
     object_path,
 )
+from gati_runtime.bus_copy import withheld
 from gati_runtime.consumer import Delivery, Poison
 from gati_runtime.kube_api import Kube, KubeError, collection_path
 from gati_runtime.lease import Leases, lease_key

@@ -1,4 +1,4 @@
-"""withheld: a bus copy with a masked field a reconcile reads is told from a usable one, by the
+"""withheld: a bus copy with a masked field a consumer reads is told from a usable one, by the
 paths the watcher names in the event, never by searching the object for the marker."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from gati_contracts.events import ChangeEvent, ChangeType, decode_event, encode_event
-from gati_reconciler.bus_copy import withheld
+from gati_runtime.bus_copy import withheld
 from gati_runtime.redaction import LAST_APPLIED, REDACTED, Redaction
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -60,7 +60,7 @@ def test_any_mask_under_the_annotations_leaves_the_copy_usable(paths: str) -> No
 
 
 @pytest.mark.parametrize("paths", [f"{LAST_APPLIED},spec.env[*]", "status.phase", "*.env"])
-def test_a_masked_field_a_reconcile_may_read_makes_the_copy_unusable(paths: str) -> None:
+def test_a_masked_field_a_consumer_may_read_makes_the_copy_unusable(paths: str) -> None:
     event = published(
         Redaction.parse(paths), obj(**{"kubectl.kubernetes.io/last-applied-configuration": "{}"})
     )
