@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 
 from gati_contracts.events import ChangeEvent, ChangeType, encode_event
 from gati_contracts.kinds import DEPLOYMENT
@@ -78,3 +79,38 @@ async def test_a_read_of_a_stream_nobody_serves_fails_instead_of_finding_nothing
     """A missing stream is not an empty history: the read fails, and the reconcile is retried."""
     with pytest.raises(NoRespondersError):
         await StreamState(gati_bus, "NO_SUCH_STREAM").latest(API)
+
+
+async def test_reads_sent_together_each_get_their_own_answer(gati_bus: Client) -> None:
+    """Reads sent without waiting (one socket write) are told apart by their reply subjects."""
+    streams = StreamState(gati_bus, STREAM)
+    first = await _store(gati_bus, API)
+    second = await _store(gati_bus, API)
+    only = await _store(gati_bus, WEB)
+    newest = [
+        await streams.ask_newest(API, first),
+        await streams.ask_newest(API, second),
+        await streams.ask_newest(WEB, only),
+    ]
+    latest = await streams.ask_latest(owned_subject(DEPLOYMENT.kind, "default", "none"))
+    version = await streams.ask_version("default", "none")
+    assert [await answer.result() for answer in newest] == [False, True, True]
+    assert await latest.result() is None
+    assert await version.result() is None
+
+
+async def test_an_unanswered_read_times_out_and_a_discarded_one_is_forgotten(
+    gati_bus: Client,
+) -> None:
+    """A server that never answers (here a silent subscriber standing in for the stream) fails
+    the read with nats-py's TimeoutError, as its request did; a read discarded before its
+    answer came is dropped without a trace."""
+    silent = await gati_bus.subscribe("$JS.API.DIRECT.GET.SILENT.>")
+    streams = StreamState(gati_bus, "SILENT", timeout=0.05)
+    with pytest.raises(NatsTimeoutError):
+        await streams.latest(API)
+    discarded = await streams.ask_latest(API)
+    discarded.discard()
+    answered = await StreamState(gati_bus, STREAM).ask_latest(API)
+    answered.discard()  # answered or not, nothing is reported for it
+    await silent.unsubscribe()

@@ -10,24 +10,34 @@ every replica. Two questions are answered from it:
   stream-sequence guard. An event behind which a newer one of the same object is stored may
   show a state that no longer holds (a replica got it late, or it was redelivered); the newer
   event carries the work, so the older one is only worth acting on if it is the newest.
+
+Each question can also be sent without waiting for its answer (`ask_newest`, `ask_latest`,
+`ask_version`): reads sent in one loop tick leave in one socket write, which is how a
+reconcile sends its reads together with its lease (`gati_reconciler.reads`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+import asyncio
+from collections.abc import Callable
+from typing import Any, Final, Generic, TypeVar
 
 import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError
 
 from gati_contracts.events import ChangeEvent, ChangeType, decode_event
 from gati_contracts.kinds import GATI_VERSION
 from gati_contracts.subjects import cr_subject
-from gati_runtime.nats_status import NOT_FOUND, status_code
+from gati_runtime.nats_status import NO_RESPONDERS, NOT_FOUND, status_code
 
 REQUEST_TIMEOUT: Final = 5.0
 """Seconds a read waits for the server's answer, nats-py's JetStream default."""
+
+T = TypeVar("T")
 
 
 class _NextBySubject(msgspec.Struct):
@@ -38,37 +48,134 @@ class _NextBySubject(msgspec.Struct):
 _encode = msgspec.json.Encoder().encode
 
 
+def _stored(message: Msg) -> Msg | None:
+    """The stored message an answer carries, None when the server has none (404)."""
+    status = status_code(message.headers)
+    if status is None:
+        return message
+    if status == NOT_FOUND:
+        return None
+    if status == NO_RESPONDERS:
+        raise NoRespondersError  # nobody serves the stream: as nats-py's request raises it
+    raise APIError.from_msg(message)
+
+
+def _is_none(message: Msg) -> bool:
+    return _stored(message) is None
+
+
+def _change(message: Msg) -> ChangeEvent | None:
+    stored = _stored(message)
+    return None if stored is None else decode_event(stored.data, ChangeEvent)
+
+
+def _version(message: Msg) -> dict[str, Any] | None:
+    event = _change(message)
+    return None if event is None or event.type is ChangeType.DELETED else event.obj
+
+
+class Answer(Generic[T]):
+    """A read sent and not yet awaited: `result()` waits for it, `discard()` forgets it."""
+
+    __slots__ = ("_answer", "_convert")
+
+    def __init__(self, answer: asyncio.Future[Msg], convert: Callable[[Msg], T]) -> None:
+        self._answer = answer
+        self._convert = convert
+
+    async def result(self) -> T:
+        return self._convert(await self._answer)
+
+    def discard(self) -> None:
+        """Its answer will not be read: a late one is dropped, an error is not reported."""
+        if self._answer.done():
+            if not self._answer.cancelled():
+                self._answer.exception()  # retrieved, so asyncio does not log it as lost
+        else:
+            self._answer.cancel()
+
+
 class StreamState:
-    """Reads by JetStream's direct get (the stream's `allow_direct`), sent as plain requests:
-    nats-py's `get_msg` adds ~20-25 us of client CPU a read (a JSON request built with
-    json.dumps, the answer lifted into a RawStreamMsg) to the ~90 us of the round trip, and a
-    reconcile makes two to four of these reads."""
+    """Reads by JetStream's direct get (the stream's `allow_direct`), sent as plain requests to
+    an inbox of its own: nats-py's `get_msg` adds ~20-25 us of client CPU a read (a JSON request
+    built with json.dumps, the answer lifted into a RawStreamMsg), and its `request` a random
+    token (NUID and os.urandom) and an `asyncio.wait_for` per call; here a read is a counter, a
+    future and a loop timer. A reconcile makes two to four of these reads."""
 
-    def __init__(self, client: Client, stream: str) -> None:
+    def __init__(self, client: Client, stream: str, *, timeout: float = REQUEST_TIMEOUT) -> None:
         self._client = client
+        self._timeout = timeout
         self._direct = f"$JS.API.DIRECT.GET.{stream}"
+        self._inbox = ""
+        self._subscribing = asyncio.Lock()
+        self._sent = 0
+        self._waiting: dict[str, tuple[asyncio.Future[Msg], asyncio.TimerHandle]] = {}
 
-    async def _read(self, subject: str, payload: bytes) -> Msg | None:
-        """The stored message the request names, None when the server has none (404)."""
-        message = await self._client.request(subject, payload, timeout=REQUEST_TIMEOUT)
-        status = status_code(message.headers)
-        if status is None:
-            return message
-        if status == NOT_FOUND:
-            return None
-        raise APIError.from_msg(message)  # a 503 as ServiceUnavailableError, as nats-py does
+    async def _answers(self) -> str:
+        """The prefix of this reader's reply subjects, subscribed on first use (one
+        subscription for the reader's life; the client renews it after a reconnect)."""
+        if not self._inbox:
+            async with self._subscribing:
+                if not self._inbox:
+                    inbox = self._client.new_inbox()
+                    await self._client.subscribe(f"{inbox}.*", cb=self._answered)
+                    self._inbox = f"{inbox}."
+        return self._inbox
+
+    async def _answered(self, message: Msg) -> None:
+        waiting = self._waiting.pop(message.subject[len(self._inbox) :], None)
+        if waiting is None:
+            return  # timed out, or discarded
+        answer, timer = waiting
+        timer.cancel()
+        if not answer.done():
+            answer.set_result(message)
+
+    def _expire(self, token: str) -> None:
+        # A discarded read (its future cancelled) leaves here or with its late answer.
+        waiting = self._waiting.pop(token, None)
+        if waiting is not None and not waiting[0].done():
+            waiting[0].set_exception(NatsTimeoutError())
+
+    async def _ask(self, subject: str, payload: bytes) -> asyncio.Future[Msg]:
+        """Send one read; the future of its answer. Returns without yielding to the loop once
+        the inbox exists, so reads sent one after another leave together."""
+        inbox = await self._answers()
+        self._sent += 1
+        token = str(self._sent)
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Msg] = loop.create_future()
+        self._waiting[token] = (answer, loop.call_later(self._timeout, self._expire, token))
+        try:
+            await self._client.publish(subject, payload, reply=inbox + token)
+        except BaseException:
+            self._waiting.pop(token)[1].cancel()
+            raise
+        return answer
+
+    async def ask_latest(self, subject: str) -> Answer[ChangeEvent | None]:
+        """`latest(subject)`, sent now and read later."""
+        return Answer(await self._ask(f"{self._direct}.{subject}", b""), _change)
+
+    async def ask_version(self, namespace: str, name: str) -> Answer[dict[str, Any] | None]:
+        """`latest_version(namespace, name)`, sent now and read later."""
+        subject = cr_subject(GATI_VERSION.kind, namespace, name)
+        return Answer(await self._ask(f"{self._direct}.{subject}", b""), _version)
+
+    async def ask_newest(self, subject: str, sequence: int) -> Answer[bool]:
+        """`is_newest(subject, sequence)`, sent now and read later."""
+        request = _encode(_NextBySubject(seq=sequence + 1, next_by_subj=subject))
+        return Answer(await self._ask(self._direct, request), _is_none)
 
     async def latest(self, subject: str) -> ChangeEvent | None:
         """The last change stored on `subject`, None when there is none (never was, or the
         stream's limits dropped its history)."""
-        message = await self._read(f"{self._direct}.{subject}", b"")
-        return None if message is None else decode_event(message.data, ChangeEvent)
+        return await (await self.ask_latest(subject)).result()
 
     async def latest_version(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The GatiVersion `namespace/name` as last seen, None when none exists (or it was
         deleted, or the stream's limits dropped its history)."""
-        event = await self.latest(cr_subject(GATI_VERSION.kind, namespace, name))
-        return None if event is None or event.type is ChangeType.DELETED else event.obj
+        return await (await self.ask_version(namespace, name)).result()
 
     async def is_newest(self, subject: str, sequence: int) -> bool:
         """Whether no message after `sequence` is stored on `subject`.
@@ -79,5 +186,4 @@ class StreamState:
         dropped unread; the stale case still gets that message. The stream drops its oldest
         messages first (age, bytes), so a message past its limits with nothing after it is
         still the newest state recorded of its object."""
-        request = _encode(_NextBySubject(seq=sequence + 1, next_by_subj=subject))
-        return await self._read(self._direct, request) is None
+        return await (await self.ask_newest(subject, sequence)).result()
