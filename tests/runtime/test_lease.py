@@ -94,6 +94,37 @@ async def test_retaking_a_released_key_is_one_write(gati_bus: Client) -> None:
     assert await leases.acquire("k", 10) is None  # our remembered revision is stale: refused
 
 
+async def test_a_retake_by_our_own_release_proves_no_holder_came_between(
+    gati_bus: Client,
+) -> None:
+    """`follows` names the revision the winning write expected: equal to our confirmed release
+    only when nobody wrote the key since, whoever held it meanwhile (and then let it go)."""
+    js = gati_bus.jetstream()
+    a = Leases(js, "a", scope="reconcile")
+    b = Leases(gati_bus.jetstream(), "b", scope="reconcile")
+    assert a.released("k") is None
+    first = await a.acquire("k", 10)
+    assert first is not None
+    assert first.follows == 0  # an empty key
+    await a.release(first)
+    await js.publish_async_completed()
+    since = a.released("k")
+    assert since == first.revision + 1  # our release marker, as the server stored it
+    again = await a.acquire("k", 10)
+    assert again is not None
+    assert again.follows == since  # nobody in between
+    assert a.released("k") is None  # taken by that acquire
+    await a.release(again)
+    await js.publish_async_completed()
+    since = a.released("k")
+    between = await b.acquire("k", 10)
+    assert between is not None
+    await b.release(between)  # applied before a's next write: one connection, in order
+    after = await a.acquire("k", 10)
+    assert after is not None  # free again, by the slow path
+    assert after.follows != since
+
+
 async def test_a_release_is_sent_without_waiting_for_its_answer(gati_bus: Client) -> None:
     """The releasing replica goes on at once; the server still applies the release before
     anything the same connection sends after it, so the next holder finds the key free."""

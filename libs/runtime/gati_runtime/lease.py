@@ -17,6 +17,12 @@ so a lease is one KV key per (scope, object):
   fails leaves the key to its TTL or its new holder), and a reconcile that waited for it held its
   consumer lane for one more round trip and wrote to the socket once more, where its message
   now leaves with the delivery's ack. The answer, when it comes, only feeds the re-take fast path.
+- proof of no other holder: the bucket keeps one revision per key, so a compare-and-set that
+  expected revision R succeeds only if nothing was written to the key after R (another holder's
+  write, or an expiry, would have replaced R). A holder that re-takes a key by its own release
+  (`Lease.follows` equal to what `released(key)` said earlier) therefore knows no other holder
+  had the key at any moment in between: what it read after that release is as good as read
+  under the lease.
 
 The TTL is whole seconds (the server's unit for `Nats-TTL`) and at least one.
 """
@@ -70,6 +76,9 @@ class Lease:
     holder: str
     ttl: int
     revision: int
+    follows: int
+    """The revision the write that took or renewed it expected as the key's last (0: empty):
+    nothing was written to the key between the two (see the module docstring)."""
 
 
 def lease_key(kind: str, namespace: str, name: str) -> str:
@@ -99,6 +108,11 @@ class Leases:
     def holder(self) -> str:
         return self._holder
 
+    def released(self, key: str) -> int | None:
+        """The revision of this holder's release of `key` once the server confirmed it, as long
+        as the next `acquire` of the key will expect it; None otherwise."""
+        return self._released.get(key)
+
     def _subject(self, key: str) -> str:
         return f"{_PREFIX}{self._scope}.{key}"
 
@@ -113,7 +127,7 @@ class Leases:
             if error.err_code in _WRONG_LAST_SEQUENCE:
                 return None
             raise
-        return Lease(key=key, holder=self._holder, ttl=ttl, revision=ack.seq)
+        return Lease(key=key, holder=self._holder, ttl=ttl, revision=ack.seq, follows=expected_last)
 
     async def _last(self, key: str) -> tuple[int, LeaseRecord | None] | None:
         """The key's last revision and record (None for a release marker), or None if empty."""
