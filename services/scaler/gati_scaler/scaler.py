@@ -25,7 +25,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from nats.aio.msg import Msg
@@ -50,6 +50,7 @@ from gati_contracts.kinds import DEPLOYMENT, GATI_HANDLER
 from gati_contracts.labels import KIND_LABEL, OWNER_LABEL, selector_labels, selector_string
 from gati_contracts.scaling import ScalingMode
 from gati_contracts.subjects import CR_ROOT, object_filter, status_subject, traffic_subject
+from gati_runtime.bus_copy import withheld
 from gati_runtime.consumer import Delivery, Poison
 from gati_runtime.kube_api import Kube, KubeError, collection_path
 from gati_runtime.lease import Lease, Leases, lease_key
@@ -160,8 +161,11 @@ class Scaler:
         if event.type is ChangeType.DELETED:
             await self._forget(key)
             return DONE
+        stored = await self._whole(event)
+        if stored is None:
+            return DONE  # deleted since: its own event forgets it
         try:
-            handler = GatiHandler.from_wire(event.obj)
+            handler = GatiHandler.from_wire(stored)
         except ValidationError as error:
             log.warning("handler_unreadable", namespace=key[0], name=key[1], error=str(error))
             return DONE  # the reconciler reports a bad spec on the object itself
@@ -267,10 +271,21 @@ class Scaler:
             if event.type is ChangeType.DELETED:
                 await self._forget(key)
                 return
-            self._remember(GatiHandler.from_wire(event.obj))
+            stored = await self._whole(event)
+            if stored is None:
+                return
+            self._remember(GatiHandler.from_wire(stored))
             await self._settle(key)
         except Exception:
             log.exception("spec_change_failed", namespace=key[0], name=key[1])
+
+    async def _whole(self, event: ChangeEvent) -> dict[str, Any] | None:
+        """The handler as the event shows it, or as the API server stores it when the watcher
+        masked a field the scaler may read (`withheld`): a masked spec must never be scaled on
+        or rendered into an HPA. None when it no longer exists."""
+        if not withheld(event):
+            return event.obj
+        return await self._kube.get(handler_path(event.namespace, event.name))
 
     async def _restart_tails(self) -> None:
         for held in self._held.values():

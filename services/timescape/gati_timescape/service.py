@@ -173,6 +173,8 @@ class Timescape:
         """Set when a pass records a deadline, so a tick already waiting recomputes its wait."""
 
     async def handle(self, delivery: Delivery[ChangeEvent]) -> Outcome:
+        """Takes only the event's namespace, which redaction may not mask, and reads the objects
+        from the API server, so a masked copy (`ChangeEvent.masked_fields`) never reaches a pass."""
         try:
             await self.reconcile(delivery.event.namespace)
         except ApiException as error:
