@@ -242,6 +242,39 @@ def test_bad_payloads_raise_typed_errors(payload: bytes, error: type[EventDecode
         decode_any(payload)
 
 
+def _appended(payload: bytes, members: bytes) -> bytes:
+    """`payload` with `members` added at the end of its object, keeping its canonical start."""
+    return payload[:-1] + b"," + members + b"}"
+
+
+@pytest.mark.parametrize(
+    ("payload", "error", "message"),
+    [
+        (GOOD[:-1], MalformedEventError, "not an event: "),
+        (_appended(GOOD, b'"schemaVersion":2'), SchemaVersionError, "gati.change version 2 is"),
+        (_appended(GOOD, b'"schema":"nope"'), UnknownSchemaError, "unknown schema 'nope'; "),
+        (_appended(GOOD, b'"schema":"gati.routes"'), MalformedEventError, "invalid event: "),
+        (_appended(GOOD, b'"uid":""'), MalformedEventError, "invalid event: "),
+        (_appended(GOOD, b'"schemaVersion":"1"'), MalformedEventError, "not an event: "),
+    ],
+)
+def test_a_canonical_start_decodes_once_yet_keeps_every_refusal(
+    payload: bytes, error: type[EventDecodeError], message: str
+) -> None:
+    assert payload.startswith(b'{"schema":"gati.change","schemaVersion":1,')
+    with pytest.raises(error) as raised:
+        decode_any(payload)
+    assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_every_event_is_encoded_with_the_canonical_start(event: Event) -> None:
+    """What lets `decode_any` decode once: the tag and the version open the payload."""
+    start = f'{{"schema":"{type(event).__struct_config__.tag}","schemaVersion":1,'
+    assert encode_event(event).startswith(start.encode())
+    assert decode_any(encode_event(event)) == event
+
+
 def test_a_payload_of_another_schema_is_refused_when_one_is_expected() -> None:
     with pytest.raises(UnknownSchemaError, match=r"expected schema 'gati\.traffic'"):
         decode_event(GOOD, TrafficSample)
