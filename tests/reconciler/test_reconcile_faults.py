@@ -10,6 +10,7 @@ from kubernetes import client
 from prometheus_client import REGISTRY
 
 from fixtures.kubesim_server import kubesim_hook
+from fixtures.subject_tail import SubjectTail, collecting
 from gati_contracts.events import (
     ChangeEvent,
     ChangeType,
@@ -21,7 +22,7 @@ from gati_contracts.headers import MSG_ID
 from gati_contracts.subjects import STREAM, cr_subject, owned_subject
 from gati_contracts.workload import WorkloadPhase
 from gati_kubesim.server import ThreadedKubeSim
-from gati_reconciler.service import CONSUMER
+from gati_reconciler.service import CONSUMER, decode_change
 from gati_reconciler.status import read_deployment
 from gati_runtime.consumer import Delivery
 from gati_runtime.kube_api import Kube
@@ -82,12 +83,22 @@ async def test_redelivered_stale_event_changes_nothing(
     watcher: Watcher,
 ) -> None:
     ns = workloads.namespace
-    async with outcomes(gati_connection) as seen, running_reconciler(gati_api, gati_connection):
+    subject = cr_subject("GatiHandler", ns, "users")
+    async with (
+        outcomes(gati_connection) as seen,
+        collecting(gati_connection, subject, SubjectTail(decode_change)) as changes,
+        running_reconciler(gati_api, gati_connection),
+    ):
         first = workloads.create(handler(ns, "users"))
         await seen.phase("users", "Running", generation=1)
         workloads.patch_spec("GatiHandler", "users", {"image": "acme/u:2"})
         await seen.phase("users", "Running", generation=2)
         before_cr = workloads.get("GatiHandler", "users")["metadata"]["resourceVersion"]
+        # The watcher's echo of that last status write may still be on its way. Stored after
+        # the stale event, it would make that one no longer the newest of its subject, skipped
+        # without a verdict (the wait below then timed out under load): the stale event must
+        # come after everything recorded of the object.
+        await changes.until(lambda change: change.resource_version == before_cr)
         # kubesim's deployment controller may still write status; the spec is what we own.
         before_deployment = workloads.deployment("users")["metadata"]["generation"]
         stale = ChangeEvent.of(
@@ -95,7 +106,7 @@ async def test_redelivered_stale_event_changes_nothing(
         )
         # A fresh id, as a redelivery past the duplicate window would arrive.
         ack = await gati_connection.js.publish(
-            cr_subject("GatiHandler", ns, "users"),
+            subject,
             encode_event(stale),
             stream=STREAM,
             headers={MSG_ID: "stale-redelivery"},
