@@ -24,6 +24,11 @@ from gati_contracts.subjects import STREAM, cr_subject, routes_subject, status_s
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 
 
+def stored_ns(time: datetime) -> int:
+    """`time` as a stream stores it (ns since the epoch), exact to the microsecond."""
+    return int(time.timestamp()) * 1_000_000_000 + time.microsecond * 1000
+
+
 def handler_object(
     resource_version: int,
     *,

@@ -29,7 +29,15 @@ from gati_streamtools.timeline import (
     object_subjects,
     parse_object_ref,
 )
-from streamtools.recorded import NOW, change, handler_object, outcome, routes, subject_of
+from streamtools.recorded import (
+    NOW,
+    change,
+    handler_object,
+    outcome,
+    routes,
+    stored_ns,
+    subject_of,
+)
 
 
 def stored(
@@ -38,7 +46,7 @@ def stored(
     subject: str = "gati.cr.gatihandler.shop.orders",
     time: datetime = NOW,
 ) -> StoredMessage:
-    return StoredMessage("GATI", sequence, subject, time, {"Gati-Schema": "x"}, data)
+    return StoredMessage("GATI", sequence, subject, stored_ns(time), {"Gati-Schema": "x"}, data)
 
 
 def record(sequence: int, event: object, time: datetime = NOW) -> Record:

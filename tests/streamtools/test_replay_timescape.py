@@ -12,7 +12,7 @@ from gati_streamtools.reader import StoredMessage
 from gati_streamtools.records import Record, decode_record
 from gati_streamtools.replay import Adapter, Decision
 from gati_streamtools.replay_timescape import TimescapeReplay
-from streamtools.recorded import NOW
+from streamtools.recorded import NOW, stored_ns
 from timescape.helpers import version_object
 
 ROLLOUT = {
@@ -97,7 +97,7 @@ class Feed:
         self.sequence += 1
         time = NOW + timedelta(seconds=at)
         record: Record = decode_record(
-            StoredMessage("GATI", self.sequence, subject, time, {}, data)
+            StoredMessage("GATI", self.sequence, subject, stored_ns(time), {}, data)
         )
         return self.replay.decide(record)
 

@@ -42,9 +42,16 @@ class StoredMessage(NamedTuple):
     stream: str
     sequence: int
     subject: str
-    time: datetime
+    stored_ns: int
+    """When the stream stored it, in nanoseconds since the epoch, as the ack subject says."""
     headers: dict[str, str]
     data: bytes
+
+    @property
+    def time(self) -> datetime:
+        """`stored_ns` as an instant, built when asked: a tool that shows or compares times asks,
+        a replay of the reconciler never does, and the datetime was ~0.5 us of every message."""
+        return _stored_time(self.stored_ns)
 
 
 def _stored_time(nanos: int) -> datetime:
@@ -110,14 +117,15 @@ async def _read(
     caught_up = asyncio.Event()
     past_until = False
 
+    wants = plan.wants
+
     async def on_message(msg: Msg) -> None:
         nonlocal past_until
         sequence, nanos, pending = ack_position(msg.reply)
-        if plan.wants(msg.subject):
+        subject = msg.subject
+        if wants(subject):
             buffer.append(
-                StoredMessage(
-                    stream, sequence, msg.subject, _stored_time(nanos), msg.headers or {}, msg.data
-                )
+                StoredMessage(stream, sequence, subject, nanos, msg.headers or {}, msg.data)
             )
         elif until is not None and until.after(sequence, _stored_time(nanos)):
             past_until = True
@@ -142,14 +150,19 @@ async def _read(
         while True:
             await arrived.wait()
             arrived.clear()
-            batch: list[StoredMessage] = []
-            while buffer:
-                message = buffer.popleft()
-                if until is not None and until.after(message.sequence, message.time):
-                    if batch:
-                        yield batch
-                    return
-                batch.append(message)
+            if until is None:
+                # Everything buffered belongs to the range: handed out whole, not one by one.
+                batch = list(buffer)
+                buffer.clear()
+            else:
+                batch = []
+                while buffer:
+                    message = buffer.popleft()
+                    if until.after(message.sequence, message.time):
+                        if batch:
+                            yield batch
+                        return
+                    batch.append(message)
             if batch:
                 yield batch
             if past_until or (not follow and caught_up.is_set() and not buffer):
