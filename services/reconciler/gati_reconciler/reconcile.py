@@ -35,10 +35,11 @@ the same moment (controller-runtime's work-queue guarantee, here across processe
   serializes them;
 - across processes each reconcile holds the object's lease in the KV bucket `gati-leases`
   (`gati_runtime.lease`, scope `reconcile`), taken by compare-and-set after the lock and
-  released after the reconcile. An event whose object is leased elsewhere is naked with a short,
-  growing delay (`busy_delay`), never dropped: the delays of one message's allowed deliveries
-  add up to more than a lease's TTL, so a lease left by a crashed replica has expired before
-  the message's last delivery;
+  released after the reconcile. Its stream reads are made under the lease, or sent with the
+  lease's own write when the lease then proves them as good (`gati_reconciler.reads`). An
+  event whose object is leased elsewhere is naked with a short, growing delay (`busy_delay`),
+  never dropped: the delays of one message's allowed deliveries add up to more than a lease's
+  TTL, so a lease left by a crashed replica has expired before the message's last delivery;
 - the holder renews its lease every third of the TTL while the reconcile runs, so a slow API
   server never lets a lease lapse under a live reconcile; only a replica that stops (crash,
   partition, a stall longer than the TTL) loses it, and a replica whose renewal fails stops
@@ -82,7 +83,6 @@ from gati_contracts.objects import InvalidObjectError, parse_object
 from gati_contracts.subjects import (
     CR_ROOT,
     ObjectSubject,
-    cr_subject,
     parse_subject,
     status_subject,
 )
@@ -92,6 +92,7 @@ from gati_reconciler.lease_renewal import LeaseRenewal
 from gati_reconciler.manifests import ManifestError, render
 from gati_reconciler.owner_memory import OwnerMemory, generation_of
 from gati_reconciler.pruning import must_prune
+from gati_reconciler.reads import Reads
 from gati_reconciler.render_cache import RenderCache, fingerprint
 from gati_reconciler.retirement import (
     Retirement,
@@ -348,15 +349,20 @@ class Reconciler:
         trigger = trigger_of(parsed)
         if subject is None or (trigger is Trigger.OWNER and is_status_echo(event)):
             return DONE
-        if trigger is Trigger.OWNED and not await self._streams.is_newest(
-            delivery.subject, delivery.stream_sequence
-        ):
-            # Once a newer change of the Deployment is stored this one never becomes the newest
-            # again: drop it before paying for the lock and the lease. The check under the
-            # lease (`_reconcile`) still decides for an event that passes this one.
-            return DONE
+        key = lease_key(subject.kind.kind, subject.namespace, subject.name)
+        checked_since = None
+        if trigger is Trigger.OWNED:
+            # Our confirmed release as known before the check leaves: a lease that follows it
+            # proves the check still holds under the lease (`gati_reconciler.reads`).
+            checked_since = self._leases.released(key)
+            if not await self._streams.is_newest(delivery.subject, delivery.stream_sequence):
+                # Once a newer change of the Deployment is stored this one never becomes the
+                # newest again: drop it before paying for the lock and the lease. The check
+                # under the lease (`_reconcile`) still decides for an event that passes this
+                # one, unless the lease proves it still holds.
+                return DONE
         async with self._serialized(subject):
-            return await self._leased(delivery, subject, trigger)
+            return await self._leased(delivery, subject, trigger, key, checked_since)
 
     @contextlib.asynccontextmanager
     async def _serialized(self, owner: Owner) -> AsyncIterator[None]:
@@ -373,20 +379,44 @@ class Reconciler:
                 del self._users[owner], self._busy[owner]
 
     async def _leased(
-        self, delivery: Delivery[ChangeEvent], subject: Owner, trigger: Trigger
+        self,
+        delivery: Delivery[ChangeEvent],
+        subject: Owner,
+        trigger: Trigger,
+        key: str,
+        checked_since: int | None,
     ) -> Outcome:
-        """The reconcile under the object's lease (see the module docstring)."""
-        key = lease_key(subject.kind.kind, subject.namespace, subject.name)
-        lease = await self._leases.acquire(key, self._lease_ttl.total_seconds())
+        """The reconcile under the object's lease (see the module docstring). Its stream reads
+        leave with the lease's write when our own release may prove them as good as read under
+        the lease (`gati_reconciler.reads`); `checked_since`: our release as known before a
+        Deployment event's newest-check, which the same proof may carry over."""
+        reads = Reads(self._streams, subject, delivery.subject, delivery.stream_sequence)
+        since = self._leases.released(key)
+        newest_checked = since is not None and checked_since == since
+        try:
+            if since is not None:
+                await reads.send(
+                    newest=trigger is not Trigger.VERSION and not newest_checked,
+                    owner=trigger is not Trigger.OWNER,
+                )
+            lease = await self._leases.acquire(key, self._lease_ttl.total_seconds())
+        except BaseException:
+            reads.discard()
+            raise
         if lease is None:
+            reads.discard()
             LEASE_BUSY.labels(CONTROLLER).inc()
             return Retry(
                 "another replica is reconciling this object",
                 after=busy_delay(delivery.attempt, self._lease_ttl),
             )
+        if since is not None and lease.follows == since:
+            reads.vouched(newest=newest_checked)
+        else:
+            reads.discard()
         renewal = LeaseRenewal(self._leases, lease, renew_every(self._lease_ttl).total_seconds())
         try:
-            return await self._reconcile(delivery, subject, trigger)
+            return await self._reconcile(delivery, subject, trigger, reads)
         except asyncio.CancelledError:
             reason = renewal.cut_short()
             if reason is None:
@@ -394,6 +424,7 @@ class Reconciler:
             LEASE_LOST.labels(CONTROLLER).inc()
             return Retry(reason)
         finally:
+            reads.discard()
             held = await renewal.stop()
             if held is not None:
                 try:
@@ -403,12 +434,10 @@ class Reconciler:
                     log.warning("lease_not_released", key=key, error=repr(error))
 
     async def _reconcile(
-        self, delivery: Delivery[ChangeEvent], subject: Owner, trigger: Trigger
+        self, delivery: Delivery[ChangeEvent], subject: Owner, trigger: Trigger, reads: Reads
     ) -> Outcome:
         event = delivery.event
-        if trigger is not Trigger.VERSION and not await self._streams.is_newest(
-            delivery.subject, delivery.stream_sequence
-        ):
+        if trigger is not Trigger.VERSION and not await reads.newest():
             # The object changed again since: its newer event does this work, with the state
             # this one no longer shows (which, trusted, could undo a newer one).
             return DONE
@@ -417,25 +446,20 @@ class Reconciler:
                 return await self._confirm_deleted(delivery, subject)
             live = await self._state(subject, event, event.uid)
         else:
-            live = await self._owner_state(subject, incarnation_of(event, trigger))
+            # The owner as last recorded, only while it shows its spec realized and no older
+            # than one this replica acted on: the stream may trail another replica's status
+            # write, and acting on that state would realize the spec again.
+            live = await self._state(
+                subject, await reads.owner_change(), incarnation_of(event, trigger), realized=True
+            )
         if live is None:
             return await self._gone(delivery, subject, trigger)
         try:
-            return await self._converge(delivery, subject, trigger, live, reread=True)
+            return await self._converge(delivery, subject, trigger, live, reads, reread=True)
         except Superseded as newer:
             if newer.live is None or newer.live["metadata"]["uid"] != live["metadata"]["uid"]:
                 return await self._gone(delivery, subject, trigger)
-            return await self._converge(delivery, subject, trigger, newer.live, reread=False)
-
-    async def _owner_state(self, subject: Owner, uid: str | None) -> Mapping[str, Any] | None:
-        """The handler or module behind a Deployment's or GatiVersion's event, as the stream
-        last recorded it (`_state`), but only while that state shows its spec realized and no
-        older than one this replica acted on: the stream may trail a status write of another
-        replica, and acting on that state would realize the spec again."""
-        stored = await self._streams.latest(
-            cr_subject(subject.kind.kind, subject.namespace, subject.name)
-        )
-        return await self._state(subject, stored, uid, realized=True)
+            return await self._converge(delivery, subject, trigger, newer.live, reads, reread=False)
 
     async def _state(
         self, subject: Owner, copy: ChangeEvent | None, uid: str | None, *, realized: bool = False
@@ -478,6 +502,7 @@ class Reconciler:
         subject: Owner,
         trigger: Trigger,
         live: Mapping[str, Any],
+        reads: Reads,
         *,
         reread: bool,
     ) -> Outcome:
@@ -497,7 +522,7 @@ class Reconciler:
             return DONE
         retirement = None
         if subject.kind is GATI_HANDLER:
-            version = await self._streams.latest_version(subject.namespace, subject.name)
+            version = await reads.version()
             retirement = retirement_of(live, version)
         was_retired = shows_retired(live.get("status"))
         if trigger is Trigger.VERSION and retirement is None and not was_retired:
