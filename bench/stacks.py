@@ -38,6 +38,7 @@ AREAS: Mapping[str, tuple[str, ...]] = {
         "gati_runtime/nats_connection.py",
         "gati_runtime/ack_subject.py",
         "gati_reconciler/stream_state.py",
+        "gati_reconciler/reads.py",
         "gati_reconciler/lease_renewal.py",
         "gati_runtime/bus_copy.py",
         "gati_watcher/pipeline.py",
