@@ -2,7 +2,9 @@
 
 It only parses and serialises; every decision about objects is in `api`, `store` and
 `admission`. Errors leave as `Status` objects, and watch streams are newline-delimited JSON
-events written in batches of whatever is pending.
+events written in batches of whatever is pending. Requests arrive through `httpserver`;
+routing is a dict lookup for the fixed paths and a split of the path for the resource ones,
+since every request pays for it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 import structlog
-from aiohttp import web
 
 from gati_kubesim import discovery, openapi_docs, protobuf, tables
 from gati_kubesim.api import (
@@ -30,6 +31,8 @@ from gati_kubesim.api import (
 )
 from gati_kubesim.errors import ApiError, bad_request, status_object
 from gati_kubesim.faults import FaultRule
+from gati_kubesim.httpserver import JSON, Connection, Response
+from gati_kubesim.httpwire import Request
 from gati_kubesim.registry import ResourceType
 from gati_kubesim.watch import encode_event
 
@@ -38,20 +41,26 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("kubesim")
 _encode = msgspec.json.Encoder().encode
-JSON = "application/json"
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# A protobuf body decoded by the content-type middleware, for the handler to use.
-DECODED_BODY = web.RequestKey("decoded_body", dict[str, Any])
+Handler = Callable[[Request], Awaitable[Response]]
 
 _UNFAULTED: Final = frozenset({"/metrics", "/healthz", "/livez", "/readyz"})
+_UNAUTHENTICATED: Final = frozenset({"/version", "/healthz", "/livez", "/readyz"})
+_NOT_FOUND: Final = "the server could not find the requested resource"
+_NOT_ALLOWED: Final = "the server does not allow this method on the requested resource"
+_WATCH_HEADERS: Final = (("Cache-Control", "no-cache"),)
 
 
-def json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_encode(body), status=status, content_type=JSON)
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(_encode(body), status)
 
 
-def error_response(err: ApiError) -> web.Response:
+def error_response(err: ApiError) -> Response:
     return json_response(err.status(), err.code)
+
+
+def error_body(code: int, message: str) -> bytes:
+    """A `Status` for a request the server could not read (`httpserver` answers those)."""
+    return _encode(ApiError(code, message).status())
 
 
 @dataclass(frozen=True)
@@ -71,11 +80,11 @@ class Target:
     sub: str | None
 
 
-def _flag(request: web.Request, name: str) -> bool:
+def _flag(request: Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("true", "1")
 
 
-def _int_param(request: web.Request, name: str) -> int | None:
+def _int_param(request: Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw in (None, ""):
         return None
@@ -88,24 +97,28 @@ def _int_param(request: web.Request, name: str) -> int | None:
     return value
 
 
-def _manager(request: web.Request) -> str:
+def _manager(request: Request) -> str:
     """`fieldManager`, else the User-Agent's product token, as the real server defaults it."""
     explicit = request.query.get("fieldManager")
     if explicit:
         return explicit
-    return request.headers.get("User-Agent", "unknown").split("/", 1)[0][:128] or "unknown"
+    return request.header("user-agent", "unknown").split("/", 1)[0][:128] or "unknown"
 
 
-async def _body(request: web.Request) -> Any:
-    """The request's object: JSON, or what the content-type middleware decoded from protobuf."""
-    if DECODED_BODY in request:
-        return request[DECODED_BODY]
-    return decode_json(await request.read())
+def _body(request: Request) -> Any:
+    """The request's object: JSON, or what `HttpApi._decode_body` decoded from protobuf."""
+    if request.decoded is not None:
+        return request.decoded
+    return decode_json(request.body)
 
 
-def _aggregated(body: dict[str, Any]) -> web.Response:
+def _content_type(request: Request) -> str:
+    return request.header("content-type").split(";")[0].strip()
+
+
+def _aggregated(body: dict[str, Any]) -> Response:
     """Aggregated discovery, typed by its Content-Type as clients require to accept it."""
-    return web.Response(body=_encode(body), headers={"Content-Type": discovery.AGGREGATED_V2})
+    return Response(_encode(body), content_type=discovery.AGGREGATED_V2)
 
 
 def _found(body: dict[str, Any] | None) -> dict[str, Any]:
@@ -114,13 +127,13 @@ def _found(body: dict[str, Any] | None) -> dict[str, Any]:
     return body
 
 
-def _write_options(request: web.Request, manager: str) -> WriteOptions:
+def _write_options(request: Request, manager: str) -> WriteOptions:
     validation = request.query.get("fieldValidation") or "Warn"
     if validation not in ("Ignore", "Warn", "Strict"):
         raise bad_request(
             f"fieldValidation: invalid value {validation!r}; use Ignore, Warn or Strict"
         )
-    dry_run = request.query.getall("dryRun", [])
+    dry_run = request.query.getall("dryRun")
     if any(d != "All" for d in dry_run):
         raise bad_request(f"dryRun: unsupported value {dry_run!r}; the only value is All")
     return WriteOptions(
@@ -131,11 +144,11 @@ def _write_options(request: web.Request, manager: str) -> WriteOptions:
     )
 
 
-def _warned(response: web.Response, opts: WriteOptions) -> web.Response:
+def _warned(response: Response, opts: WriteOptions) -> Response:
     """Warnings travel as RFC 7234 `Warning: 299 - "..."` headers, as the real server sends."""
     for text in opts.warnings:
         escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-        response.headers.add("Warning", f'299 - "{escaped}"')
+        response.headers.append(("Warning", f'299 - "{escaped}"'))
     return response
 
 
@@ -143,94 +156,106 @@ class HttpApi:
     def __init__(self, sim: KubeSim) -> None:
         self.sim = sim
         self.api: Api = sim.api
-
-    def app(self) -> web.Application:
-        app = web.Application(
-            middlewares=[self._serve],
-            client_max_size=32 * 1024**2,
-        )
-        r = app.router
+        get = self._fixed_get
+        self._fixed: dict[str, dict[str, Handler]] = {
+            "/healthz": get(self._ok),
+            "/livez": get(self._ok),
+            "/readyz": get(self._ok),
+            "/metrics": get(self._prometheus),
+            "/openapi/v2": get(self._openapi_v2),
+            "/openapi/v3": get(self._openapi_v3),
+            "/kubesim/compact": {"POST": self._hook_compact},
+            "/kubesim/faults": {"POST": self._hook_fault, "DELETE": self._hook_clear_faults},
+            "/kubesim/silence-watches": {"POST": self._hook_silence},
+        }
         # Generated clients ask for `/version/`, `/api/`, `/apis/`: serve both spellings.
         for slash in ("", "/"):
-            r.add_get("/version" + slash, self._version)
-            r.add_get("/api" + slash, self._api_versions)
-            r.add_get("/apis" + slash, self._apis)
-            r.add_get("/apis/{group}" + slash, self._group)
-        for probe in ("/healthz", "/livez", "/readyz"):
-            r.add_get(probe, self._ok)
-        r.add_get("/metrics", self._prometheus)
-        r.add_get("/openapi/v2", self._openapi_v2)
-        r.add_get("/openapi/v3", self._openapi_v3)
-        r.add_get("/openapi/v3/{path:.*}", self._openapi_v3_gv)
-        r.add_post("/kubesim/compact", self._hook_compact)
-        r.add_post("/kubesim/faults", self._hook_fault)
-        r.add_delete("/kubesim/faults", self._hook_clear_faults)
-        r.add_post("/kubesim/silence-watches", self._hook_silence)
-        r.add_route("*", "/api/v1{rest:.*}", self._core)
-        r.add_route("*", "/apis/{group}/{version}{rest:.*}", self._grouped)
-        return app
+            self._fixed["/version" + slash] = get(self._version)
+            self._fixed["/api" + slash] = get(self._api_versions)
+            self._fixed["/apis" + slash] = get(self._apis)
 
-    async def _version(self, request: web.Request) -> web.Response:
+    @staticmethod
+    def _fixed_get(handler: Handler) -> dict[str, Handler]:
+        """A path served to GET and, as HTTP asks of every GET, to HEAD."""
+        return {"GET": handler, "HEAD": handler}
+
+    async def _version(self, request: Request) -> Response:
         return json_response(discovery.VERSION_INFO)
 
-    async def _ok(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
+    async def _ok(self, request: Request) -> Response:
+        return Response(b"ok", content_type="text/plain; charset=utf-8")
 
-    async def _prometheus(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.sim.metrics.render(), content_type="text/plain")
+    async def _prometheus(self, request: Request) -> Response:
+        return Response(self.sim.metrics.render(), content_type="text/plain")
 
-    async def _apis(self, request: web.Request) -> web.Response:
-        if discovery.wants_aggregated(request.headers.get("Accept", "")):
+    async def _apis(self, request: Request) -> Response:
+        if discovery.wants_aggregated(request.header("accept")):
             return _aggregated(discovery.aggregated(self.api.registry, core=False))
         return json_response(discovery.api_group_list(self.api.registry))
 
-    # -- middlewares -----------------------------------------------------------------------
+    # -- around every request --------------------------------------------------------------
 
-    @web.middleware
-    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def handle(self, request: Request, connection: Connection) -> Response | None:
         """Every request's path around its handler: authentication, body type, injected
-        faults, errors as `Status` objects, then metrics. One middleware rather than one per
-        concern, since each layer costs a coroutine per request."""
+        faults, errors as `Status` objects, then metrics. None: a watch streamed its answer."""
         started = time.perf_counter()
+        response: Response | None
         try:
             self._authenticate(request)
-            await self._decode_body(request)
-            await self._inject_fault(request)
-            response = await handler(request)
+            self._decode_body(request)
+            if self.sim.faults.rules:
+                await self._inject_fault(request)
+            response = await self._route(request, connection)
         except ApiError as err:
             response = error_response(err)
-        except web.HTTPException as exc:
-            if exc.status == 404:
-                response = error_response(
-                    ApiError(404, "the server could not find the requested resource")
-                )
-            elif exc.status == 405:
-                response = error_response(
-                    ApiError(405, "the server does not allow this method on the requested resource")
-                )
-            else:
-                raise
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception as exc:
             log.exception("kubesim.internal_error", path=request.path)
             response = error_response(ApiError(500, f"internal error: {exc!r}"))
         verb, resource = _classify(request)
-        self.sim.metrics.observe(verb, resource, response.status, time.perf_counter() - started)
+        status = 200 if response is None else response.status
+        self.sim.metrics.observe(verb, resource, status, time.perf_counter() - started)
         return response
 
-    async def _decode_body(self, request: web.Request) -> None:
+    async def _route(self, request: Request, connection: Connection) -> Response | None:
+        """The handler of a path: the fixed paths by lookup, the API's by their prefix."""
+        path = request.path
+        methods = self._fixed.get(path)
+        if methods is not None:
+            handler = methods.get(request.method)
+            if handler is None:
+                raise ApiError(405, _NOT_ALLOWED)
+            return await handler(request)
+        if path.startswith("/api/v1"):
+            return await self._resource(request, connection, "", "v1", path[7:])
+        if path.startswith("/apis/"):
+            group, slash, rest = path[6:].partition("/")
+            if group:
+                if not rest:  # /apis/{group} and /apis/{group}/
+                    if request.method not in ("GET", "HEAD"):
+                        raise ApiError(405, _NOT_ALLOWED)
+                    return self._group(group)
+                version, slash, rest = rest.partition("/")
+                return await self._resource(request, connection, group, version, slash + rest)
+        elif path.startswith("/openapi/v3/"):
+            if request.method not in ("GET", "HEAD"):
+                raise ApiError(405, _NOT_ALLOWED)
+            return self._openapi_v3_gv(path[12:])
+        raise ApiError(404, _NOT_FOUND)
+
+    def _decode_body(self, request: Request) -> None:
         """Bodies are JSON, or protobuf for the kinds `protobuf` knows (kubectl's typed
         clients send nothing else and never fall back); anything else is 415."""
         if (
             request.method in ("POST", "PUT")
-            and request.can_read_body
+            and request.body
             and not request.path.startswith("/kubesim/")
         ):
-            ctype = request.headers.get("Content-Type", JSON).split(";")[0].strip()
+            ctype = _content_type(request) if "content-type" in request.headers else JSON
             if ctype == protobuf.PROTOBUF:
                 try:
-                    request[DECODED_BODY] = protobuf.decode(await request.read())
+                    request.decoded = protobuf.decode(request.body)
                 except protobuf.ProtobufError as exc:
                     raise ApiError(415, str(exc)) from exc
             elif ctype not in (JSON, "", "*/*"):
@@ -240,17 +265,17 @@ class HttpApi:
                     f"include: {JSON}, application/yaml",
                 )
 
-    def _authenticate(self, request: web.Request) -> None:
+    def _authenticate(self, request: Request) -> None:
         token = self.sim.token
         if token is None and not self.sim.users:
             return
-        if request.path in ("/version", "/healthz", "/livez", "/readyz"):
+        if request.path in _UNAUTHENTICATED:
             return
-        header = request.headers.get("Authorization", "")
+        header = request.header("authorization")
         sent = header[7:].strip() if header[:7].lower() == "bearer " else None
         user = self.sim.users.get(sent) if sent is not None else None
         if user is not None:
-            self.sim.access_log.append(Access(user, request.method, request.path_qs))
+            self.sim.access_log.append(Access(user, request.method, request.target))
             return
         if token is not None and sent == token:
             return
@@ -264,14 +289,10 @@ class HttpApi:
             )
         raise ApiError(401, "Unauthorized")
 
-    async def _inject_fault(self, request: web.Request) -> None:
+    async def _inject_fault(self, request: Request) -> None:
         # Faults model a struggling API, not a blind observer: the health and metrics endpoints
         # keep answering, so a test can measure the operator while the API misbehaves.
-        if (
-            not self.sim.faults.rules
-            or request.path.startswith("/kubesim/")
-            or request.path in _UNFAULTED
-        ):
+        if request.path.startswith("/kubesim/") or request.path in _UNFAULTED:
             return
         verb, resource = _classify(request)
         rule = self.sim.faults.match(verb, resource)
@@ -283,42 +304,31 @@ class HttpApi:
 
     # -- discovery -------------------------------------------------------------------------
 
-    async def _api_versions(self, request: web.Request) -> web.Response:
-        if discovery.wants_aggregated(request.headers.get("Accept", "")):
+    async def _api_versions(self, request: Request) -> Response:
+        if discovery.wants_aggregated(request.header("accept")):
             return _aggregated(discovery.aggregated(self.api.registry, core=True))
-        return json_response(discovery.api_versions(request.host))
+        return json_response(discovery.api_versions(request.header("host") or request.local))
 
-    async def _group(self, request: web.Request) -> web.Response:
-        return json_response(
-            _found(discovery.api_group(self.api.registry, request.match_info["group"]))
-        )
+    def _group(self, group: str) -> Response:
+        return json_response(_found(discovery.api_group(self.api.registry, group)))
 
-    async def _openapi_v2(self, request: web.Request) -> web.Response:
-        if "protobuf" in request.headers.get("Accept", "") and JSON not in request.headers.get(
-            "Accept", ""
-        ):
+    async def _openapi_v2(self, request: Request) -> Response:
+        accept = request.header("accept")
+        if "protobuf" in accept and JSON not in accept:
             raise ApiError(406, "only application/json is served for /openapi/v2")
         return json_response(openapi_docs.v2(self.api.registry))
 
-    async def _openapi_v3(self, request: web.Request) -> web.Response:
+    async def _openapi_v3(self, request: Request) -> Response:
         return json_response(openapi_docs.v3_index(self.api.registry))
 
-    async def _openapi_v3_gv(self, request: web.Request) -> web.Response:
-        path = request.match_info["path"]
+    def _openapi_v3_gv(self, path: str) -> Response:
         return json_response(_found(openapi_docs.v3_group_version(self.api.registry, path)))
 
     # -- resources -------------------------------------------------------------------------
 
-    async def _core(self, request: web.Request) -> web.StreamResponse:
-        return await self._resource(request, "", "v1", request.match_info["rest"])
-
-    async def _grouped(self, request: web.Request) -> web.StreamResponse:
-        m = request.match_info
-        return await self._resource(request, m["group"], m["version"], m["rest"])
-
     async def _resource(
-        self, request: web.Request, group: str, version: str, rest: str
-    ) -> web.StreamResponse:
+        self, request: Request, connection: Connection, group: str, version: str, rest: str
+    ) -> Response | None:
         parts = [p for p in rest.split("/") if p]
         if not parts:
             if request.method != "GET":
@@ -329,7 +339,7 @@ class HttpApi:
                 _found(discovery.api_resource_list(self.api.registry, group, version))
             )
         target = self._target(group, version, parts)
-        return await self._dispatch(request, target)
+        return await self._dispatch(request, connection, target)
 
     def _target(self, group: str, version: str, parts: list[str]) -> Target:
         namespace = ""
@@ -355,7 +365,9 @@ class HttpApi:
             raise ApiError(404, "the server could not find the requested resource")
         return Target(rt, namespace, name, sub)
 
-    async def _dispatch(self, request: web.Request, t: Target) -> web.StreamResponse:
+    async def _dispatch(
+        self, request: Request, connection: Connection, t: Target
+    ) -> Response | None:
         method = request.method
         if t.name is None:
             if method == "GET":
@@ -367,17 +379,18 @@ class HttpApi:
                         "watch" if watch else "list",
                     )
                 if watch:
-                    return await self._watch(request, t)
+                    await self._watch(request, connection, t)
+                    return None
                 return self._list(request, t)
             if method == "POST":
                 self._require_verb(t.rt, "create")
-                body = await _body(request)
+                body = _body(request)
                 opts = _write_options(request, _manager(request))
                 obj = self.api.create(t.rt, t.namespace, body, opts)
                 return _warned(json_response(obj, 201), opts)
             if method == "DELETE":
                 self._require_verb(t.rt, "deletecollection")
-                deletion = await self._delete_options(request)
+                deletion = self._delete_options(request)
                 matcher = self.api.matcher(
                     t.rt, request.query.get("labelSelector"), request.query.get("fieldSelector")
                 )
@@ -391,7 +404,7 @@ class HttpApi:
         sub = None if t.sub == "finalize" else t.sub
         if method == "GET":
             obj = self.api.get(t.rt, t.namespace, t.name, sub)
-            if sub is None and tables.wants_table(request.headers.get("Accept", "")):
+            if sub is None and tables.wants_table(request.header("accept")):
                 return json_response(
                     tables.table(
                         t.rt,
@@ -402,12 +415,12 @@ class HttpApi:
                 )
             return json_response(obj)
         if method == "PUT":
-            body = await _body(request)
+            body = _body(request)
             opts = _write_options(request, _manager(request))
             obj = self.api.update(t.rt, t.namespace, t.name, sub, body, opts)
             return _warned(json_response(obj), opts)
         if method == "PATCH":
-            ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+            ctype = _content_type(request)
             if ctype == APPLY_PATCH_CBOR or ctype not in PATCH_TYPES:
                 raise ApiError(
                     415,
@@ -424,12 +437,12 @@ class HttpApi:
                 t.name,
                 sub,
                 ctype,
-                await request.read(),
+                request.body,
                 opts,
             )
             return _warned(json_response(obj, 201 if created else 200), opts)
         if method == "DELETE":
-            deletion = await self._delete_options(request)
+            deletion = self._delete_options(request)
             return json_response(self.api.delete(t.rt, t.namespace, t.name, deletion))
         raise ApiError(405, f"{method} is not allowed on {t.rt.plural}")
 
@@ -437,8 +450,8 @@ class HttpApi:
         if verb not in rt.verbs:
             raise ApiError(405, f"{verb} is not supported on {rt.plural}")
 
-    async def _delete_options(self, request: web.Request) -> DeleteOptions:
-        raw = await request.read()
+    def _delete_options(self, request: Request) -> DeleteOptions:
+        raw = request.body
         body: dict[str, Any] = {}
         if raw.strip():
             decoded = decode_json(raw, "DeleteOptions")
@@ -458,8 +471,7 @@ class HttpApi:
             propagation=propagation,
             uid=pre.get("uid"),
             resource_version=pre.get("resourceVersion"),
-            dry_run="All" in (body.get("dryRun") or [])
-            or "All" in request.query.getall("dryRun", []),
+            dry_run="All" in (body.get("dryRun") or []) or "All" in request.query.getall("dryRun"),
         )
 
     def _list_body(
@@ -472,7 +484,7 @@ class HttpApi:
             "items": items,
         }
 
-    def _list(self, request: web.Request, t: Target) -> web.Response:
+    def _list(self, request: Request, t: Target) -> Response:
         items, meta = self.api.list_objects(
             t.rt,
             t.namespace or None,
@@ -483,13 +495,13 @@ class HttpApi:
             request.query.get("resourceVersion"),
             request.query.get("resourceVersionMatch"),
         )
-        if tables.wants_table(request.headers.get("Accept", "")):
+        if tables.wants_table(request.header("accept")):
             return json_response(
                 tables.table(t.rt, items, meta, request.query.get("includeObject", "Metadata"))
             )
         return json_response(self._list_body(t.rt, items, meta))
 
-    async def _watch(self, request: web.Request, t: Target) -> web.StreamResponse:
+    async def _watch(self, request: Request, connection: Connection, t: Target) -> None:
         q = request.query
         matcher = self.api.matcher(t.rt, q.get("labelSelector"), q.get("fieldSelector"))
         bookmarks = _flag(request, "allowWatchBookmarks")
@@ -499,7 +511,7 @@ class HttpApi:
             if send_initial and q.get("resourceVersionMatch") != "NotOlderThan":
                 raise bad_request("sendInitialEvents requires resourceVersionMatch=NotOlderThan")
         render = None
-        if tables.wants_table(request.headers.get("Accept", "")):
+        if tables.wants_table(request.header("accept")):
             include = q.get("includeObject", "Metadata")
             rt = t.rt
 
@@ -517,8 +529,6 @@ class HttpApi:
                 )
 
         timeout = _int_param(request, "timeoutSeconds")
-        response = web.StreamResponse(headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
-        response.enable_chunked_encoding()
         try:
             watcher = self.api.open_watch(
                 t.rt,
@@ -533,17 +543,20 @@ class HttpApi:
             if err.code != 410:
                 raise
             # As the real server does: 200, then one ERROR event carrying the 410 Status.
-            await response.prepare(request)
-            await response.write(encode_event("ERROR", err.status()))
-            return response
+            stream = connection.stream(request, 200, JSON, _WATCH_HEADERS)
+            with contextlib.suppress(ConnectionResetError):
+                await stream.write(encode_event("ERROR", err.status()))
+            stream.end()
+            return
         self.sim.watchers.add(watcher)
-        await response.prepare(request)
+        # A client that goes ends its watch at once, not at the next event it fails to get.
+        stream = connection.stream(request, 200, JSON, _WATCH_HEADERS, on_lost=watcher.close)
         deadline = time.monotonic() + (timeout if timeout is not None else self.sim.watch_timeout)
         interval = self.sim.bookmark_interval
         try:
             while not watcher.closed or watcher.pending:
                 if watcher.pending:
-                    await response.write(watcher.drain())
+                    await stream.write(watcher.drain())
                     continue
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -555,21 +568,19 @@ class HttpApi:
                         await watcher.wakeup.wait()
                 except TimeoutError:
                     if bookmarks and watcher.bookmark_due(time.monotonic(), deadline):
-                        await response.write(encode_event("BOOKMARK", self.api.bookmark(t.rt)))
+                        await stream.write(encode_event("BOOKMARK", self.api.bookmark(t.rt)))
         except ConnectionResetError:
-            return response  # the client went away; nothing left to tell it
+            return  # the client went away; nothing left to tell it
         finally:
             watcher.close()
             self.api.hub.unsubscribe(t.rt.storage_key, watcher)
             self.sim.watchers.discard(watcher)
-        with contextlib.suppress(ConnectionResetError):
-            await response.write_eof()
-        return response
+        stream.end()
 
     # -- test hooks ------------------------------------------------------------------------
 
-    async def _hook_body(self, request: web.Request) -> dict[str, Any]:
-        raw = await request.read()
+    def _hook_body(self, request: Request) -> dict[str, Any]:
+        raw = request.body
         if not raw.strip():
             return {}
         body = decode_json(raw, "hook body")
@@ -577,13 +588,13 @@ class HttpApi:
             raise bad_request("the hook body must be a JSON object")
         return body
 
-    async def _hook_compact(self, request: web.Request) -> web.Response:
-        body = await self._hook_body(request)
+    async def _hook_compact(self, request: Request) -> Response:
+        body = self._hook_body(request)
         rv = self.sim.compact(body.get("resource"))
         return json_response({"compactedTo": str(rv)})
 
-    async def _hook_fault(self, request: web.Request) -> web.Response:
-        body = await self._hook_body(request)
+    async def _hook_fault(self, request: Request) -> Response:
+        body = self._hook_body(request)
         try:
             rule = FaultRule(
                 verb=body.get("verb"),
@@ -599,17 +610,17 @@ class HttpApi:
         self.sim.faults.add(rule)
         return json_response(status_object(200, "fault added", ""))
 
-    async def _hook_clear_faults(self, request: web.Request) -> web.Response:
+    async def _hook_clear_faults(self, request: Request) -> Response:
         self.sim.faults.clear()
         return json_response(status_object(200, "faults cleared", ""))
 
-    async def _hook_silence(self, request: web.Request) -> web.Response:
-        body = await self._hook_body(request)
+    async def _hook_silence(self, request: Request) -> Response:
+        body = self._hook_body(request)
         count = self.sim.silence_watches(body.get("resource"))
         return json_response({"silenced": count})
 
 
-def _classify(request: web.Request) -> tuple[str, str]:
+def _classify(request: Request) -> tuple[str, str]:
     """(verb, resource plural) of a request, for matching fault rules."""
     parts = [p for p in request.path.split("/") if p]
     if parts[:1] == ["api"]:

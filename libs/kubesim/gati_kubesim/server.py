@@ -20,7 +20,6 @@ from typing import Any
 import msgspec
 import structlog
 import yaml
-from aiohttp import web
 
 from gati_kubesim import crds
 from gati_kubesim.admission import Admission
@@ -28,7 +27,8 @@ from gati_kubesim.api import CRD_KEY, Api, WriteOptions
 from gati_kubesim.collector import PeriodicCollector
 from gati_kubesim.controllers import Controllers
 from gati_kubesim.faults import FaultRule, Faults
-from gati_kubesim.http import Access, HttpApi
+from gati_kubesim.http import Access, HttpApi, error_body
+from gati_kubesim.httpserver import HttpServer
 from gati_kubesim.metrics import Metrics
 from gati_kubesim.registry import Registry
 from gati_kubesim.store import Store
@@ -90,7 +90,7 @@ class KubeSim:
         )
         self._ready_after = ready_after
         self.controllers: Controllers | None = None
-        self._runner: web.AppRunner | None = None
+        self._server: HttpServer | None = None
         required = token is not None or read_only_token is not None or bool(self.users)
         self.tls = required if tls is None else tls
         self.cert: ServingCert | None = None
@@ -115,34 +115,24 @@ class KubeSim:
         for name in DEFAULT_NAMESPACES:
             if self.store.find(ns_rt, "", name) is None:
                 self.api.create(ns_rt, "", {"metadata": {"name": name}}, WriteOptions("kubesim"))
-        self._runner = web.AppRunner(
-            HttpApi(self).app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
         ssl_context = None
         if self.tls:
             self._cert_dir = tempfile.TemporaryDirectory(prefix="kubesim-tls-")
             self.cert = make_serving_cert(Path(self._cert_dir.name), self.host)
             ssl_context = self.cert.context()
-        site = web.TCPSite(
-            self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context
-        )
-        await site.start()
+        self._server = HttpServer(HttpApi(self).handle, error_body)
+        self.port = await self._server.start(self.host, self.port, ssl_context)
         if self.collector is not None:
             self.collector.start()
-        server = site._server
-        if self.port == 0 and server is not None:
-            sockets = getattr(server, "sockets", None) or []
-            self.port = int(sockets[0].getsockname()[1])
         log.info("kubesim.started", url=self.url)
 
     async def stop(self) -> None:
         for w in list(self.watchers):
             w.close()
         self.hub.close_all()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop(grace=1.0)
+            self._server = None
         if self.controllers is not None:
             await self.controllers.stop()
         if self.collector is not None:
