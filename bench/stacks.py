@@ -51,6 +51,8 @@ AREAS: Mapping[str, tuple[str, ...]] = {
     "contracts": ("gati_contracts/",),
     "kubesim HTTP/routing": (
         "gati_kubesim/http.py",
+        "gati_kubesim/httpserver.py",
+        "gati_kubesim/httpwire.py",
         "gati_kubesim/api.py",
         "gati_kubesim/server.py",
         "gati_kubesim/discovery.py",
