@@ -38,7 +38,9 @@ this stream (590-650 bytes of event, three headers). Headers halve the rate: nat
 every message's header block in Python (`Client._parse_header_lines`, ~20 % of a raw read's
 CPU), then the payload size and the JetStream reply subject add the rest. So 25 % of this
 stream's raw read is ~9,000 events/s, and the issue's ~45,000/s would be faster than the raw
-read of these messages.
+read of these messages. Each run measures the issue's own method as well, in a stream of its own
+(`reference_read_per_s`: 100,000 messages of 16 bytes without headers), so the table can say
+what it reads on the machine of the run beside the read of the stream the replay reads.
 """
 
 from __future__ import annotations
@@ -215,6 +217,49 @@ async def _raw_read(nc: Client) -> tuple[int, float, float]:
     return count, elapsed, used
 
 
+REFERENCE_STREAM = "BENCH_REFERENCE"
+REFERENCE_MESSAGES = 100_000
+REFERENCE_PAYLOAD = b"0123456789abcdef"
+
+
+async def _reference_read(nc: Client) -> tuple[float, float]:
+    """The issue's own reference (its ~180,000 messages/s): the same ordered consumer with a
+    message callback, over 100,000 messages of 16 bytes without headers, in a stream of their
+    own (file storage, as `GATI`) deleted after. Wall and CPU seconds, so the note can say what
+    this machine reads by the issue's method beside the rate of the stream a replay reads."""
+    js = nc.jetstream()
+    await js.add_stream(name=REFERENCE_STREAM, subjects=["bench.reference"])
+    try:
+        for first in range(0, REFERENCE_MESSAGES, PUBLISH_WINDOW):
+            for _ in range(first, min(first + PUBLISH_WINDOW, REFERENCE_MESSAGES) - 1):
+                await nc.publish("bench.reference", REFERENCE_PAYLOAD)
+            await js.publish("bench.reference", REFERENCE_PAYLOAD)
+        stored = (await js.stream_info(REFERENCE_STREAM)).state.messages
+        if stored != REFERENCE_MESSAGES:
+            raise RuntimeError(
+                f"stream {REFERENCE_STREAM} holds {stored}, not {REFERENCE_MESSAGES}"
+            )
+        done = asyncio.Event()
+        count = 0
+
+        async def on_message(msg: Msg) -> None:
+            nonlocal count
+            count += 1
+            if count >= REFERENCE_MESSAGES:
+                done.set()
+
+        started, cpu = time.perf_counter(), time.process_time()
+        sub = await js.subscribe(
+            "bench.reference", stream=REFERENCE_STREAM, cb=on_message, ordered_consumer=True
+        )
+        await done.wait()
+        elapsed, used = time.perf_counter() - started, time.process_time() - cpu
+        await sub.unsubscribe()
+        return elapsed, used
+    finally:
+        await js.delete_stream(REFERENCE_STREAM)
+
+
 async def _replay(nc: Client) -> tuple[int, Counter[str], float, float]:
     """The `replay --dry-run --service reconciler` path without printing: read, decode, decide."""
     adapter = ReconcilerReplay()
@@ -275,6 +320,7 @@ async def run(events: int, handlers: int, echoes: int, store: Path) -> dict[str,
             capture_output=True,
         )
         cli_s, cli_cpu = time.perf_counter() - cli_started, _children_cpu() - cli_cpu
+        reference_s, reference_cpu = await _reference_read(nc)
         await nc.close()
     finally:
         server.stop()
@@ -290,6 +336,8 @@ async def run(events: int, handlers: int, echoes: int, store: Path) -> dict[str,
         "replay_cpu_per_s": round(replayed / replay_cpu),
         "replay_of_raw": round(replayed / replay_s / (raw_count / raw_s), 3),
         "replay_of_raw_cpu": round(replayed / replay_cpu / (raw_count / raw_cpu), 3),
+        "reference_read_per_s": round(REFERENCE_MESSAGES / reference_s),
+        "reference_read_cpu_per_s": round(REFERENCE_MESSAGES / reference_cpu),
         "history_entries": entries,
         "history_s": round(history_s, 3),
         "history_cpu_s": round(history_cpu, 3),
