@@ -5,10 +5,10 @@ kubesim answers most requests from memory in tens of microseconds, so the server
 decides much of its cost: a `GET /healthz` cost kubesim ~140 us of CPU under aiohttp's server
 and ~75-80 us under this one, a bare protocol answering the same ~25 us (a kubesim child, 8
 keep-alive clients, loaded 2-core machine); over bench.convergence (1,000 handlers, no update
-wave) kubesim's CPU went from ~6.0 to ~4.5 s. This server does only what kubesim's clients need: keep-alive and pipelined
-requests, bodies by Content-Length or chunked, `Expect: 100-continue`, HEAD, TLS through the
-transport, streamed (chunked) responses that respect the client's flow control, and a stop
-that lets answers in progress finish. Framing is in `httpwire`.
+wave) kubesim's CPU went from ~6.0 to ~4.5 s. This server does only what kubesim's clients
+need: keep-alive and pipelined requests, bodies by Content-Length or chunked, `Expect:
+100-continue`, HEAD, TLS through the transport, streamed (chunked) responses that respect the
+client's flow control, and a stop that lets answers in progress finish. Framing is in `httpwire`.
 """
 
 from __future__ import annotations
