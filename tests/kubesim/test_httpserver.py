@@ -8,6 +8,9 @@ import asyncio
 import json
 from collections.abc import Callable
 
+from gati_kubesim.http import error_body
+from gati_kubesim.httpserver import Connection, HttpServer, Response
+from gati_kubesim.httpwire import Request
 from gati_kubesim.server import KubeSim
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -215,3 +218,31 @@ async def test_stopping_the_server_ends_open_watches_cleanly() -> None:
     # The stream ended with its last chunk, then the connection closed.
     assert await asyncio.wait_for(reader.read(), WAIT) == b"0\r\n\r\n"
     writer.close()
+
+
+async def test_a_failing_handler_gets_a_500_and_the_server_serves_on() -> None:
+    calls: list[str] = []
+
+    async def handler(request: Request, connection: Connection) -> Response:
+        calls.append(request.path)
+        if request.path == "/bug":
+            raise RuntimeError("a bug")
+        return Response(b"fine", content_type="text/plain")
+
+    server = HttpServer(handler, error_body)
+    port = await server.start("127.0.0.1", 0, None)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request("GET", "/bug") + request("GET", "/after"))
+        status, headers, body = await response(reader)
+        assert (status, headers["connection"]) == (500, "close")
+        assert json.loads(body)["message"] == "internal error"
+        assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request("GET", "/next"))
+        assert (await response(reader))[::2] == (200, b"fine")
+        writer.close()
+    finally:
+        await server.stop()
+    assert calls == ["/bug", "/next"]

@@ -238,7 +238,9 @@ class Connection(asyncio.Protocol):
         request.local = self.local
         try:
             response = await self._server.handler(request, self)
-        except (asyncio.CancelledError, ConnectionResetError):
+        except ConnectionResetError:
+            return False  # the client went while its answer was being made
+        except asyncio.CancelledError:
             raise
         except Exception:
             # The handler answers its own failures; this is a bug in it, not the request's.
