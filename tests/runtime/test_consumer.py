@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import BadSubscriptionError
 from prometheus_client import REGISTRY
 
 from fixtures.nats_server import PrivateBus
 from gati_contracts.subjects import STREAM
 from gati_runtime.ack_subject import delivery_position
 from gati_runtime.consumer import (
+    MAX_DELIVERIES_ADVISORY,
     ConsumerLoop,
     ConsumerOptions,
     Delivery,
@@ -310,6 +313,67 @@ async def test_stop_finishes_and_acks_in_flight_work(gati_connection: NatsConnec
     await asyncio.wait_for(task, WAIT)
     assert finished == [seq]
     assert await pending(gati_connection, "drain") == 0
+
+
+class _Observed(ConsumerLoop[Any]):
+    """A loop that says when its stop reached the drain of in-flight work, and which task
+    keeps its held messages."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.draining = asyncio.Event()
+        self.heartbeats: asyncio.Task[Any] | None = None
+
+    async def _keep_held_messages(self) -> None:
+        self.heartbeats = asyncio.current_task()
+        await super()._keep_held_messages()
+
+    async def _finish_in_flight(self) -> None:
+        self.draining.set()
+        await super()._finish_in_flight()
+
+
+async def test_a_cancel_during_the_drain_still_ends_heartbeats_and_the_advisory_subscription(
+    gati_connection: NatsConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service cut short (grace overrun) cancels its consumer loop while it waits for the
+    handlers it holds; the loop must not leave its heartbeat task or its queue-group interest
+    in max-deliveries advisories behind."""
+    client = gati_connection.client
+    subscriptions: dict[str, Subscription] = {}
+    subscribe = client.subscribe
+
+    async def recorded(subject: str, **options: Any) -> Subscription:
+        subscriptions[subject] = await subscribe(subject, **options)
+        return subscriptions[subject]
+
+    monkeypatch.setattr(client, "subscribe", recorded)
+    started = asyncio.Event()
+
+    async def handler(delivery: Delivery[Any]) -> Outcome:
+        started.set()
+        await asyncio.Event().wait()  # still working when the cut comes
+        return DONE
+
+    stop = asyncio.Event()
+    spec = ConsumerSpec(durable="cut", filter_subjects=("gati.cr.>",))
+    loop = _Observed(
+        gati_connection, STREAM, spec, decode=json.loads, handler=handler, on_poison=Poisoned()
+    )
+    task = asyncio.create_task(loop.run(stop))
+    await publish(gati_connection, "gati.cr.gatihandler.default.cut", {})
+    await _within(started.wait(), "delivery to the handler")
+    stop.set()
+    await _within(loop.draining.wait(), "the drain of in-flight work")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await _within(task, "the cancelled loop's end")
+    assert loop.heartbeats is not None
+    await asyncio.wait({loop.heartbeats}, timeout=WAIT)
+    assert loop.heartbeats.done(), "the heartbeat task outlived its loop"
+    advisories = subscriptions[f"{MAX_DELIVERIES_ADVISORY}.{STREAM}.cut"]
+    with pytest.raises(BadSubscriptionError):  # already unsubscribed by the loop
+        await advisories.unsubscribe()
 
 
 async def test_keeps_consuming_after_the_server_restarts(private_bus: PrivateBus) -> None:

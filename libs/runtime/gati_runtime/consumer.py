@@ -234,14 +234,19 @@ class ConsumerLoop(Generic[T]):
                     continue
         finally:
             stopped.cancel()
-            # Nothing more is taken in; what the server sent meanwhile comes back after ack_wait.
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
-            await self._finish_in_flight()
-            heartbeats.cancel()
-            with contextlib.suppress(Exception):
-                await abandoned.unsubscribe()
-            self._log.info("consumer_stopped")
+            try:
+                # Nothing more is taken in; what the server sent meanwhile comes back after
+                # ack_wait.
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+                await self._finish_in_flight()
+            finally:
+                # Also when a cut-short service cancels the drain above: the heartbeats would
+                # run on for the process's life, and this replica keep its share of advisories.
+                heartbeats.cancel()
+                with contextlib.suppress(Exception):
+                    await abandoned.unsubscribe()
+                self._log.info("consumer_stopped")
 
     async def _subscribe(self) -> Subscription:
         """The inbox for the replies of this loop's pull requests, one subject per request
