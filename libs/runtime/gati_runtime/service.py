@@ -14,10 +14,11 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 
+from gati_runtime.cancellation import cancel_until_done
 from gati_runtime.consumer import ConsumerLoop, ConsumerOptions, Decoder, Handler, PoisonCallback
 from gati_runtime.health import HealthServer
 from gati_runtime.logging import configure_logging
@@ -33,10 +34,9 @@ T = TypeVar("T")
 EXIT_OK = 0
 EXIT_FAILED = 1
 
-# How long a cancelled connect or provisioning gets to end before it is cancelled again.
-CANCEL_REPEAT_SECONDS = 0.1
-# The same for a cut-short `main`: longer, since its cancel starts cleanup worth finishing
-# (leases given back, the last acks flushed, itself bounded at 2 s).
+# How long a cut-short `main` gets to end before it is cancelled again: longer than connect's
+# or provisioning's, since its cancel starts cleanup worth finishing (leases given back, the
+# last acks flushed, itself bounded at 2 s).
 MAIN_CANCEL_REPEAT_SECONDS = 1.0
 
 
@@ -163,7 +163,7 @@ async def _run_main(
         overrun.cancel()
         if not task.done():
             bound.warning("drain_cut_short")
-            await _cancel_until_done(task, MAIN_CANCEL_REPEAT_SECONDS)
+            await cancel_until_done(task, MAIN_CANCEL_REPEAT_SECONDS)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             return EXIT_FAILED
@@ -182,27 +182,17 @@ async def _until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
     """Connecting and provisioning wait for NATS forever; a SIGTERM meanwhile must still end
     the process.
 
-    The connect loop would otherwise retry on after a cancel it lost (see `_cancel_until_done`).
-    Work that finished regardless hands back its result (a live connection), for the caller to
-    close."""
+    The connect loop would otherwise retry on after a cancel it lost (see
+    `gati_runtime.cancellation`). Work that finished regardless hands back its result (a live
+    connection), for the caller to close."""
     task = asyncio.ensure_future(work)
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
-    await _cancel_until_done(task, CANCEL_REPEAT_SECONDS)
+    await cancel_until_done(task)
     if task.cancelled():
         return None
     return task.result()
-
-
-async def _cancel_until_done(task: asyncio.Future[Any], every: float) -> None:
-    """One cancel is not enough: Python 3.11's `asyncio.wait_for`, all through nats-py
-    (connect, requests, flush), drops a cancel that lands as its inner step completes
-    (gh-86296), and the task goes on as if never told, into a retry loop or a wait nothing
-    else ends. So the cancel is repeated every `every` seconds until the task ends."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=every)
 
 
 @contextlib.contextmanager
