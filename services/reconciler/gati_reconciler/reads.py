@@ -16,7 +16,8 @@ nothing could have happened between the reads and the lease:
   serializes. Whatever another replica read or did under the lease happened before R, so the
   early reads see at least what reads under our lease would have seen.
 When the proof fails (another holder came between, our release is not confirmed yet, or the key
-is new to this replica) the early reads are dropped and made again under the lease, as before.
+is new to this replica) the early reads are dropped and sent again once the lease is held, all
+in one write: one round trip after the lease instead of one per read.
 
 The same proof spares a Deployment's event its second newest-check. That event was checked
 before the lock (`is_newest`, to drop superseded events without a lease); if our release was

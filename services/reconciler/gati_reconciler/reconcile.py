@@ -388,8 +388,9 @@ class Reconciler:
     ) -> Outcome:
         """The reconcile under the object's lease (see the module docstring). Its stream reads
         leave with the lease's write when our own release may prove them as good as read under
-        the lease (`gati_reconciler.reads`); `checked_since`: our release as known before a
-        Deployment event's newest-check, which the same proof may carry over."""
+        the lease (`gati_reconciler.reads`), else together once the lease is held;
+        `checked_since`: our release as known before a Deployment event's newest-check, which
+        the same proof may carry over."""
         reads = Reads(self._streams, subject, delivery.subject, delivery.stream_sequence)
         since = self._leases.released(key)
         newest_checked = since is not None and checked_since == since
@@ -410,12 +411,18 @@ class Reconciler:
                 "another replica is reconciling this object",
                 after=busy_delay(delivery.attempt, self._lease_ttl),
             )
-        if since is not None and lease.follows == since:
+        vouched = since is not None and lease.follows == since
+        if vouched:
             reads.vouched(newest=newest_checked)
         else:
             reads.discard()
         renewal = LeaseRenewal(self._leases, lease, renew_every(self._lease_ttl).total_seconds())
         try:
+            if not vouched:
+                # Under the lease now, all at once: one write and one wait, not one each.
+                await reads.send(
+                    newest=trigger is not Trigger.VERSION, owner=trigger is not Trigger.OWNER
+                )
             return await self._reconcile(delivery, subject, trigger, reads)
         except asyncio.CancelledError:
             reason = renewal.cut_short()
