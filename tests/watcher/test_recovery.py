@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections import Counter
+from collections.abc import Sequence
 
+import pytest
 from kubernetes import client
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 
 from fixtures.nats_server import PrivateBus
 from gati_contracts.events import ChangeType
-from gati_contracts.subjects import parse_subject
+from gati_contracts.subjects import CR_ROOT, object_filter, parse_subject
 from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.nats_connection import NatsConnection
+from gati_watcher import watcher as watcher_module
+from gati_watcher.checkpoint import Checkpoint
 from watcher.helpers import FAST, Cluster, drift, handler, running_watcher, sample, stream_tail
 
 RELISTS_TOTAL = "gati_watcher_relists_total"
@@ -189,3 +195,45 @@ async def test_nats_restart_in_a_burst_loses_nothing_and_memory_stays_bounded(
     handlers = watcher.targets[0]
     assert handlers.target.kind.kind == "GatiHandler"
     assert handlers.high_water == options.capacity  # the watch was held back, not buffered
+
+
+async def test_a_relist_whose_read_lost_its_timeout_still_ends_and_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+    cluster: Cluster,
+    gati_api: client.ApiClient,
+    gati_bus: Client,
+    gati_connection: NatsConnection,
+) -> None:
+    """A nats-py `wait_for` in the read of the stream's last events can drop the cancel the
+    relist's timeout sends (gh-86296); the read then waits on for a last message that may never
+    come. The relist must still fail at its timeout and be retried, not hold its target."""
+    gati_handlers = object_filter(CR_ROOT, "GatiHandler", cluster.namespace)
+    read = watcher_module.last_events
+    deaf_reads: list[asyncio.Event] = []
+
+    async def deaf_once(js: JetStreamContext, stream: str, filters: Sequence[str]) -> Checkpoint:
+        if list(filters) != [gati_handlers] or deaf_reads:
+            return await read(js, stream, filters)
+        ended = asyncio.Event()
+        deaf_reads.append(ended)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()  # the timeout's cancel, lost
+            await asyncio.Event().wait()  # the last message that never comes
+            raise AssertionError("unreachable: nothing sets the event")
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(watcher_module, "last_events", deaf_once)
+    retries = ("gati_watcher_relists_total", {"kind": "GatiHandler", "reason": "retry"})
+    before = sample(retries[0], **retries[1])
+    created = cluster.create(handler(cluster.namespace, "waited"))
+    options = dataclasses.replace(FAST, checkpoint_timeout=3.0)
+    async with (
+        stream_tail(gati_bus) as tail,
+        running_watcher(gati_api, gati_connection, cluster.namespace, options=options),
+    ):
+        await tail.wait_for(lambda events: len(events) == 1)
+    assert deaf_reads[0].is_set()
+    assert sample(retries[0], **retries[1]) > before  # failed at its timeout, then retried
+    assert tail.events[0][1].uid == created["metadata"]["uid"]

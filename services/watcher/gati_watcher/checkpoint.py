@@ -42,7 +42,8 @@ class Checkpoint:
 async def last_events(js: JetStreamContext, stream: str, filters: Sequence[str]) -> Checkpoint:
     """The last message per subject matching any of `filters`.
 
-    Waits as long as the stream takes; callers bound it with `asyncio.timeout`."""
+    Waits as long as the stream takes; callers bound it with `gati_runtime.cancellation.within`
+    (a lost cancel would leave `asyncio.timeout` waiting here for good)."""
     found = Checkpoint()
     done = asyncio.Event()
 

@@ -41,6 +41,7 @@ from kubernetes import client
 from nats.js.errors import NotFoundError
 
 from gati_contracts.events import ChangeEvent, ChangeType, EventDecodeError, decode_event
+from gati_runtime.cancellation import within
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import Backoff
 from gati_runtime.publisher import Publisher
@@ -182,10 +183,12 @@ class TargetWatcher:
         self._unsettled = False
         generation = self._connection.generation
         listing = await asyncio.to_thread(self._reader.list_objects)
-        async with asyncio.timeout(self._options.checkpoint_timeout):
-            checkpoint = await last_events(
-                self._connection.js, self._stream, [self.target.subject_filter]
-            )
+        # Not asyncio.timeout: a nats-py wait_for in the read can lose its one cancel, and the
+        # read then waits for a last message that may never come, holding this target.
+        checkpoint = await within(
+            last_events(self._connection.js, self._stream, [self.target.subject_filter]),
+            self._options.checkpoint_timeout,
+        )
         listed = {self.target.subject(obj): obj for obj in listing.objects}
         changes = relist_changes(listed, checkpoint.events)
         failures = self._pipeline.failures
