@@ -34,6 +34,7 @@ from gati_kubesim.errors import (
     too_large_resource_version,
 )
 from gati_kubesim.jsonvalue import json_copy
+from gati_kubesim.reapply import ApplyRequest, Reapplies
 from gati_kubesim.registry import Registry, ResourceType
 from gati_kubesim.selectors import (
     Matcher,
@@ -103,6 +104,7 @@ class Api:
         # How long a read from a resourceVersion not reached yet waits for it (the real
         # server's watch cache waits 3s, then answers 504 ResourceVersionTooLarge).
         self.freshness_timeout = 3.0
+        self._reapplies = Reapplies()
         store.listeners.append(self._on_event)
 
     # -- resolution ------------------------------------------------------------------------
@@ -503,6 +505,13 @@ class Api:
                 )
             meta["namespace"] = ns
         live = self.store.find(rt, ns, name)
+        request = ApplyRequest(opts.manager, opts.force, opts.field_validation, sub, raw)
+        if live is not None:
+            warnings = self._reapplies.unchanged(rt, live, request)
+            if warnings is not None:
+                opts.warnings += warnings
+                return present(rt, live), False
+        warned = len(opts.warnings)
         try:
             # server_side_apply builds new dicts and never writes into the stored object.
             merged: Obj = fieldmanager.server_side_apply(
@@ -526,10 +535,15 @@ class Api:
             if sub is not None:
                 raise not_found(rt.group, rt.plural, name)
             merged["metadata"].pop("resourceVersion", None)
-            return self.create(rt, ns, merged, no_record), True
-        obj = self._body_object(rt, merged, ns)
-        obj["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
-        return self._write(rt, live, obj, sub, no_record), False
+            result = self.create(rt, ns, merged, no_record), True
+        else:
+            obj = self._body_object(rt, merged, ns)
+            obj["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+            result = self._write(rt, live, obj, sub, no_record), False
+        stored = self.store.find(rt, ns, name)
+        if not opts.dry_run and stored is not None:
+            self._reapplies.remember(rt, stored, request, opts.warnings[warned:])
+        return result
 
     # -- scale -----------------------------------------------------------------------------
 
@@ -650,7 +664,10 @@ class Api:
             )
 
     def _on_event(self, rt: ResourceType, event: WatchEvent) -> None:
-        """Keep the registry in step with stored CRDs, serving a new one at once."""
+        """Forget the apply behind a version no longer stored; keep the registry in step
+        with stored CRDs, serving a new one at once."""
+        if event.old is not None:
+            self._reapplies.forget(event.old)
         if rt.storage_key != CRD_KEY:
             return
         name = event.obj["metadata"]["name"]
