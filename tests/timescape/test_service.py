@@ -6,11 +6,14 @@ table or outcome, never a sleep."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
+import pytest
 import structlog.testing
 from kubernetes import client
 from nats.aio.msg import Msg
@@ -35,9 +38,19 @@ from gati_contracts.subjects import (
     status_subject,
     traffic_subject,
 )
+from gati_kubesim.server import ThreadedKubeSim
+from gati_runtime.health import HealthServer
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.publisher import Publisher
-from gati_timescape.service import ROUTES_CONFIG_MAP, Timescape, config_map_key, routes_key
+from gati_runtime.service import ServiceContext
+from gati_runtime.settings import Settings
+from gati_timescape.service import (
+    ROUTES_CONFIG_MAP,
+    Timescape,
+    config_map_key,
+    main,
+    routes_key,
+)
 from reconciler.harness import Workloads, handler, outcomes, running_reconciler
 from timescape.running import has_weights, routes, running_timescape, weights
 
@@ -373,3 +386,39 @@ async def test_a_failing_tick_pass_is_logged_and_its_namespace_stays_due(
     assert timescape.wakes[ns] == due
     failed = [entry for entry in logs if entry["event"] == "tick failed, retried next tick"]
     assert [(entry["log_level"], entry["namespace"]) for entry in failed] == [("warning", ns)]
+
+
+async def test_main_has_ended_its_tick_when_it_returns_even_after_a_lost_cancel(
+    gati_kubesim: ThreadedKubeSim,
+    gati_connection: NatsConnection,
+    nats_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`main` stops its tick with a cancel, which a nats-py `wait_for` can drop (gh-86296):
+    the tick's work must still be over when `main` returns, not run on while the service
+    drains and closes its NATS connection."""
+    ticks: list[asyncio.Event] = []
+
+    async def deaf_once(self: Timescape, stop: asyncio.Event) -> None:
+        ended = asyncio.Event()
+        ticks.append(ended)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()  # a request of the tick's pass: the cancel, lost
+            await asyncio.Event().wait()  # the pass's next step
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(Timescape, "tick", deaf_once)
+    monkeypatch.setenv("KUBECONFIG", str(gati_kubesim.sim.write_kubeconfig(tmp_path / "kc")))
+    settings = Settings.load(environ={"GATI_NATS_URL": nats_url})
+    health = HealthServer(0, host="127.0.0.1")
+    publisher = Publisher(gati_connection)
+    ctx = ServiceContext("timescape", settings, gati_connection, health, asyncio.Event(), publisher)
+    ctx.stop.set()  # the loops drain at once, and main stops the tick
+    running = asyncio.ensure_future(main(ctx))
+    await asyncio.wait({running}, timeout=WAIT)  # a timeout that cancels would mask a hang
+    assert running.done(), "main did not return"
+    running.result()
+    assert [ended.is_set() for ended in ticks] == [True], "the tick outlived main"

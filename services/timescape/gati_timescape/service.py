@@ -61,6 +61,7 @@ from gati_contracts.subjects import (
 )
 from gati_contracts.tokens import encode_token
 from gati_contracts.version import DecommissionAction, GatiVersion, VersionPhase
+from gati_runtime.cancellation import cancel_until_done
 from gati_runtime.consumer import Delivery, Poison
 from gati_runtime.kube_config import kube_configuration
 from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
@@ -614,4 +615,6 @@ async def main(ctx: ServiceContext) -> None:
         try:
             await asyncio.gather(loop.run(ctx.stop), traffic.run(ctx.stop))
         finally:
-            ticker.cancel()
+            # Ended before main returns, whatever nats-py request holds it: else the tick's
+            # work runs on while the service drains and closes its NATS connection.
+            await cancel_until_done(ticker)
