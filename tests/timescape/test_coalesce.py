@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import traceback
 from collections.abc import Sequence
 
@@ -121,3 +122,30 @@ async def test_a_cancelled_waiter_leaves_the_pass_to_the_others() -> None:
     with pytest.raises(asyncio.CancelledError):
         await leaving
     assert passes.runs == [("ns", (1, 2))]
+
+
+async def test_cancel_running_ends_every_pass_even_one_that_lost_the_first_cancel() -> None:
+    """What a stopping service calls: its requesters' cancels leave the passes running."""
+    ended: list[str] = []
+    started = asyncio.Event()
+
+    async def deaf_once(key: str, items: Sequence[int]) -> None:
+        try:
+            started.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()  # a nats-py request that dropped the cancel
+            await asyncio.Event().wait()
+        finally:
+            ended.append(key)
+
+    coalescer = Coalescer(deaf_once)
+    waiter = asyncio.create_task(coalescer.request("ns", [1]))
+    await started.wait()
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert ended == []  # the requester's cancel left the pass running
+    stopping = asyncio.create_task(coalescer.cancel_running())
+    await asyncio.wait({stopping}, timeout=10)  # a timeout that cancels would mask a hang
+    assert stopping.done(), "a pass outlived cancel_running"
+    assert ended == ["ns"]

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Generic, TypeVar
 
+from gati_runtime.cancellation import cancel_until_done
+
 T = TypeVar("T")
 
 Pass = Callable[[str, Sequence[T]], Awaitable[None]]
@@ -54,6 +56,14 @@ class Coalescer(Generic[T]):
         error = await asyncio.shield(upcoming.ended)
         if error is not None:
             raise error.with_traceback(upcoming.traceback)
+
+    async def cancel_running(self) -> None:
+        """Cancel every pass running, each until it has ended (`cancel_until_done`: one may be
+        inside a nats-py request that drops a cancel). A requester's cancel leaves its pass to
+        run on (shielded above), so this is what a stopping service calls, for no pass to go on
+        writing after it returned; the requests those passes answer end cancelled."""
+        while self._runners:
+            await cancel_until_done(next(iter(self._runners.values())))
 
     async def _drain(self, key: str) -> None:
         """Run passes while requests wait for one; the key's only runner."""

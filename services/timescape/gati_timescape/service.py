@@ -239,6 +239,12 @@ class Timescape:
         """Return once a pass over `namespace` that started after this call has completed."""
         await self._passes.request(namespace, traffic)
 
+    async def stop_passes(self) -> None:
+        """End the passes still running: the tick's, which its stop leaves running (passes are
+        shared, so a cancelled requester does not cut one short). A pass cut short is redone
+        by the next one over its namespace, here or on another replica."""
+        await self._passes.cancel_running()
+
     async def observe(self, delivery: Delivery[TrafficSample]) -> Outcome:
         """A sample is counted in the pass that writes it to status, so a redelivery after a
         lost ack is recognised by `lastSampleAt` and never counted twice."""
@@ -615,6 +621,7 @@ async def main(ctx: ServiceContext) -> None:
         try:
             await asyncio.gather(loop.run(ctx.stop), traffic.run(ctx.stop))
         finally:
-            # Ended before main returns, whatever nats-py request holds it: else the tick's
+            # Ended before main returns, whatever nats-py request holds them: else the tick's
             # work runs on while the service drains and closes its NATS connection.
             await cancel_until_done(ticker)
+            await timescape.stop_passes()
