@@ -20,14 +20,17 @@ The replay reads through the tools' reader (`gati_streamtools.reader`), which as
 server for one pattern covering the reconciler's subjects and matches the rest itself (a
 multi-filter consumer is served 10-40 times slower by nats-server 2.15).
 
-Where its CPU goes (py-spy, session 5, loaded machine): reading the 75,000 messages ~31 % (the
-reader ~40 us a message against the raw read's ~27: nats-py's own per-message work, then the
-ack-subject position, the stored time and the StoredMessage), the reconciler's render of each
-spec change ~16 % and pydantic's validation of it ~15 % (~55 us each per spec change in the
-loop, ~33 us on a warm repeated object), the manifest diff ~12 % and its change lines ~3 %,
-decoding ~8 %, the rest bookkeeping and the decisions. So the share of the raw read is bounded by
-the reconciler's own parse and render of a spec change, which the replay must run as the
-service does, and by the read itself.
+Where its CPU goes (session 6, loaded machine): the read ~25-30 % (the reader ~2 us a message
+over nats-py's own work: the ack-subject position, the subject match and the StoredMessage; the
+stored time is built only when a tool asks for it). Of the decoding and deciding that follow,
+timed part by part over the bench's events in memory: pydantic's validation of each spec change
+~25 %, the reconciler's render of it ~24 %, the manifest diff ~26 % (the four manifests of a
+spec change against the previous rendering, ~70 us a spec change in the loop, over half of it
+comparing the subtrees both renderings hold) and its change lines ~4 %, decoding ~10 % (one decode
+per event), the echo check ~8 % (the render input of each event against the last one
+rendered), the decisions ~4 %. So the share of the raw read is bounded by the reconciler's own
+parse and render of a spec change, which the replay must run as the service does, by the diff
+a reviewer reads, and by the read itself.
 
 The raw rate of this stream: the issue's ~180,000 messages/s is not what nats-py's ordered
 consumer with a callback reads of it. Client CPU per second on this machine (load ~10, 100,000
