@@ -200,9 +200,15 @@ async def _raw_read(nc: Client) -> tuple[int, float, float]:
     (`gati_streamtools.subject_filters`). It stops at the stream's message count, read before:
     asking each message for `metadata.num_pending` would parse its ack subject and build a
     datetime, over half the cost of such a read."""
+    total = (await nc.jetstream().stream_info(STREAM)).state.messages
+    elapsed, used = await _ordered_read(nc, STREAM, WHOLE_STREAM, total)
+    return total, elapsed, used
+
+
+async def _ordered_read(nc: Client, stream: str, subject: str, total: int) -> tuple[float, float]:
+    """Wall and CPU seconds of an ordered consumer whose callback only counts to `total`."""
     done = asyncio.Event()
     count = 0
-    total = (await nc.jetstream().stream_info(STREAM)).state.messages
 
     async def on_message(msg: Msg) -> None:
         nonlocal count
@@ -212,12 +218,12 @@ async def _raw_read(nc: Client) -> tuple[int, float, float]:
 
     started, cpu = time.perf_counter(), time.process_time()
     sub = await nc.jetstream().subscribe(
-        WHOLE_STREAM, stream=STREAM, cb=on_message, ordered_consumer=True
+        subject, stream=stream, cb=on_message, ordered_consumer=True
     )
     await done.wait()
     elapsed, used = time.perf_counter() - started, time.process_time() - cpu
     await sub.unsubscribe()
-    return count, elapsed, used
+    return elapsed, used
 
 
 REFERENCE_STREAM = "BENCH_REFERENCE"
@@ -242,23 +248,7 @@ async def _reference_read(nc: Client) -> tuple[float, float]:
             raise RuntimeError(
                 f"stream {REFERENCE_STREAM} holds {stored}, not {REFERENCE_MESSAGES}"
             )
-        done = asyncio.Event()
-        count = 0
-
-        async def on_message(msg: Msg) -> None:
-            nonlocal count
-            count += 1
-            if count >= REFERENCE_MESSAGES:
-                done.set()
-
-        started, cpu = time.perf_counter(), time.process_time()
-        sub = await js.subscribe(
-            "bench.reference", stream=REFERENCE_STREAM, cb=on_message, ordered_consumer=True
-        )
-        await done.wait()
-        elapsed, used = time.perf_counter() - started, time.process_time() - cpu
-        await sub.unsubscribe()
-        return elapsed, used
+        return await _ordered_read(nc, REFERENCE_STREAM, "bench.reference", REFERENCE_MESSAGES)
     finally:
         await js.delete_stream(REFERENCE_STREAM)
 
