@@ -19,7 +19,7 @@ from gati_contracts.subjects import CR_ROOT, object_filter, parse_subject
 from gati_kubesim.server import ThreadedKubeSim
 from gati_runtime.nats_connection import NatsConnection
 from gati_watcher import watcher as watcher_module
-from gati_watcher.checkpoint import Checkpoint
+from gati_watcher.checkpoint import Checkpoint, last_events
 from watcher.helpers import FAST, Cluster, drift, handler, running_watcher, sample, stream_tail
 
 RELISTS_TOTAL = "gati_watcher_relists_total"
@@ -208,12 +208,11 @@ async def test_a_relist_whose_read_lost_its_timeout_still_ends_and_is_retried(
     relist's timeout sends (gh-86296); the read then waits on for a last message that may never
     come. The relist must still fail at its timeout and be retried, not hold its target."""
     gati_handlers = object_filter(CR_ROOT, "GatiHandler", cluster.namespace)
-    read = watcher_module.last_events
     deaf_reads: list[asyncio.Event] = []
 
     async def deaf_once(js: JetStreamContext, stream: str, filters: Sequence[str]) -> Checkpoint:
         if list(filters) != [gati_handlers] or deaf_reads:
-            return await read(js, stream, filters)
+            return await last_events(js, stream, filters)
         ended = asyncio.Event()
         deaf_reads.append(ended)
         try:
