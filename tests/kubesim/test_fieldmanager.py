@@ -221,6 +221,33 @@ def test_status_is_reset_on_the_main_resource_and_owned_through_status() -> None
     assert entry["fieldsV1"] == {"f:status": {"f:replicas": {}}}
 
 
+def test_an_apply_beside_a_status_writer_changes_the_spec_and_leaves_the_status_owned() -> None:
+    created = server_side_apply(None, deployment(), "op", False, DEPLOY, now=T0)
+    with_status = copy.deepcopy(created)
+    with_status["status"] = {"replicas": 1, "conditions": [{"type": "Available"}]}
+    written = record_update(created, with_status, "ctl", "status", gvk=DEPLOY, now=T1)
+    changed = deployment(containers=[{"name": "app", "image": "app:2"}])
+    applied = server_side_apply(
+        written, changed, "op", False, DEPLOY, reset_fields=["status"], now=T2
+    )
+    assert applied["spec"]["template"]["spec"]["containers"] == [{"name": "app", "image": "app:2"}]
+    assert applied["status"] == with_status["status"]
+    assert managed_fields_of(applied)[("ctl", "Update", "status")] == {
+        ".status.replicas",
+        ".status.conditions",
+        '.status.conditions[type="Available"]',
+        '.status.conditions[type="Available"].type',
+    }
+    # A status writer that also owns a spec field still contests it.
+    scaled = copy.deepcopy(applied)
+    scaled["spec"]["replicas"] = 3
+    scaled = record_update(applied, scaled, "ctl", gvk=DEPLOY, now=T3)
+    with pytest.raises(ApplyConflict):
+        server_side_apply(
+            scaled, deployment(replicas=1), "op", False, DEPLOY, reset_fields=["status"]
+        )
+
+
 def test_conflict_message_lists_every_manager() -> None:
     live = server_side_apply(None, deployment(replicas=1, labels={"x": "1"}), "a", False, DEPLOY)
     with pytest.raises(ApplyConflict) as info:

@@ -41,6 +41,7 @@ from gati_kubesim.patch import PatchError
 from gati_kubesim.timestamps import now_rfc3339
 
 _MISSING: Any = object()
+_SCALARS = frozenset({str, int, float, bool})
 # Sorted keys make equal JSON values encode to equal bytes, whatever their key order.
 _canonical = msgspec.json.Encoder(order="sorted").encode
 
@@ -219,13 +220,18 @@ def server_side_apply(
     merged = _prune(merged, managers, last_set, config_set, node)
     merged = _restore(merged, base, resets)
 
-    others = [identity for identity in managers if identity != me]
+    # Other managers that own a field this endpoint can change: the diff only decides what
+    # they lose or clash over. With none (every create, a sole applier's re-apply, an apply
+    # to a Deployment whose only other manager writes its status) it would be a walk of the
+    # whole object for nothing.
+    others = [
+        identity
+        for identity, entry in managers.items()
+        if identity != me and _outside(entry.fields, resets)
+    ]
     conflicts: dict[tuple[str, str, str, str], set[Path]] = {}
     removed: set[Path] = set()
     if others:
-        # The diff only decides what other managers lose or clash over: with nobody else
-        # (every create, a sole applier's re-apply) it would be a walk of the whole object
-        # for nothing.
         added, modified, removed = _changes(base, merged, gvk, node, resets)
         for identity in others:
             clash = managers[identity].fields & (added | modified)
@@ -560,6 +566,13 @@ def _owned(paths: set[Path], resets: list[Path]) -> set[Path]:
     return {p for p in paths if not any(p[: len(r)] == r for r in resets)}
 
 
+def _outside(paths: set[Path], resets: list[Path]) -> bool:
+    """Whether any of `paths` lies outside the endpoint's reset paths."""
+    if not resets:
+        return bool(paths)
+    return any(not any(p[: len(r)] == r for r in resets) for p in paths)
+
+
 def _stripped(paths: set[Path]) -> set[Path]:
     """Drop server-set fields. Only when recording: pruning needs `metadata.name` owned."""
     return paths - _STRIPPED
@@ -627,10 +640,12 @@ def _to_field_set(value: Any, node: Node, strict: bool) -> set[Path]:
 def _collect(value: Any, node: Node, path: Path, strict: bool, out: set[Path]) -> None:
     if isinstance(value, dict) and not node.atomic:
         for key, child in value.items():
-            child_path = (*path, field_element(key))
-            child_node = node.child(key)
-            _collect(child, child_node, child_path, strict, out)
-            if child is None or child == {} or node.is_data_key(key):
+            child_path = (*path, ("f", key))
+            if child is None or type(child) in _SCALARS:
+                out.add(child_path)  # a leaf: what the call below would add, without it
+                continue
+            _collect(child, node.child(key), child_path, strict, out)
+            if child == {} or node.is_data_key(key):
                 out.add(child_path)
         return
     if isinstance(value, list):
@@ -680,10 +695,10 @@ def _merge(live: Any, config: Any, node: Node) -> Any:
     if isinstance(live, dict) and isinstance(config, dict) and not node.atomic:
         out = dict(live)
         for key, value in config.items():
-            if key in live:
+            if key in live and not (value is None or type(value) in _SCALARS):
                 out[key] = _merge(live[key], value, node.child(key))
             else:
-                out[key] = value
+                out[key] = value  # new, or a scalar: the applied value replaces the live one
         return out
     list_type = _granular_list(node)
     if isinstance(live, list) and isinstance(config, list) and list_type is not None:
@@ -896,14 +911,20 @@ def _compare(
         return
     list_type = _granular_list(node)
     if same_type and isinstance(rhs, dict) and not node.atomic:
+        modified = out[1]
         for key in {**lhs, **rhs}:
-            _compare(
-                lhs.get(key, _MISSING),
-                rhs.get(key, _MISSING),
-                node.child(key),
-                (*path, field_element(key)),
-                out,
-            )
+            left = lhs.get(key, _MISSING)
+            right = rhs.get(key, _MISSING)
+            if left is right:
+                continue
+            kind = type(left)
+            if kind is type(right) and kind in _SCALARS:
+                # Most members are scalars of one type on both sides: equal, or changed,
+                # without a call of their own (`==` is JSON's equality within one type).
+                if left != right:
+                    modified.add((*path, ("f", key)))
+                continue
+            _compare(left, right, node.child(key), (*path, field_element(key)), out)
     elif same_type and isinstance(rhs, list) and list_type is not None:
         left_items = dict(reversed(_items(lhs, list_type, False, path)))
         right_items = dict(reversed(_items(rhs, list_type, False, path)))
