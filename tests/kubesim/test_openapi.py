@@ -462,8 +462,20 @@ def test_prune_drops_undeclared_fields_and_keeps_preserved_ones() -> None:
         },
     }
     before = copy.deepcopy(source)
-    result = prune(source, PRUNE_SCHEMA)
+    dropped: list[str] = []
+    result = prune(source, PRUNE_SCHEMA, dropped)
     assert source == before
+    assert prune(source, PRUNE_SCHEMA) == result
+    # What fieldValidation reports, in document order.
+    assert dropped == [
+        "metadata.bogus",
+        "status",
+        "spec.unknown",
+        "spec.nested.drop",
+        "spec.items[0].extra",
+        "spec.embedded.metadata.junk",
+        "spec.embedded.other",
+    ]
     assert result == {
         "apiVersion": "gati.dev/v1",
         "kind": "GatiHandler",
@@ -501,6 +513,34 @@ def test_prune_is_idempotent_and_never_crashes(spec: dict[str, Any]) -> None:
     assert prune(once, PRUNE_SCHEMA) == once
     validate(once, PRUNE_SCHEMA)
     apply_defaults(once, DEFAULTS_SCHEMA)
+
+
+def _missing_paths(before: Any, after: Any, path: str = "") -> list[str]:
+    """Paths `before` has and `after` lacks, by comparing the two (the definition)."""
+    out: list[str] = []
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key, value in before.items():
+            where = f"{path}.{key}" if path else key
+            out += [where] if key not in after else _missing_paths(value, after[key], where)
+    elif isinstance(before, list) and isinstance(after, list):
+        for i, (b, a) in enumerate(zip(before, after, strict=False)):
+            out += _missing_paths(b, a, f"{path}[{i}]")
+    return out
+
+
+@settings(max_examples=200)
+@given(
+    st.dictionaries(
+        st.sampled_from(["known", "nested", "free", "items", "labels", "embedded", "x"]),
+        json_values,
+    )
+)
+def test_prune_reports_exactly_the_fields_it_drops(spec: dict[str, Any]) -> None:
+    source = obj(spec)
+    source["metadata"]["junk"] = {"x": 1}
+    dropped: list[str] = []
+    result = prune(source, PRUNE_SCHEMA, dropped)
+    assert dropped == _missing_paths(source, result)
 
 
 # ---------------------------------------------------- the project's own CRDs, fuzzed

@@ -64,8 +64,8 @@ class Admission:
             if rt.schema is not None:
                 kept = self._kept(obj, old, rt.schema)
                 view = {k: openapi.ADMITTED if k in kept else v for k, v in obj.items()}
-                pruned = openapi.prune(view, rt.schema)
-                unknown = dropped_fields(view, pruned)
+                unknown: list[str] = []
+                pruned = openapi.prune(view, rt.schema, unknown)
                 if unknown and field_validation == "Strict":
                     listed = ", ".join(f'unknown field "{f}"' for f in unknown)
                     raise bad_request(
@@ -115,28 +115,6 @@ class Admission:
 
     def next_cluster_ip(self) -> str:
         return str(next(self._service_ips))
-
-
-def dropped_fields(before: Any, after: Any, path: str = "") -> list[str]:
-    """Paths present in `before` but pruned from `after` (`spec.foo`, `spec.items[0].bar`).
-
-    A subtree pruning kept as it was (metadata's members, values of preserved fields) is the
-    same object on both sides and has nothing dropped: managedFields alone would otherwise
-    be walked on every write."""
-    out: list[str] = []
-    if before is after:
-        return out
-    if isinstance(before, dict) and isinstance(after, dict):
-        for key, value in before.items():
-            where = f"{path}.{key}" if path else key
-            if key not in after:
-                out.append(where)
-            else:
-                out += dropped_fields(value, after[key], where)
-    elif isinstance(before, list) and isinstance(after, list):
-        for i, (b, a) in enumerate(zip(before, after, strict=False)):
-            out += dropped_fields(b, a, f"{path}[{i}]")
-    return out
 
 
 def check_metadata(rt: ResourceType, obj: Obj, old: Obj | None = None) -> list[Cause]:

@@ -459,19 +459,26 @@ def _missing(value: dict[str, Any], key: str, schema: Schema) -> bool:
 # ------------------------------------------------------------------------------- pruning
 
 
-def prune(obj: dict[str, Any], schema: Schema) -> dict[str, Any]:
+def prune(obj: dict[str, Any], schema: Schema, dropped: list[str] | None = None) -> dict[str, Any]:
     """Drop fields the schema does not declare, unless `x-kubernetes-preserve-unknown-fields`.
 
     The root keeps `apiVersion`, `kind` and `metadata`, with `metadata` cut down to the
     fields `ObjectMeta` has, exactly as the server decodes it; embedded resources get the
-    same treatment.
+    same treatment. `dropped`, when given, receives the path of every field dropped
+    (`spec.foo`, `spec.items[0].bar`) in document order: what `fieldValidation` reports,
+    noted as the walk drops them instead of found by a second walk comparing the two.
     """
-    pruned = _prune(obj, schema, root=True)
+    pruned = _prune(obj, schema, True, None, dropped)
     assert isinstance(pruned, dict)
     return pruned
 
 
-def _prune(value: Any, schema: Schema, root: bool = False) -> Any:
+# Where the walk is, as (parent, key or index) links built only when drops are collected:
+# one small tuple per node instead of a path string that is almost never read.
+_Where = tuple[Any, str | int] | None
+
+
+def _prune(value: Any, schema: Schema, root: bool, where: _Where, dropped: list[str] | None) -> Any:
     if isinstance(value, dict):
         properties: Mapping[str, Schema] = schema.get("properties", {})
         additional = schema.get("additionalProperties")
@@ -479,26 +486,51 @@ def _prune(value: Any, schema: Schema, root: bool = False) -> Any:
         keeps_type_meta = root or bool(schema.get("x-kubernetes-embedded-resource"))
         out: dict[str, Any] = {}
         for key, child in value.items():
+            at = None if dropped is None else (where, key)
             if keeps_type_meta and key in _TYPE_META:
-                out[key] = _prune_type_meta(key, child)
+                out[key] = _prune_type_meta(key, child, at, dropped)
             elif key in properties:
-                out[key] = _prune(child, properties[key])
+                out[key] = _prune(child, properties[key], False, at, dropped)
             elif isinstance(additional, Mapping):
-                out[key] = _prune(child, additional)
+                out[key] = _prune(child, additional, False, at, dropped)
             elif preserve or additional is True:
                 out[key] = json_copy(child)
+            elif dropped is not None:
+                dropped.append(_path_of(at))
         return out
     if isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, Mapping):
-            return [_prune(item, items) for item in value]
+            if dropped is None:
+                return [_prune(item, items, False, None, None) for item in value]
+            return [
+                _prune(item, items, False, (where, index), dropped)
+                for index, item in enumerate(value)
+            ]
         return json_copy(value)
     return value
 
 
-def _prune_type_meta(key: str, value: Any) -> Any:
+def _prune_type_meta(key: str, value: Any, where: _Where, dropped: list[str] | None) -> Any:
     if key == "metadata" and isinstance(value, dict):
         # A new dict, sharing its values: nothing downstream writes into metadata's members
         # (managedFields alone would double the copy), and the store copies what it changes.
+        if dropped is not None:
+            dropped += [_path_of((where, k)) for k in value if k not in OBJECT_META_FIELDS]
         return {k: v for k, v in value.items() if k in OBJECT_META_FIELDS}
     return json_copy(value)
+
+
+def _path_of(where: _Where) -> str:
+    """`spec.items[0].bar` from the links of `_prune`."""
+    steps: list[str | int] = []
+    while where is not None:
+        where, step = where
+        steps.append(step)
+    path = ""
+    for step in reversed(steps):
+        if isinstance(step, int):
+            path += f"[{step}]"
+        else:
+            path = f"{path}.{step}" if path else step
+    return path
