@@ -267,12 +267,46 @@ def test_a_canonical_start_decodes_once_yet_keeps_every_refusal(
     assert str(raised.value).startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("payload", "expected", "error", "message"),
+    [
+        (GOOD[:-1], ChangeEvent, MalformedEventError, "not an event: "),
+        (_appended(GOOD, b'"schemaVersion":2'), ChangeEvent, SchemaVersionError, "gati.change v"),
+        (_appended(GOOD, b'"schema":"nope"'), ChangeEvent, UnknownSchemaError, "unknown schema "),
+        (
+            _appended(GOOD, b'"schema":"gati.routes"'),
+            ChangeEvent,
+            UnknownSchemaError,
+            "expected schema 'gati.change', got 'gati.routes'",
+        ),
+        (_appended(GOOD, b'"uid":""'), ChangeEvent, MalformedEventError, "invalid gati.change: "),
+        (_appended(GOOD, b'"schemaVersion":"1"'), ChangeEvent, MalformedEventError, "not an event"),
+        (DEEP_OBJECT, ChangeEvent, MalformedEventError, "not an event: "),
+        (GOOD, TrafficSample, UnknownSchemaError, "expected schema 'gati.traffic', got 'gati.c"),
+    ],
+)
+def test_an_expected_canonical_start_decodes_once_yet_keeps_every_refusal(
+    payload: bytes, expected: type[Event], error: type[EventDecodeError], message: str
+) -> None:
+    assert payload.startswith(b'{"schema":"gati.change","schemaVersion":1,')
+    with pytest.raises(error) as raised:
+        decode_event(payload, expected)
+    assert str(raised.value).startswith(message)
+
+
+def test_a_canonical_event_over_the_limit_is_refused_as_too_large() -> None:
+    with pytest.raises(EventTooLargeError, match=f"payload of {len(GOOD)} bytes exceeds 100$"):
+        decode_event(GOOD, ChangeEvent, max_bytes=100)
+
+
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
 def test_every_event_is_encoded_with_the_canonical_start(event: Event) -> None:
-    """What lets `decode_any` decode once: the tag and the version open the payload."""
+    """What lets `decode_any` and `decode_event` decode once: the tag and the version open the
+    payload."""
     start = f'{{"schema":"{type(event).__struct_config__.tag}","schemaVersion":1,'
     assert encode_event(event).startswith(start.encode())
     assert decode_any(encode_event(event)) == event
+    assert decode_event(encode_event(event), type(event)) == event
 
 
 def test_a_payload_of_another_schema_is_refused_when_one_is_expected() -> None:

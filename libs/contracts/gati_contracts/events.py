@@ -271,10 +271,12 @@ class _Envelope(msgspec.Struct, rename="camel"):
 _ENCODER: Final = msgspec.json.Encoder()
 _ENVELOPE_DECODER: Final = msgspec.json.Decoder(_Envelope)
 _ANY_DECODER: Final[msgspec.json.Decoder[AnyEvent]] = msgspec.json.Decoder(AnyEvent)
-_CANONICAL_STARTS: Final = tuple(
-    f'{{"schema":"{name}","schemaVersion":{SCHEMA_VERSION},'.encode() for name in _SCHEMA_NAMES
-)
+_CANONICAL_START: Final = {
+    event_type: f'{{"schema":"{schema_name(event_type)}","schemaVersion":{SCHEMA_VERSION},'.encode()
+    for event_type in EVENT_TYPES
+}
 """How `encode_event` opens each event: the tag, then `schemaVersion`, both first."""
+_CANONICAL_STARTS: Final = tuple(_CANONICAL_START.values())
 _DECODERS: Final[dict[type[Event], msgspec.json.Decoder[Any]]] = {
     event_type: msgspec.json.Decoder(event_type) for event_type in EVENT_TYPES
 }
@@ -308,15 +310,9 @@ def decode_any(payload: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> AnyEvent:
     does; a replay decodes every event it reads, and the envelope's pass was a third of it. Any
     other payload, and any failure, takes the envelope first, so every refusal keeps its error.
     """
-    if len(payload) <= max_bytes and payload.startswith(_CANONICAL_STARTS):
-        try:
-            event = _ANY_DECODER.decode(payload)
-        except (msgspec.DecodeError, RecursionError):
-            pass
-        else:
-            # A repeated key decodes as its last value: the version must still be this one.
-            if event.schema_version == SCHEMA_VERSION:
-                return event
+    event = _decoded_once(payload, max_bytes, _CANONICAL_STARTS, _ANY_DECODER)
+    if event is not None:
+        return event
     _checked_envelope(payload, max_bytes)
     try:
         return _ANY_DECODER.decode(payload)
@@ -325,13 +321,40 @@ def decode_any(payload: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> AnyEvent:
 
 
 def decode_event(payload: bytes, expected: type[E], *, max_bytes: int = MAX_EVENT_BYTES) -> E:
-    """Decode `payload` as `expected`, refusing any other schema with `UnknownSchemaError`."""
+    """Decode `payload` as `expected`, refusing any other schema with `UnknownSchemaError`.
+
+    As in `decode_any`, a payload that opens as `encode_event` writes `expected` decodes once:
+    every consumer decodes each delivery, and the envelope's pass was a third of it.
+    """
+    decoder: msgspec.json.Decoder[E] = _DECODERS[expected]
+    event = _decoded_once(payload, max_bytes, _CANONICAL_START[expected], decoder)
+    if event is not None:
+        return event
     envelope = _checked_envelope(payload, max_bytes)
     if envelope.schema != schema_name(expected):
         raise UnknownSchemaError(
             f"expected schema {schema_name(expected)!r}, got {envelope.schema!r}"
         )
     return _decode_body(payload, expected)
+
+
+def _decoded_once(
+    payload: bytes,
+    max_bytes: int,
+    starts: bytes | tuple[bytes, ...],
+    decoder: msgspec.json.Decoder[E],
+) -> E | None:
+    """The event in `payload` when it opens with one of `starts` and decodes as read, which
+    proves its version present and readable; else None, and the caller takes the envelope path,
+    which alone words the refusals."""
+    if len(payload) > max_bytes or not payload.startswith(starts):
+        return None
+    try:
+        event = decoder.decode(payload)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    # A repeated key decodes as its last value: the version must still be this one.
+    return event if event.schema_version == SCHEMA_VERSION else None
 
 
 def _checked_envelope(payload: bytes, max_bytes: int) -> _Envelope:
