@@ -26,13 +26,13 @@ import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError
 
 from gati_contracts.events import ChangeEvent, ChangeType, decode_event
 from gati_contracts.kinds import GATI_VERSION
 from gati_contracts.subjects import cr_subject
 from gati_runtime.nats_status import NO_RESPONDERS, NOT_FOUND, status_code
+from gati_runtime.replies import Replies
 
 REQUEST_TIMEOUT: Final = 5.0
 """Seconds a read waits for the server's answer, nats-py's JetStream default."""
@@ -97,75 +97,27 @@ class Answer(Generic[T]):
 
 class StreamState:
     """Reads by JetStream's direct get (the stream's `allow_direct`), sent as plain requests to
-    an inbox of its own: nats-py's `get_msg` adds ~20-25 us of client CPU a read (a JSON request
-    built with json.dumps, the answer lifted into a RawStreamMsg), and its `request` a random
-    token (NUID and os.urandom) and an `asyncio.wait_for` per call; here a read is a counter, a
-    future and a loop timer. A reconcile makes two to four of these reads."""
+    an inbox of its own (`gati_runtime.replies`): nats-py's `get_msg` adds ~20-25 us of client
+    CPU a read (a JSON request built with json.dumps, the answer lifted into a RawStreamMsg), and
+    its `request` ~55 more. A reconcile makes two to four of these reads."""
 
     def __init__(self, client: Client, stream: str, *, timeout: float = REQUEST_TIMEOUT) -> None:
-        self._client = client
-        self._timeout = timeout
+        self._replies = Replies(client, timeout=timeout)
         self._direct = f"$JS.API.DIRECT.GET.{stream}"
-        self._inbox = ""
-        self._subscribing = asyncio.Lock()
-        self._sent = 0
-        self._waiting: dict[str, tuple[asyncio.Future[Msg], asyncio.TimerHandle]] = {}
-
-    async def _answers(self) -> str:
-        """The prefix of this reader's reply subjects, subscribed on first use (one
-        subscription for the reader's life; the client renews it after a reconnect)."""
-        if not self._inbox:
-            async with self._subscribing:
-                if not self._inbox:
-                    inbox = self._client.new_inbox()
-                    await self._client.subscribe(f"{inbox}.*", cb=self._answered)
-                    self._inbox = f"{inbox}."
-        return self._inbox
-
-    async def _answered(self, message: Msg) -> None:
-        waiting = self._waiting.pop(message.subject[len(self._inbox) :], None)
-        if waiting is None:
-            return  # timed out, or discarded
-        answer, timer = waiting
-        timer.cancel()
-        if not answer.done():
-            answer.set_result(message)
-
-    def _expire(self, token: str) -> None:
-        # A discarded read (its future cancelled) leaves here or with its late answer.
-        waiting = self._waiting.pop(token, None)
-        if waiting is not None and not waiting[0].done():
-            waiting[0].set_exception(NatsTimeoutError())
-
-    async def _ask(self, subject: str, payload: bytes) -> asyncio.Future[Msg]:
-        """Send one read; the future of its answer. Returns without yielding to the loop once
-        the inbox exists, so reads sent one after another leave together."""
-        inbox = await self._answers()
-        self._sent += 1
-        token = str(self._sent)
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Msg] = loop.create_future()
-        self._waiting[token] = (answer, loop.call_later(self._timeout, self._expire, token))
-        try:
-            await self._client.publish(subject, payload, reply=inbox + token)
-        except BaseException:
-            self._waiting.pop(token)[1].cancel()
-            raise
-        return answer
 
     async def ask_latest(self, subject: str) -> Answer[ChangeEvent | None]:
         """`latest(subject)`, sent now and read later."""
-        return Answer(await self._ask(f"{self._direct}.{subject}", b""), _change)
+        return Answer(await self._replies.ask(f"{self._direct}.{subject}", b""), _change)
 
     async def ask_version(self, namespace: str, name: str) -> Answer[dict[str, Any] | None]:
         """`latest_version(namespace, name)`, sent now and read later."""
         subject = cr_subject(GATI_VERSION.kind, namespace, name)
-        return Answer(await self._ask(f"{self._direct}.{subject}", b""), _version)
+        return Answer(await self._replies.ask(f"{self._direct}.{subject}", b""), _version)
 
     async def ask_newest(self, subject: str, sequence: int) -> Answer[bool]:
         """`is_newest(subject, sequence)`, sent now and read later."""
         request = _encode(_NextBySubject(seq=sequence + 1, next_by_subj=subject))
-        return Answer(await self._ask(self._direct, request), _is_none)
+        return Answer(await self._replies.ask(self._direct, request), _is_none)
 
     async def latest(self, subject: str) -> ChangeEvent | None:
         """The last change stored on `subject`, None when there is none (never was, or the
