@@ -479,6 +479,14 @@ class Api:
     ) -> tuple[Obj, bool]:
         if not opts.manager or opts.manager.startswith("\0"):
             raise bad_request("PATCH, application/apply-patch+yaml: fieldManager is required")
+        live = self.store.find(rt, ns, name)
+        request = ApplyRequest(opts.manager, opts.force, opts.field_validation, sub, raw)
+        if live is not None:
+            # Before the body is read: the checks below passed for these very bytes.
+            warnings = self._reapplies.unchanged(rt, live, request)
+            if warnings is not None:
+                opts.warnings += warnings
+                return present(rt, live), False
         try:
             # Clients mostly send JSON (a subset of YAML), which msgspec reads many times
             # faster than the YAML parser; anything else is read as YAML.
@@ -504,13 +512,6 @@ class Api:
                     "the namespace sent on the request"
                 )
             meta["namespace"] = ns
-        live = self.store.find(rt, ns, name)
-        request = ApplyRequest(opts.manager, opts.force, opts.field_validation, sub, raw)
-        if live is not None:
-            warnings = self._reapplies.unchanged(rt, live, request)
-            if warnings is not None:
-                opts.warnings += warnings
-                return present(rt, live), False
         warned = len(opts.warnings)
         try:
             # server_side_apply builds new dicts and never writes into the stored object.
