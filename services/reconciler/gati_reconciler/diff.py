@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
+
+import msgspec
 
 from gati_contracts.quantities import parse_quantity
 
@@ -31,8 +32,11 @@ SERVER_METADATA: Final = frozenset(
 """Written by the API server on every object; never a difference a user made."""
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(msgspec.Struct, frozen=True):
+    """Frozen Struct rather than frozen dataclass: as immutable and compared the same, built in
+    ~0.1 us instead of ~1 (the dataclass sets each field through `object.__setattr__`), and a
+    replay builds three or four per spec change."""
+
     path: str
     """Where, in kubectl's words: `spec.template.spec.containers[name=handler].image`."""
     before: Any

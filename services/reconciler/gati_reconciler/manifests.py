@@ -12,8 +12,7 @@ before the pods that read it, the Deployment before the PodDisruptionBudget that
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from gati_contracts.env import container_env
 from gati_contracts.fieldtypes import LABEL_VALUE_PATTERN
@@ -103,9 +102,12 @@ def may_run_several(spec: GatiHandlerSpec | GatiModuleSpec) -> bool:
     return spec.replicas > 1
 
 
-@dataclass(frozen=True)
-class _Workload:
-    """What handlers and modules differ in; the rest of the rendering is shared."""
+class _Workload(NamedTuple):
+    """What handlers and modules differ in; the rest of the rendering is shared.
+
+    A NamedTuple rather than a frozen dataclass: as immutable, built in ~1 us instead of ~2.7
+    (the dataclass sets each of its fields through `object.__setattr__`), once per render.
+    """
 
     resource: CustomResource
     spec: GatiHandlerSpec | GatiModuleSpec
@@ -203,7 +205,8 @@ def _workload(
     labels = workload_labels(kind, name, version)
     labels[INSTANCE_LABEL] = name
     labels[COMPONENT_LABEL] = component
-    deployment_name = deployment_name or owned_name(name)
+    own_name = "" if deployment_name and service_name else owned_name(name)
+    deployment_name = deployment_name or own_name
     return _Workload(
         resource=resource,
         spec=spec,
@@ -213,7 +216,7 @@ def _workload(
         labels={**labels, **extra_labels},
         annotations=annotations,
         deployment_name=deployment_name,
-        service_name=service_name or owned_name(name),
+        service_name=service_name or own_name,
         config_map_name=owned_name(deployment_name, CONFIG_MAP_SUFFIX),
         selector_labels=selector_labels(kind, name),
         sandbox=sandbox,
