@@ -8,6 +8,8 @@ and carries the same rule into the generated CRD schema (`pattern`, `maxLength`,
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final
 
@@ -41,16 +43,22 @@ class StringForm:
     pattern: str
     hint: str
     max_length: int | None = None
-    _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    check: Callable[[str], str] = field(init=False, repr=False, compare=False)
+    """The value itself, or the error with `hint`. A closure over the compiled pattern, the
+    limit and the error rather than a method reading them from the form: pydantic calls it for
+    every such string (seven in a GatiHandler), and it runs in ~3/4 of the method's time."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_compiled", re.compile(self.pattern))
+        fullmatch = re.compile(self.pattern).fullmatch
+        limit = self.max_length if self.max_length is not None else sys.maxsize
+        error_type, hint = self.error_type, self.hint
 
-    def check(self, value: str) -> str:
-        too_long = self.max_length is not None and len(value) > self.max_length
-        if too_long or not self._compiled.fullmatch(value):
-            raise PydanticCustomError(self.error_type, self.hint)
-        return value
+        def check(value: str) -> str:
+            if len(value) > limit or fullmatch(value) is None:
+                raise PydanticCustomError(error_type, hint)
+            return value
+
+        object.__setattr__(self, "check", check)
 
     def __get_pydantic_core_schema__(
         self, source: type[Any], handler: GetCoreSchemaHandler
