@@ -826,7 +826,7 @@ def _restore(new: dict[str, Any], old: Mapping[str, Any], resets: list[Path]) ->
 
 def _restore_one(new: dict[str, Any], old: Any, names: list[str]) -> dict[str, Any]:
     head, rest = names[0], names[1:]
-    source = old.get(head, _MISSING) if isinstance(old, Mapping) else _MISSING
+    source = old.get(head, _MISSING) if isinstance(old, dict) else _MISSING
     out = dict(new)
     if not rest:
         if source is _MISSING:

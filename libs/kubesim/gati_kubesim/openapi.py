@@ -7,6 +7,10 @@ branch on what the API server answers: `422 Invalid` with causes whose `field`, 
 wording here follows the apiextensions API server (go-openapi messages wrapped into
 Kubernetes field errors) so a client written against a real cluster reads kubesim's errors
 the same way. The server runs these in the real order: prune, default, validate.
+
+Schemas are decoded JSON, so a sub-schema is told by `isinstance(x, dict)`: a C check,
+where `Mapping`'s is an ABC's Python-level `__instancecheck__`, met on every field of
+every custom-resource write.
 """
 
 from __future__ import annotations
@@ -168,7 +172,7 @@ def _validate_number(value: float, schema: Schema, path: str, causes: list[Cause
 
 def _validate_array(value: list[Any], schema: Schema, path: str, causes: list[Cause]) -> None:
     items = schema.get("items")
-    if isinstance(items, Mapping):
+    if isinstance(items, dict):
         for index, item in enumerate(value):
             _validate(item, items, f"{path}[{index}]", causes)
     if "minItems" in schema and len(value) < schema["minItems"]:
@@ -240,7 +244,7 @@ def _validate_object(value: dict[str, Any], schema: Schema, path: str, causes: l
         child_path = f"{path}.{key}" if path else key
         if key in properties:
             _validate(child, properties[key], child_path, causes)
-        elif isinstance(additional, Mapping):
+        elif isinstance(additional, dict):
             _validate(child, additional, child_path, causes)
     for key in schema.get("required", []):
         if key not in value:
@@ -432,11 +436,11 @@ def _default(value: Any, schema: Schema, root: bool = False) -> None:
                 continue
             if key in properties:
                 _default(child_value, properties[key])
-            elif isinstance(additional, Mapping):
+            elif isinstance(additional, dict):
                 _default(child_value, additional)
     elif isinstance(value, list):
         items = schema.get("items")
-        if not isinstance(items, Mapping):
+        if not isinstance(items, dict):
             return
         for index, item in enumerate(value):
             if item is None and "default" in items and not items.get("nullable"):
@@ -447,7 +451,7 @@ def _default(value: Any, schema: Schema, root: bool = False) -> None:
 def _drop_nulls(value: dict[str, Any], properties: Mapping[str, Schema], additional: Any) -> None:
     """Nulls of non-nullable fields without a default go, as the server prunes them."""
     for key in [k for k, v in value.items() if v is None]:
-        child = properties.get(key, additional if isinstance(additional, Mapping) else None)
+        child = properties.get(key, additional if isinstance(additional, dict) else None)
         if child is not None and not child.get("nullable"):
             del value[key]
 
@@ -491,7 +495,7 @@ def _prune(value: Any, schema: Schema, root: bool, where: _Where, dropped: list[
                 out[key] = _prune_type_meta(key, child, at, dropped)
             elif key in properties:
                 out[key] = _prune(child, properties[key], False, at, dropped)
-            elif isinstance(additional, Mapping):
+            elif isinstance(additional, dict):
                 out[key] = _prune(child, additional, False, at, dropped)
             elif preserve or additional is True:
                 out[key] = json_copy(child)
@@ -500,7 +504,7 @@ def _prune(value: Any, schema: Schema, root: bool, where: _Where, dropped: list[
         return out
     if isinstance(value, list):
         items = schema.get("items")
-        if isinstance(items, Mapping):
+        if isinstance(items, dict):
             if dropped is None:
                 return [_prune(item, items, False, None, None) for item in value]
             return [
