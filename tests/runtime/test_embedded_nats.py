@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from nats.js.api import PubAck, StorageType
 from nats.js.errors import NoStreamResponseError
 
 from fixtures.nats_server import ANCHOR_STREAM
-from gati_runtime.embedded_nats import EmbeddedNats, NatsCluster, NatsServerError
+from gati_runtime.embedded_nats import EmbeddedNats, NatsCluster, NatsServerError, NodePorts
 
 
 async def test_restart_keeps_port_and_data(tmp_path: Path) -> None:
@@ -92,3 +93,37 @@ async def test_three_node_cluster_survives_one_node_kill(nats_cluster: NatsClust
     assert info.cluster is not None
     assert len(info.cluster.replicas or []) == 2
     await client.close()
+
+
+def test_ports_asked_together_are_distinct() -> None:
+    ports = NodePorts.allocate_many(3, clustered=True)
+    numbers = [n for p in ports for n in (p.client, p.monitor, p.cluster)]
+    assert len(set(numbers)) == 9
+
+
+def _taken(port: int) -> socket.socket:
+    """Someone else's listener on `port`, as an outgoing connection or another test could be."""
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", port))
+    squatter.listen()
+    return squatter
+
+
+def test_a_port_taken_before_the_first_start_is_picked_afresh(tmp_path: Path) -> None:
+    server = EmbeddedNats(tmp_path / "nats")
+    taken = server.ports.client
+    with _taken(taken), server:
+        assert server.port_taken() is False
+        assert server.ports.client != taken
+        restarted_at = server.url
+        server.restart()
+        assert server.url == restarted_at  # once served, its ports are its URLs for good
+
+
+def test_a_cluster_whose_route_port_is_taken_starts_on_fresh_ports(tmp_path: Path) -> None:
+    cluster = NatsCluster(tmp_path / "cluster")
+    taken = cluster.nodes[1].ports.cluster
+    assert taken is not None
+    with _taken(taken), cluster:
+        assert all(node.ports.cluster != taken for node in cluster.nodes)
+        assert all(node.running for node in cluster.nodes)

@@ -8,6 +8,7 @@ is the server's own `/healthz` (JetStream included), so nothing waits on a guess
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -25,6 +26,10 @@ from typing import IO, Self
 
 LOOPBACK = "127.0.0.1"
 CLUSTER_NAME = "gati"
+# What nats-server logs (fatally) when a port it was given was taken after we picked it.
+_PORT_TAKEN = b"address already in use"
+# Fresh ports are tried this many times on a first start before the error is the caller's.
+_PORT_ATTEMPTS = 3
 
 
 class NatsServerError(RuntimeError):
@@ -45,12 +50,21 @@ def find_nats_server() -> Path:
     )
 
 
+def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
+    """Unused ports, all held at once while asked for, so the kernel cannot hand out one twice.
+
+    They are free only until someone else binds them (any outgoing connection can take one as
+    its local port): a server that finds one taken on its first start gets fresh ones
+    (`EmbeddedNats.start`, `NatsCluster.start`)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """Ask the kernel for an unused port; the server binds it right after, so races are rare."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1, host)[0]
 
 
 @dataclass(frozen=True)
@@ -63,11 +77,23 @@ class NodePorts:
 
     @classmethod
     def allocate(cls, *, client: int | None = None, clustered: bool = False) -> NodePorts:
-        return cls(
-            client=client or free_port(),
-            monitor=free_port(),
-            cluster=free_port() if clustered else None,
-        )
+        return cls.allocate_many(1, client=client, clustered=clustered)[0]
+
+    @classmethod
+    def allocate_many(
+        cls, count: int, *, client: int | None = None, clustered: bool = False
+    ) -> list[NodePorts]:
+        """Ports for `count` nodes, all distinct (a cluster's nodes must not share one)."""
+        per_node = (1 if client is None else 0) + 1 + (1 if clustered else 0)
+        ports = iter(free_ports(count * per_node))
+        return [
+            cls(
+                client=client or next(ports),
+                monitor=next(ports),
+                cluster=next(ports) if clustered else None,
+            )
+            for _ in range(count)
+        ]
 
 
 class _RunsWhileEntered:
@@ -118,10 +144,14 @@ class EmbeddedNats(_RunsWhileEntered):
         self.tls = tls
         self.name = name
         self.ports = ports or NodePorts.allocate(client=port)
+        # Ports we picked may be re-picked until the server first serves; after that they are
+        # its URLs, which a restart must keep. A caller's port is never changed.
+        self._repick_ports = ports is None and port is None
         self._routes = tuple(routes)
         self._binary = binary or find_nats_server()
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._log_start = 0
 
     @property
     def url(self) -> str:
@@ -170,17 +200,40 @@ class EmbeddedNats(_RunsWhileEntered):
     def start(self, *, wait: bool = True, timeout: float = 20.0) -> None:
         if self.running:
             return
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            self._spawn()
+            if not wait:
+                return
+            try:
+                self.wait_ready(timeout=timeout)
+            except NatsServerError:
+                if not (self._repick_ports and self.port_taken()) or attempt == _PORT_ATTEMPTS:
+                    raise
+                self._end(signal.SIGKILL, 10.0)
+                self.ports = NodePorts.allocate()
+            else:
+                return
+
+    def _spawn(self) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(self._config_text())
         self._log = self.log_file.open("ab")
+        self._log_start = self._log.tell()
         self._process = subprocess.Popen(
             [str(self._binary), "-c", str(self.config_file)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        if wait:
-            self.wait_ready(timeout=timeout)
+
+    def port_taken(self) -> bool:
+        """Whether this start's server ended because a port of its was bound by someone else."""
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(self._log_start)
+                return _PORT_TAKEN in log.read()
+        except FileNotFoundError:
+            return False
 
     def wait_ready(self, *, timeout: float = 20.0) -> None:
         """Poll `/healthz`: it only answers ok once JetStream (and its cluster) can serve."""
@@ -189,6 +242,7 @@ class EmbeddedNats(_RunsWhileEntered):
             if self._process is None or self._process.poll() is not None:
                 raise NatsServerError(f"nats-server {self.name} exited; see {self.log_file}")
             if self._healthy():
+                self._repick_ports = False
                 return
             time.sleep(0.02)
         raise NatsServerError(
@@ -237,15 +291,22 @@ class NatsCluster(_RunsWhileEntered):
     def __init__(self, base_dir: Path, *, size: int = 3, binary: Path | None = None) -> None:
         if size < 1:
             raise ValueError(f"cluster size must be at least 1, got {size}")
-        all_ports = [NodePorts.allocate(clustered=True) for _ in range(size)]
+        self._base_dir = base_dir
+        self._size = size
+        self._binary = binary
+        self._served = False
+        self.nodes = self._nodes()
+
+    def _nodes(self) -> list[EmbeddedNats]:
+        all_ports = NodePorts.allocate_many(self._size, clustered=True)
         route_ports = [ports.cluster for ports in all_ports if ports.cluster is not None]
-        self.nodes = [
+        return [
             EmbeddedNats(
-                base_dir / f"n{index}",
+                self._base_dir / f"n{index}",
                 name=f"n{index}",
                 ports=ports,
                 routes=[port for port in route_ports if port != ports.cluster],
-                binary=binary,
+                binary=self._binary,
             )
             for index, ports in enumerate(all_ports)
         ]
@@ -255,6 +316,22 @@ class NatsCluster(_RunsWhileEntered):
         return [node.url for node in self.nodes]
 
     def start(self, *, timeout: float = 30.0) -> None:
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            try:
+                self._start_all(timeout)
+            except NatsServerError:
+                taken = any(node.port_taken() for node in self.nodes)
+                if self._served or not taken or attempt == _PORT_ATTEMPTS:
+                    raise
+                # The routes name every node's ports: all of them are picked afresh together.
+                for node in self.nodes:
+                    node.kill()
+                self.nodes = self._nodes()
+            else:
+                self._served = True
+                return
+
+    def _start_all(self, timeout: float) -> None:
         # Start every node before waiting: a node is only healthy once a meta leader exists.
         for node in self.nodes:
             node.start(wait=False)
