@@ -141,6 +141,20 @@ def test_deleting_an_owner_deletes_its_dependents(
     assert core.read_namespaced_config_map("bystander", kube_namespace)
 
 
+def test_a_dependent_written_after_its_owner_went_is_collected(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    """A controller acting on a stale view re-creates what its deleted owner owned: Kubernetes'
+    collector deletes a dependent whose every owner is absent, so kubesim's does too."""
+    apps, core = client.AppsV1Api(kube_api), client.CoreV1Api(kube_api)
+    owner = apps.create_namespaced_deployment(kube_namespace, deployment("owner"))
+    apps.delete_namespaced_deployment("owner", kube_namespace)
+    eventually(gone(lambda: apps.read_namespaced_deployment("owner", kube_namespace)))
+    core.create_namespaced_config_map(kube_namespace, _owned_cm("late", owner))
+
+    eventually(gone(lambda: core.read_namespaced_config_map("late", kube_namespace)))
+
+
 def test_foreground_deletion_waits_for_dependents(
     kube_api: client.ApiClient, kube_namespace: str
 ) -> None:

@@ -5,8 +5,10 @@
   `kubesim.gati.dev/fail: "true"` annotation is set or a container image tag ends in
   `-failing`; then, after the same delay, `Progressing` turns False with
   `ProgressDeadlineExceeded`, the signal rollout logic watches for.
-- Garbage collector: dependents whose every owner is gone are deleted in the background;
-  foreground and orphan deletion are honoured through their finalizers.
+- Garbage collector: dependents whose every owner is gone are deleted in the background,
+  also one written after its owners went (a controller re-creating what it owned from a stale
+  view, as Kubernetes' collector deletes dependents with dangling ownerReferences); foreground
+  and orphan deletion are honoured through their finalizers.
 - Namespace lifecycle: a deleted namespace is emptied, then removed.
 
 HPAs get no controller: their status stays as clients write it.
@@ -226,11 +228,18 @@ class Controllers:
                     self._later(lambda w=waiting: self._finish_owner(*w))  # type: ignore[misc]
         else:
             self._live_uids.add(uid)
-            for ref in meta.get("ownerReferences") or []:
-                if isinstance(ref, dict) and ref.get("uid"):
-                    self._dependents.setdefault(str(ref["uid"]), set()).add(
-                        (key, meta.get("namespace", ""), meta["name"])
-                    )
+            owners = [
+                str(ref["uid"])
+                for ref in meta.get("ownerReferences") or []
+                if isinstance(ref, dict) and ref.get("uid")
+            ]
+            for owner in owners:
+                self._dependents.setdefault(owner, set()).add(
+                    (key, meta.get("namespace", ""), meta["name"])
+                )
+            if owners and not any(owner in self._live_uids for owner in owners):
+                # Every owner went before this write: nobody's DELETED will come to collect it.
+                self._later(lambda: self._collect(owners[0]))
             if meta.get("deletionTimestamp"):
                 finalizers = meta.get("finalizers") or []
                 if FOREGROUND in finalizers or ORPHAN in finalizers:
