@@ -127,3 +127,14 @@ def test_a_cluster_whose_route_port_is_taken_starts_on_fresh_ports(tmp_path: Pat
     with _taken(taken), cluster:
         assert all(node.ports.cluster != taken for node in cluster.nodes)
         assert all(node.running for node in cluster.nodes)
+
+
+def test_a_cluster_that_fails_to_start_leaves_no_node_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster = NatsCluster(tmp_path / "cluster")
+    # No time to become healthy: every node is spawned, then the start fails.
+    monkeypatch.setattr(cluster, "start", lambda: NatsCluster.start(cluster, timeout=0.0))
+    with pytest.raises(NatsServerError, match="not healthy"), cluster:
+        pass
+    assert not any(node.running for node in cluster.nodes)

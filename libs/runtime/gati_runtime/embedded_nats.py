@@ -106,7 +106,13 @@ class _RunsWhileEntered:
         raise NotImplementedError
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            # `with` calls no __exit__ when __enter__ fails: a cluster whose one node failed
+            # would leave the others running for good.
+            self.stop()
+            raise
         return self
 
     def __exit__(
