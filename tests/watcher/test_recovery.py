@@ -50,7 +50,10 @@ async def test_two_replicas_store_each_change_once(
     assert len(tail.events) == 11
     assert set(ids.values()) == {1}
     assert {event.source for _, event in tail.events} <= {"a", "b"}
-    assert _duplicates() - before == 11
+    # Both replicas deliver all 11 changes: 22 deliveries, 11 stored. Each delivery that stores
+    # nothing counts a duplicate, so 11 is a floor, not an exact count: a publish retried after
+    # its first attempt was stored (the ack late or lost) counts one more.
+    assert _duplicates() - before >= 11
     assert (await drift(gati_api, gati_connection, cluster.namespace)).clean
 
 
