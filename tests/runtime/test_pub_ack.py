@@ -1,4 +1,5 @@
-"""A publish's reply is read with nats-py's answers and errors (pure: no server needed)."""
+"""A publish's reply is read with nats-py's answers and errors, or as an outcome that never
+raises (pure: no server needed)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from nats.js.errors import (
     ServiceUnavailableError,
 )
 
-from gati_runtime.pub_ack import pub_ack
+from gati_runtime.pub_ack import (
+    WRONG_LAST_SEQUENCE,
+    JetStreamError,
+    PubAckReply,
+    pub_ack,
+    read_pub_ack,
+)
 
 
 def _reply(data: bytes, headers: dict[str, str] | None = None) -> Msg:
@@ -49,3 +56,25 @@ def test_no_stream_on_the_subject_is_no_stream_response() -> None:
 def test_a_reply_that_is_no_json_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="JSON"):
         pub_ack(_reply(b"not json"))
+
+
+def test_read_pub_ack_gives_every_outcome_without_raising() -> None:
+    stored = read_pub_ack(_reply(b'{"stream":"GATI","seq":7,"later":{"x":1}}'))
+    assert stored == PubAckReply(stream="GATI", seq=7)
+    duplicate = read_pub_ack(_reply(b'{"stream":"GATI","seq":7,"duplicate":true}'))
+    assert duplicate is not None
+    assert duplicate.duplicate
+    refused = read_pub_ack(
+        _reply(b'{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"}}')
+    )
+    assert refused is not None
+    assert refused.error == JetStreamError(400, 10071, "wrong last sequence: 3")
+    assert refused.error.err_code in WRONG_LAST_SEQUENCE
+
+
+def test_read_pub_ack_tells_a_reply_that_is_no_pub_ack_by_none() -> None:
+    assert read_pub_ack(_reply(b"", {"Status": "503"})) is None  # no stream listens
+    assert read_pub_ack(_reply(b"not json")) is None
+    assert read_pub_ack(_reply(b'{"seq":"seven"}')) is None
+    with pytest.raises(ValueError, match="no JSON PubAck"):
+        pub_ack(_reply(b'{"seq":"seven"}'))
