@@ -314,6 +314,12 @@ def test_a_payload_of_another_schema_is_refused_when_one_is_expected() -> None:
         decode_event(GOOD, TrafficSample)
 
 
+@pytest.mark.parametrize("expected", [Event, dict, "ChangeEvent"], ids=repr)
+def test_a_type_that_is_no_event_is_a_type_error_naming_the_event_types(expected: Any) -> None:
+    with pytest.raises(TypeError, match=r"ChangeEvent, OutcomeEvent, TrafficSample, RoutesEvent"):
+        decode_event(GOOD, expected)
+
+
 def test_unknown_fields_from_newer_producers_are_ignored() -> None:
     assert decode_any(_with(SAMPLE, addedLater=True)) == SAMPLE
 

@@ -324,9 +324,17 @@ def decode_event(payload: bytes, expected: type[E], *, max_bytes: int = MAX_EVEN
     """Decode `payload` as `expected`, refusing any other schema with `UnknownSchemaError`.
 
     As in `decode_any`, a payload that opens as `encode_event` writes `expected` decodes once:
-    every consumer decodes each delivery, and the envelope's pass was a third of it.
+    every consumer decodes each delivery, and the envelope's pass was a third of it. A type
+    that is no event (a caller's mistake, not bad input) is a `TypeError` naming the ones there
+    are.
     """
-    decoder: msgspec.json.Decoder[E] = _DECODERS[expected]
+    try:
+        decoder: msgspec.json.Decoder[E] = _DECODERS[expected]
+    except KeyError:
+        accepted = ", ".join(event_type.__name__ for event_type in EVENT_TYPES)
+        raise TypeError(
+            f"decode_event: expected must be one of the event types ({accepted}), got {expected!r}"
+        ) from None
     event = _decoded_once(payload, max_bytes, _CANONICAL_START[expected], decoder)
     if event is not None:
         return event
