@@ -244,8 +244,8 @@ def _render(live: Mapping[str, Any], subject: Owner) -> list[dict[str, Any]]:
 
 
 class Superseded(Exception):
-    """A status write conflicted and the object changed beyond its status: the reconcile is
-    done again on `live`, the object as read (None when it is gone)."""
+    """A status write conflicted and the object changed beyond its status, or found the object
+    gone: the reconcile is done again on `live`, the object as read (None when it is gone)."""
 
     def __init__(self, live: Mapping[str, Any] | None) -> None:
         self.live = live
@@ -455,10 +455,17 @@ class Reconciler:
         else:
             # The owner as last recorded, only while it shows its spec realized and no older
             # than one this replica acted on: the stream may trail another replica's status
-            # write, and acting on that state would realize the spec again.
-            live = await self._state(
-                subject, await reads.owner_change(), incarnation_of(event, trigger), realized=True
+            # write, and acting on that state would realize the spec again. Not for a removed
+            # Deployment: the watcher's watches are not ordered across resources, so the
+            # owner's own deletion may be recorded after its Deployment's, and re-creating the
+            # Deployment from the copy would realize a handler that is gone. The API server
+            # decides instead, at one GET per deletion.
+            copy = (
+                None
+                if trigger is Trigger.OWNED and event.type is ChangeType.DELETED
+                else await reads.owner_change()
             )
+            live = await self._state(subject, copy, incarnation_of(event, trigger), realized=True)
         if live is None:
             return await self._gone(delivery, subject, trigger)
         try:
@@ -466,7 +473,11 @@ class Reconciler:
         except Superseded as newer:
             if newer.live is None or newer.live["metadata"]["uid"] != live["metadata"]["uid"]:
                 return await self._gone(delivery, subject, trigger)
-            return await self._converge(delivery, subject, trigger, newer.live, reads, reread=False)
+            live = newer.live
+        try:
+            return await self._converge(delivery, subject, trigger, live, reads, reread=False)
+        except Superseded:  # without a reread, only the owner's removal meanwhile
+            return await self._gone(delivery, subject, trigger)
 
     async def _state(
         self, subject: Owner, copy: ChangeEvent | None, uid: str | None, *, realized: bool = False
@@ -644,7 +655,8 @@ class Reconciler:
         """Write the status if it changed; False when it already said this. The write is
         conditional on `live`'s resourceVersion; on a conflict, with `reread`, the object is
         read once: if only its status or version moved (another writer's status field, a write
-        the stream had not recorded yet) the status is written over it, else `Superseded`."""
+        the stream had not recorded yet) the status is written over it, else `Superseded`; so
+        is a 404, with no object: the owner is gone."""
         status = next_status(
             live.get("status"),
             verdict,
@@ -670,6 +682,17 @@ class Reconciler:
         try:
             version = await self._kube.replace_version(f"{subject.path}/status", body)
         except KubeError as error:
+            if error.code == 404:
+                # The owner was deleted while it was reconciled (or the stream had not
+                # recorded its deletion yet): there is no status left to write, and its own
+                # DELETED event confirms what goes with it. Not an error to retry or poison.
+                log.info(
+                    "status_not_written_owner_gone",
+                    kind=subject.kind.kind,
+                    namespace=subject.namespace,
+                    name=subject.name,
+                )
+                raise Superseded(None) from error
             if error.code != 409 or not reread:
                 raise
             fresh = await self._kube.get(subject.path)
@@ -869,5 +892,5 @@ class Reconciler:
                     live, owner, failed("ReconcileAbandoned", message), reread=False
                 )
                 await self._post_event(live, "Warning", "ReconcileFailed", message)
-        except KubeError as error:
+        except (KubeError, Superseded) as error:
             log.warning("abandoned_status_not_written", error=str(error))
