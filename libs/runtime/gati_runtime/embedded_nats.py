@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -94,6 +94,19 @@ class NodePorts:
             )
             for _ in range(count)
         ]
+
+
+def _start_on_free_ports(start: Callable[[], None], repick: Callable[[], bool]) -> None:
+    """`start`, again after each failure that `repick` answers with fresh ports (True), up to
+    `_PORT_ATTEMPTS` starts: a port we picked can be taken before nats-server binds it."""
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        try:
+            start()
+        except NatsServerError:
+            if attempt == _PORT_ATTEMPTS or not repick():
+                raise
+        else:
+            return
 
 
 class _RunsWhileEntered:
@@ -206,19 +219,23 @@ class EmbeddedNats(_RunsWhileEntered):
     def start(self, *, wait: bool = True, timeout: float = 20.0) -> None:
         if self.running:
             return
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
+        if not wait:
             self._spawn()
-            if not wait:
-                return
-            try:
-                self.wait_ready(timeout=timeout)
-            except NatsServerError:
-                if not (self._repick_ports and self.port_taken()) or attempt == _PORT_ATTEMPTS:
-                    raise
-                self._end(signal.SIGKILL, 10.0)
-                self.ports = NodePorts.allocate()
-            else:
-                return
+            return
+
+        def spawn_ready() -> None:
+            self._spawn()
+            self.wait_ready(timeout=timeout)
+
+        _start_on_free_ports(spawn_ready, self._repick)
+
+    def _repick(self) -> bool:
+        """After a failed start: fresh ports, if ours were picked by us and one was taken."""
+        if not (self._repick_ports and self.port_taken()):
+            return False
+        self._end(signal.SIGKILL, 10.0)
+        self.ports = NodePorts.allocate()
+        return True
 
     def _spawn(self) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -322,20 +339,18 @@ class NatsCluster(_RunsWhileEntered):
         return [node.url for node in self.nodes]
 
     def start(self, *, timeout: float = 30.0) -> None:
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
-            try:
-                self._start_all(timeout)
-            except NatsServerError:
-                taken = any(node.port_taken() for node in self.nodes)
-                if self._served or not taken or attempt == _PORT_ATTEMPTS:
-                    raise
-                # The routes name every node's ports: all of them are picked afresh together.
-                for node in self.nodes:
-                    node.kill()
-                self.nodes = self._nodes()
-            else:
-                self._served = True
-                return
+        _start_on_free_ports(lambda: self._start_all(timeout), self._repick)
+        self._served = True
+
+    def _repick(self) -> bool:
+        """After a failed start: fresh ports for every node, if the cluster never served and
+        a node found one taken (the routes name every node's ports, so all change together)."""
+        if self._served or not any(node.port_taken() for node in self.nodes):
+            return False
+        for node in self.nodes:
+            node.kill()
+        self.nodes = self._nodes()
+        return True
 
     def _start_all(self, timeout: float) -> None:
         # Start every node before waiting: a node is only healthy once a meta leader exists.
