@@ -1,9 +1,11 @@
-"""`gati-operator verify` over real servers: human and JSON output, exit codes; and a stream
-message the watcher cannot read is repaired by a relist instead of crashing it."""
+"""`gati-operator verify` over real servers: human and JSON output, exit codes, a stream read
+bounded by a clear timeout; and a stream message the watcher cannot read is repaired by a
+relist instead of crashing it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -13,8 +15,12 @@ from nats.aio.client import Client
 
 from gati_cli.main import main as cli_main
 from gati_contracts.headers import MSG_ID
-from gati_contracts.subjects import cr_subject
+from gati_contracts.subjects import STREAM, cr_subject
+from gati_runtime.cancellation import within
 from gati_runtime.nats_connection import NatsConnection
+from gati_watcher import verify as verify_module
+from gati_watcher.checkpoint import Checkpoint
+from gati_watcher.verify import StreamReadTimeout, verify
 from watcher.helpers import Cluster, drift, handler, running_watcher, sample, stream_tail
 
 
@@ -52,6 +58,55 @@ async def test_verify_without_a_stream_is_an_error_not_a_verdict(
     argv = ["verify", "--nats-url", nats_url, "--namespaces", cluster.namespace]
     assert await asyncio.to_thread(cli_main, argv) == 2
     assert "could not check" in capsys.readouterr().err
+
+
+async def _stalled_read(*_: object) -> Checkpoint:
+    """A read of the last events that loses its first cancel (a nats-py `wait_for`,
+    gh-86296), then waits for a last message that never comes."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.Event().wait()
+    await asyncio.Event().wait()
+    raise AssertionError("a stalled read never returns")
+
+
+async def test_a_stalled_stream_read_ends_at_its_timeout_naming_it(
+    cluster: Cluster,
+    gati_api: client.ApiClient,
+    gati_bus: Client,
+    gati_connection: NatsConnection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(verify_module, "last_events", _stalled_read)
+    checked = verify(gati_api, gati_connection.js, STREAM, (cluster.namespace,), read_timeout=0.2)
+    with pytest.raises(StreamReadTimeout, match=rf"in stream {STREAM} were not read within 0\.2s"):
+        await within(checked, 30)  # unbounded, the read would wait for good
+
+
+async def test_verify_whose_stream_read_stalls_is_an_error_naming_the_fix(
+    cluster: Cluster,
+    gati_bus: Client,
+    nats_url: str,
+    gati_kubeconfig: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(verify_module, "last_events", _stalled_read)
+    argv = ["verify", "--nats-url", nats_url, "--namespaces", cluster.namespace]
+    assert await asyncio.to_thread(cli_main, [*argv, "--read-timeout", "0.2"]) == 2
+    error = capsys.readouterr().err
+    assert "could not check: the last events of gati." in error
+    assert "not read within 0.2s" in error
+    assert "allow more time with --read-timeout (now 0.2)" in error
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_verify_refuses_a_read_timeout_that_is_no_positive_number(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["verify", "--read-timeout", value])
+    assert exit_.value.code == 2
+    assert f"{value!r} is not a positive number of seconds" in capsys.readouterr().err
 
 
 async def test_an_unreadable_stream_message_is_repaired_not_fatal(

@@ -7,16 +7,31 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from kubernetes import client
 from nats.js import JetStreamContext
 
 from gati_contracts.events import ChangeType
+from gati_runtime.cancellation import within
 from gati_watcher.checkpoint import last_events
 from gati_watcher.kube import KubeReader
 from gati_watcher.relist import relist_changes
 from gati_watcher.targets import watch_targets
+
+READ_TIMEOUT: Final = 30.0
+"""Seconds the last events of one watched kind may take to read, as the watcher's relist."""
+
+
+class StreamReadTimeout(TimeoutError):
+    """The stream's last events were not read in time: no verdict, and nothing to compare."""
+
+    def __init__(self, subject_filter: str, stream: str, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(
+            f"the last events of {subject_filter} in stream {stream} were not read within "
+            f"{seconds:g}s"
+        )
 
 
 class DriftKind(StrEnum):
@@ -71,13 +86,26 @@ class Report:
 
 
 async def verify(
-    api: client.ApiClient, js: JetStreamContext, stream: str, namespaces: Sequence[str] = ()
+    api: client.ApiClient,
+    js: JetStreamContext,
+    stream: str,
+    namespaces: Sequence[str] = (),
+    *,
+    read_timeout: float = READ_TIMEOUT,
 ) -> Report:
+    """Raises `StreamReadTimeout` when a kind's last events take over `read_timeout` seconds:
+    the read waits as long as the stream takes, and one cancel may not end it (`within`)."""
     drifts: list[Drift] = []
     objects = recorded = 0
     for target in watch_targets(namespaces):
         listing = await asyncio.to_thread(KubeReader(api, target).list_objects)
-        last = (await last_events(js, stream, [target.subject_filter])).events
+        try:
+            checkpoint = await within(
+                last_events(js, stream, [target.subject_filter]), read_timeout
+            )
+        except TimeoutError:
+            raise StreamReadTimeout(target.subject_filter, stream, read_timeout) from None
+        last = checkpoint.events
         listed = {target.subject(obj): obj for obj in listing.objects}
         objects += len(listed)
         recorded += len(last)

@@ -32,6 +32,13 @@ def register(subparsers: Any) -> None:
         "check. Unset flags fall back to the GATI_* variables and KUBECONFIG.",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--read-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long the stream's last events of each watched kind may take to read (default 30)",
+    )
     for flag, variable in [
         ("--nats-url", "GATI_NATS_URL"),
         ("--nats-creds", "GATI_NATS_CREDS"),
@@ -52,8 +59,17 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as error:
         print(f"gati-operator verify: {error}", file=sys.stderr)
         return EXIT_ERROR
+    from gati_watcher.verify import StreamReadTimeout
+
     try:
-        report = asyncio.run(_verify(settings))
+        report = asyncio.run(_verify(settings, args.read_timeout))
+    except StreamReadTimeout as error:
+        print(
+            f"gati-operator verify: could not check: {error}; retry when the stream answers "
+            f"faster, or allow more time with --read-timeout (now {error.seconds:g})",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     except Exception as error:  # unreachable NATS or cluster, missing stream: say which
         print(f"gati-operator verify: could not check: {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -61,13 +77,23 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_CLEAN if report.clean else EXIT_DRIFT
 
 
-async def _verify(settings: Settings) -> Report:
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
+
+
+async def _verify(settings: Settings, read_timeout: float | None) -> Report:
     import nats
     from kubernetes import client
 
     from gati_runtime.kube_config import kube_configuration
     from gati_runtime.nats_connection import tls_context
-    from gati_watcher.verify import verify
+    from gati_watcher.verify import READ_TIMEOUT, verify
 
     configuration = kube_configuration(settings.kube_context)
     nc = await nats.connect(
@@ -82,7 +108,13 @@ async def _verify(settings: Settings) -> Report:
     try:
         await nc.jsm().stream_info(settings.stream)  # a missing stream is an error, not drift
         with client.ApiClient(configuration) as api:
-            return await verify(api, nc.jetstream(), settings.stream, settings.namespaces)
+            return await verify(
+                api,
+                nc.jetstream(),
+                settings.stream,
+                settings.namespaces,
+                read_timeout=read_timeout or READ_TIMEOUT,
+            )
     finally:
         await nc.close()
 
