@@ -3,7 +3,9 @@
 Waiting for each PubAck before sending the next would cap the watcher at one round trip per
 change, and nats-py's `js.publish` costs a request future, a timeout and a `json.loads` per
 message. So changes are sent as JetStream's "async publish": each with a reply subject under one
-inbox subscription of this pipeline, the PubAck (decoded by msgspec) resolving it by that subject.
+inbox subscription of this pipeline, the PubAck resolving it by that subject, read without an
+exception per outcome (`gati_runtime.pub_ack.read_pub_ack`) and every in-flight publish expiring
+on one timer.
 One sender task writes everything that is ready, so a burst costs no task per change; the
 watch consumer may `hold` it and send what it submitted from its own task (`send_held`) before
 it waits for more, which at a steady rate saves a task and a loop pass per change.
@@ -29,7 +31,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import count
 
-import msgspec
 import nats.errors
 import structlog
 from nats.aio.client import Client
@@ -37,7 +38,7 @@ from nats.aio.msg import Msg
 from nats.js.api import Header
 from nats.js.errors import APIError
 
-from gati_runtime.nats_status import NO_RESPONDERS, status_code
+from gati_runtime.pub_ack import WRONG_LAST_SEQUENCE, read_pub_ack
 from gati_runtime.publisher import PublishAbandonedError, Publisher
 from gati_watcher.envelope import Outgoing
 from gati_watcher.metrics import (
@@ -49,9 +50,6 @@ from gati_watcher.metrics import (
 )
 
 log = structlog.get_logger(__name__)
-
-WRONG_LAST_SEQUENCE = 10071
-"""JetStream's error code when `Nats-Expected-Last-Subject-Sequence` does not hold."""
 
 
 class Result(StrEnum):
@@ -96,21 +94,6 @@ class _Publish:
         sequence = self.expect_last if isinstance(self.expect_last, int) else self.expect_last()
         expected = {Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(sequence)}
         return {**self.message.headers, **expected}
-
-
-class _ApiError(msgspec.Struct):
-    code: int = 0
-    err_code: int = 0
-    description: str = ""
-
-
-class _Reply(msgspec.Struct):
-    seq: int = 0
-    duplicate: bool = False
-    error: _ApiError | None = None
-
-
-_REPLY_DECODER = msgspec.json.Decoder(_Reply)
 
 
 class PublishPipeline:
@@ -244,17 +227,12 @@ class PublishPipeline:
         publish = self._in_flight.pop(msg.subject, None)
         if publish is None:
             return  # late: that publish already went to the retry path
-        if not msg.data or status_code(msg.headers) == NO_RESPONDERS:
-            self._retry(publish)
-            return
-        try:
-            reply = _REPLY_DECODER.decode(msg.data)
-        except msgspec.DecodeError:
-            self._retry(publish)
-            return
-        if reply.error is None:
-            self._stored(publish, reply.seq, reply.duplicate)
-        elif reply.error.err_code == WRONG_LAST_SEQUENCE:
+        reply = read_pub_ack(msg)
+        if reply is None:
+            self._retry(publish)  # no stream listens (yet), or no PubAck: the retries sort it
+        elif reply.error is None:
+            self._stored(publish, reply.seq, bool(reply.duplicate))
+        elif reply.error.err_code in WRONG_LAST_SEQUENCE:
             self._finish(publish, _CONFLICT)
         elif reply.error.code == 503:
             self._retry(publish)  # no stream leader yet, one of the runtime's TRANSIENT_ERRORS
@@ -298,7 +276,7 @@ class PublishPipeline:
             )
             self._finish(publish, _DROPPED)
         except APIError as error:
-            if error.err_code == WRONG_LAST_SEQUENCE:
+            if error.err_code in WRONG_LAST_SEQUENCE:
                 self._finish(publish, _CONFLICT)
             else:
                 self._failed(publish, repr(error))
