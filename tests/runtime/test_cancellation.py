@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 
 import pytest
+import structlog.testing
 
-from gati_runtime.cancellation import cancel_until_done, within
+from gati_runtime.cancellation import cancel_until_done, run_all, within
 
 WAIT = 10.0
 
@@ -78,3 +79,55 @@ async def test_the_callers_cancel_ends_the_work_before_within_returns() -> None:
     with pytest.raises(asyncio.CancelledError):
         await bounded
     assert ended.is_set()
+
+
+async def test_run_all_ends_the_others_when_one_fails_and_raises_its_error() -> None:
+    ended = asyncio.Event()
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("broke")
+
+    with structlog.testing.capture_logs() as logs:
+        together = asyncio.ensure_future(run_all({"deaf": _deaf_once(ended), "fails": fails()}))
+        await asyncio.wait({together}, timeout=WAIT)
+    assert together.done(), "a work that lost its cancel outlived the failure"
+    with pytest.raises(ValueError, match="broke"):
+        together.result()
+    assert ended.is_set()
+    [why] = [entry for entry in logs if entry["event"] == "work_failed_ending_the_rest"]
+    assert (why["failed"], why["error"], why["ending"]) == (
+        "fails",
+        "ValueError('broke')",
+        ["deaf"],
+    )
+
+
+async def test_run_all_returns_when_every_work_has_ended_well() -> None:
+    done: list[str] = []
+
+    async def work(name: str) -> None:
+        await asyncio.sleep(0)
+        done.append(name)
+
+    with structlog.testing.capture_logs() as logs:
+        await run_all({"a": work("a"), "b": work("b")})
+    assert sorted(done) == ["a", "b"]
+    assert logs == []
+
+
+async def test_the_callers_cancel_ends_every_work_of_run_all() -> None:
+    ended = {name: asyncio.Event() for name in "ab"}
+    started = {name: asyncio.Event() for name in "ab"}
+
+    async def work(name: str) -> str:
+        started[name].set()
+        return await _deaf_once(ended[name])
+
+    together = asyncio.ensure_future(run_all({name: work(name) for name in "ab"}))
+    for event in started.values():
+        await event.wait()
+    together.cancel()
+    await asyncio.wait({together}, timeout=WAIT)
+    assert together.cancelled()
+    assert [event.is_set() for event in ended.values()] == [True, True]

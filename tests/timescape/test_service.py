@@ -46,6 +46,7 @@ from gati_runtime.service import ServiceContext
 from gati_runtime.settings import Settings
 from gati_timescape.service import (
     ROUTES_CONFIG_MAP,
+    TRAFFIC_CONSUMER,
     Timescape,
     config_map_key,
     main,
@@ -411,14 +412,70 @@ async def test_main_has_ended_its_tick_when_it_returns_even_after_a_lost_cancel(
             ended.set()
 
     monkeypatch.setattr(Timescape, "tick", deaf_once)
-    monkeypatch.setenv("KUBECONFIG", str(gati_kubesim.sim.write_kubeconfig(tmp_path / "kc")))
-    settings = Settings.load(environ={"GATI_NATS_URL": nats_url})
-    health = HealthServer(0, host="127.0.0.1")
-    publisher = Publisher(gati_connection)
-    ctx = ServiceContext("timescape", settings, gati_connection, health, asyncio.Event(), publisher)
+    ctx = _context(gati_kubesim, gati_connection, nats_url, tmp_path, monkeypatch)
     ctx.stop.set()  # the loops drain at once, and main stops the tick
     running = asyncio.ensure_future(main(ctx))
     await asyncio.wait({running}, timeout=WAIT)  # a timeout that cancels would mask a hang
     assert running.done(), "main did not return"
     running.result()
     assert [ended.is_set() for ended in ticks] == [True], "the tick outlived main"
+
+
+def _context(
+    kubesim: ThreadedKubeSim,
+    connection: NatsConnection,
+    nats_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> ServiceContext:
+    """What `gati_runtime.service` hands `main`, over the test's servers."""
+    monkeypatch.setenv("KUBECONFIG", str(kubesim.sim.write_kubeconfig(tmp_path / "kc")))
+    settings = Settings.load(environ={"GATI_NATS_URL": nats_url})
+    health = HealthServer(0, host="127.0.0.1")
+    return ServiceContext(
+        "timescape", settings, connection, health, asyncio.Event(), Publisher(connection)
+    )
+
+
+async def test_main_ends_its_other_loop_when_one_fails_and_logs_why(
+    gati_kubesim: ThreadedKubeSim,
+    gati_connection: NatsConnection,
+    nats_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One consumer loop failing fails `main`; the other, which may lose a cancel as any loop
+    inside a nats-py request can (gh-86296), must have ended by then, not consume on while
+    the service drains and closes its NATS connection."""
+    ended = asyncio.Event()
+
+    class Loop:
+        def __init__(self, durable: str) -> None:
+            self.durable = durable
+
+        async def run(self, stop: asyncio.Event) -> None:
+            if self.durable == TRAFFIC_CONSUMER.durable:
+                try:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.Event().wait()  # the cancel, lost
+                    await asyncio.Event().wait()  # the loop's next pull
+                finally:
+                    ended.set()
+            await asyncio.sleep(0)
+            raise RuntimeError("the change loop broke")
+
+    async def idle_tick(self: Timescape, stop: asyncio.Event) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(Timescape, "tick", idle_tick)
+    monkeypatch.setattr(ServiceContext, "consumer", lambda self, spec, **_: Loop(spec.durable))
+    ctx = _context(gati_kubesim, gati_connection, nats_url, tmp_path, monkeypatch)
+    with structlog.testing.capture_logs() as logs:
+        running = asyncio.ensure_future(main(ctx))
+        await asyncio.wait({running}, timeout=WAIT)  # a timeout that cancels would mask a hang
+    assert running.done(), "main did not return"
+    with pytest.raises(RuntimeError, match="the change loop broke"):
+        running.result()
+    assert ended.is_set(), "the traffic loop outlived main"
+    [why] = [entry for entry in logs if entry["event"] == "work_failed_ending_the_rest"]
+    assert (why["log_level"], why["failed"], why["ending"]) == ("error", "changes", ["traffic"])

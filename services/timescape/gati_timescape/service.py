@@ -61,7 +61,7 @@ from gati_contracts.subjects import (
 )
 from gati_contracts.tokens import encode_token
 from gati_contracts.version import DecommissionAction, GatiVersion, VersionPhase
-from gati_runtime.cancellation import cancel_until_done
+from gati_runtime.cancellation import cancel_until_done, run_all
 from gati_runtime.consumer import Delivery, Poison
 from gati_runtime.kube_config import kube_configuration
 from gati_runtime.outcomes import DONE, Fail, Outcome, Retry
@@ -619,7 +619,8 @@ async def main(ctx: ServiceContext) -> None:
         )
         ticker = asyncio.create_task(timescape.tick(ctx.stop))
         try:
-            await asyncio.gather(loop.run(ctx.stop), traffic.run(ctx.stop))
+            # Not gather: one loop failing would leave the other consuming after main.
+            await run_all({"changes": loop.run(ctx.stop), "traffic": traffic.run(ctx.stop)})
         finally:
             # Ended before main returns, whatever nats-py request holds them: else the tick's
             # work runs on while the service drains and closes its NATS connection.
