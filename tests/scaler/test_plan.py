@@ -78,7 +78,7 @@ def test_an_hpa_is_applied_once_per_generation() -> None:
 
 def test_an_hpa_refused_as_written_is_reported_once_per_generation() -> None:
     no_request = gh(HPA).model_copy(deep=True)
-    no_request.spec.resources.requests.clear()
+    no_request.spec.resources = no_request.spec.resources.model_copy(update={"requests": {}})
     refused = plan_hpa(no_request, "users-v2", Holding())
     assert refused.body is None
     assert (refused.report.action, refused.report.result) == ("hpa", OutcomeResult.FAILED)
