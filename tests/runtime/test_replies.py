@@ -52,6 +52,14 @@ async def test_an_unanswered_request_times_out_and_a_cancelled_one_is_forgotten(
     await responder.unsubscribe()
 
 
+async def test_a_request_may_wait_shorter_than_the_owners_timeout(nats_client: Client) -> None:
+    silent = await nats_client.subscribe("silent")
+    replies = Replies(nats_client, timeout=600.0)
+    with pytest.raises(NatsTimeoutError):
+        await (await replies.ask("silent", b"", wait=0.05))  # not the owner's 600 s
+    await silent.unsubscribe()
+
+
 async def test_a_request_that_cannot_be_sent_raises_and_leaves_nothing_waiting(
     nats_client: Client,
 ) -> None:

@@ -56,9 +56,15 @@ class Replies:
             waiting[0].set_exception(NatsTimeoutError())
 
     async def ask(
-        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+        self,
+        subject: str,
+        payload: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        wait: float | None = None,
     ) -> asyncio.Future[Msg]:
-        """Send one request; the future of its answer (cancel it to forget the request).
+        """Send one request; the future of its answer (cancel it to forget the request), which
+        fails with nats-py's `TimeoutError` after `wait` seconds (default: the owner's timeout).
         Returns without yielding to the loop once the inbox exists, so requests sent one after
         another leave together. Raises what nats-py's publish raises when it cannot be sent."""
         inbox = await self._answers()
@@ -66,7 +72,8 @@ class Replies:
         token = str(self._sent)
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Msg] = loop.create_future()
-        self._waiting[token] = (answer, loop.call_later(self._timeout, self._expire, token))
+        expiry = loop.call_later(self._timeout if wait is None else wait, self._expire, token)
+        self._waiting[token] = (answer, expiry)
         try:
             await self._client.publish(subject, payload, reply=inbox + token, headers=headers)
         except BaseException:
