@@ -25,13 +25,11 @@ from typing import Any, Final, Generic, TypeVar
 import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
-from nats.js.errors import APIError
 
 from gati_contracts.events import ChangeEvent, ChangeType, decode_event
 from gati_contracts.kinds import GATI_VERSION
 from gati_contracts.subjects import cr_subject
-from gati_runtime.nats_status import NO_RESPONDERS, NOT_FOUND, status_code
+from gati_runtime.direct_get import DIRECT_GET, stored
 from gati_runtime.replies import Replies
 
 REQUEST_TIMEOUT: Final = 5.0
@@ -48,25 +46,13 @@ class _NextBySubject(msgspec.Struct):
 _encode = msgspec.json.Encoder().encode
 
 
-def _stored(message: Msg) -> Msg | None:
-    """The stored message an answer carries, None when the server has none (404)."""
-    status = status_code(message.headers)
-    if status is None:
-        return message
-    if status == NOT_FOUND:
-        return None
-    if status == NO_RESPONDERS:
-        raise NoRespondersError  # nobody serves the stream: as nats-py's request raises it
-    raise APIError.from_msg(message)
-
-
 def _is_none(message: Msg) -> bool:
-    return _stored(message) is None
+    return stored(message) is None
 
 
 def _change(message: Msg) -> ChangeEvent | None:
-    stored = _stored(message)
-    return None if stored is None else decode_event(stored.data, ChangeEvent)
+    found = stored(message)
+    return None if found is None else decode_event(found.data, ChangeEvent)
 
 
 def _version(message: Msg) -> dict[str, Any] | None:
@@ -103,7 +89,7 @@ class StreamState:
 
     def __init__(self, client: Client, stream: str, *, timeout: float = REQUEST_TIMEOUT) -> None:
         self._replies = Replies(client, timeout=timeout)
-        self._direct = f"$JS.API.DIRECT.GET.{stream}"
+        self._direct = f"{DIRECT_GET}{stream}"
 
     async def ask_latest(self, subject: str) -> Answer[ChangeEvent | None]:
         """`latest(subject)`, sent now and read later."""
