@@ -389,12 +389,30 @@ async def test_a_failing_tick_pass_is_logged_and_its_namespace_stays_due(
     assert [(entry["log_level"], entry["namespace"]) for entry in failed] == [("warning", ns)]
 
 
-async def test_main_has_ended_its_tick_when_it_returns_even_after_a_lost_cancel(
+@pytest.fixture
+def service_context(
     gati_kubesim: ThreadedKubeSim,
     gati_connection: NatsConnection,
     nats_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+) -> ServiceContext:
+    """What `gati_runtime.service` hands `main`, over the test's servers."""
+    monkeypatch.setenv("KUBECONFIG", str(gati_kubesim.sim.write_kubeconfig(tmp_path / "kc")))
+    settings = Settings.load(environ={"GATI_NATS_URL": nats_url})
+    health = HealthServer(0, host="127.0.0.1")
+    return ServiceContext(
+        "timescape",
+        settings,
+        gati_connection,
+        health,
+        asyncio.Event(),
+        Publisher(gati_connection),
+    )
+
+
+async def test_main_has_ended_its_tick_when_it_returns_even_after_a_lost_cancel(
+    service_context: ServiceContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`main` stops its tick with a cancel, which a nats-py `wait_for` can drop (gh-86296):
     the tick's work must still be over when `main` returns, not run on while the service
@@ -412,37 +430,16 @@ async def test_main_has_ended_its_tick_when_it_returns_even_after_a_lost_cancel(
             ended.set()
 
     monkeypatch.setattr(Timescape, "tick", deaf_once)
-    ctx = _context(gati_kubesim, gati_connection, nats_url, tmp_path, monkeypatch)
-    ctx.stop.set()  # the loops drain at once, and main stops the tick
-    running = asyncio.ensure_future(main(ctx))
+    service_context.stop.set()  # the loops drain at once, and main stops the tick
+    running = asyncio.ensure_future(main(service_context))
     await asyncio.wait({running}, timeout=WAIT)  # a timeout that cancels would mask a hang
     assert running.done(), "main did not return"
     running.result()
     assert [ended.is_set() for ended in ticks] == [True], "the tick outlived main"
 
 
-def _context(
-    kubesim: ThreadedKubeSim,
-    connection: NatsConnection,
-    nats_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> ServiceContext:
-    """What `gati_runtime.service` hands `main`, over the test's servers."""
-    monkeypatch.setenv("KUBECONFIG", str(kubesim.sim.write_kubeconfig(tmp_path / "kc")))
-    settings = Settings.load(environ={"GATI_NATS_URL": nats_url})
-    health = HealthServer(0, host="127.0.0.1")
-    return ServiceContext(
-        "timescape", settings, connection, health, asyncio.Event(), Publisher(connection)
-    )
-
-
 async def test_main_ends_its_other_loop_when_one_fails_and_logs_why(
-    gati_kubesim: ThreadedKubeSim,
-    gati_connection: NatsConnection,
-    nats_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    service_context: ServiceContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One consumer loop failing fails `main`; the other, which may lose a cancel as any loop
     inside a nats-py request can (gh-86296), must have ended by then, not consume on while
@@ -469,9 +466,8 @@ async def test_main_ends_its_other_loop_when_one_fails_and_logs_why(
 
     monkeypatch.setattr(Timescape, "tick", idle_tick)
     monkeypatch.setattr(ServiceContext, "consumer", lambda self, spec, **_: Loop(spec.durable))
-    ctx = _context(gati_kubesim, gati_connection, nats_url, tmp_path, monkeypatch)
     with structlog.testing.capture_logs() as logs:
-        running = asyncio.ensure_future(main(ctx))
+        running = asyncio.ensure_future(main(service_context))
         await asyncio.wait({running}, timeout=WAIT)  # a timeout that cancels would mask a hang
     assert running.done(), "main did not return"
     with pytest.raises(RuntimeError, match="the change loop broke"):
