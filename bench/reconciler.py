@@ -130,7 +130,7 @@ async def run(handlers: int, replicas: int) -> dict[str, Any]:
                 kube,
                 Publisher(connection),
                 streams=StreamState(connection.client, STREAM),
-                leases=Leases(connection.js, f"bench-{index}", scope=LEASE_SCOPE),
+                leases=Leases(connection.client, f"bench-{index}", scope=LEASE_SCOPE),
                 source=f"bench-{index}",
                 stream=STREAM,
             )

@@ -280,7 +280,7 @@ async def test_only_reconciler_and_scaler_take_leases(cluster: list[str], user: 
     nc = await _connect(cluster, user, errors)
     try:
         timeout = ALLOWED if user in LEASE_HOLDERS else REFUSED
-        leases = Leases(nc.jetstream(timeout=timeout), f"{user}-0", scope="permissions-test")
+        leases = Leases(nc, f"{user}-0", scope="permissions-test", timeout=timeout)
         if user in LEASE_HOLDERS:
             lease = await leases.acquire(f"{user}-key", ttl=5)
             assert lease is not None

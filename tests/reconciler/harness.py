@@ -64,7 +64,7 @@ def replica_reconciler(
         kube,
         Publisher(connection),
         streams=StreamState(connection.client, STREAM),
-        leases=Leases(connection.js, source, scope=LEASE_SCOPE),
+        leases=Leases(connection.client, source, scope=LEASE_SCOPE),
         target=target,
         source=source,
         stream=STREAM,

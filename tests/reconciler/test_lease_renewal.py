@@ -14,8 +14,8 @@ EVERY = 0.05
 
 
 async def test_a_long_holder_keeps_its_lease_and_gets_the_newest_revision(gati_bus: Client) -> None:
-    leases = Leases(gati_bus.jetstream(), "r0", scope="reconcile")
-    other = Leases(gati_bus.jetstream(), "r1", scope="reconcile")
+    leases = Leases(gati_bus, "r0", scope="reconcile")
+    other = Leases(gati_bus, "r1", scope="reconcile")
     lease = await leases.acquire("k", 10)
     assert lease is not None
     renewal = LeaseRenewal(leases, lease, EVERY)
@@ -30,7 +30,7 @@ async def test_a_long_holder_keeps_its_lease_and_gets_the_newest_revision(gati_b
 
 
 async def test_a_lost_lease_cancels_its_holder_which_can_tell_why(gati_bus: Client) -> None:
-    leases = Leases(gati_bus.jetstream(), "r0", scope="reconcile")
+    leases = Leases(gati_bus, "r0", scope="reconcile")
     lease = await leases.acquire("k", 10)
     assert lease is not None
     assert await leases.renew(lease) is not None  # the renewal's revision is now stale
@@ -53,7 +53,7 @@ async def test_a_lost_lease_cancels_its_holder_which_can_tell_why(gati_bus: Clie
 
 
 async def test_a_shutdown_cancel_is_not_taken_for_a_lost_lease(gati_bus: Client) -> None:
-    leases = Leases(gati_bus.jetstream(), "r0", scope="reconcile")
+    leases = Leases(gati_bus, "r0", scope="reconcile")
     lease = await leases.acquire("k", 10)
     assert lease is not None
     started = asyncio.Event()
@@ -82,7 +82,7 @@ async def test_a_cut_the_holder_never_raised_is_taken_back(gati_bus: Client) -> 
     """Python 3.11's wait_for, in every nats-py request, may swallow the cut (gh-86296): the
     reconcile ends normally, and its lane task must not carry the cancel on to later messages
     (where KubeTransport would take its next timeout for a caller's cancel)."""
-    leases = Leases(gati_bus.jetstream(), "r0", scope="reconcile")
+    leases = Leases(gati_bus, "r0", scope="reconcile")
     lease = await leases.acquire("k", 10)
     assert lease is not None
     assert await leases.renew(lease) is not None  # the renewal's revision is now stale

@@ -137,7 +137,7 @@ async def test_an_object_leased_elsewhere_waits_and_is_not_dropped(
     watcher: Watcher,
 ) -> None:
     ns = workloads.namespace
-    intruder = Leases(gati_connection.js, "intruder", scope=LEASE_SCOPE)
+    intruder = Leases(gati_connection.client, "intruder", scope=LEASE_SCOPE)
     lease = await intruder.acquire(lease_key(GATI_HANDLER.kind, ns, "held"), 30)
     assert lease is not None
     busy_before = _busy()

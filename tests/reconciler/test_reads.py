@@ -23,6 +23,7 @@ from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import DONE
 from gati_runtime.publisher import Publisher
 from reconciler.harness import Workloads, handler, outcomes
+from runtime.lease_release import confirmed
 
 
 class WatchedStreams(StreamState):
@@ -48,14 +49,13 @@ class WatchedStreams(StreamState):
 
 
 class Replica:
-    """A reconciler wired as the service wires it, with its leases and their JetStream
-    context at hand (to await its release's answer)."""
+    """A reconciler wired as the service wires it, with its leases at hand (to await its
+    release's answer)."""
 
     def __init__(
         self, kube: Kube, connection: NatsConnection, name: str, streams: StreamState
     ) -> None:
-        self.js = connection.js
-        self.leases = Leases(self.js, name, scope=LEASE_SCOPE)
+        self.leases = Leases(connection.client, name, scope=LEASE_SCOPE)
         self.reconciler = Reconciler(
             kube,
             Publisher(connection),
@@ -96,8 +96,7 @@ async def _created(connection: NatsConnection, workloads: Workloads, replica: Re
     subject = cr_subject(GATI_HANDLER.kind, workloads.namespace, "h")
     created = await _store(connection, subject, live)
     assert await replica.reconciler.handle(created) is DONE
-    await replica.js.publish_async_completed()
-    assert replica.leases.released(lease_key(GATI_HANDLER.kind, workloads.namespace, "h"))
+    await confirmed(replica.leases, lease_key(GATI_HANDLER.kind, workloads.namespace, "h"))
 
 
 def _phase(workloads: Workloads) -> str:

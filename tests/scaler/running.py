@@ -44,7 +44,7 @@ class ScalerReplica:
             self.kube,
             connection,
             Publisher(connection),
-            Leases(connection.js, source, scope=LEASE_SCOPE),
+            Leases(connection.client, source, scope=LEASE_SCOPE),
             options=options,
             stream=STREAM,
             metrics_stream=METRICS_STREAM,

@@ -43,7 +43,7 @@ async def test_a_masked_spec_is_read_from_the_api_server(stage: Stage, masked: s
             kube,
             gati_connection,
             Publisher(gati_connection),
-            Leases(gati_connection.js, "s0", scope=LEASE_SCOPE),
+            Leases(gati_connection.client, "s0", scope=LEASE_SCOPE),
             options=FAST,
             stream=bus_settings.stream,
             metrics_stream=bus_settings.metrics_stream,

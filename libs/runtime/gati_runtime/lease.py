@@ -25,6 +25,11 @@ so a lease is one KV key per (scope, object):
   under the lease.
 
 The TTL is whole seconds (the server's unit for `Nats-TTL`) and at least one.
+
+Writes and reads are plain requests on an inbox of the leases' own (`gati_runtime.replies`),
+answered as nats-py's `js.publish` and `get_last_msg(direct=True)` answer (`gati_runtime.pub_ack`,
+`gati_runtime.direct_get`), without nats-py's per-request NUID token, wait_for and json.loads:
+a reconcile takes, renews or releases a lease about five times.
 """
 
 from __future__ import annotations
@@ -40,13 +45,16 @@ from typing import Final
 
 import msgspec
 import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.js.api import PubAck
-from nats.js.client import JetStreamContext
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError
 
 from gati_contracts.subjects import LEASES_BUCKET
 from gati_contracts.tokens import encode_token
+from gati_runtime.direct_get import DIRECT_GET, SEQUENCE, stored
+from gati_runtime.pub_ack import WRONG_LAST_SEQUENCE, pub_ack
+from gati_runtime.replies import Replies
 
 log = structlog.get_logger(__name__)
 
@@ -55,8 +63,8 @@ _STREAM: Final = f"KV_{LEASES_BUCKET}"
 _KV_OPERATION: Final = "KV-Operation"
 _EXPECTED_LAST: Final = "Nats-Expected-Last-Subject-Sequence"
 _TTL: Final = "Nats-TTL"
-# JSStreamWrongLastSequenceErrF and its constant form: somebody else wrote the key first.
-_WRONG_LAST_SEQUENCE: Final = frozenset({10071, 10164})
+REQUEST_TIMEOUT: Final = 5.0
+"""Seconds a write or read waits for the server's answer, nats-py's JetStream default."""
 RELEASE_ANSWER_WAIT: Final = 5.0
 """Seconds a release's answer is waited for in the background before it is forgotten (lost
 with a connection, say), so unanswered releases never pile up in the client."""
@@ -95,10 +103,14 @@ def _ttl_seconds(ttl: float) -> int:
 class Leases:
     """Leases of one `scope` (e.g. `reconcile`, `scale`): scopes never block each other."""
 
-    def __init__(self, js: JetStreamContext, holder: str, *, scope: str) -> None:
-        self._js = js
+    def __init__(
+        self, client: Client, holder: str, *, scope: str, timeout: float = REQUEST_TIMEOUT
+    ) -> None:
+        self._replies = Replies(client, timeout=timeout)
         self._holder = holder
-        self._scope = encode_token(scope)
+        # A key's subject is `_keys` + key; a direct get of `_last_of` + key reads its last write.
+        self._keys = f"{_PREFIX}{encode_token(scope)}."
+        self._last_of = f"{DIRECT_GET}{_STREAM}.{self._keys}"
         # The revision of our own release marker per key: re-taking a key we let go (the
         # common case, a replica reconciling the same object again) is then one write, not
         # a failed write, a read and a second write. Bounded by the keys this replica touches.
@@ -113,30 +125,26 @@ class Leases:
         as the next `acquire` of the key will expect it; None otherwise."""
         return self._released.get(key)
 
-    def _subject(self, key: str) -> str:
-        return f"{_PREFIX}{self._scope}.{key}"
-
     async def _write(self, key: str, ttl: int, expected_last: int) -> Lease | None:
         record = LeaseRecord(holder=self._holder, ttl=ttl, taken_at=time.time())
         headers = {_EXPECTED_LAST: str(expected_last), _TTL: str(ttl)}
+        payload = msgspec.json.encode(record)
         try:
-            ack = await self._js.publish(
-                self._subject(key), msgspec.json.encode(record), headers=headers
-            )
+            ack = pub_ack(await self._replies.request(self._keys + key, payload, headers))
         except APIError as error:
-            if error.err_code in _WRONG_LAST_SEQUENCE:
+            if error.err_code in WRONG_LAST_SEQUENCE:
                 return None
             raise
         return Lease(key=key, holder=self._holder, ttl=ttl, revision=ack.seq, follows=expected_last)
 
     async def _last(self, key: str) -> tuple[int, LeaseRecord | None] | None:
         """The key's last revision and record (None for a release marker), or None if empty."""
-        try:
-            message = await self._js.get_last_msg(_STREAM, self._subject(key), direct=True)
-        except NotFoundError:
+        message = stored(await self._replies.request(self._last_of + key, b""))
+        if message is None:
             return None
-        revision = message.seq or 0
-        if (message.headers or {}).get(_KV_OPERATION) or not message.data:
+        headers = message.headers or {}
+        revision = int(headers.get(SEQUENCE, 0))
+        if headers.get(_KV_OPERATION) or not message.data:
             return revision, None
         try:
             return revision, msgspec.json.decode(message.data, type=LeaseRecord)
@@ -169,22 +177,19 @@ class Leases:
         Returns once the release is handed to the connection, without its answer (see the
         module docstring); raises only when it cannot be sent (the connection is closed)."""
         headers = {_KV_OPERATION: "DEL", _EXPECTED_LAST: str(lease.revision)}
-        answer = await self._js.publish_async(self._subject(lease.key), b"", headers=headers)
-        forget = asyncio.get_running_loop().call_later(RELEASE_ANSWER_WAIT, answer.cancel)
-        answer.add_done_callback(functools.partial(self._released_answer, lease.key, forget))
+        subject = self._keys + lease.key
+        answer = await self._replies.ask(subject, b"", headers, wait=RELEASE_ANSWER_WAIT)
+        answer.add_done_callback(functools.partial(self._released_answer, lease.key))
 
-    def _released_answer(
-        self, key: str, forget: asyncio.TimerHandle, answer: asyncio.Future[PubAck]
-    ) -> None:
-        forget.cancel()
-        if answer.cancelled():
+    def _released_answer(self, key: str, answer: asyncio.Future[Msg]) -> None:
+        if answer.cancelled() or answer.exception() is not None:
             return  # no answer in time: the next acquire of the key takes the slow path
-        error = answer.exception()
-        if error is None:
-            self._released[key] = answer.result().seq
-        elif not (isinstance(error, APIError) and error.err_code in _WRONG_LAST_SEQUENCE):
-            # The TTL frees the key anyway; a wrong last sequence means it was no longer ours.
-            log.warning("lease release failed", key=key, error=repr(error))
+        try:
+            self._released[key] = pub_ack(answer.result()).seq
+        except (NatsError, ValueError) as error:
+            if not (isinstance(error, APIError) and error.err_code in WRONG_LAST_SEQUENCE):
+                # The TTL frees the key anyway; a wrong last sequence: it was no longer ours.
+                log.warning("lease release failed", key=key, error=repr(error))
 
     @contextlib.asynccontextmanager
     async def held(self, key: str, ttl: float) -> AsyncIterator[Lease | None]:

@@ -90,7 +90,7 @@ async def main(ctx: ServiceContext) -> None:
                 kube,
                 ctx.publisher,
                 streams=StreamState(ctx.connection.client, ctx.settings.stream),
-                leases=Leases(ctx.connection.js, ctx.settings.instance_id, scope=LEASE_SCOPE),
+                leases=Leases(ctx.connection.client, ctx.settings.instance_id, scope=LEASE_SCOPE),
                 target=choose_target(kube, os.environ),
                 source=ctx.settings.instance_id,
                 stream=ctx.settings.stream,

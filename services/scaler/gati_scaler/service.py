@@ -56,7 +56,7 @@ async def main(ctx: ServiceContext) -> None:
                 kube,
                 ctx.connection,
                 ctx.publisher,
-                Leases(ctx.connection.js, ctx.settings.instance_id, scope=LEASE_SCOPE),
+                Leases(ctx.connection.client, ctx.settings.instance_id, scope=LEASE_SCOPE),
                 options=options,
                 stream=ctx.settings.stream,
                 metrics_stream=ctx.settings.metrics_stream,
