@@ -74,17 +74,38 @@ def test_defaults_are_what_a_user_expects() -> None:
 
 def test_shared_defaults_cannot_be_changed_through_one_resource() -> None:
     """Defaults are built once and shared (validating them per parse was a third of a parse):
-    the shared parts are frozen, and each resource has its own list of steps."""
+    the shared parts are frozen, and their lists and maps read-only to the type checker."""
     first, second = (GatiHandler.model_validate(handler()) for _ in range(2))
-    with pytest.raises(ValidationError, match="frozen"):
-        first.spec.scaling.max_replicas = 99  # type: ignore[misc]
-    with pytest.raises(ValidationError, match="frozen"):
-        first.spec.timescape.rollout.analysis.failure_threshold = 9  # type: ignore[misc]
-    with pytest.raises(ValidationError, match="frozen"):
-        first.spec.timescape.rollout.steps[0].weight = 5  # type: ignore[misc]
-    first.spec.timescape.rollout.steps.pop()
-    assert len(second.spec.timescape.rollout.steps) == 3
-    assert GatiHandler.model_validate(handler()).spec.scaling.max_replicas == 10
+    assert first.spec.timescape is second.spec.timescape
+    assert first.spec.resources is second.spec.resources
+    assert first.spec.scaling is second.spec.scaling
+    shared = first.spec.timescape.rollout
+    for model, field, value in [
+        (first.spec.scaling, "max_replicas", 99),
+        (first.spec.timescape, "breaking", True),
+        (shared, "steps", []),
+        (shared.analysis, "failure_threshold", 9),
+        (shared.steps[0], "weight", 5),
+        (first.spec.resources, "requests", {"cpu": "1"}),
+    ]:
+        with pytest.raises(ValidationError, match="frozen"):
+            setattr(model, field, value)
+    assert GatiHandler.model_validate(handler()).spec.to_wire() == second.spec.to_wire()
+
+
+def test_a_section_written_out_is_its_own() -> None:
+    written = handler(
+        timescape={"breaking": True},
+        resources={"requests": {"cpu": "1"}},
+        scaling={"maxReplicas": 3},
+    )
+    spec = GatiHandler.model_validate(written).spec
+    default = GatiHandler.model_validate(handler()).spec
+    assert (spec.timescape.breaking, spec.scaling.max_replicas) == (True, 3)
+    assert spec.resources.requests == {"cpu": "1"}
+    assert (default.timescape.breaking, default.scaling.max_replicas) == (False, 10)
+    assert default.resources.requests == {}
+    assert spec.timescape.rollout is default.timescape.rollout  # left out within timescape
 
 
 def test_env_keeps_plain_strings_and_becomes_a_container_env_list() -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from collections.abc import Mapping
+from typing import Annotated, Final, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from gati_contracts.fieldtypes import QUALIFIED_NAME_PATTERN, Quantity, StringForm
@@ -23,8 +24,13 @@ ResourceName = Annotated[
 
 
 class ResourceRequirements(WireModel):
-    requests: dict[ResourceName, Quantity] = Field(default_factory=dict)
-    limits: dict[ResourceName, Quantity] = Field(default_factory=dict)
+    # Frozen, and its maps read-only to the type checker (pydantic still validates and dumps
+    # them as dicts), so the default can be built once and shared by every workload that leaves
+    # `resources` out instead of being validated anew on each parse.
+    model_config = ConfigDict(frozen=True)
+
+    requests: Mapping[ResourceName, Quantity] = Field(default_factory=dict)
+    limits: Mapping[ResourceName, Quantity] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> Self:
@@ -39,3 +45,7 @@ class ResourceRequirements(WireModel):
                     {"name": name, "request": request, "limit": limit},
                 )
         return self
+
+
+DEFAULT_RESOURCES: Final = ResourceRequirements()
+"""Shared by every workload that leaves `resources` out (frozen, so no parse can change it)."""

@@ -13,7 +13,7 @@ from pydantic import Field
 from gati_contracts.conditions import Conditions
 from gati_contracts.env import EnvValue
 from gati_contracts.fieldtypes import EnvVarName, Image, Port, Replicas, Timestamp
-from gati_contracts.resources import ResourceRequirements
+from gati_contracts.resources import DEFAULT_RESOURCES, ResourceRequirements
 from gati_contracts.wire import ObservedModel, WireModel
 
 
@@ -30,7 +30,7 @@ class WorkloadSpec(WireModel):
     replicas: Replicas = 1
     """Desired replicas; with scaling enabled the scaler owns it (via the scale subresource)."""
     port: Port = 8080
-    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    resources: ResourceRequirements = Field(default_factory=lambda: DEFAULT_RESOURCES)
     env: dict[EnvVarName, EnvValue] = Field(default_factory=dict)
 
 
