@@ -10,7 +10,6 @@ import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,12 +37,9 @@ from gati_contracts.subjects import (
     status_subject,
     traffic_subject,
 )
-from gati_kubesim.server import ThreadedKubeSim
-from gati_runtime.health import HealthServer
 from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.publisher import Publisher
 from gati_runtime.service import ServiceContext
-from gati_runtime.settings import Settings
 from gati_timescape.service import (
     ROUTES_CONFIG_MAP,
     TRAFFIC_CONSUMER,
@@ -387,28 +383,6 @@ async def test_a_failing_tick_pass_is_logged_and_its_namespace_stays_due(
     assert timescape.wakes[ns] == due
     failed = [entry for entry in logs if entry["event"] == "tick failed, retried next tick"]
     assert [(entry["log_level"], entry["namespace"]) for entry in failed] == [("warning", ns)]
-
-
-@pytest.fixture
-def service_context(
-    gati_kubesim: ThreadedKubeSim,
-    gati_connection: NatsConnection,
-    nats_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> ServiceContext:
-    """What `gati_runtime.service` hands `main`, over the test's servers."""
-    monkeypatch.setenv("KUBECONFIG", str(gati_kubesim.sim.write_kubeconfig(tmp_path / "kc")))
-    settings = Settings.load(environ={"GATI_NATS_URL": nats_url})
-    health = HealthServer(0, host="127.0.0.1")
-    return ServiceContext(
-        "timescape",
-        settings,
-        gati_connection,
-        health,
-        asyncio.Event(),
-        Publisher(gati_connection),
-    )
 
 
 async def test_main_has_ended_its_tick_when_it_returns_even_after_a_lost_cancel(

@@ -7,7 +7,6 @@ reading and checking input.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Final
 
@@ -16,6 +15,7 @@ from kubernetes import client
 from gati_contracts.events import ChangeEvent, TrafficSample, decode_event
 from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE
 from gati_contracts.subjects import CR_ROOT, TRAFFIC_ROOT, object_filter
+from gati_runtime.cancellation import run_all
 from gati_runtime.kube_api import Kube
 from gati_runtime.kube_config import kube_configuration
 from gati_runtime.lease import Leases
@@ -72,6 +72,12 @@ async def main(ctx: ServiceContext) -> None:
                 on_poison=scaler.on_poison,
                 stream=ctx.settings.metrics_stream,
             )
-            await asyncio.gather(changes.run(ctx.stop), samples.run(ctx.stop), scaler.run(ctx.stop))
+            await run_all(
+                {
+                    "changes": changes.run(ctx.stop),
+                    "samples": samples.run(ctx.stop),
+                    "scaling": scaler.run(ctx.stop),
+                }
+            )
         finally:
             kube.close()

@@ -1,0 +1,63 @@
+"""The scaler's `main`: how it ends when one of its loops fails."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+import structlog.testing
+
+from fixtures.subject_tail import WAIT
+from gati_runtime.service import ServiceContext
+from gati_scaler.scaler import Scaler
+from gati_scaler.service import main
+
+
+async def test_main_ends_its_other_loops_when_one_fails_and_logs_why(
+    service_context: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One consumer loop failing fails `main`; the sample loop and the scaling tick, which may
+    lose a cancel as any loop inside a nats-py request can (gh-86296), must have ended by then,
+    not run on while the service drains and closes its NATS connection."""
+    ended: dict[str, asyncio.Event] = {"samples": asyncio.Event(), "scaling": asyncio.Event()}
+
+    async def deaf(name: str) -> None:
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()  # the cancel, lost
+            await asyncio.Event().wait()  # the loop's next step
+        finally:
+            ended[name].set()
+
+    class Loop:
+        def __init__(self, durable: str) -> None:
+            self.durable = durable
+
+        async def run(self, stop: asyncio.Event) -> None:
+            if self.durable == "scaler-traffic":
+                await deaf("samples")
+            await asyncio.sleep(0)
+            raise RuntimeError("the change loop broke")
+
+    async def deaf_tick(self: Scaler, stop: asyncio.Event) -> None:
+        await deaf("scaling")
+
+    monkeypatch.setattr(Scaler, "run", deaf_tick)
+    monkeypatch.setattr(ServiceContext, "consumer", lambda self, spec, **_: Loop(spec.durable))
+    with structlog.testing.capture_logs() as logs:
+        running = asyncio.ensure_future(main(service_context))
+        await asyncio.wait({running}, timeout=WAIT)  # a timeout that cancels would mask a hang
+    assert running.done(), "main did not return"
+    with pytest.raises(RuntimeError, match="the change loop broke"):
+        running.result()
+    assert {name: event.is_set() for name, event in ended.items()} == {
+        "samples": True,
+        "scaling": True,
+    }, "a loop outlived main"
+    [why] = [entry for entry in logs if entry["event"] == "work_failed_ending_the_rest"]
+    assert (why["log_level"], why["failed"], sorted(why["ending"])) == (
+        "error",
+        "changes",
+        ["samples", "scaling"],
+    )
