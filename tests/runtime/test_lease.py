@@ -154,7 +154,7 @@ async def test_a_release_that_cannot_be_sent_leaves_the_key_to_its_ttl(
     outcome through, and the key stays taken until its TTL frees it."""
     own = await nats.connect(nats_url, name="gati-test-lease", max_reconnect_attempts=0)
     leases = Leases(own, "a", scope="reconcile")
-    held = await leases.acquire("k", 10)
+    held = await leases.acquire("k", 120)
     assert held is not None
     await own.close()
     with pytest.raises(ConnectionClosedError):
@@ -162,7 +162,7 @@ async def test_a_release_that_cannot_be_sent_leaves_the_key_to_its_ttl(
     own = await nats.connect(nats_url, name="gati-test-lease", max_reconnect_attempts=0)
     try:
         leases = Leases(own, "a", scope="reconcile")
-        async with leases.held("k", 10) as lease:
+        async with leases.held("k", 120) as lease:
             assert lease is not None  # our own live lease, taken over
             await own.close()
     finally:
