@@ -81,10 +81,24 @@ def reconcile(body: kopf.Body, **_: Any) -> None:
         handler = GatiHandler.model_validate(dict(body))
     except ValueError as error:
         raise kopf.PermanentError(f"invalid GatiHandler: {error}") from error
-    objects = render_handler(handler)
+    objects = [_adoptable(obj) for obj in render_handler(handler)]
     kopf.adopt(objects, owner=body)
     for obj in objects:
         _apply(obj)
+
+
+def _adoptable(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` with its own copy of what `kopf.adopt` sets in place (name, namespace, labels,
+    owner references): renders are immutable and share their metadata between renders."""
+    metadata = obj["metadata"]
+    return {
+        **obj,
+        "metadata": {
+            **metadata,
+            "labels": dict(metadata["labels"]),
+            "ownerReferences": list(metadata["ownerReferences"]),
+        },
+    }
 
 
 def _phase(deployment: kopf.Body) -> WorkloadPhase:
