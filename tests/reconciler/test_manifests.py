@@ -25,6 +25,7 @@ from gati_contracts.labels import FIELD_MANAGER, MANAGED_BY_LABEL
 from gati_contracts.module import GatiModule
 from gati_contracts.ownership import is_rfc1035_label
 from gati_contracts.version import GatiVersion
+from gati_reconciler import manifests
 from gati_reconciler.manifests import (
     CONFIG_HASH_ANNOTATION,
     HANDLER_PATH_KEY,
@@ -480,13 +481,75 @@ def test_rendering_is_deterministic_and_independent_of_key_order(
     assert json.dumps(render(type(resource).model_validate(wire))) == first
 
 
-def test_callers_may_change_what_they_receive() -> None:
-    resource = gm()
-    first = render(resource)
-    first[0]["spec"]["egress"][0]["ports"].clear()
-    deployment(first)["metadata"]["labels"].clear()
-    assert render(resource) != first
-    assert render(resource)[0]["spec"]["egress"][0]["ports"]
+def _containers(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    [container] = pod_spec(objects)["containers"]
+    assert isinstance(container, dict)
+    return container
+
+
+def test_a_spec_change_shares_what_it_left_alone() -> None:
+    """Renders are immutable: what an image and env change does not touch is the very object
+    the render before held, so a diff passes over it by identity."""
+    first = render(gh(replicas=2, env={"A": "1"}))
+    frozen = json.dumps(first)
+    second = render(gh(replicas=2, env={"A": "2"}, image="ghcr.io/acme/users:9"))
+    before, after = by_kind(first), by_kind(second)
+    assert after["Service"] is before["Service"]
+    assert after["PodDisruptionBudget"] is before["PodDisruptionBudget"]
+    assert after["ConfigMap"]["metadata"] is before["ConfigMap"]["metadata"]
+    assert after["Deployment"]["metadata"] is before["Deployment"]["metadata"]
+    assert after["Deployment"]["spec"]["selector"] is before["Deployment"]["spec"]["selector"]
+    shared = ("ports", "env", "readinessProbe", "livenessProbe", "securityContext")
+    for key in shared:
+        assert _containers(second)[key] is _containers(first)[key], key
+    assert _containers(second)["image"] == "ghcr.io/acme/users:9"
+    assert after["ConfigMap"]["data"] == {"A": "2"}
+    assert json.dumps(first) == frozen, "rendering again changed nothing of the first render"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"port": 9090}, {"handlerPath": "/api/other"}, {"version": "v7"}],
+)
+def test_a_change_of_what_the_shared_parts_hold_renders_them_anew(change: dict[str, Any]) -> None:
+    first = render(gh(replicas=2))
+    frozen = json.dumps(first)
+    second = render(gh(replicas=2, **change))
+    assert by_kind(second)["Service"] is not by_kind(first)["Service"]
+    assert second == json.loads(json.dumps(render(gh(replicas=2, **change))))
+    assert json.dumps(first) == frozen
+
+
+def test_another_object_shares_nothing_that_names_it() -> None:
+    first = by_kind(render(gh(replicas=2)))
+    other_raw = live(handler(replicas=2), uid="0f4c7a56-1111-4c2e-9d7e-000000000002")
+    other = by_kind(render(GatiHandler.model_validate(other_raw)))
+    assert other["Service"] is not first["Service"]
+    assert other["Deployment"]["metadata"]["ownerReferences"][0]["uid"].endswith("02")
+    assert first["Deployment"]["metadata"]["ownerReferences"][0]["uid"].endswith("01")
+
+
+def test_shared_parts_are_kept_for_a_bounded_number_of_identities(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(manifests, "FRAMES_KEPT", 2)
+    monkeypatch.setattr(manifests, "_frames", {})
+    uids = [f"0f4c7a56-1111-4c2e-9d7e-00000000010{n}" for n in range(3)]
+    resources = [GatiHandler.model_validate(live(handler(), uid=uid)) for uid in uids]
+    services = [by_kind(render(resource))["Service"] for resource in resources]
+    assert len(manifests._frames) == 2
+    again = by_kind(render(resources[0]))["Service"]
+    assert again is not services[0], "the oldest identity was dropped and built again"
+    assert again == services[0]
+    assert by_kind(render(resources[2]))["Service"] is services[2]
+
+
+def test_a_refused_resource_is_refused_on_every_render() -> None:
+    raw = live(handler())
+    del raw["metadata"]["uid"]
+    for _ in range(2):
+        with pytest.raises(ManifestError, match=r"metadata\.uid"):
+            render(GatiHandler.model_validate(raw))
 
 
 env_names = st.from_regex(ENV_VAR_NAME_PATTERN, fullmatch=True).filter(lambda n: len(n) <= 40)

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from contracts.samples import FULL_HANDLER, FULL_MODULE
 from gati_contracts.objects import parse_object
 from gati_contracts.version import GatiVersion
@@ -36,13 +38,21 @@ def test_the_fullest_handler_and_module_render_as_pinned() -> None:
     assert actual == expected
 
 
-def test_objects_of_one_render_share_no_selector() -> None:
-    """The selector labels are computed once per render; each object still gets its own dict,
-    so a caller editing one object's selector edits no other."""
-    objects = {obj["kind"]: obj for obj in rendered(FULL_MODULE)}
-    selectors = [
-        objects["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"],
-        objects["Service"]["spec"]["selector"],
-        objects["Deployment"]["spec"]["selector"]["matchLabels"],
-    ]
-    assert len({id(selector) for selector in selectors}) == len(selectors)
+def _containers_of(value: Any) -> list[int]:
+    """The ids of every dict and list in `value`, `value` included."""
+    if isinstance(value, dict):
+        return [id(value), *(i for item in value.values() for i in _containers_of(item))]
+    if isinstance(value, list):
+        return [id(value), *(i for item in value for i in _containers_of(item))]
+    return []
+
+
+def test_no_value_sits_twice_in_one_object() -> None:
+    """Renders share parts between objects and between renders, never within one object: the
+    gitops target's YAML would show such a part as an anchor and an alias."""
+    for raw in (FULL_HANDLER, FULL_MODULE):
+        for _ in range(2):  # the second render reuses the shared parts of the first
+            for obj in rendered(raw):
+                ids = _containers_of(obj)
+                assert len(ids) == len(set(ids)), obj["kind"]
+                assert "&id" not in yaml.safe_dump(obj, sort_keys=True)

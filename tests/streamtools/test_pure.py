@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -310,3 +311,21 @@ def test_the_replay_diff_reports_exactly_the_reconciler_diff(
     before: dict[str, Any], after: dict[str, Any]
 ) -> None:
     assert manifest_changes(before, after) == object_changes(before, after)
+
+
+def test_the_replay_changes_no_render_it_decided_with() -> None:
+    """Renders are immutable and shared between the replay's decisions (unchanged manifests,
+    the previous rendering it diffs against): each decision's manifests read later as they read
+    when it was taken."""
+    records = _spec_changes_and_echoes()
+    first = records[0].event
+    assert isinstance(first, ChangeEvent)
+    before = render(parse_object(first.obj))  # type: ignore[arg-type]
+    decided = [(before, msgspec.json.encode(before))]
+    replay = ReconcilerReplay()
+    for each in records:
+        for decision in replay.decide(each):
+            decided.append((decision.manifests, msgspec.json.encode(decision.manifests)))
+    assert len([manifests for manifests, _ in decided if manifests]) > 5
+    for manifests, frozen in decided:
+        assert msgspec.json.encode(manifests) == frozen

@@ -20,6 +20,8 @@ from gati_reconciler.diff import ABSENT, SERVER_METADATA, Change
 def manifest_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
     """`object_changes(before, after)`, descending only into what differs."""
     changes: list[Change] = []
+    if before is after:
+        return changes  # a manifest the renderer reused whole (see gati_reconciler.manifests)
     _mappings(before, after, "", changes)
     return changes
 

@@ -7,11 +7,22 @@ field the `gati-operator` field manager claims. A field left out is a field give
 
 Objects are returned in apply order: the NetworkPolicy before the pods it confines, the ConfigMap
 before the pods that read it, the Deployment before the PodDisruptionBudget that guards it.
+
+Renders are immutable and shared. What a spec change leaves alone (metadata, selectors, probes,
+security contexts, the Service, the disruption budget) is built once per workload identity and
+is the very same object in every render of it, and the reconciler's render cache hands one
+render to every reconcile of an unchanged object. A render is therefore cheaper to make, and
+two renders are cheaper to diff: a subtree both hold by identity (`a is b`) needs no comparison.
+In return no caller may change a render or anything in it, not even briefly: one that needs a
+different object builds a new one from copies, as `retirement.retire` does.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
 from gati_contracts.env import container_env
@@ -102,45 +113,50 @@ def may_run_several(spec: GatiHandlerSpec | GatiModuleSpec) -> bool:
     return spec.replicas > 1
 
 
-class _Workload(NamedTuple):
-    """What handlers and modules differ in; the rest of the rendering is shared.
+class _Frame(NamedTuple):
+    """The parts of a workload's objects that its identity alone decides (names, labels, owner,
+    port, sandbox), built once per identity and shared by every render of it.
 
-    A NamedTuple rather than a frozen dataclass: as immutable, built in ~1 us instead of ~2.7
-    (the dataclass sets each of its fields through `object.__setattr__`), once per render.
+    Spec changes touch an image, env or replicas, never these: reusing them spares the render
+    their construction, and lets a diff of two renders pass over each of them by identity
+    without comparing its contents. Each shared value sits at most once in any one object (two
+    places in one object get equal copies), so an object still dumps as plain YAML, without
+    anchors and aliases.
     """
 
-    resource: CustomResource
-    spec: GatiHandlerSpec | GatiModuleSpec
-    namespace: str
-    owner_reference: dict[str, Any]
-    component: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    deployment_name: str
-    service_name: str
     config_map_name: str
-    selector_labels: dict[str, str]
-    """Shared by the objects of one render: read it through `selector`, which copies."""
+    annotations: dict[str, str]
+    config_map_metadata: dict[str, Any]
+    deployment_metadata: dict[str, Any]
+    """Also the PodDisruptionBudget's and the NetworkPolicy's, which share the name."""
+    template_labels: dict[str, str]
+    match_selector: dict[str, Any]
+    """`{"matchLabels": ...}` of the Deployment, the PodDisruptionBudget, the NetworkPolicy."""
+    spread: list[dict[str, Any]]
+    ports: list[dict[str, Any]]
+    security: dict[str, Any]
+    service: dict[str, Any]
+    disruption_budget: dict[str, Any]
+    network_policy: dict[str, Any] | None
+    """Modules only."""
+    component: str
     sandbox: Grants | None
     """Module grants; None for handlers, which run restricted but with a writable root."""
 
-    @property
-    def selector(self) -> dict[str, str]:
-        """A copy per use, so a caller changing one object's selector changes no other's."""
-        return dict(self.selector_labels)
 
-    def metadata(self, name: str) -> dict[str, Any]:
-        return {
-            "name": name,
-            "namespace": self.namespace,
-            "labels": dict(self.labels),
-            "annotations": dict(self.annotations),
-            "ownerReferences": [dict(self.owner_reference)],
-        }
+FRAMES_KEPT: Final = 4096
+"""Identities whose frame is kept (as many as the reconciler keeps renders); past this the
+oldest is built again when next rendered."""
+_frames: dict[tuple[Any, ...], _Frame] = {}
+_evicting: Final = threading.Lock()
+"""Renders may run in threads (kopf's handlers in the benchmark's baseline); lookups are atomic
+dict reads, but finding and dropping the oldest entry takes several steps."""
 
 
 def render(resource: GatiHandler | GatiModule) -> list[dict[str, Any]]:
-    """The objects of any workload resource, without a GatiVersion's naming overrides."""
+    """The objects of any workload resource, without a GatiVersion's naming overrides.
+
+    Immutable and shared, as the module says: never change what this returns."""
     if isinstance(resource, GatiHandler):
         return render_handler(resource)
     return render_module(resource)
@@ -152,45 +168,77 @@ def render_handler(
     """ConfigMap, Service, Deployment and (when several pods may run) a PodDisruptionBudget.
 
     `version`, the handler's GatiVersion when there is one, may name the Deployment and Service.
+    Immutable and shared, as the module says.
     """
     spec = handler.spec
     deployment_name, service_name = _handler_names(handler, version)
-    workload = _workload(
+    frame = _frame_of(
         handler,
-        spec,
-        component="handler",
-        version=spec.version,
-        extra_labels={
-            HANDLER_PATH_KEY: path_label_value(spec.handler_path),
-            GATI_VERSION_LABEL: spec.version,
-        },
-        annotations={HANDLER_PATH_KEY: spec.handler_path},
-        sandbox=None,
-        deployment_name=deployment_name,
-        service_name=service_name,
+        (spec.port, spec.version, spec.handler_path, deployment_name, service_name),
+        lambda: _frame(
+            handler,
+            spec.port,
+            component="handler",
+            version=spec.version,
+            extra_labels={
+                HANDLER_PATH_KEY: path_label_value(spec.handler_path),
+                GATI_VERSION_LABEL: spec.version,
+            },
+            annotations={HANDLER_PATH_KEY: spec.handler_path},
+            sandbox=None,
+            deployment_name=deployment_name,
+            service_name=service_name,
+        ),
     )
-    return _render(workload)
+    return _render(frame, spec)
 
 
 def render_module(module: GatiModule) -> list[dict[str, Any]]:
-    """As a handler, plus a read-only root and a NetworkPolicy, opened only by capabilities."""
+    """As a handler, plus a read-only root and a NetworkPolicy, opened only by capabilities.
+
+    Immutable and shared, as the module says."""
     spec = module.spec
     grants = grants_for(spec.capabilities)
-    workload = _workload(
+    tag = _image_tag(spec.image)
+    frame = _frame_of(
         module,
-        spec,
-        component="module",
-        version=_image_tag(spec.image),
-        extra_labels={},
-        annotations={MODULE_NAME_ANNOTATION: spec.module_name},
-        sandbox=grants,
+        (spec.port, tag, spec.module_name, grants),
+        lambda: _frame(
+            module,
+            spec.port,
+            component="module",
+            version=tag,
+            extra_labels={},
+            annotations={MODULE_NAME_ANNOTATION: spec.module_name},
+            sandbox=grants,
+        ),
     )
-    return [_network_policy(workload, grants), *_render(workload)]
+    assert frame.network_policy is not None  # built for every frame with a sandbox
+    return [frame.network_policy, *_render(frame, spec)]
 
 
-def _workload(
+def _frame_of(
+    resource: CustomResource, inputs: tuple[Any, ...], build: Callable[[], _Frame]
+) -> _Frame:
+    """The frame kept for `resource`'s identity and the other `inputs` its frame is built from,
+    or `build()`'s, kept. A resource the frame refuses (no namespace, no uid) raises each time."""
+    metadata = resource.metadata
+    key = (resource.kind, resource.api_version, metadata.name, metadata.namespace, metadata.uid)
+    key += inputs
+    frame = _frames.get(key)
+    if frame is not None:
+        return frame
+    frame = build()
+    with _evicting:
+        if len(_frames) >= FRAMES_KEPT:
+            del _frames[next(iter(_frames))]
+        _frames[key] = frame
+    return frame
+
+
+def _frame(
     resource: CustomResource,
-    spec: GatiHandlerSpec | GatiModuleSpec,
+    port: int,
     *,
     component: str,
     version: str | None,
@@ -199,44 +247,69 @@ def _workload(
     sandbox: Grants | None,
     deployment_name: str | None = None,
     service_name: str | None = None,
-) -> _Workload:
+) -> _Frame:
     name = resource.metadata.name
     kind = _kind_info(resource)
+    namespace = _namespace(resource)
+    owner_reference = _owner_reference(resource)
     labels = workload_labels(kind, name, version)
     labels[INSTANCE_LABEL] = name
     labels[COMPONENT_LABEL] = component
+    labels.update(extra_labels)
     own_name = "" if deployment_name and service_name else owned_name(name)
     deployment_name = deployment_name or own_name
-    return _Workload(
-        resource=resource,
-        spec=spec,
-        namespace=_namespace(resource),
-        owner_reference=_owner_reference(resource),
-        component=component,
-        labels={**labels, **extra_labels},
+    service_name = service_name or own_name
+    config_map_name = owned_name(deployment_name, CONFIG_MAP_SUFFIX)
+    selector = selector_labels(kind, name)
+
+    def metadata(object_name: str) -> dict[str, Any]:
+        return {
+            "name": object_name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [owner_reference],
+        }
+
+    deployment_metadata = metadata(deployment_name)
+    match_selector = {"matchLabels": selector}
+    return _Frame(
+        config_map_name=config_map_name,
         annotations=annotations,
-        deployment_name=deployment_name,
-        service_name=service_name or own_name,
-        config_map_name=owned_name(deployment_name, CONFIG_MAP_SUFFIX),
-        selector_labels=selector_labels(kind, name),
+        config_map_metadata=metadata(config_map_name),
+        deployment_metadata=deployment_metadata,
+        template_labels=dict(labels),
+        match_selector=match_selector,
+        spread=_spread(selector),
+        ports=[{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}],
+        security=_security(sandbox),
+        service=_service(metadata(service_name), selector, port),
+        disruption_budget=_disruption_budget(deployment_metadata, match_selector),
+        network_policy=(
+            None
+            if sandbox is None
+            else _network_policy(deployment_metadata, match_selector, port, sandbox)
+        ),
+        component=component,
         sandbox=sandbox,
     )
 
 
-def _render(workload: _Workload) -> list[dict[str, Any]]:
-    data = _config_data(workload.spec)
+def _render(frame: _Frame, spec: GatiHandlerSpec | GatiModuleSpec) -> list[dict[str, Any]]:
+    data = _config_data(spec)
+    several = may_run_several(spec)
     objects = [
         {
             "apiVersion": CONFIG_MAP.api_version,
             "kind": CONFIG_MAP.kind,
-            "metadata": workload.metadata(workload.config_map_name),
+            "metadata": frame.config_map_metadata,
             "data": data,
         },
-        _service(workload),
-        _deployment(workload, data),
+        frame.service,
+        _deployment(frame, spec, data, several),
     ]
-    if may_run_several(workload.spec):
-        objects.append(_disruption_budget(workload))
+    if several:
+        objects.append(frame.disruption_budget)
     return objects
 
 
@@ -303,23 +376,28 @@ def _config_data(spec: WorkloadSpec) -> dict[str, str]:
     }
 
 
-def _container_env(workload: _Workload, data: dict[str, str]) -> list[dict[str, Any]]:
+def _container_env(frame: _Frame, spec: WorkloadSpec, data: dict[str, str]) -> list[dict[str, Any]]:
     """Plain values (`data`, the ConfigMap's) by reference into the ConfigMap, Secret
     references as written.
 
     Sorted by name, so the user's key order cannot cause a diff; every entry is a `valueFrom`,
     so order carries no `$(VAR)` expansion meaning.
     """
-    config_map = workload.config_map_name
-    entries = [
-        {"name": name, "valueFrom": {"configMapKeyRef": {"name": config_map, "key": name}}}
-        for name in data  # already sorted by name
-    ]
-    env = workload.spec.env
-    references = {name: e for name, e in env.items() if e.value_from is not None}
+    references = {name: e for name, e in spec.env.items() if e.value_from is not None}
+    entries = _config_map_env(frame.config_map_name, tuple(data))  # data is sorted by name
     if not references:
         return entries
     return sorted([*entries, *container_env(references)], key=lambda entry: str(entry["name"]))
+
+
+@lru_cache(maxsize=FRAMES_KEPT)
+def _config_map_env(config_map: str, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Shared between renders: a change of env values (most env changes) keeps the names, so
+    the container's env is the very list the render before held."""
+    return [
+        {"name": name, "valueFrom": {"configMapKeyRef": {"name": config_map, "key": name}}}
+        for name in names
+    ]
 
 
 def _resources(spec: WorkloadSpec) -> dict[str, Any]:
@@ -329,9 +407,7 @@ def _resources(spec: WorkloadSpec) -> dict[str, Any]:
     return {key: value for key, value in resources.to_wire().items() if value}
 
 
-def _container(workload: _Workload, data: dict[str, str]) -> dict[str, Any]:
-    spec = workload.spec
-    sandbox = workload.sandbox
+def _security(sandbox: Grants | None) -> dict[str, Any]:
     capabilities: dict[str, Any] = {"drop": ["ALL"]}
     if sandbox is not None and sandbox.linux_capabilities:
         capabilities["add"] = list(sandbox.linux_capabilities)
@@ -342,33 +418,42 @@ def _container(workload: _Workload, data: dict[str, str]) -> dict[str, Any]:
         "runAsNonRoot": True,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+    if sandbox is not None:
+        security["readOnlyRootFilesystem"] = not sandbox.writable_root
+    return security
+
+
+# TCP probes: the port is all the spec promises; an HTTP path would be a guess.
+_READINESS: Final = {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5, "failureThreshold": 3}
+_LIVENESS: Final = {
+    "tcpSocket": {"port": PORT_NAME},
+    "initialDelaySeconds": 10,
+    "periodSeconds": 10,
+    "failureThreshold": 3,
+}
+_TMP_MOUNTS: Final = [{"name": "tmp", "mountPath": TMP_MOUNT_PATH}]
+_TMP_VOLUMES: Final = [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}}]
+_POD_SECURITY: Final = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+_STRATEGY: Final = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+
+
+def _container(frame: _Frame, spec: WorkloadSpec, data: dict[str, str]) -> dict[str, Any]:
     container: dict[str, Any] = {
-        "name": workload.component,
+        "name": frame.component,
         "image": spec.image,
-        "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
+        "ports": frame.ports,
     }
-    env = _container_env(workload, data)
+    env = _container_env(frame, spec, data)
     if env:
         container["env"] = env
     resources = _resources(spec)
     if resources:
         container["resources"] = resources
-    # TCP probes: the port is all the spec promises; an HTTP path would be a guess.
-    container["readinessProbe"] = {
-        "tcpSocket": {"port": PORT_NAME},
-        "periodSeconds": 5,
-        "failureThreshold": 3,
-    }
-    container["livenessProbe"] = {
-        "tcpSocket": {"port": PORT_NAME},
-        "initialDelaySeconds": 10,
-        "periodSeconds": 10,
-        "failureThreshold": 3,
-    }
-    if sandbox is not None:
-        security["readOnlyRootFilesystem"] = not sandbox.writable_root
-        container["volumeMounts"] = [{"name": "tmp", "mountPath": TMP_MOUNT_PATH}]
-    container["securityContext"] = security
+    container["readinessProbe"] = _READINESS
+    container["livenessProbe"] = _LIVENESS
+    if frame.sandbox is not None:
+        container["volumeMounts"] = _TMP_MOUNTS
+    container["securityContext"] = frame.security
     return container
 
 
@@ -386,54 +471,53 @@ def _spread(selector: dict[str, str]) -> list[dict[str, Any]]:
     ]
 
 
-def _deployment(workload: _Workload, data: dict[str, str]) -> dict[str, Any]:
-    """`data`, the ConfigMap's, is referenced by the container and digested on the template."""
+def _deployment(
+    frame: _Frame, spec: GatiHandlerSpec | GatiModuleSpec, data: dict[str, str], several: bool
+) -> dict[str, Any]:
+    """`data`, the ConfigMap's, is referenced by the container and digested on the template;
+    `several`: `may_run_several(spec)`."""
     pod_spec: dict[str, Any] = {
         # Neither handlers nor modules talk to the Kubernetes API; a mounted token would only
         # widen what a compromised pod can do. Service links would add env vars for every
         # Service in the namespace, which with many handlers is thousands of variables.
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [_container(workload, data)],
+        "securityContext": _POD_SECURITY,
+        "containers": [_container(frame, spec, data)],
     }
-    if workload.sandbox is not None:
-        pod_spec["volumes"] = [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}}]
-    if may_run_several(workload.spec):
-        pod_spec["topologySpreadConstraints"] = _spread(workload.selector)
-    spec: dict[str, Any] = {}
-    replicas = deployment_replicas(workload.spec)
+    if frame.sandbox is not None:
+        pod_spec["volumes"] = _TMP_VOLUMES
+    if several:
+        pod_spec["topologySpreadConstraints"] = frame.spread
+    deployment_spec: dict[str, Any] = {}
+    replicas = deployment_replicas(spec)
     if replicas is not None:
-        spec["replicas"] = replicas
-    spec["selector"] = {"matchLabels": workload.selector}
-    spec["strategy"] = {
-        "type": "RollingUpdate",
-        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-    }
-    spec["template"] = {
+        deployment_spec["replicas"] = replicas
+    deployment_spec["selector"] = frame.match_selector
+    deployment_spec["strategy"] = _STRATEGY
+    deployment_spec["template"] = {
         "metadata": {
-            "labels": dict(workload.labels),
-            "annotations": {**workload.annotations, CONFIG_HASH_ANNOTATION: config_hash(data)},
+            "labels": frame.template_labels,
+            "annotations": {**frame.annotations, CONFIG_HASH_ANNOTATION: config_hash(data)},
         },
         "spec": pod_spec,
     }
     return {
         "apiVersion": DEPLOYMENT.api_version,
         "kind": DEPLOYMENT.kind,
-        "metadata": workload.metadata(workload.deployment_name),
-        "spec": spec,
+        "metadata": frame.deployment_metadata,
+        "spec": deployment_spec,
     }
 
 
-def _service(workload: _Workload) -> dict[str, Any]:
-    port = workload.spec.port
+def _service(metadata: dict[str, Any], selector: dict[str, str], port: int) -> dict[str, Any]:
     return {
         "apiVersion": SERVICE.api_version,
         "kind": SERVICE.kind,
-        "metadata": workload.metadata(workload.service_name),
+        "metadata": metadata,
         "spec": {
             "type": "ClusterIP",
-            "selector": workload.selector,
+            "selector": selector,
             "ports": [
                 {"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP"}
             ],
@@ -441,53 +525,52 @@ def _service(workload: _Workload) -> dict[str, Any]:
     }
 
 
-def _disruption_budget(workload: _Workload) -> dict[str, Any]:
+def _disruption_budget(metadata: dict[str, Any], match_selector: dict[str, Any]) -> dict[str, Any]:
     """`maxUnavailable: 1` rather than `minAvailable`: it never blocks a drain outright, and
     `AlwaysAllow` lets a drain evict pods that are not ready anyway (a crash loop must not
     hold a node hostage)."""
     return {
         "apiVersion": POD_DISRUPTION_BUDGET.api_version,
         "kind": POD_DISRUPTION_BUDGET.kind,
-        "metadata": workload.metadata(workload.deployment_name),
+        "metadata": metadata,
         "spec": {
             "maxUnavailable": 1,
-            "selector": {"matchLabels": workload.selector},
+            "selector": match_selector,
             "unhealthyPodEvictionPolicy": "AlwaysAllow",
         },
     }
 
 
-def _dns_egress() -> dict[str, Any]:
-    """Cluster DNS only: built per call, since callers may change the objects they receive."""
-    return {
-        "to": [
-            {
-                "namespaceSelector": {
-                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                },
-                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-            }
-        ],
-        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-    }
+_DNS_EGRESS: Final = {
+    "to": [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ],
+    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+}
+"""Cluster DNS only."""
 
 
-def _network_policy(workload: _Workload, grants: Grants) -> dict[str, Any]:
+def _network_policy(
+    metadata: dict[str, Any], match_selector: dict[str, Any], port: int, grants: Grants
+) -> dict[str, Any]:
     """Ingress on the module's port (from its namespace unless granted more); egress denied but
     for cluster DNS unless granted. See docs/capabilities.md for why DNS stays open."""
-    ingress: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": workload.spec.port}]}
+    ingress: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": port}]}
     if not grants.open_ingress:
         ingress["from"] = [{"podSelector": {}}]
     spec: dict[str, Any] = {
-        "podSelector": {"matchLabels": workload.selector},
+        "podSelector": match_selector,
         "policyTypes": ["Ingress"] if grants.open_egress else ["Ingress", "Egress"],
         "ingress": [ingress],
     }
     if not grants.open_egress:
-        spec["egress"] = [_dns_egress()]
+        spec["egress"] = [_DNS_EGRESS]
     return {
         "apiVersion": NETWORK_POLICY.api_version,
         "kind": NETWORK_POLICY.kind,
-        "metadata": workload.metadata(workload.deployment_name),
+        "metadata": metadata,
         "spec": spec,
     }

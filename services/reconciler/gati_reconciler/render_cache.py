@@ -53,8 +53,8 @@ class RenderCache:
         return None if entry is None else (entry[1], entry[2])
 
     def render(self, live: Mapping[str, Any], make: Callable[[], Render]) -> Render:
-        """`make()`'s render of `live`, or the one kept from when `live` read the same. The
-        objects returned are shared between calls: callers copy before they change one."""
+        """`make()`'s render of `live`, or the one kept from when `live` read the same: shared
+        between calls, and immutable as every render is (`gati_reconciler.manifests`)."""
         uid = str((live.get("metadata") or {}).get("uid") or "")
         key = fingerprint(live)
         entry = self._entries.get(uid)
