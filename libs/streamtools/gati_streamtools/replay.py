@@ -43,6 +43,8 @@ class Decision(msgspec.Struct, frozen=True):
     action: str
     changes: list[str] = msgspec.field(default_factory=list)
     manifests: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    """The render, shared with the adapter's memory and later renders: never change it (renders
+    are immutable, `gati_reconciler.manifests`)."""
     at: datetime | None = None
     """The instant the decision is taken at, for services whose decisions depend on time:
     the triggering event's stream time, or a deadline between two events."""
