@@ -45,6 +45,21 @@ def test_a_changed_spec_is_admitted_in_full() -> None:
     assert result["spec"] == {"handlerPath": "/x", "replicas": 1}
 
 
+def test_the_memory_stays_bounded_and_keeps_the_newest_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("gati_kubesim.admission._ADMITTED_MAX", 8)
+    admission, rt = Admission(), _rt()
+    first = admission.admit(rt, handler("first", "default"), None)
+    stored = [admission.admit(rt, handler(f"h{i}", "default"), None) for i in range(20)]
+    assert len(admission._admitted) <= 8
+    newest = stored[-1]
+    assert admission.admit(rt, dict(newest), newest)["spec"] is newest["spec"]
+    again = admission.admit(rt, dict(first), first)  # forgotten: admitted anew, same value
+    assert again["spec"] == first["spec"]
+    assert again["spec"] is not first["spec"]
+
+
 def test_fields_admitted_under_another_schema_are_admitted_again() -> None:
     admission, old_rt = Admission(), _rt()
     stored = admission.admit(old_rt, handler("web", "default"), None)

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gati_kubesim.openapi import Cause, apply_defaults, prune, validate
+from gati_kubesim.openapi import Cause, apply_defaults, compile_schema, prune, validate
 
 
 def obj(spec: Any) -> dict[str, Any]:
@@ -593,3 +593,145 @@ def test_project_crds_never_crash_admission(data: st.DataObject, spec: dict[str,
     for cause in validate(admitted, schema):
         assert cause.field
         assert cause.reason.startswith("FieldValue")
+    assert compile_schema(schema)(obj(spec), None) == (admitted, validate(admitted, schema))
+
+
+# ------------------------------------- one walk: the three stages fused, any schema
+
+_NAMES = st.sampled_from(["a", "b", "apiVersion", "kind", "metadata", "x"])
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 70)
+    | st.floats(-3, 3, allow_nan=False)
+    | st.sampled_from(["", "a", "ab", "2024-01-01", "2024-01-01T00:00:00Z", "Zm9v", "42"])
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_NAMES, inner, max_size=5),
+    max_leaves=20,
+)
+_KEYWORDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["string", "integer", "number", "boolean", "object", "array"]),
+        "nullable": st.booleans(),
+        "maxLength": st.integers(0, 3),
+        "minLength": st.integers(0, 2),
+        "pattern": st.sampled_from(["^a", "[", "\\d"]),
+        "format": st.sampled_from(["date", "date-time", "byte", "uuid", "int32"]),
+        "maximum": st.integers(0, 10),
+        "minimum": st.integers(0, 10),
+        "exclusiveMaximum": st.booleans(),
+        "exclusiveMinimum": st.booleans(),
+        "multipleOf": st.sampled_from([2, 0.5]),
+        "enum": st.lists(_SCALARS, max_size=3),
+        "default": _VALUES,
+        "x-kubernetes-int-or-string": st.booleans(),
+        "minItems": st.integers(0, 2),
+        "maxItems": st.integers(0, 3),
+        "uniqueItems": st.booleans(),
+        "x-kubernetes-list-type": st.sampled_from(["set", "map", "atomic"]),
+        "x-kubernetes-list-map-keys": st.just(["a"]),
+        "minProperties": st.integers(0, 2),
+        "maxProperties": st.integers(0, 3),
+        "required": st.lists(_NAMES, max_size=2),
+        "x-kubernetes-embedded-resource": st.booleans(),
+        "x-kubernetes-preserve-unknown-fields": st.booleans(),
+        "additionalProperties": st.just(True),
+    },
+)
+_SCHEMAS = st.recursive(
+    _KEYWORDS,
+    lambda inner: st.tuples(
+        _KEYWORDS,
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "properties": st.dictionaries(_NAMES, inner, max_size=4),
+                "items": inner,
+                "additionalProperties": inner,
+                "allOf": st.lists(inner, max_size=2),
+                "anyOf": st.lists(inner, max_size=2),
+                "oneOf": st.lists(inner, max_size=2),
+                "not": inner,
+            },
+        ),
+    ).map(lambda both: {**both[0], **both[1]}),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SCHEMAS, st.dictionaries(_NAMES, _VALUES, max_size=6))
+def test_one_walk_answers_as_prune_then_defaults_then_validate(
+    schema: dict[str, Any], source: dict[str, Any]
+) -> None:
+    """Admission's fused walk: the same object, causes in the same order and dropped paths
+    in the same order as the stages one after the other, and the write left untouched."""
+    before = copy.deepcopy(source)
+    staged_drops: list[str] = []
+    staged = apply_defaults(prune(source, schema, staged_drops), schema)
+    drops: list[str] = []
+    assert compile_schema(schema)(source, drops) == (staged, validate(staged, schema))
+    assert drops == staged_drops
+    assert source == before
+
+
+def test_orders_of_causes_and_drops_where_defaults_and_pruning_meet() -> None:
+    """Causes follow the stored object's order (defaults added last, a null replaced where
+    it stood); drops follow the write's order, cut metadata in its place among them."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "x-kubernetes-embedded-resource": True,
+                "required": ["need"],
+                "properties": {
+                    "a": {"type": "string", "default": 1},
+                    "b": {"type": "integer", "default": "two"},
+                    "c": {"type": "object", "properties": {"d": {"type": "string"}}},
+                    "need": {"type": "string"},
+                },
+            }
+        },
+    }
+    source = obj(
+        {
+            "zz": 1,
+            "c": {"d": 5, "y": 1},
+            "metadata": {"name": "m", "bogus": 1},
+            "b": None,
+            "q": 2,
+        }
+    )
+    drops: list[str] = []
+    out, causes = compile_schema(schema)(source, drops)
+    assert drops == ["spec.zz", "spec.c.y", "spec.metadata.bogus", "spec.q"]
+    assert list(out["spec"]) == ["c", "metadata", "b", "a"]
+    assert [c.field for c in causes] == [
+        "spec.c.d",
+        "spec.b",
+        "spec.a",
+        "spec.need",
+        "spec.apiVersion",
+        "spec.kind",
+    ]
+
+
+def test_an_empty_any_of_or_one_of_refuses_the_value_instead_of_failing() -> None:
+    schema = spec_schema(properties={"v": {"anyOf": []}, "w": {"oneOf": []}})
+    assert validate(obj({"v": 1, "w": 2}), schema) == [
+        Cause(
+            "spec.v",
+            "FieldValueInvalid",
+            'Invalid value: "": "spec.v" must validate at least one schema (anyOf)',
+        ),
+        Cause(
+            "spec.w",
+            "FieldValueInvalid",
+            'Invalid value: "": "spec.w" must validate one and only one schema (oneOf). '
+            "Found none valid",
+        ),
+    ]

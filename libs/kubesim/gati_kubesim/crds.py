@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gati_kubesim import jsonpath
+from gati_kubesim import jsonpath, openapi
 from gati_kubesim.errors import Cause
 from gati_kubesim.registry import PrinterColumn, ResourceType, ScaleSpec
 from gati_kubesim.timestamps import now_rfc3339
@@ -118,6 +118,7 @@ def resource_types(crd: dict[str, Any]) -> list[ResourceType]:
                     for c in v.get("additionalPrinterColumns") or []
                 ),
                 schema=schema,
+                admit=openapi.compile_schema(schema) if schema is not None else None,
                 preserve_unknown=bool((schema or {}).get("x-kubernetes-preserve-unknown-fields")),
                 custom=True,
             )

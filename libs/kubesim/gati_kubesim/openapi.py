@@ -1,4 +1,4 @@
-"""Structural-schema handling for custom resources: validation, defaulting and pruning.
+"""Structural-schema handling for custom resources: pruning, defaulting and validation.
 
 A CRD's `openAPIV3Schema` is the only contract clients have for a custom resource, and they
 branch on what the API server answers: `422 Invalid` with causes whose `field`, `reason` and
@@ -8,9 +8,16 @@ wording here follows the apiextensions API server (go-openapi messages wrapped i
 Kubernetes field errors) so a client written against a real cluster reads kubesim's errors
 the same way. The server runs these in the real order: prune, default, validate.
 
+A schema is compiled once (`compile_schema`, when its CRD is stored) into a closure per
+sub-schema, so a write is one walk that prunes, defaults and validates each node where it
+stands, instead of three walks each looking the schema's keywords up again at every field.
+The walk has the stages as modes (`prune`, `apply_defaults` and `validate` are each one on
+its own), and the fused walk answers exactly as the three in a row: causes in the order the
+validation of the finished object would find them (a node's own type, then its children in
+the object's final order, then what is checked of the node as a whole).
+
 Schemas are decoded JSON, so a sub-schema is told by `isinstance(x, dict)`: a C check,
-where `Mapping`'s is an ABC's Python-level `__instancecheck__`, met on every field of
-every custom-resource write.
+where `Mapping`'s is an ABC's Python-level `__instancecheck__`.
 """
 
 from __future__ import annotations
@@ -18,12 +25,11 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import functools
 import json
 import math
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gati_kubesim.errors import Cause
@@ -54,8 +60,8 @@ _TYPE_META = ("apiVersion", "kind", "metadata")
 
 
 class _Admitted:
-    """Stands in for a value already admitted under the same schema: `prune` and
-    `apply_defaults` keep it as it is and `validate` counts it present without walking it."""
+    """Stands in for a value already admitted under the same schema: the walk keeps it as
+    it is and counts it present without walking it."""
 
     def __repr__(self) -> str:
         return "ADMITTED"
@@ -63,149 +69,429 @@ class _Admitted:
 
 ADMITTED: Any = _Admitted()
 
-__all__ = ["ADMITTED", "Cause", "apply_defaults", "fill_defaults", "prune", "validate"]
+__all__ = [
+    "ADMITTED",
+    "Admit",
+    "Cause",
+    "apply_defaults",
+    "compile_schema",
+    "prune",
+    "validate",
+]
+
+# Where the walk is, as (parent, key or index) links: one small tuple per node instead of
+# a path string that is read only for a cause or a dropped field.
+_Where = tuple[Any, str | int] | None
+
+# The walk's stages, as bits of its mode; 0 validates only (and builds nothing).
+_PRUNE = 1
+_FILL = 2
+_ADMIT = _PRUNE | _FILL
+# Marks on a field the walk comes back to after its object's own decisions, so the paths
+# pruning drops are noted in document order: a field dropped, type meta cut down.
+_DROPPED = 4
+_CUT = 8
+_GONE = 16  # a null defaulting removed
+_MARKS = _DROPPED | _CUT | _GONE
+
+# One compiled sub-schema: (value, where, causes or None, dropped or None, mode) -> the
+# value to store. `causes` None walks without validating (under a node of the wrong type,
+# or stages without validation); `dropped` receives the paths pruning drops.
+_Node = Callable[[Any, _Where, list[Cause] | None, list[str] | None, int], Any]
+_Check = Callable[[Any, _Where, list[Cause]], None]
+
+Admit = Callable[[dict[str, Any], list[str] | None], tuple[dict[str, Any], list[Cause]]]
 
 
-# ------------------------------------------------------------------------------ validate
+def compile_schema(schema: Schema) -> Admit:
+    """`admit(obj, dropped) -> (stored object, causes)`: prune, default and validate `obj`
+    (left untouched) in one walk; `dropped`, when given, receives every pruned field's path
+    (`spec.foo`, `spec.items[0].bar`) in document order, what `fieldValidation` reports."""
+    node = _compile(schema, root=True)
+
+    def admit(obj: dict[str, Any], dropped: list[str] | None) -> tuple[dict[str, Any], list[Cause]]:
+        causes: list[Cause] = []
+        out: dict[str, Any] = node(obj, None, causes, dropped, _ADMIT)
+        return out, causes
+
+    return admit
 
 
 def validate(obj: dict[str, Any], schema: Schema) -> list[Cause]:
     """Every way `obj` breaks `schema`, as the causes of a `422 Invalid` would list them."""
     causes: list[Cause] = []
-    _validate(obj, schema, "", causes)
+    _compile(schema, root=True)(obj, None, causes, None, 0)
     return causes
 
 
-def _validate(value: Any, schema: Schema, path: str, causes: list[Cause]) -> None:
-    if value is ADMITTED:
-        return
-    if value is None:
-        if schema.get("nullable"):
-            return
-        expected = _expected_type(schema)
-        if expected:
-            causes.append(_type_invalid(path, expected, "null"))
-        return
-    actual = json_type(value)
+def apply_defaults(obj: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """A copy of `obj` with `default`s where fields are absent (or null but not nullable).
+
+    Other nulls of non-nullable fields are dropped, as the server does while defaulting.
+    Defaults apply inside objects that exist, including ones a default just created and the
+    items of arrays and maps; an absent parent object is never conjured up, as on the server.
+    """
+    out: dict[str, Any] = _compile(schema, root=True)(obj, None, None, None, _FILL)
+    return out
+
+
+def prune(obj: dict[str, Any], schema: Schema, dropped: list[str] | None = None) -> dict[str, Any]:
+    """A copy of `obj` without the fields the schema does not declare, unless
+    `x-kubernetes-preserve-unknown-fields`.
+
+    The root keeps `apiVersion`, `kind` and `metadata`, with `metadata` cut down to the
+    fields `ObjectMeta` has, exactly as the server decodes it; embedded resources get the
+    same treatment. `dropped`, when given, receives the path of every field dropped.
+    """
+    out: dict[str, Any] = _compile(schema, root=True)(obj, None, None, dropped, _PRUNE)
+    return out
+
+
+# ------------------------------------------------------------------------------ the walk
+
+
+def _sub(schema: Any) -> Schema:
+    """A sub-schema as written; anything but an object constrains nothing."""
+    return schema if isinstance(schema, dict) else {}
+
+
+def _compile(schema: Schema, root: bool = False) -> _Node:
+    """The closure that walks a value under `schema` (see `_Node`); every keyword is read
+    here, once, and the closure keeps only what its schema uses."""
+    nullable = bool(schema.get("nullable"))
     expected = _expected_type(schema)
-    if expected and not _type_matches(actual, value, expected):
-        causes.append(_type_invalid(path, expected, actual))
-        return
-    if isinstance(value, str):
-        _validate_string(value, schema, path, causes)
-    elif actual in ("integer", "number"):
-        _validate_number(value, schema, path, causes)
-    elif isinstance(value, list):
-        _validate_array(value, schema, path, causes)
-    elif isinstance(value, dict):
-        _validate_object(value, schema, path, causes)
-    if "enum" in schema and not _in_enum(value, schema["enum"]):
-        supported = ", ".join(
-            json.dumps(e) if isinstance(e, str) else json.dumps(json.dumps(e))
-            for e in schema["enum"]
-        )
-        causes.append(
-            Cause(
-                _field(path),
-                "FieldValueNotSupported",
-                f"Unsupported value: {_show(value)}: supported values: {supported}",
-            )
-        )
-    if "allOf" in schema or "anyOf" in schema or "oneOf" in schema or "not" in schema:
-        _validate_composition(value, schema, path, causes)
+    fast_types = _fast_types(expected)
+    scalar = _scalar_check(schema)
+    enum = schema.get("enum") if "enum" in schema else None
+    has_enum = "enum" in schema
+    composition = _composition_check(schema)
+
+    raw_props = schema.get("properties", {})
+    props: dict[str, _Node] = {k: _compile(_sub(v)) for k, v in raw_props.items()}
+    nulls_ok = {k: bool(_sub(v).get("nullable")) for k, v in raw_props.items()}
+    raw_additional = schema.get("additionalProperties")
+    additional = _compile(raw_additional) if isinstance(raw_additional, dict) else None
+    additional_nullable = isinstance(raw_additional, dict) and bool(raw_additional.get("nullable"))
+    keep_unknown = (
+        bool(schema.get("x-kubernetes-preserve-unknown-fields")) or raw_additional is True
+    )
+    keeps_type_meta = root or bool(schema.get("x-kubernetes-embedded-resource"))
+    type_meta = _TYPE_META if keeps_type_meta else ()
+    root_meta = ("metadata",) if root else ()
+    defaults = [
+        (key, _sub(sub)["default"], nulls_ok[key])
+        for key, sub in raw_props.items()
+        if "default" in _sub(sub) and not (root and key == "metadata")
+    ]
+    min_props = schema.get("minProperties") if "minProperties" in schema else None
+    max_props = schema.get("maxProperties") if "maxProperties" in schema else None
+    required = list(schema.get("required", []))
+    embedded = bool(schema.get("x-kubernetes-embedded-resource"))
+    has_children = bool(props) or additional is not None
+
+    raw_items = schema.get("items")
+    items = _compile(raw_items) if isinstance(raw_items, dict) else None
+    items_default = isinstance(raw_items, dict) and "default" in raw_items
+    items_default_value = raw_items.get("default") if isinstance(raw_items, dict) else None
+    items_nullable = isinstance(raw_items, dict) and bool(raw_items.get("nullable"))
+    array = _array_check(schema)
+
+    def walk_object(
+        value: dict[str, Any],
+        where: _Where,
+        causes: list[Cause] | None,
+        dropped: list[str] | None,
+        mode: int,
+    ) -> dict[str, Any]:
+        out: dict[str, Any]
+        # Fields walked in another mode than `mode`, or not at all; None while there are
+        # none (most objects), so their walk looks nothing up beyond the schema.
+        marks: dict[str, int] | None = None
+        added: list[str] = []
+        if mode:
+            out = {}
+            prunes = mode & _PRUNE
+            special = type_meta if prunes else root_meta
+            for key, child in value.items():
+                if key in special:
+                    # Only the decoding cuts type meta down; defaults never touch the root's.
+                    out[key] = _cut_type_meta(key, child) if prunes else json_copy(child)
+                    mark = 0 if root and key == "metadata" else mode & _FILL
+                    marks = marks or {}
+                    marks[key] = mark | _CUT if prunes and dropped is not None else mark
+                elif key in props or additional is not None:
+                    out[key] = child
+                elif keep_unknown or not prunes:
+                    out[key] = json_copy(child)
+                else:
+                    marks = marks or {}
+                    marks[key] = _DROPPED
+            if mode & _FILL:
+                for key, default, null_ok in defaults:
+                    if key not in out:
+                        added.append(key)
+                    elif out[key] is not None or null_ok:
+                        continue
+                    out[key] = default
+                    marks = marks or {}
+                    marks[key] = _FILL
+                if has_children and None in out.values():
+                    for key in [k for k, v in out.items() if v is None]:
+                        if props.get(key, additional) is not None and not nulls_ok.get(
+                            key, additional_nullable
+                        ):
+                            del out[key]
+                            marks = marks or {}
+                            marks[key] = _GONE
+        else:
+            out = value
+        if causes is not None:
+            if min_props is not None and len(out) < min_props:
+                causes.append(
+                    _invalid(
+                        _path_of(where), len(out), f"should have at least {min_props} properties"
+                    )
+                )
+                causes = None
+            elif max_props is not None and len(out) > max_props:
+                causes.append(
+                    Cause(
+                        _field(_path_of(where)),
+                        "FieldValueTooMany",
+                        f"Too many: {len(out)}: must have at most {max_props} items",
+                    )
+                )
+                causes = None
+        # The input's order (what pruning reports drops in), which is also the stored
+        # object's (what validation reports causes in), then the fields defaults added.
+        for key in (*value, *added) if added else value:
+            child_mode = mode
+            if marks is not None and key in marks:
+                child_mode = marks[key]
+                if child_mode & _MARKS:
+                    if child_mode & _GONE:
+                        continue
+                    if dropped is not None:
+                        if child_mode & _DROPPED:
+                            dropped.append(_path_of((where, key)))
+                            continue
+                        dropped += _type_meta_drops(key, value[key], (where, key))
+                    elif child_mode & _DROPPED:
+                        continue
+                    child_mode &= ~_CUT
+            node = props.get(key, additional)
+            if node is not None and (child_mode or causes is not None):
+                walked = node(out[key], (where, key), causes, dropped, child_mode)
+                if child_mode:
+                    out[key] = walked
+        if causes is not None:
+            if required:
+                for key in required:
+                    if key not in out:
+                        path = _path_of(where)
+                        causes.append(
+                            Cause(_field(f"{path}.{key}"), "FieldValueRequired", "Required value")
+                        )
+            if embedded:
+                for key in ("apiVersion", "kind"):
+                    if not out.get(key):
+                        path = _path_of(where)
+                        causes.append(
+                            Cause(_field(f"{path}.{key}"), "FieldValueRequired", "Required value")
+                        )
+        return out
+
+    def walk_array(
+        value: list[Any],
+        where: _Where,
+        causes: list[Cause] | None,
+        dropped: list[str] | None,
+        mode: int,
+    ) -> list[Any]:
+        out: list[Any]
+        if items is None:
+            out = json_copy(value) if mode else value
+        elif mode:
+            out = []
+            fills = mode & _FILL
+            for index, item in enumerate(value):
+                item_mode = mode
+                if item is None and fills and items_default and not items_nullable:
+                    item, item_mode = items_default_value, _FILL
+                out.append(items(item, (where, index), causes, dropped, item_mode))
+        else:
+            out = value
+            if causes is not None:
+                for index, item in enumerate(value):
+                    items(item, (where, index), causes, None, 0)
+        if causes is not None and array is not None:
+            array(out, where, causes)
+        return out
+
+    def node(
+        value: Any,
+        where: _Where,
+        causes: list[Cause] | None,
+        dropped: list[str] | None,
+        mode: int,
+    ) -> Any:
+        if value is None:
+            if causes is not None and expected and not nullable:
+                causes.append(_type_invalid(_path_of(where), expected, "null"))
+            return None
+        if value is ADMITTED or (causes is None and not mode):
+            return value
+        kind = type(value)
+        if causes is not None and expected and kind not in fast_types:
+            actual = json_type(value)
+            if not _type_matches(actual, value, expected):
+                causes.append(_type_invalid(_path_of(where), expected, actual))
+                if not mode:
+                    return value
+                causes = None
+        if kind is dict:
+            value = walk_object(value, where, causes, dropped, mode)
+        elif kind is list:
+            value = walk_array(value, where, causes, dropped, mode)
+        elif causes is not None and scalar is not None:
+            scalar(value, where, causes)
+        if causes is not None:
+            if has_enum and not _in_enum(value, enum):
+                causes.append(_not_supported(where, value, enum))
+            if composition is not None:
+                composition(value, where, causes)
+        return value
+
+    return node
 
 
-def _in_enum(value: Any, enum: list[Any]) -> bool:
-    # A string equals only a string, so Python's `in` decides it exactly (most enums are
-    # of strings); other values need JSON's equality, where true is not 1.
-    if type(value) is str:
-        return value in enum
-    return any(json_equal(value, e) for e in enum)
+def _fast_types(expected: str) -> frozenset[type]:
+    """Python types that certainly are of the expected JSON type, told without `json_type`."""
+    by_name: dict[str, tuple[type, ...]] = {
+        "string": (str,),
+        "integer": (int,),
+        "number": (int, float),
+        "boolean": (bool,),
+        "array": (list,),
+        "object": (dict,),
+    }
+    return frozenset(t for name in expected.split(",") for t in by_name.get(name, ()))
 
 
-def _validate_string(value: str, schema: Schema, path: str, causes: list[Cause]) -> None:
-    if "maxLength" in schema and len(value) > schema["maxLength"]:
-        limit = schema["maxLength"]
-        unit = "byte" if limit == 1 else "bytes"
-        causes.append(
-            Cause(
-                _field(path),
-                "FieldValueTooLong",
-                f"Too long: may not be more than {limit} {unit}",
-            )
-        )
-    if "minLength" in schema and len(value) < schema["minLength"]:
-        causes.append(_invalid(path, value, f"should be at least {schema['minLength']} chars long"))
-    if "pattern" in schema and not _matches(schema["pattern"], value):
-        causes.append(_invalid(path, value, f"should match '{schema['pattern']}'"))
+def _scalar_check(schema: Schema) -> _Check | None:
+    """The string and number keywords of a schema as one check, or None if it has none."""
+    max_length = schema.get("maxLength") if "maxLength" in schema else None
+    min_length = schema.get("minLength") if "minLength" in schema else None
+    pattern = schema.get("pattern") if "pattern" in schema else None
+    regex = _compiled(pattern) if isinstance(pattern, str) else None
     fmt = schema.get("format")
-    if isinstance(fmt, str) and not _format_ok(fmt, value):
-        causes.append(
-            Cause(
-                _field(path),
-                "FieldValueTypeInvalid",
-                f"Invalid value: {_show(value)}: {_field(path)} in body must be of type "
-                f"{fmt}: {json.dumps(value)}",
-            )
-        )
-
-
-def _validate_number(value: float, schema: Schema, path: str, causes: list[Cause]) -> None:
-    if "maximum" in schema:
-        limit = schema["maximum"]
-        if schema.get("exclusiveMaximum") and value >= limit:
-            causes.append(_invalid(path, value, f"should be less than {_num(limit)}"))
-        elif value > limit:
-            causes.append(_invalid(path, value, f"should be less than or equal to {_num(limit)}"))
-    if "minimum" in schema:
-        limit = schema["minimum"]
-        if schema.get("exclusiveMinimum") and value <= limit:
-            causes.append(_invalid(path, value, f"should be greater than {_num(limit)}"))
-        elif value < limit:
-            causes.append(
-                _invalid(path, value, f"should be greater than or equal to {_num(limit)}")
-            )
+    parse = _FORMATS.get(fmt) if isinstance(fmt, str) else None
+    has_max = "maximum" in schema
+    maximum: Any = schema.get("maximum")
+    exclusive_max = bool(schema.get("exclusiveMaximum"))
+    has_min = "minimum" in schema
+    minimum: Any = schema.get("minimum")
+    exclusive_min = bool(schema.get("exclusiveMinimum"))
     factor = schema.get("multipleOf")
-    if factor and not math.isclose(value / factor, round(value / factor), abs_tol=1e-9):
-        causes.append(_invalid(path, value, f"should be a multiple of {_num(factor)}"))
+    strings = max_length is not None or min_length is not None or pattern is not None
+    numbers = has_max or has_min or bool(factor)
+    if not (strings or parse is not None or numbers):
+        return None
+
+    def check(value: Any, where: _Where, causes: list[Cause]) -> None:
+        kind = type(value)
+        if kind is str:
+            if max_length is not None and len(value) > max_length:
+                unit = "byte" if max_length == 1 else "bytes"
+                causes.append(
+                    Cause(
+                        _field(_path_of(where)),
+                        "FieldValueTooLong",
+                        f"Too long: may not be more than {max_length} {unit}",
+                    )
+                )
+            if min_length is not None and len(value) < min_length:
+                causes.append(
+                    _invalid(_path_of(where), value, f"should be at least {min_length} chars long")
+                )
+            if pattern is not None and (regex is None or regex.search(value) is None):
+                causes.append(_invalid(_path_of(where), value, f"should match '{pattern}'"))
+            if parse is not None and not _format_ok(parse, value):
+                path = _field(_path_of(where))
+                causes.append(
+                    Cause(
+                        path,
+                        "FieldValueTypeInvalid",
+                        f"Invalid value: {_show(value)}: {path} in body must be of type "
+                        f"{fmt}: {json.dumps(value)}",
+                    )
+                )
+        elif numbers and json_type(value) in ("integer", "number"):
+            if has_max:
+                if exclusive_max and value >= maximum:
+                    causes.append(
+                        _invalid(_path_of(where), value, f"should be less than {_num(maximum)}")
+                    )
+                elif value > maximum:
+                    detail = f"should be less than or equal to {_num(maximum)}"
+                    causes.append(_invalid(_path_of(where), value, detail))
+            if has_min:
+                if exclusive_min and value <= minimum:
+                    causes.append(
+                        _invalid(_path_of(where), value, f"should be greater than {_num(minimum)}")
+                    )
+                elif value < minimum:
+                    detail = f"should be greater than or equal to {_num(minimum)}"
+                    causes.append(_invalid(_path_of(where), value, detail))
+            if factor and not math.isclose(value / factor, round(value / factor), abs_tol=1e-9):
+                causes.append(
+                    _invalid(_path_of(where), value, f"should be a multiple of {_num(factor)}")
+                )
+
+    return check
 
 
-def _validate_array(value: list[Any], schema: Schema, path: str, causes: list[Cause]) -> None:
-    items = schema.get("items")
-    if isinstance(items, dict):
-        for index, item in enumerate(value):
-            _validate(item, items, f"{path}[{index}]", causes)
-    if "minItems" in schema and len(value) < schema["minItems"]:
-        causes.append(
-            _invalid(path, len(value), f"should have at least {schema['minItems']} items")
-        )
-    if "maxItems" in schema and len(value) > schema["maxItems"]:
-        causes.append(
-            Cause(
-                _field(path),
-                "FieldValueTooMany",
-                f"Too many: {len(value)}: must have at most {schema['maxItems']} items",
-            )
-        )
-    unique = schema.get("uniqueItems") or schema.get("x-kubernetes-list-type") == "set"
-    if unique and _has_duplicates(value):
-        if schema.get("x-kubernetes-list-type") == "set":
-            duplicate = next(v for i, v in enumerate(value) if _json_in(v, value[:i]))
+def _array_check(schema: Schema) -> _Check | None:
+    """An array's own keywords (sizes, uniqueness, list-map keys) as one check, or None."""
+    min_items = schema.get("minItems") if "minItems" in schema else None
+    max_items = schema.get("maxItems") if "maxItems" in schema else None
+    list_type = schema.get("x-kubernetes-list-type")
+    unique = bool(schema.get("uniqueItems")) or list_type == "set"
+    map_keys = schema.get("x-kubernetes-list-map-keys", []) if list_type == "map" else None
+    if min_items is None and max_items is None and not unique and map_keys is None:
+        return None
+
+    def check(value: Any, where: _Where, causes: list[Cause]) -> None:
+        path = _path_of(where)
+        if min_items is not None and len(value) < min_items:
+            causes.append(_invalid(path, len(value), f"should have at least {min_items} items"))
+        if max_items is not None and len(value) > max_items:
             causes.append(
                 Cause(
-                    f"{_field(path)}[{value.index(duplicate)}]",
-                    "FieldValueDuplicate",
-                    f"Duplicate value: {_show(duplicate)}",
+                    _field(path),
+                    "FieldValueTooMany",
+                    f"Too many: {len(value)}: must have at most {max_items} items",
                 )
             )
-        else:
-            causes.append(_invalid(path, "", "shouldn't contain duplicates"))
-    if schema.get("x-kubernetes-list-type") == "map":
-        _validate_list_map(value, schema, path, causes)
+        if unique and _has_duplicates(value):
+            if list_type == "set":
+                duplicate = next(v for i, v in enumerate(value) if _json_in(v, value[:i]))
+                causes.append(
+                    Cause(
+                        f"{_field(path)}[{value.index(duplicate)}]",
+                        "FieldValueDuplicate",
+                        f"Duplicate value: {_show(duplicate)}",
+                    )
+                )
+            else:
+                causes.append(_invalid(path, "", "shouldn't contain duplicates"))
+        if map_keys is not None:
+            _check_list_map(value, map_keys, path, causes)
+
+    return check
 
 
-def _validate_list_map(value: list[Any], schema: Schema, path: str, causes: list[Cause]) -> None:
-    keys = schema.get("x-kubernetes-list-map-keys", [])
+def _check_list_map(value: list[Any], keys: list[str], path: str, causes: list[Cause]) -> None:
     seen: list[dict[str, Any]] = []
     for index, item in enumerate(value):
         if not isinstance(item, dict):
@@ -222,78 +508,77 @@ def _validate_list_map(value: list[Any], schema: Schema, path: str, causes: list
         seen.append(key)
 
 
-def _validate_object(value: dict[str, Any], schema: Schema, path: str, causes: list[Cause]) -> None:
-    count = len(value)
-    if "minProperties" in schema and count < schema["minProperties"]:
-        causes.append(
-            _invalid(path, count, f"should have at least {schema['minProperties']} properties")
-        )
-        return
-    if "maxProperties" in schema and count > schema["maxProperties"]:
-        causes.append(
-            Cause(
-                _field(path),
-                "FieldValueTooMany",
-                f"Too many: {count}: must have at most {schema['maxProperties']} items",
-            )
-        )
-        return
-    properties: Mapping[str, Schema] = schema.get("properties", {})
-    additional = schema.get("additionalProperties")
-    for key, child in value.items():
-        child_path = f"{path}.{key}" if path else key
-        if key in properties:
-            _validate(child, properties[key], child_path, causes)
-        elif isinstance(additional, dict):
-            _validate(child, additional, child_path, causes)
-    for key in schema.get("required", []):
-        if key not in value:
-            causes.append(Cause(_field(f"{path}.{key}"), "FieldValueRequired", "Required value"))
-    if schema.get("x-kubernetes-embedded-resource"):
-        for key in ("apiVersion", "kind"):
-            if not value.get(key):
-                causes.append(
-                    Cause(_field(f"{path}.{key}"), "FieldValueRequired", "Required value")
-                )
-
-
-def _validate_composition(value: Any, schema: Schema, path: str, causes: list[Cause]) -> None:
+def _composition_check(schema: Schema) -> _Check | None:
     """`allOf`/`anyOf`/`oneOf`/`not`: in structural schemas these only add value checks."""
-    for sub in schema.get("allOf", []):
-        _validate(value, sub, path, causes)
-    if "anyOf" not in schema and "oneOf" not in schema and "not" not in schema:
-        return
-    quoted = json.dumps(_field(path))
-    if "anyOf" in schema:
-        results = [_sub_causes(value, sub, path) for sub in schema["anyOf"]]
-        if all(results):
-            causes.append(_composite(path, f"{quoted} must validate at least one schema (anyOf)"))
-            causes.extend(_fewest(results))
-    if "oneOf" in schema:
-        results = [_sub_causes(value, sub, path) for sub in schema["oneOf"]]
-        valid = sum(1 for r in results if not r)
-        if valid != 1:
-            found = "none valid" if valid == 0 else f"{valid} valid alternatives"
-            causes.append(
-                _composite(
-                    path, f"{quoted} must validate one and only one schema (oneOf). Found {found}"
+    if not ("allOf" in schema or "anyOf" in schema or "oneOf" in schema or "not" in schema):
+        return None
+    all_of = [_compile(_sub(sub)) for sub in schema.get("allOf", [])]
+    any_of = [_compile(_sub(sub)) for sub in schema["anyOf"]] if "anyOf" in schema else None
+    one_of = [_compile(_sub(sub)) for sub in schema["oneOf"]] if "oneOf" in schema else None
+    not_ = _compile(_sub(schema["not"])) if "not" in schema else None
+
+    def check(value: Any, where: _Where, causes: list[Cause]) -> None:
+        for sub in all_of:
+            sub(value, where, causes, None, 0)
+        if any_of is None and one_of is None and not_ is None:
+            return
+        path = _path_of(where)
+        quoted = json.dumps(_field(path))
+        if any_of is not None:
+            results = [_causes_of(sub, value, where) for sub in any_of]
+            if all(results):
+                causes.append(
+                    _composite(path, f"{quoted} must validate at least one schema (anyOf)")
                 )
-            )
-            if valid == 0:
                 causes.extend(_fewest(results))
-    if "not" in schema and not _sub_causes(value, schema["not"], path):
-        causes.append(_composite(path, f"{quoted} must not validate the schema (not)"))
+        if one_of is not None:
+            results = [_causes_of(sub, value, where) for sub in one_of]
+            valid = sum(1 for r in results if not r)
+            if valid != 1:
+                found = "none valid" if valid == 0 else f"{valid} valid alternatives"
+                causes.append(
+                    _composite(
+                        path,
+                        f"{quoted} must validate one and only one schema (oneOf). Found {found}",
+                    )
+                )
+                if valid == 0:
+                    causes.extend(_fewest(results))
+        if not_ is not None and not _causes_of(not_, value, where):
+            causes.append(_composite(path, f"{quoted} must not validate the schema (not)"))
+
+    return check
+
+
+def _causes_of(node: _Node, value: Any, where: _Where) -> list[Cause]:
+    found: list[Cause] = []
+    node(value, where, found, None, 0)
+    return found
 
 
 def _fewest(results: list[list[Cause]]) -> list[Cause]:
-    """The alternative that came closest, whose failures best explain the rejection."""
-    return sorted(results, key=len)[0]
+    """The alternative that came closest, whose failures best explain the rejection (none
+    for a schema that offers no alternatives, which no value can then satisfy)."""
+    return min(results, key=len, default=[])
 
 
-def _sub_causes(value: Any, schema: Schema, path: str) -> list[Cause]:
-    found: list[Cause] = []
-    _validate(value, schema, path, found)
-    return found
+def _in_enum(value: Any, enum: Any) -> bool:
+    # A string equals only a string, so Python's `in` decides it exactly (most enums are
+    # of strings); other values need JSON's equality, where true is not 1.
+    if type(value) is str:
+        return value in enum
+    return any(json_equal(value, e) for e in enum)
+
+
+def _not_supported(where: _Where, value: Any, enum: Any) -> Cause:
+    supported = ", ".join(
+        json.dumps(e) if isinstance(e, str) else json.dumps(json.dumps(e)) for e in enum
+    )
+    return Cause(
+        _field(_path_of(where)),
+        "FieldValueNotSupported",
+        f"Unsupported value: {_show(value)}: supported values: {supported}",
+    )
 
 
 def _expected_type(schema: Schema) -> str:
@@ -314,37 +599,38 @@ def _type_matches(actual: str, value: Any, expected: str) -> bool:
     return actual == "number" and "integer" in allowed and float(value).is_integer()
 
 
-def _format_ok(fmt: str, value: str) -> bool:
-    """String formats the API server checks; unknown formats pass, as there."""
+def _parse_date_time(value: str) -> object:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _parse_byte(value: str) -> object:
+    return base64.b64decode(value, validate=True)
+
+
+# The string formats the API server checks, by the parse that must accept a value of it;
+# other formats pass, as there.
+_FORMATS: dict[str, Callable[[str], object]] = {
+    "date-time": _parse_date_time,
+    "date": datetime.date.fromisoformat,
+    "uuid": uuid.UUID,
+    "byte": _parse_byte,
+}
+
+
+def _format_ok(parse: Callable[[str], object], value: str) -> bool:
     try:
-        if fmt == "date-time":
-            datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        elif fmt == "date":
-            datetime.date.fromisoformat(value)
-        elif fmt == "uuid":
-            uuid.UUID(value)
-        elif fmt == "byte":
-            base64.b64decode(value, validate=True)
-        else:
-            return True
+        parse(value)
     except (ValueError, binascii.Error):
         return False
     return True
 
 
-def _matches(pattern: str, value: str) -> bool:
-    """ECMA-262 patterns as CRDs write them (`\\d`-style classes mean ASCII there).
-
-    A pattern Python cannot compile fails the value rather than the request, so the client
-    still gets a 422 naming the field instead of a server error.
-    """
-    compiled = _compiled(pattern)
-    return compiled is not None and compiled.search(value) is not None
-
-
-@functools.lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> re.Pattern[str] | None:
-    """A CRD's patterns, compiled once rather than looked up in `re`'s cache per value."""
+    """An ECMA-262 pattern as CRDs write it (`\\d`-style classes mean ASCII there).
+
+    A pattern Python cannot compile fails every value rather than the request, so the
+    client still gets a 422 naming the field instead of a server error.
+    """
     try:
         return re.compile("(?a)" + pattern)
     except re.error:
@@ -400,129 +686,18 @@ def _composite(path: str, message: str) -> Cause:
     return Cause(_field(path), "FieldValueInvalid", f'Invalid value: "": {message}')
 
 
-# ------------------------------------------------------------------------------ defaults
-
-
-def apply_defaults(obj: dict[str, Any], schema: Schema) -> dict[str, Any]:
-    """Fill `default`s where fields are absent (or null but not nullable), recursively.
-
-    Other nulls of non-nullable fields are dropped, as the server does while defaulting.
-
-    Defaults apply inside objects that exist, including ones a default just created and the
-    items of arrays and maps; an absent parent object is never conjured up, as on the server.
-    """
-    return fill_defaults(json_copy(obj), schema)
-
-
-def fill_defaults(obj: dict[str, Any], schema: Schema) -> dict[str, Any]:
-    """`apply_defaults` in place, for an object that is already a private copy (what `prune`
-    returns), so admission copies each write once rather than twice."""
-    _default(obj, schema, root=True)
-    return obj
-
-
-def _default(value: Any, schema: Schema, root: bool = False) -> None:
-    if isinstance(value, dict):
-        properties: Mapping[str, Schema] = schema.get("properties", {})
-        for key, child in properties.items():
-            if root and key == "metadata":
-                continue
-            if "default" in child and _missing(value, key, child):
-                value[key] = json_copy(child["default"])
-        additional = schema.get("additionalProperties")
-        _drop_nulls(value, properties, additional)
-        for key, child_value in value.items():
-            if root and key == "metadata":
-                continue
-            if key in properties:
-                _default(child_value, properties[key])
-            elif isinstance(additional, dict):
-                _default(child_value, additional)
-    elif isinstance(value, list):
-        items = schema.get("items")
-        if not isinstance(items, dict):
-            return
-        for index, item in enumerate(value):
-            if item is None and "default" in items and not items.get("nullable"):
-                value[index] = json_copy(items["default"])
-            _default(value[index], items)
-
-
-def _drop_nulls(value: dict[str, Any], properties: Mapping[str, Schema], additional: Any) -> None:
-    """Nulls of non-nullable fields without a default go, as the server prunes them."""
-    for key in [k for k, v in value.items() if v is None]:
-        child = properties.get(key, additional if isinstance(additional, dict) else None)
-        if child is not None and not child.get("nullable"):
-            del value[key]
-
-
-def _missing(value: dict[str, Any], key: str, schema: Schema) -> bool:
-    return key not in value or (value[key] is None and not schema.get("nullable"))
-
-
-# ------------------------------------------------------------------------------- pruning
-
-
-def prune(obj: dict[str, Any], schema: Schema, dropped: list[str] | None = None) -> dict[str, Any]:
-    """Drop fields the schema does not declare, unless `x-kubernetes-preserve-unknown-fields`.
-
-    The root keeps `apiVersion`, `kind` and `metadata`, with `metadata` cut down to the
-    fields `ObjectMeta` has, exactly as the server decodes it; embedded resources get the
-    same treatment. `dropped`, when given, receives the path of every field dropped
-    (`spec.foo`, `spec.items[0].bar`) in document order: what `fieldValidation` reports,
-    noted as the walk drops them instead of found by a second walk comparing the two.
-    """
-    pruned = _prune(obj, schema, True, None, dropped)
-    assert isinstance(pruned, dict)
-    return pruned
-
-
-# Where the walk is, as (parent, key or index) links built only when drops are collected:
-# one small tuple per node instead of a path string that is almost never read.
-_Where = tuple[Any, str | int] | None
-
-
-def _prune(value: Any, schema: Schema, root: bool, where: _Where, dropped: list[str] | None) -> Any:
-    if isinstance(value, dict):
-        properties: Mapping[str, Schema] = schema.get("properties", {})
-        additional = schema.get("additionalProperties")
-        preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
-        keeps_type_meta = root or bool(schema.get("x-kubernetes-embedded-resource"))
-        out: dict[str, Any] = {}
-        for key, child in value.items():
-            at = None if dropped is None else (where, key)
-            if keeps_type_meta and key in _TYPE_META:
-                out[key] = _prune_type_meta(key, child, at, dropped)
-            elif key in properties:
-                out[key] = _prune(child, properties[key], False, at, dropped)
-            elif isinstance(additional, dict):
-                out[key] = _prune(child, additional, False, at, dropped)
-            elif preserve or additional is True:
-                out[key] = json_copy(child)
-            elif dropped is not None:
-                dropped.append(_path_of(at))
-        return out
-    if isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
-            if dropped is None:
-                return [_prune(item, items, False, None, None) for item in value]
-            return [
-                _prune(item, items, False, (where, index), dropped)
-                for index, item in enumerate(value)
-            ]
-        return json_copy(value)
-    return value
-
-
-def _prune_type_meta(key: str, value: Any, where: _Where, dropped: list[str] | None) -> Any:
+def _cut_type_meta(key: str, value: Any) -> Any:
     if key == "metadata" and isinstance(value, dict):
         # A new dict, sharing its values: nothing downstream writes into metadata's members
         # (managedFields alone would double the copy), and the store copies what it changes.
-        if dropped is not None:
-            dropped += [_path_of((where, k)) for k in value if k not in OBJECT_META_FIELDS]
         return {k: v for k, v in value.items() if k in OBJECT_META_FIELDS}
     return json_copy(value)
+
+
+def _type_meta_drops(key: str, value: Any, where: _Where) -> list[str]:
+    if key == "metadata" and isinstance(value, dict):
+        return [_path_of((where, k)) for k in value if k not in OBJECT_META_FIELDS]
+    return []
 
 
 def _path_of(where: _Where) -> str:

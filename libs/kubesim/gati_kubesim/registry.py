@@ -7,8 +7,11 @@ becomes Established is served everywhere at once and its removal takes it away e
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gati_kubesim.openapi import Admit
 
 ALL_VERBS = (
     "create",
@@ -65,6 +68,8 @@ class ResourceType:
     has_generation: bool = True
     printer_columns: tuple[PrinterColumn, ...] = ()
     schema: dict[str, Any] | None = None
+    # `schema` compiled once, when its CRD is stored, for admission's one walk per write.
+    admit: Admit | None = field(default=None, compare=False, repr=False)
     preserve_unknown: bool = True
     custom: bool = False
     verbs: tuple[str, ...] = ALL_VERBS
