@@ -1,4 +1,5 @@
-"""Pure helpers: JSONPath subset, ages, Accept parsing, faults, CRD checks, deployment status."""
+"""Pure helpers: JSONPath subset, ages, Accept parsing, faults, CRD checks, deployment status,
+bounded caches."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import random
 
 import pytest
 
-from gati_kubesim import crds, jsonpath, tables
+from gati_kubesim import bounded, crds, jsonpath, tables
 from gati_kubesim.controllers import deployment_status, pods_fail, ready_delay
 from gati_kubesim.faults import FaultRule, Faults
 from kubesim.samples import deployment, handler_crd
@@ -120,3 +121,16 @@ def test_deployment_status_shapes() -> None:
         "Available": "MinimumReplicasAvailable",
         "Progressing": "ProgressDeadlineExceeded",
     }
+
+
+def test_a_bounded_cache_keeps_its_newer_half_once_over_its_limit() -> None:
+    cache: dict[int, str] = {}
+    for i in range(10):
+        cache[i] = str(i)
+        bounded.trim(cache, 8)
+        assert len(cache) <= 8
+    # 9 entries went over at i=8: 4 oldest dropped; then 9 was added
+    assert list(cache) == [4, 5, 6, 7, 8, 9]
+    assert cache[9] == "9"
+    bounded.trim(cache, 8)
+    assert list(cache) == [4, 5, 6, 7, 8, 9]  # within its limit, untouched

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from gati_kubesim import crds, openapi
+from gati_kubesim import bounded, crds, openapi
 from gati_kubesim.errors import Cause, bad_request, invalid
 from gati_kubesim.registry import ResourceType
 from gati_kubesim.selectors import (
@@ -109,11 +109,7 @@ class Admission:
             if key not in _TYPE_META and isinstance(value, dict | list):
                 self._admitted.pop(id(value), None)  # the newest again
                 self._admitted[id(value)] = (value, schema)
-        if len(self._admitted) > _ADMITTED_MAX:
-            # The older half goes at once: evicting the oldest one by one walked the holes
-            # earlier deletions left at the dict's front, ~20 us on every write once full.
-            newest = list(self._admitted.items())[len(self._admitted) // 2 :]
-            self._admitted = dict(newest)
+        bounded.trim(self._admitted, _ADMITTED_MAX)
 
     def next_cluster_ip(self) -> str:
         return str(next(self._service_ips))

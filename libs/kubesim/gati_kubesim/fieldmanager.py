@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from gati_kubesim import bounded
 from gati_kubesim.fieldpath import (
     Path,
     PathElement,
@@ -415,9 +416,8 @@ def _decode_stored(fields: Any) -> frozenset[Path]:
 
 
 def _remember_decoded(fields: dict[str, Any], decoded: frozenset[Path]) -> None:
-    if len(_DECODED) >= _DECODED_MAX:
-        del _DECODED[next(iter(_DECODED))]
     _DECODED[id(fields)] = (fields, decoded)
+    bounded.trim(_DECODED, _DECODED_MAX)
 
 
 def _with_managed_fields(
@@ -447,9 +447,8 @@ def _fields_v1(entry: _Entry, owned: set[Path]) -> dict[str, Any]:
     encoded = _ENCODED.get(paths)
     if encoded is None:
         encoded = encode_fields(paths)
-        if len(_ENCODED) >= _ENCODED_MAX:
-            del _ENCODED[next(iter(_ENCODED))]
         _ENCODED[paths] = encoded
+        bounded.trim(_ENCODED, _ENCODED_MAX)
     if _DECODED.get(id(encoded), (None,))[0] is not encoded:
         _remember_decoded(encoded, paths)  # the next write over it reads it back
     return encoded

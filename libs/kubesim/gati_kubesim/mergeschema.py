@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gati_kubesim import bounded
+
 ListKind = Literal["atomic", "set", "map"]
 
 
@@ -240,9 +242,8 @@ def kind_node(gvk: str, schema: Mapping[str, Any] | None = None) -> Node:
     if cached is not None and cached[0] is schema:
         return cached[1]
     node = node_from_openapi(schema)
-    if len(_SCHEMA_NODES) >= _SCHEMA_NODES_MAX:
-        _SCHEMA_NODES.pop(next(iter(_SCHEMA_NODES)))
     _SCHEMA_NODES[id(schema)] = (schema, node)
+    bounded.trim(_SCHEMA_NODES, _SCHEMA_NODES_MAX)
     return node
 
 
