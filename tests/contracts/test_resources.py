@@ -91,6 +91,10 @@ def test_shared_defaults_cannot_be_changed_through_one_resource() -> None:
         with pytest.raises(ValidationError, match="frozen"):
             setattr(model, field, value)
     assert GatiHandler.model_validate(handler()).spec.to_wire() == second.spec.to_wire()
+    first_version, second_version = (GatiVersion.model_validate(version()) for _ in range(2))
+    assert first_version.spec.decommission is second_version.spec.decommission
+    with pytest.raises(ValidationError, match="frozen"):
+        first_version.spec.decommission.grace_seconds = 1  # type: ignore[misc]
 
 
 def test_a_section_written_out_is_its_own() -> None:

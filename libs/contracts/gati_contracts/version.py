@@ -8,9 +8,9 @@ resumes from the object and never from memory.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from gati_contracts.conditions import Conditions
 from gati_contracts.fieldtypes import (
@@ -47,11 +47,19 @@ class HandlerReference(WireModel):
 
 
 class DecommissionSpec(WireModel):
+    # Frozen, so the default can be built once and shared by every version that leaves
+    # `decommission` out instead of being validated anew on each parse.
+    model_config = ConfigDict(frozen=True)
+
     grace_seconds: int = Field(default=300, ge=0)
     """Time at weight 0 before an idle version is removed."""
     idle_samples: int = Field(default=5, ge=1)
     """Consecutive traffic samples without requests needed to call the version idle."""
     action: DecommissionAction = DecommissionAction.DELETE
+
+
+DEFAULT_DECOMMISSION: Final = DecommissionSpec()
+"""Shared by every version that leaves `decommission` out (frozen, so no parse can change it)."""
 
 
 class GatiVersionSpec(WireModel):
@@ -68,7 +76,7 @@ class GatiVersionSpec(WireModel):
     service_name: DNSLabel | None = None
     rollout: RolloutSpec | None = None
     """Overrides the handler's rollout for this version only."""
-    decommission: DecommissionSpec = Field(default_factory=DecommissionSpec)
+    decommission: DecommissionSpec = Field(default_factory=lambda: DEFAULT_DECOMMISSION)
 
 
 class GatiVersionStatus(ObservedModel):
