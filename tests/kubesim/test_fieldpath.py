@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -92,6 +93,20 @@ elements = st.one_of(
 @given(st.sets(st.lists(elements, min_size=1, max_size=4).map(tuple), max_size=8))
 def test_encode_decode_round_trip(paths: set[Path]) -> None:
     assert decode_fields(encode_fields(paths)) == paths
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=3),
+        st.one_of(st.integers(), st.text(max_size=3), st.booleans(), st.none()),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_a_key_element_is_the_canonical_json_of_its_key_fields(key: dict[str, Any]) -> None:
+    """One key field or several: compact JSON with sorted keys, as the API server writes."""
+    canonical = json.dumps(key, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    assert key_element(key) == ("k", canonical)
 
 
 def _server_order(node: dict[str, Any]) -> bool:

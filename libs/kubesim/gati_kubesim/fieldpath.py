@@ -36,7 +36,12 @@ def field_element(name: str) -> PathElement:
 
 
 def key_element(key: Mapping[str, Any]) -> PathElement:
-    # Built field by field: keyed list items are the hot path of every apply.
+    # Built field by field: keyed list items are the hot path of every apply and of every
+    # status write's conditions. Most lists are keyed by one field (name, type, port),
+    # which needs no sorting and no join.
+    if len(key) == 1:
+        for name, value in key.items():
+            return ("k", "{" + canonical_json(name) + ":" + canonical_json(value) + "}")
     fields = ",".join(f"{canonical_json(k)}:{canonical_json(key[k])}" for k in sorted(key))
     return ("k", "{" + fields + "}")
 
