@@ -67,6 +67,23 @@ def test_no_op_write_emits_nothing_and_keeps_the_version() -> None:
     assert [t for t, _ in seen] == ["ADDED"]
 
 
+def test_only_managed_fields_may_differ_in_a_no_op_write() -> None:
+    store, seen = _store()
+    made = store.create(CM, {"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "ns"}})
+    rv = made["metadata"]["resourceVersion"]
+    stamped = {**made, "metadata": {**made["metadata"], "managedFields": [{"manager": "m"}]}}
+    assert store.replace(CM, stamped)["metadata"]["resourceVersion"] == rv
+    labelled = {**made, "metadata": {**made["metadata"], "labels": {"a": "b"}}}
+    assert store.replace(CM, labelled)["metadata"]["resourceVersion"] != rv
+    live = store.get(CM, "ns", "c")
+    with_data = {**live, "data": {}}
+    assert (
+        store.replace(CM, with_data)["metadata"]["resourceVersion"]
+        != live["metadata"]["resourceVersion"]
+    )
+    assert [t for t, _ in seen] == ["ADDED", "MODIFIED", "MODIFIED"]
+
+
 def test_finalizers_hold_then_release() -> None:
     store, seen = _store()
     store.create(

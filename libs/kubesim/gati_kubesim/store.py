@@ -251,10 +251,20 @@ def _holds(obj: Obj) -> bool:
 
 
 def _same(a: Obj, b: Obj) -> bool:
-    """Equal apart from managedFields timestamps: a no-op write must not bump resourceVersion."""
+    """Equal apart from managedFields timestamps: a no-op write must not bump resourceVersion.
 
-    def strip(o: Obj) -> Obj:
-        meta = {k: v for k, v in o["metadata"].items() if k != "managedFields"}
-        return {**o, "metadata": meta}
+    Compared in place rather than as copies without managedFields: every write asks, and
+    most differ in a top-level field (a status write's status) found before metadata."""
+    if not _equal_but(a, b, "metadata"):
+        return False
+    return _equal_but(a["metadata"], b["metadata"], "managedFields")
 
-    return strip(a) == strip(b)
+
+_ABSENT = object()
+
+
+def _equal_but(a: Obj, b: Obj, skipped: str) -> bool:
+    """`a == b` apart from the member `skipped`, which either may lack."""
+    if len(a) - (skipped in a) != len(b) - (skipped in b):
+        return False
+    return all(key == skipped or value == b.get(key, _ABSENT) for key, value in a.items())
