@@ -7,11 +7,4 @@ from fixtures.service_context import service_context
 from fixtures.stage import stage
 from reconciler.conftest import gati_api, gati_kubesim, watcher, workloads
 
-__all__ = [
-    "gati_api",
-    "gati_kubesim",
-    "service_context",
-    "stage",
-    "watcher",
-    "workloads",
-]
+__all__ = ["gati_api", "gati_kubesim", "service_context", "stage", "watcher", "workloads"]

@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 
 import pytest
-import structlog.testing
 
-from fixtures.subject_tail import WAIT
+from fixtures.service_context import failed_main
 from gati_runtime.service import ServiceContext
 from gati_scaler.scaler import Scaler
 from gati_scaler.service import main
@@ -45,17 +44,12 @@ async def test_main_ends_its_other_loops_when_one_fails_and_logs_why(
 
     monkeypatch.setattr(Scaler, "run", deaf_tick)
     monkeypatch.setattr(ServiceContext, "consumer", lambda self, spec, **_: Loop(spec.durable))
-    with structlog.testing.capture_logs() as logs:
-        running = asyncio.ensure_future(main(service_context))
-        await asyncio.wait({running}, timeout=WAIT)  # a timeout that cancels would mask a hang
-    assert running.done(), "main did not return"
-    with pytest.raises(RuntimeError, match="the change loop broke"):
-        running.result()
+    error, why = await failed_main(main, service_context)
+    assert repr(error) == repr(RuntimeError("the change loop broke"))
     assert {name: event.is_set() for name, event in ended.items()} == {
         "samples": True,
         "scaling": True,
     }, "a loop outlived main"
-    [why] = [entry for entry in logs if entry["event"] == "work_failed_ending_the_rest"]
     assert (why["log_level"], why["failed"], sorted(why["ending"])) == (
         "error",
         "changes",

@@ -18,6 +18,7 @@ from kubernetes import client
 from nats.aio.msg import Msg
 
 from fixtures.key_history import key_history
+from fixtures.service_context import failed_main
 from fixtures.stage import Stage
 from fixtures.subject_tail import WAIT
 from gati_contracts.events import (
@@ -440,12 +441,7 @@ async def test_main_ends_its_other_loop_when_one_fails_and_logs_why(
 
     monkeypatch.setattr(Timescape, "tick", idle_tick)
     monkeypatch.setattr(ServiceContext, "consumer", lambda self, spec, **_: Loop(spec.durable))
-    with structlog.testing.capture_logs() as logs:
-        running = asyncio.ensure_future(main(service_context))
-        await asyncio.wait({running}, timeout=WAIT)  # a timeout that cancels would mask a hang
-    assert running.done(), "main did not return"
-    with pytest.raises(RuntimeError, match="the change loop broke"):
-        running.result()
+    error, why = await failed_main(main, service_context)
+    assert repr(error) == repr(RuntimeError("the change loop broke"))
     assert ended.is_set(), "the traffic loop outlived main"
-    [why] = [entry for entry in logs if entry["event"] == "work_failed_ending_the_rest"]
     assert (why["log_level"], why["failed"], why["ending"]) == ("error", "changes", ["traffic"])
