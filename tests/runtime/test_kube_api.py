@@ -84,6 +84,25 @@ async def test_replace_version_answers_the_new_resource_version(
         kube.close()
 
 
+class _Data(msgspec.Struct):
+    data: dict[str, str]
+
+
+async def test_an_apply_answer_is_read_by_the_callers_decoder(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    """A caller after a few fields of the applied object reads only those."""
+    kube = Kube(kube_api, workers=1)
+    try:
+        maps = collection_path("v1", "configmaps", kube_namespace)
+        applied = await kube.apply(
+            f"{maps}/a", config_map(kube_namespace, "a", k="v"), answer=msgspec.json.Decoder(_Data)
+        )
+        assert applied == _Data(data={"k": "v"})
+    finally:
+        kube.close()
+
+
 async def test_the_clients_bearer_token_goes_with_every_call() -> None:
     with ThreadedKubeSim(token="s3cret") as sim:
         for token, expected in (("s3cret", None), ("wrong", 401)):

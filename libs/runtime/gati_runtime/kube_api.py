@@ -162,12 +162,13 @@ class Kube:
         *,
         dry_run: bool = False,
         field_manager: str = FIELD_MANAGER,
-        answer: bool = True,
+        answer: bool | msgspec.json.Decoder[Any] = True,
     ) -> Any:
         """Server-side apply as `field_manager`, taking over conflicting fields: the rendered
         fields are ours by design, and a manual edit of one is drift to undo. A service that
         owns fields another writer must leave alone (the scaler's replicas) applies under a
-        manager of its own. The object as applied, or None without `answer`."""
+        manager of its own. The object as applied (as `answer` reads it when it is a decoder,
+        so a caller after a few fields does not build the rest), or None without `answer`."""
         query: tuple[tuple[str, str], ...] = (("fieldManager", field_manager), ("force", "true"))
         if dry_run:
             query += (("dryRun", "All"),)
