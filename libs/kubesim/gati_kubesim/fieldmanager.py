@@ -841,12 +841,6 @@ def _restore_one(new: dict[str, Any], old: Any, names: list[str]) -> dict[str, A
     return out
 
 
-def _with_zero_structs(value: dict[str, Any], gvk: str) -> dict[str, Any]:
-    """Go's never-absent structs present, so creating an object does not "add" `spec`."""
-    skeleton = ZERO_STRUCTS.get(gvk)
-    return _overlay(skeleton, value) if skeleton else value
-
-
 def _overlay(skeleton: Mapping[str, Any], value: dict[str, Any]) -> dict[str, Any]:
     """`value` with the skeleton's structs it lacks; `value` itself when it lacks none, so
     a subtree a write shares with the object it replaces stays the same object and the
@@ -868,19 +862,52 @@ def _overlay(skeleton: Mapping[str, Any], value: dict[str, Any]) -> dict[str, An
     return value if out is None else out
 
 
+def _overlay_both(
+    skeleton: Mapping[str, Any], old: dict[str, Any], new: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`_overlay` of both sides of a diff, passing over what they share.
+
+    A member both sides hold as one object (or both lack) would get the same structs on
+    both and compare equal whatever they are, so it is left as it is: a status write shares
+    its whole spec with the object it replaces, and the Deployment's skeleton is mostly
+    spec. Only the members that differ are walked.
+    """
+    old_out: dict[str, Any] | None = None
+    new_out: dict[str, Any] | None = None
+    for key, sub in skeleton.items():
+        left = old.get(key, _MISSING)
+        right = new.get(key, _MISSING)
+        if left is right:
+            continue
+        if isinstance(left, dict) and isinstance(right, dict):
+            left_filled, right_filled = _overlay_both(sub, left, right)
+        else:
+            left_filled = json_copy(sub) if left is _MISSING else left
+            right_filled = json_copy(sub) if right is _MISSING else right
+            if isinstance(left, dict):
+                left_filled = _overlay(sub, left)
+            if isinstance(right, dict):
+                right_filled = _overlay(sub, right)
+        if left_filled is not left:
+            old_out = dict(old) if old_out is None else old_out
+            old_out[key] = left_filled
+        if right_filled is not right:
+            new_out = dict(new) if new_out is None else new_out
+            new_out[key] = right_filled
+    return (old if old_out is None else old_out), (new if new_out is None else new_out)
+
+
 def _changes(
     old: dict[str, Any], new: dict[str, Any], gvk: str, node: Node, resets: list[Path]
 ) -> tuple[set[Path], set[Path], set[Path]]:
     added: set[Path] = set()
     modified: set[Path] = set()
     removed: set[Path] = set()
-    _compare(
-        _with_zero_structs(old, gvk),
-        _with_zero_structs(new, gvk),
-        node,
-        (),
-        (added, modified, removed),
-    )
+    skeleton = ZERO_STRUCTS.get(gvk)
+    if skeleton:
+        # Go's never-absent structs present, so creating an object does not "add" `spec`.
+        old, new = _overlay_both(skeleton, old, new)
+    _compare(old, new, node, (), (added, modified, removed))
     return _owned(added, resets), _owned(modified, resets), _owned(removed, resets)
 
 
