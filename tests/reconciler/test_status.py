@@ -5,13 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gati_contracts.conditions import Condition, ConditionStatus, set_condition
 from gati_contracts.workload import WorkloadPhase, WorkloadStatus
-from gati_reconciler.status import Verdict, failed, next_status, read_deployment
+from gati_reconciler.status import (
+    DEPLOYMENT_READING,
+    Verdict,
+    failed,
+    next_status,
+    read_deployment,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -62,6 +69,61 @@ def test_garbage_status_reads_as_progressing_not_a_crash() -> None:
         {"metadata": {}, "spec": {"replicas": "x"}, "status": {"replicas": "y"}}
     )
     assert verdict.phase is WorkloadPhase.PROGRESSING
+
+
+_ANY_VALUE = st.none() | st.integers(-1, 3) | st.sampled_from(["x", "users"])
+_SOME_DICT = st.dictionaries(
+    st.sampled_from(["name", "generation", "replicas", "managedFields", "uid"]), _ANY_VALUE
+)
+
+
+@given(
+    metadata=st.none() | _SOME_DICT,
+    spec=st.none() | _SOME_DICT,
+    status=st.none()
+    | st.dictionaries(
+        st.sampled_from(
+            [
+                "observedGeneration",
+                "replicas",
+                "updatedReplicas",
+                "availableReplicas",
+                "readyReplicas",
+            ]
+        ),
+        _ANY_VALUE,
+    ).map(lambda status: status | {"conditions": [DEADLINE]} if len(status) == 3 else status),
+    drop=st.sets(st.sampled_from(["metadata", "spec", "status"])),
+)
+def test_an_apply_answer_read_in_part_reads_as_the_whole_object(
+    metadata: dict[str, Any] | None,
+    spec: dict[str, Any] | None,
+    status: dict[str, Any] | None,
+    drop: set[str],
+) -> None:
+    """The reconciler decodes only what `read_deployment` reads of an apply's answer: the same
+    verdict, or the same error, as from the whole object, for fields left out, null or odd."""
+    whole: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment"}
+    whole |= {"metadata": metadata, "spec": spec, "status": status}
+    for key in drop:
+        del whole[key]
+    part = DEPLOYMENT_READING.decode(msgspec.json.encode(whole)).as_object()
+    try:
+        expected: Verdict | type[Exception] = read_deployment(whole)
+    except Exception as error:
+        expected = type(error)
+    try:
+        got: Verdict | type[Exception] = read_deployment(part)
+    except Exception as error:
+        got = type(error)
+    assert got == expected
+
+
+def test_the_partial_reading_of_a_deployment_keeps_its_conditions() -> None:
+    answer = deployment(**READY, conditions=[DEADLINE]) | {"apiVersion": "apps/v1"}
+    part = DEPLOYMENT_READING.decode(msgspec.json.encode(answer)).as_object()
+    assert read_deployment(part) == read_deployment(answer)
+    assert read_deployment(part).phase is WorkloadPhase.DEGRADED
 
 
 def test_conditions_and_counts() -> None:

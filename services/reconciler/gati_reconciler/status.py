@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+import msgspec
 from annotated_types import MaxLen
 
 from gati_contracts.conditions import Condition, ConditionStatus
@@ -50,6 +51,42 @@ class Verdict:
 def _int(status: Mapping[str, Any], key: str) -> int:
     value = status.get(key, 0)
     return value if isinstance(value, int) else 0
+
+
+class _DeploymentMetadata(msgspec.Struct):
+    name: Any = "?"
+    generation: Any = 0
+
+
+class _DeploymentSpec(msgspec.Struct):
+    replicas: Any = 1
+
+
+class DeploymentReading(msgspec.Struct):
+    """What `read_deployment` reads of a Deployment, decoded from an API server's answer with
+    nothing else built: a Deployment's managedFields and pod template are most of its ~5 KB,
+    and decoding them whole cost ~24 us of every apply's answer against ~5 us for these. The
+    defaults are `read_deployment`'s for a field left out, and any value is taken as sent, so
+    both read the same verdict from the same answer."""
+
+    metadata: _DeploymentMetadata | None = None
+    spec: _DeploymentSpec | None = None
+    status: Any = None
+
+    def as_object(self) -> dict[str, Any]:
+        metadata, spec = self.metadata, self.spec
+        return {
+            "metadata": (
+                {}
+                if metadata is None
+                else {"name": metadata.name, "generation": metadata.generation}
+            ),
+            "spec": {} if spec is None else {"replicas": spec.replicas},
+            "status": self.status,
+        }
+
+
+DEPLOYMENT_READING: Final = msgspec.json.Decoder(DeploymentReading)
 
 
 def read_deployment(deployment: Mapping[str, Any]) -> Verdict:

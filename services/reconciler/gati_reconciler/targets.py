@@ -23,6 +23,7 @@ from gati_contracts.kinds import KindInfo
 from gati_contracts.labels import selector_labels, selector_string
 from gati_reconciler.diff import object_changes
 from gati_reconciler.manifests import KINDS_OWNED_BY
+from gati_reconciler.status import DEPLOYMENT_READING
 from gati_runtime.kube_api import Kube, KubeError, collection_path
 
 log = structlog.get_logger(__name__)
@@ -83,7 +84,8 @@ class Target(Protocol):
     async def apply(
         self, objects: Sequence[dict[str, Any]], *, cause: str
     ) -> dict[str, Any] | None:
-        """Realize `objects`; the Deployment as the cluster now has it, if this target knows."""
+        """Realize `objects`; the Deployment as the cluster now has it, if this target knows
+        (at least what `status.read_deployment` reads of it)."""
         ...
 
     async def prune(
@@ -110,17 +112,20 @@ class KubernetesTarget:
     ) -> dict[str, Any] | None:
         deployment: dict[str, Any] | None = None
         for obj in objects:
-            # Only the Deployment's answer is read (its status); the others are not decoded.
+            # Only the Deployment's answer is read, and of it only what `read_deployment` reads;
+            # the others are not decoded.
             wanted = obj["kind"] == "Deployment"
             try:
-                applied = await self._kube.apply(object_path(obj), obj, answer=wanted)
+                applied = await self._kube.apply(
+                    object_path(obj), obj, answer=DEPLOYMENT_READING if wanted else False
+                )
             except KubeError as error:
                 if error.code in (400, 422):
                     name = f"{obj['kind']} {obj['metadata']['name']}"
                     raise PermanentError("ApiRejected", f"{name}: {error.message}") from error
                 raise
             if wanted:
-                deployment = applied
+                deployment = applied.as_object()
         return deployment
 
     async def _owned(
