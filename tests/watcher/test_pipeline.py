@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from gati_contracts.events import ChangeType
 from gati_contracts.subjects import STREAM, cr_subject
@@ -94,6 +95,31 @@ async def test_expected_last_subject_sequence_decides_the_outcome(
     assert second.sequence == first.sequence + 1
     checkpoint = await last_events(gati_connection.js, STREAM, [subject])
     assert checkpoint.sequences == {subject: second.sequence}
+
+
+async def test_a_guarded_publish_sends_the_event_headers_then_the_expected_sequence(
+    gati_bus: Client, gati_connection: NatsConnection
+) -> None:
+    """The headers on the wire are the event's, in their order, with the expected last
+    sequence after them; the event's own headers, shared by its retries, stay as they were."""
+    pipeline = PublishPipeline(gati_connection.client, Publisher(gati_connection), asyncio.Event())
+    message = change("h", "1")
+    own = dict(message.headers)
+    received: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+
+    async def on_message(msg: Msg) -> None:
+        await received.put(msg.headers or {})
+
+    subscription = await gati_bus.subscribe(message.subject, cb=on_message)
+    try:
+        await gati_bus.flush()
+        outcome = await pipeline.publish(message, expect_last=lambda: 0)
+        headers = await asyncio.wait_for(received.get(), 30)
+    finally:
+        await subscription.unsubscribe()
+    assert outcome.result is Result.STORED
+    assert list(headers.items()) == [*own.items(), ("Nats-Expected-Last-Subject-Sequence", "0")]
+    assert message.headers == own
 
 
 async def test_the_expected_sequence_is_checked_before_de_duplication(

@@ -77,6 +77,8 @@ the publish is sent (after the previous one of its subject is over); None: no co
 
 _DROPPED = Outcome(Result.DROPPED)
 _CONFLICT = Outcome(Result.CONFLICT)
+_EXPECTED_LAST = Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value
+"""Read once: an enum member's `.value` costs more than the dict it goes into."""
 
 
 @dataclass(slots=True, eq=False)
@@ -89,11 +91,14 @@ class _Publish:
 
     @property
     def headers(self) -> dict[str, str]:
+        """The event's headers, then the expected last sequence (sent in this order). Read for
+        every watched change, so a copy and one item (~0.3 us) instead of merging two dicts."""
         if self.expect_last is None:
             return self.message.headers
         sequence = self.expect_last if isinstance(self.expect_last, int) else self.expect_last()
-        expected = {Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(sequence)}
-        return {**self.message.headers, **expected}
+        headers = self.message.headers.copy()
+        headers[_EXPECTED_LAST] = str(sequence)
+        return headers
 
 
 class PublishPipeline:
