@@ -122,6 +122,17 @@ async def test_a_guarded_publish_sends_the_event_headers_then_the_expected_seque
     assert message.headers == own
 
 
+async def test_a_stored_change_counts_under_its_kind_and_change_type(
+    gati_connection: NatsConnection,
+) -> None:
+    pipeline = PublishPipeline(gati_connection.client, Publisher(gati_connection), asyncio.Event())
+    labels = {"kind": "GatiHandler", "type": "MODIFIED"}
+    before = sample("gati_watcher_events_published_total", **labels)
+    outcome = await pipeline.publish(change("counted", "1"))
+    assert outcome.result is Result.STORED
+    assert sample("gati_watcher_events_published_total", **labels) >= before + 1
+
+
 async def test_the_expected_sequence_is_checked_before_de_duplication(
     gati_connection: NatsConnection,
 ) -> None:

@@ -46,7 +46,8 @@ SKIPPED = Counter(
 def published(kind: str, change: str) -> Counter:
     """`EVENTS_PUBLISHED` of one kind and change type. Every stored change counts itself, and
     `labels()` (a lock, a label check, a tuple) cost four times the increment; the label sets
-    are few (kinds times change types), so each child is looked up once."""
+    are few (kinds times change types), so each child is looked up once. `change` may be the
+    `ChangeType` itself: a str equal to its value, in the cache and in the label alike."""
     return EVENTS_PUBLISHED.labels(kind=kind, type=change)
 
 

@@ -300,7 +300,7 @@ class PublishPipeline:
         if duplicate:
             duplicates(event.kind).inc()
         else:
-            published(event.kind, event.type.value).inc()
+            published(event.kind, event.type).inc()  # a StrEnum: `.value` is a lookup
         self._finish(publish, Outcome(Result.STORED, sequence))
 
     def _failed(self, publish: _Publish, error: str) -> None:
