@@ -13,6 +13,7 @@ from gati_kubesim.selectors import (
     parse_field_selector,
     parse_label_selector,
     selector_from_label_selector,
+    valid_label_key,
 )
 
 LABELS = {"app": "web", "tier": "front", "example.com/team": "a"}
@@ -84,3 +85,32 @@ _names = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
 def test_rendered_match_labels_select_their_own_labels(labels: dict[str, str]) -> None:
     rendered = selector_from_label_selector({"matchLabels": labels})
     assert labels_match(parse_label_selector(rendered), labels)
+
+
+@pytest.mark.parametrize(
+    ("key", "valid"),
+    [
+        ("app", True),
+        ("app.kubernetes.io/name", True),
+        ("gati.dev/owner", True),
+        ("a" * 63, True),
+        ("a" * 64, False),
+        ("example.com/" + "a" * 64, False),
+        ("Example.com/app", False),
+        ("-app", False),
+        ("a/b/c", False),
+        ("", False),
+    ],
+)
+def test_label_keys_keep_their_answer_when_asked_again(key: str, valid: bool) -> None:
+    # Valid keys are remembered: the second answer comes from that memory.
+    assert [valid_label_key(key), valid_label_key(key)] == [valid, valid]
+
+
+_key_chars = st.text(alphabet="aZ09-_./", max_size=12)
+
+
+@given(st.lists(_key_chars, min_size=1, max_size=6))
+def test_a_remembered_key_answers_as_the_rule_did(keys: list[str]) -> None:
+    first = [valid_label_key(k) for k in keys]
+    assert [valid_label_key(k) for k in reversed(keys)] == first[::-1]
