@@ -65,6 +65,16 @@ def test_a_nested_message_context_gives_back_the_outer_one() -> None:
         assert structlog.contextvars.get_contextvars() == {"service": "reconciler"}
 
 
+def test_a_message_context_is_given_back_when_its_block_raises() -> None:
+    with structlog.contextvars.bound_contextvars(service="reconciler"):
+        with (
+            pytest.raises(RuntimeError, match="handler failed"),
+            message_context(event_id="e", object_key="a", traceparent=TRACEPARENT),
+        ):
+            raise RuntimeError("handler failed")
+        assert structlog.contextvars.get_contextvars() == {"service": "reconciler"}
+
+
 def test_level_filters_debug(json_log: io.StringIO) -> None:
     structlog.get_logger().debug("noise")
     assert json_log.getvalue() == ""
@@ -79,6 +89,9 @@ def test_level_filters_debug(json_log: io.StringIO) -> None:
         "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
         "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
         "00-4bf92f3577b34da6a3ce929d0e0e473z-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736a-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e473\u0130-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e473\uff10-00f067aa0ba902b7-01",
     ],
 )
 def test_malformed_traceparent_gives_no_trace_id(header: str | None) -> None:

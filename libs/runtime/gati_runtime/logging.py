@@ -8,10 +8,12 @@ deep inside a handler, without passing a logger around.
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Literal, TextIO
+from collections.abc import Mapping
+from contextvars import Token
+from types import TracebackType
+from typing import Any, Literal, TextIO
 
 import structlog
 
@@ -21,6 +23,7 @@ LogFormat = Literal["auto", "json", "console"]
 _TRACEPARENT_PARTS = 4
 _TRACE_ID_LENGTH = 32
 _INVALID_TRACE_ID = "0" * _TRACE_ID_LENGTH
+_TRACE_ID = re.compile(f"[0-9a-f]{{{_TRACE_ID_LENGTH}}}")
 
 
 def configure_logging(
@@ -67,26 +70,41 @@ def trace_id(traceparent: str | None) -> str | None:
     if len(parts) != _TRACEPARENT_PARTS:
         return None
     candidate = parts[1].lower()
-    if len(candidate) != _TRACE_ID_LENGTH or candidate == _INVALID_TRACE_ID:
-        return None
-    if any(char not in "0123456789abcdef" for char in candidate):
+    if candidate == _INVALID_TRACE_ID or _TRACE_ID.fullmatch(candidate) is None:
         return None
     return candidate
 
 
-@contextmanager
+class MessageContext:
+    """The block of `message_context`: a plain context manager, since it runs once per consumed
+    message and a generator-based one cost ~3 of its ~10 us."""
+
+    __slots__ = ("_fields", "_tokens")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+        self._tokens: Mapping[str, Token[Any]] = {}
+
+    def __enter__(self) -> None:
+        self._tokens = structlog.contextvars.bind_contextvars(**self._fields)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        structlog.contextvars.reset_contextvars(**self._tokens)
+
+
 def message_context(
     *, event_id: str | None, object_key: str, traceparent: str | None, **extra: object
-) -> Iterator[None]:
+) -> MessageContext:
     """Bind what identifies one message's processing to every log line inside the block.
 
     Restored by the tokens of the binding rather than by `bound_contextvars`, which copies the
     whole context first to remember what it replaces: that copy made this block ~40 % dearer,
     and it runs once per consumed message."""
-    tokens = structlog.contextvars.bind_contextvars(
-        event_id=event_id, object_key=object_key, trace_id=trace_id(traceparent), **extra
+    return MessageContext(
+        {"event_id": event_id, "object_key": object_key, "trace_id": trace_id(traceparent)} | extra
     )
-    try:
-        yield
-    finally:
-        structlog.contextvars.reset_contextvars(**tokens)
