@@ -125,6 +125,23 @@ def _server_order(node: dict[str, Any]) -> bool:
     )
 
 
+def test_positions_come_after_keys_and_values_of_the_same_list() -> None:
+    # Letters sort i before k and v; the server puts positions last, "." first.
+    items = (field_element("items"),)
+    paths: set[Path] = {
+        items,
+        (*items, index_element(10)),
+        (*items, index_element(2), field_element("a")),
+        (*items, value_element("b")),
+        (*items, key_element({"name": "x"})),
+        (*items, key_element({"name": "x"}), field_element("f")),
+    }
+    encoded = encode_fields(paths)["f:items"]
+    assert list(encoded) == [".", 'k:{"name":"x"}', 'v:"b"', "i:2", "i:10"]
+    assert encoded["i:2"] == {"f:a": {}}
+    assert decode_fields({"f:items": encoded}) == paths
+
+
 @given(st.sets(st.lists(elements, min_size=1, max_size=4).map(tuple), max_size=12))
 def test_encoding_keeps_the_api_servers_order(paths: set[Path]) -> None:
     assert _server_order(encode_fields(paths))
