@@ -61,11 +61,13 @@ async def test_each_test_starts_with_no_streams(nats_client: Client) -> None:
 
 
 async def _publish_once_led(js: JetStreamContext, subject: str, data: bytes) -> PubAck:
-    """A new or orphaned R3 stream answers only after its leader election; retry until then."""
-    deadline = time.monotonic() + 10
+    """A new or orphaned R3 stream answers only after its leader election; retry until then.
+    The message id makes a retry whose first try was stored (its ack late on a loaded machine)
+    a duplicate, answered with the first one's sequence, not a second copy."""
+    deadline = time.monotonic() + 30
     while True:
         try:
-            return await js.publish(subject, data, timeout=1)
+            return await js.publish(subject, data, timeout=1, headers={"Nats-Msg-Id": subject})
         except (NoStreamResponseError, NoRespondersError, TimeoutError):
             if time.monotonic() > deadline:
                 raise
