@@ -617,3 +617,53 @@ def test_objects_owning_the_same_fields_read_alike_and_change_apart() -> None:
     assert owners(rescaled, ".spec.replicas") == {"hpa"}
     assert json.dumps(second["metadata"]["managedFields"]) == before
     assert owners(second, ".spec.replicas") == {"scaler"}
+
+
+# ------------------------------------------------------------- keyed lists in the diff
+
+
+def _status_write(before: list[Any], after: list[Any]) -> dict[str, set[str]]:
+    """Who owns what after "ctl" writes conditions `after` over `before` ("maker"'s)."""
+    old = record_update(None, {**deployment(), "status": {"conditions": before}}, "maker", now=T0)
+    new = {**old, "status": {"conditions": after}}
+    written = record_update(old, new, "ctl", "status", gvk=DEPLOY, now=T1)
+    return {m: fields for (m, _, _), fields in managed_fields_of(written).items()}
+
+
+def test_a_status_write_takes_only_the_conditions_it_changed() -> None:
+    ready = {"type": "Ready", "status": "True", "reason": "Up"}
+    before = [ready, {"type": "Degraded", "status": "False"}, {"type": "Busy", "status": "1"}]
+    after = [dict(ready), {"type": "Degraded", "status": "True"}, {"type": "Busy", "status": 1}]
+    assert _status_write(before, after)["ctl"] == {
+        '.status.conditions[type="Degraded"].status',
+        '.status.conditions[type="Busy"].status',  # a number is not the string it spells
+    }
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "taken"),
+    [
+        # The same key twice: the second item is known by its position.
+        (
+            [{"type": "A", "status": "x"}, {"type": "A", "status": "x"}],
+            [{"type": "A", "status": "x"}, {"type": "A", "status": "y"}],
+            {".status.conditions[1].status"},
+        ),
+        # Keys in other places pair by key, not by position.
+        (
+            [{"type": "A", "status": "x"}, {"type": "B", "status": "x"}],
+            [{"type": "B", "status": "y"}, {"type": "A", "status": "x"}],
+            {'.status.conditions[type="B"].status'},
+        ),
+        # A key that is not a string is still a key.
+        (
+            [{"type": 1, "status": "x"}, {"type": "1", "status": "x"}],
+            [{"type": 1, "status": "y"}, {"type": "1", "status": "x"}],
+            {".status.conditions[type=1].status"},
+        ),
+    ],
+)
+def test_keyed_items_pair_as_the_server_pairs_them(
+    before: list[Any], after: list[Any], taken: set[str]
+) -> None:
+    assert _status_write(before, after)["ctl"] == taken

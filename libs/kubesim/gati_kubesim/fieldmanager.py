@@ -952,6 +952,16 @@ def _compare(
                 continue
             _compare(left, right, node.child(key), (*path, field_element(key)), out)
     elif same_type and isinstance(rhs, list) and list_type is not None:
+        if _aligned(lhs, rhs, list_type):
+            # Item i on both sides has the same key: pairs need no key elements to match,
+            # and a pair both sides hold equal (most conditions of a status write) none at all.
+            item_node = node.item()
+            for left, right in zip(lhs, rhs, strict=True):
+                if left is right or (left == right and _canonical(left) == _canonical(right)):
+                    continue
+                element = key_element({list_type.keys[0]: right[list_type.keys[0]]})
+                _compare(left, right, item_node, (*path, element), out)
+            return
         left_items = dict(reversed(_items(lhs, list_type, False, path)))
         right_items = dict(reversed(_items(rhs, list_type, False, path)))
         for element in {**left_items, **right_items}:
@@ -964,6 +974,23 @@ def _compare(
             )
     elif path and not json_equal(lhs, rhs):
         out[1].add(path)
+
+
+def _aligned(lhs: list[Any], rhs: list[Any], list_type: ListType) -> bool:
+    """Whether two lists keyed by one field hold the same string keys in the same places,
+    each once: then `_items` would pair item i with item i under the same key element."""
+    if list_type.kind != "map" or len(list_type.keys) != 1 or len(lhs) != len(rhs):
+        return False
+    name = list_type.keys[0]
+    seen: set[str] = set()
+    for left, right in zip(lhs, rhs, strict=True):
+        if type(left) is not dict or type(right) is not dict:
+            return False
+        key = left.get(name)
+        if type(key) is not str or type(right.get(name)) is not str or key != right[name]:
+            return False
+        seen.add(key)
+    return len(seen) == len(lhs)
 
 
 def _every_path(value: Any, node: Node, path: Path, out: set[Path]) -> None:
