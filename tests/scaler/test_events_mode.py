@@ -22,6 +22,7 @@ from fixtures.subject_tail import WAIT
 from gati_contracts.events import OutcomeEvent, TrafficSample, encode_event
 from gati_contracts.ownership import owned_name
 from gati_contracts.subjects import traffic_subject
+from gati_runtime.cancellation import cancel_until_done
 from gati_runtime.nats_connection import NatsConnection
 from reconciler.harness import Outcomes, Workloads, handler
 from scaler.running import publish_sample, scaling_stack
@@ -61,9 +62,9 @@ async def router(connection: NatsConnection, namespace: str) -> AsyncIterator[Ro
     try:
         yield running
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # One cancel can be lost in nats-py's wait_for as a sample's ack arrives (gh-86296): the
+        # router would publish on and this exit wait for it forever.
+        await cancel_until_done(task)
 
 
 def scaled(events: list[OutcomeEvent]) -> list[int]:
@@ -91,6 +92,23 @@ def replica_owners(workloads: Workloads, name: str) -> set[str]:
     return {
         m["manager"] for m in fields if "f:replicas" in (m.get("fieldsV1") or {}).get("f:spec", {})
     }
+
+
+async def test_router_stops_when_a_publish_loses_its_cancel(
+    gati_connection: NatsConnection,
+) -> None:
+    """The router is told to stop as a sample's ack resolves its request: nats-py's wait_for
+    returns the ack and drops the cancel (gh-86296), yet the router's block ends."""
+    client = gati_connection.client
+    async with asyncio.timeout(WAIT) as deadline, router(gati_connection, "r-lost-cancel"):
+        while True:
+            if client._resp_map:  # the router's task is inside its request once it yields
+                break
+            await asyncio.sleep(0)  # nothing to await: the request is nats-py's own
+        # Woken after the router's wait_for by the same ack, the block's exit cancels a task
+        # whose wait is already over.
+        await next(iter(client._resp_map.values()))
+    assert not deadline.expired(), "the router published on after its block's exit"
 
 
 async def test_ramp_up_down_to_zero_and_back(stage: Stage) -> None:
