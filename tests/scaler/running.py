@@ -18,6 +18,7 @@ from gati_contracts.kinds import GATI_HANDLER
 from gati_contracts.labels import selector_labels
 from gati_contracts.ownership import owned_name
 from gati_contracts.subjects import METRICS_STREAM, STREAM, traffic_subject
+from gati_runtime.cancellation import cancel_until_done
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.kube_api import Kube
 from gati_runtime.lease import Leases
@@ -87,6 +88,8 @@ class ScalerReplica:
             task.cancel()
         with contextlib.suppress(Exception):
             await self.connection.client.close()
+        for task in self.tasks:  # a nats-py wait_for may have dropped the cancel (gh-86296)
+            await cancel_until_done(task)
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.kube.close()
 
