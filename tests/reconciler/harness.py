@@ -19,6 +19,7 @@ from gati_reconciler.reconcile import LEASE_SCOPE, LEASE_TTL, Reconciler
 from gati_reconciler.service import CONSUMER, OPTIONS, decode_change
 from gati_reconciler.stream_state import StreamState
 from gati_reconciler.targets import Target
+from gati_runtime.cancellation import cancel_until_done
 from gati_runtime.consumer import ConsumerLoop
 from gati_runtime.kube_api import Kube
 from gati_runtime.lease import Leases
@@ -220,11 +221,11 @@ class Replica:
         self.api.close()
 
     async def kill(self) -> None:
-        self.task.cancel()
+        # One cancel may be dropped by a nats-py wait_for the task is in (gh-86296): repeat it.
+        killing = asyncio.create_task(cancel_until_done(self.task))
         with contextlib.suppress(Exception):
             await self.connection.client.close()
-        with contextlib.suppress(BaseException):
-            await self.task
+        await killing
         self.kube.close()
         self.api.close()
 
