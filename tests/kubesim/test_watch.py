@@ -9,12 +9,14 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import aiohttp
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from fixtures.kubesim_server import api_client, kubesim_hook
-from gati_kubesim.server import ThreadedKubeSim
+from gati_kubesim.server import KubeSim, ThreadedKubeSim
+from gati_kubesim.watch import encoded_object
 
 
 def _events(stream: Any, count: int) -> list[tuple[str, str]]:
@@ -254,3 +256,28 @@ def test_stopping_the_server_ends_open_watches() -> None:
     assert ended.wait(5)
     assert time.monotonic() - started < 5
     reader.join(5)
+
+
+async def test_a_writes_answer_is_the_object_its_watch_event_carries(
+    kubesim_async: KubeSim,
+) -> None:
+    # The answer reuses the event's encoding: byte for byte the same object, create and update.
+    cms = "/api/v1/namespaces/default/configmaps"
+    watch_params = {"watch": "1", "resourceVersion": "0"}
+    async with (
+        aiohttp.ClientSession(base_url=kubesim_async.url) as session,
+        session.get(cms, params=watch_params) as stream,
+    ):
+        async with session.post(cms, json={"metadata": {"name": "same"}}) as resp:
+            created = await resp.read()
+        body = {"metadata": {"name": "same"}, "data": {"k": 'é"\n'}}
+        async with session.put(f"{cms}/same", json=body) as resp:
+            updated = await resp.read()
+        lines = [await stream.content.readline() for _ in range(2)]
+    assert lines == [
+        b'{"type":"ADDED","object":' + created + b"}\n",
+        b'{"type":"MODIFIED","object":' + updated + b"}\n",
+    ]
+    assert json.loads(updated)["data"] == {"k": 'é"\n'}
+    # An object no event encoded is encoded afresh.
+    assert encoded_object({"kind": "ConfigMap"}) is None

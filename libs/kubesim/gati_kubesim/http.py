@@ -34,7 +34,7 @@ from gati_kubesim.faults import FaultRule
 from gati_kubesim.httpserver import JSON, Connection, Response
 from gati_kubesim.httpwire import Request
 from gati_kubesim.registry import ResourceType
-from gati_kubesim.watch import encode_event
+from gati_kubesim.watch import encode_event, encoded_object
 
 if TYPE_CHECKING:
     from gati_kubesim.server import KubeSim
@@ -51,7 +51,9 @@ _WATCH_HEADERS: Final = (("Cache-Control", "no-cache"),)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(_encode(body), status)
+    # A write's stored object was just encoded for its watch event: answer with those bytes.
+    encoded = encoded_object(body)
+    return Response(_encode(body) if encoded is None else encoded, status)
 
 
 def error_response(err: ApiError) -> Response:
