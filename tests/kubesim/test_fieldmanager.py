@@ -640,6 +640,25 @@ def test_a_status_write_takes_only_the_conditions_it_changed() -> None:
     }
 
 
+def test_a_first_status_write_owns_every_field_it_adds() -> None:
+    old = record_update(None, deployment(), "maker", now=T0)
+    status = {
+        "replicas": 1,
+        "observedGeneration": None,  # a null is a leaf too
+        "conditions": [{"type": "Ready", "status": "True", "reason": ""}],
+    }
+    written = record_update(old, {**old, "status": status}, "ctl", "status", gvk=DEPLOY, now=T1)
+    assert managed_fields_of(written)[("ctl", "Update", "status")] == {
+        ".status.replicas",
+        ".status.observedGeneration",
+        ".status.conditions",
+        '.status.conditions[type="Ready"]',
+        '.status.conditions[type="Ready"].type',
+        '.status.conditions[type="Ready"].status',
+        '.status.conditions[type="Ready"].reason',
+    }
+
+
 @pytest.mark.parametrize(
     ("before", "after", "taken"),
     [

@@ -998,7 +998,11 @@ def _every_path(value: Any, node: Node, path: Path, out: set[Path]) -> None:
     removed node by node: a first status write adds all of its status."""
     if isinstance(value, dict) and not node.atomic:
         for key, child in value.items():
-            _every_path(child, node.child(key), (*path, field_element(key)), out)
+            child_path = (*path, ("f", key))
+            if child is None or type(child) in _SCALARS:
+                out.add(child_path)  # a leaf: what the call below would add, without it
+                continue
+            _every_path(child, node.child(key), child_path, out)
     elif isinstance(value, list) and (list_type := _granular_list(node)) is not None:
         item_node = node.item()
         for element, item in _items(value, list_type, False, path):
