@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from gati_contracts.events import ChangeEvent, ChangeType
 from gati_contracts.kinds import GATI_HANDLER, GATI_MODULE
-from gati_contracts.subjects import ObjectSubject, cr_subject, owned_subject, parse_subject
-from gati_reconciler.reconcile import is_status_echo, owner_of
+from gati_contracts.subjects import (
+    ObjectSubject,
+    SubjectError,
+    cr_subject,
+    owned_subject,
+    parse_subject,
+    routes_subject,
+)
+from gati_reconciler.reconcile import is_status_echo, object_subject, owner_of
 from gati_reconciler.targets import Owner
 
 
@@ -79,3 +88,13 @@ def test_status_echoes() -> None:
     assert not is_status_echo(event(resource(3, 2))), "a spec change waits to be applied"
     assert not is_status_echo(event(resource(3, None))), "never reconciled"
     assert not is_status_echo(event(resource(3, 3), ChangeType.DELETED))
+
+
+def test_a_delivery_subject_is_read_once_and_garbage_every_time() -> None:
+    name = owned_subject("Deployment", "shop", "users-v1")
+    assert object_subject(name) == parse_subject(name)
+    assert object_subject(name) is object_subject(name), "remembered, not parsed again"
+    assert object_subject(routes_subject("shop", "/users")) is None, "ours, but no object"
+    for _ in range(2):
+        with pytest.raises(SubjectError, match="not a gati subject"):
+            object_subject("gati.cr.gatihandler.shop")

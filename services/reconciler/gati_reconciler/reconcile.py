@@ -62,6 +62,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from functools import lru_cache
 from typing import Any, Final
 
 import structlog
@@ -166,6 +167,24 @@ _RESULTS = {
 }
 _ERRORS = RECONCILE_ERRORS.labels(CONTROLLER)
 _TIME = RECONCILE_TIME.labels(CONTROLLER)
+
+
+SUBJECTS_KEPT: Final = 16_384
+"""Subjects read, and lease keys spelled, that are remembered (least recently used go first):
+every delivery (~5.5 a handler in a convergence) asks for both again, for the same few objects."""
+
+
+@lru_cache(maxsize=SUBJECTS_KEPT)
+def object_subject(subject: str) -> ObjectSubject | None:
+    """The object a delivery's subject names, None for a subject of ours that names none.
+    Remembered: parsing (~3.6 us) and spelling the lease key (~2.4 us) were half of what the
+    handler spends on a delivery it drops (a status echo, a Deployment event already
+    superseded). A subject that is not ours raises `SubjectError` every time, as parsing does."""
+    parsed = parse_subject(subject)
+    return parsed if isinstance(parsed, ObjectSubject) else None
+
+
+_lease_key = lru_cache(maxsize=SUBJECTS_KEPT)(lease_key)
 
 
 def owner_of(event: ChangeEvent, subject: ObjectSubject) -> Owner | None:
@@ -342,14 +361,16 @@ class Reconciler:
 
     async def _handle(self, delivery: Delivery[ChangeEvent]) -> Outcome:
         event = delivery.event
-        parsed = parse_subject(delivery.subject)
-        if not isinstance(parsed, ObjectSubject):
+        parsed = object_subject(delivery.subject)
+        if parsed is None:
+            return DONE
+        trigger = trigger_of(parsed)
+        if trigger is Trigger.OWNER and is_status_echo(event):
             return DONE
         subject = owner_of(event, parsed)
-        trigger = trigger_of(parsed)
-        if subject is None or (trigger is Trigger.OWNER and is_status_echo(event)):
+        if subject is None:
             return DONE
-        key = lease_key(subject.kind.kind, subject.namespace, subject.name)
+        key = _lease_key(subject.kind.kind, subject.namespace, subject.name)
         checked_since = None
         if trigger is Trigger.OWNED:
             # Our confirmed release as known before the check leaves: a lease that follows it
@@ -743,8 +764,8 @@ class Reconciler:
         self, delivery: Delivery[ChangeEvent], error: PermanentError
     ) -> Outcome:
         """A permanent API error outside the realize step: report it on the bus and give up."""
-        parsed = parse_subject(delivery.subject)
-        subject = owner_of(delivery.event, parsed) if isinstance(parsed, ObjectSubject) else None
+        parsed = object_subject(delivery.subject)
+        subject = owner_of(delivery.event, parsed) if parsed is not None else None
         if subject is not None:
             await self._publish(delivery, subject, OutcomeResult.FAILED, error.reason, str(error))
             self._reported.add(delivery.stream_sequence)
