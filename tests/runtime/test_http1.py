@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from gati_runtime.http1 import Answer, ClosedBeforeAnswer, ProtocolError, read_answer, request_head
+from gati_runtime.http1 import (
+    Answer,
+    ClosedBeforeAnswer,
+    Dechunker,
+    ProtocolError,
+    read_answer,
+    request_head,
+)
 
 
 async def answer_to(data: bytes, method: str = "GET", *, eof: bool = True) -> Answer:
@@ -118,3 +125,26 @@ def test_a_header_that_would_break_the_head_is_refused_by_name() -> None:
         request_head("GET", "/", "api", {"Authorization": "Bearer x\r\nX-Evil: 1"}, None)
     with pytest.raises(ValueError, match="ISO-8859-1"):
         request_head("GET", "/", "api", {"User-Agent": "\u2603"}, None)
+
+
+_CHUNKED = b"5;name=value\r\nhello\r\n1A\r\n" + b"x" * 26 + b"\r\n0\r\nTrailer: t\r\n\r\n"
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, len(_CHUNKED)])
+def test_a_chunked_body_fed_in_any_pieces_gives_the_same_bytes_and_ends_once(step: int) -> None:
+    dechunker = Dechunker()
+    pieces = [_CHUNKED[i : i + step] for i in range(0, len(_CHUNKED), step)]
+    body = b"".join(dechunker.feed(piece) for piece in pieces)
+    assert body == b"hello" + b"x" * 26
+    assert dechunker.done
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [(b"zz\r\n", "chunk size"), (b"2\r\nabc\r\n", "does not end"), (b"1" * 5000, "longer")],
+)
+def test_a_broken_chunked_stream_is_a_protocol_error_naming_what_broke(
+    data: bytes, match: str
+) -> None:
+    with pytest.raises(ProtocolError, match=match):
+        Dechunker().feed(data)

@@ -59,8 +59,20 @@ def request_head(
         ) from error
 
 
-async def read_answer(reader: asyncio.StreamReader, method: str) -> Answer:
-    """The next final answer on `reader` (an interim 1xx is skipped)."""
+@dataclass(frozen=True, slots=True)
+class Head:
+    """An answer's status and framing, read before its body: a streamed body (a watch) is read
+    by its caller as it comes, not here."""
+
+    code: int
+    length: int | None
+    chunked: bool
+    keep_alive: bool
+    retry_after: str | None
+
+
+async def read_head(reader: asyncio.StreamReader, method: str) -> Head:
+    """The head of the next final answer on `reader` (an interim 1xx is skipped)."""
     while True:
         try:
             head = await reader.readuntil(_HEAD_END)
@@ -105,6 +117,17 @@ async def read_answer(reader: asyncio.StreamReader, method: str) -> Answer:
                 keep_alive = True
         elif name == b"retry-after":
             retry_after = raw.strip().decode("latin-1")
+    return Head(code, length, chunked, keep_alive, retry_after)
+
+
+async def read_answer(reader: asyncio.StreamReader, method: str) -> Answer:
+    """The next final answer on `reader` (an interim 1xx is skipped)."""
+    return await read_body(reader, method, await read_head(reader, method))
+
+
+async def read_body(reader: asyncio.StreamReader, method: str, head: Head) -> Answer:
+    """The whole body that `head` frames, read after it."""
+    code, length, chunked, keep_alive = head.code, head.length, head.chunked, head.keep_alive
     try:
         if method == "HEAD" or code in _NO_BODY or (method == "CONNECT" and code < 300):
             body = b""  # after a CONNECT's 2xx the connection is a tunnel (RFC 9110 §9.3.6)
@@ -121,7 +144,7 @@ async def read_answer(reader: asyncio.StreamReader, method: str) -> Answer:
         raise ProtocolError(f"malformed chunked body: {error}") from error
     # A chunked answer that also names a length is a smuggling attempt or a broken proxy:
     # its framing is not to be trusted for the next answer (RFC 9112 §6.3, rule 3).
-    return Answer(code, body, retry_after, keep_alive and not (chunked and length is not None))
+    return Answer(code, body, head.retry_after, keep_alive and not (chunked and length is not None))
 
 
 def _status(line: bytes) -> tuple[int, bool]:
@@ -148,3 +171,63 @@ async def _chunks(reader: asyncio.StreamReader) -> bytes:
         if chunk[-2:] != _CRLF:
             raise ValueError("a chunk does not end where its size says")
         parts.append(chunk[:-2])
+
+
+class Dechunker:
+    """Undoes the chunked coding of a body read piece by piece as the bytes arrive, for a body
+    that never ends on its own (a watch): its caller takes whatever one read of the socket
+    brought, so a burst of chunks is one call, not two awaits per chunk."""
+
+    __slots__ = ("_left", "_pending", "_state", "done")
+
+    def __init__(self) -> None:
+        self._pending = b""
+        """Framing read up to a line break not yet received (a size line, a chunk's CRLF)."""
+        self._left = 0
+        """Bytes of the current chunk's data still to come."""
+        self._state = _SIZE
+        self.done = False
+        """The last chunk and the trailer section have been read: the body is over."""
+
+    def feed(self, data: bytes) -> bytes:
+        """The body's bytes that `data` carries; raises `ProtocolError` on broken framing."""
+        if self._pending:
+            data, self._pending = self._pending + data, b""
+        out: list[bytes] = []
+        pos, end = 0, len(data)
+        while pos < end and not self.done:
+            if self._left:
+                take = min(self._left, end - pos)
+                out.append(data[pos : pos + take])
+                pos += take
+                self._left -= take
+                continue
+            eol = data.find(_CRLF, pos)
+            if eol < 0:
+                if end - pos > _READ_LIMIT_LINE:
+                    raise ProtocolError("a chunk-size line is longer than any server sends")
+                self._pending = data[pos:]
+                break
+            line, pos = data[pos:eol], eol + 2
+            if self._state is _SIZE:
+                try:
+                    size = int(line.split(b";", 1)[0], 16)
+                except ValueError:
+                    raise ProtocolError(f"malformed chunk size {line[:80]!r}") from None
+                if size < 0:
+                    raise ProtocolError(f"negative chunk size {size}")
+                self._left, self._state = size, _DATA_END if size else _TRAILER
+            elif self._state is _DATA_END:
+                if line:
+                    raise ProtocolError("a chunk does not end where its size says")
+                self._state = _SIZE
+            elif not line:  # the empty line that ends the trailer section
+                self.done = True
+        return b"".join(out)
+
+
+_SIZE: Final = "size"
+_DATA_END: Final = "data-end"
+_TRAILER: Final = "trailer"
+_READ_LIMIT_LINE: Final = 4096
+"""The longest chunk-size or trailer line accepted while waiting for its end."""
