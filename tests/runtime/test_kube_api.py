@@ -12,9 +12,10 @@ from kubernetes import client
 
 from fixtures.kubesim_server import api_client, kubesim_hook
 from gati_kubesim.server import ThreadedKubeSim
+from gati_runtime.http1 import Answer, Dechunker
 from gati_runtime.kube_api import Kube, KubeError, collection_path
 from gati_runtime.kube_config import API_RETRIES
-from gati_runtime.kube_transport import KubeTransport
+from gati_runtime.kube_transport import KubeTransport, StreamedBody
 
 
 def config_map(namespace: str, name: str, **data: str) -> dict[str, Any]:
@@ -398,6 +399,34 @@ async def test_a_chunked_answer_from_the_server_is_read_whole_and_the_connection
         ]
         again = await transport.request("GET", f"{maps}/a", {}, None)
         assert again.code == 200
+    finally:
+        transport.close()
+        kube.close()
+
+
+async def test_a_stream_is_read_as_it_comes_on_its_own_connection_and_a_refusal_whole(
+    kube_api: client.ApiClient, kube_namespace: str
+) -> None:
+    kube = Kube(kube_api, workers=1)
+    transport = KubeTransport(kube_api.configuration, connections=1)
+    try:
+        maps = collection_path("v1", "configmaps", kube_namespace)
+        opened = await transport.open_stream(f"{maps}?watch=true", {})
+        assert isinstance(opened, StreamedBody)
+        try:
+            assert (opened.head.code, opened.head.chunked) == (200, True)
+            await kube.create(maps, config_map(kube_namespace, "a", k="v"))
+            dechunker, body = Dechunker(), b""
+            async with asyncio.timeout(30):
+                while b"\n" not in body:
+                    body += dechunker.feed(await opened.reader.read(1 << 16))
+            assert msgspec.json.decode(body.splitlines()[0])["type"] == "ADDED"
+        finally:
+            opened.close()
+        refused = await transport.open_stream(f"{maps}/a/nothing-here?watch=true", {})
+        assert isinstance(refused, Answer)
+        assert refused.code == 404
+        assert b"NotFound" in refused.body
     finally:
         transport.close()
         kube.close()

@@ -19,7 +19,8 @@ import asyncio
 import contextlib
 import ssl
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, cast
 from urllib.parse import quote, urlsplit
 
@@ -27,7 +28,16 @@ from kubernetes import client
 from kubernetes.client import rest
 from kubernetes.utils.keepalive import tcp_keepalive_socket_options
 
-from gati_runtime.http1 import Answer, ClosedBeforeAnswer, ProtocolError, read_answer, request_head
+from gati_runtime.http1 import (
+    Answer,
+    ClosedBeforeAnswer,
+    Head,
+    ProtocolError,
+    read_answer,
+    read_body,
+    read_head,
+    request_head,
+)
 from gati_runtime.kube_retry import NOTHING_SPENT, RetryPolicy
 
 REQUEST_TIMEOUT: Final = 30.0
@@ -36,6 +46,16 @@ _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 _READ_LIMIT: Final = 1 << 20
 """The longest answer head or chunk-size line accepted."""
 _TARGET_SAFE: Final = "/:@!$&'()*+,;=?%-._~"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedBody:
+    """A 2xx answer whose body is still on `reader`, framed as `head` says."""
+
+    head: Head
+    reader: asyncio.StreamReader
+    close: Callable[[], None]
+    """Closes the stream's connection (never reused: its body has no end to read up to)."""
 
 
 class ConnectFailed(ConnectionError):
@@ -160,15 +180,7 @@ class KubeTransport:
         """The final answer, after the retries the policy allows. A connection that could not
         be made raises `ConnectFailed`, an answer that never came `ConnectionError` or
         `TimeoutError` (all of them `OSError`); bad headers raise `ValueError`."""
-        if self._closed:
-            raise RuntimeError("the API client is closed")
-        if self._origin and self._proxy_headers:
-            headers = {**headers, **self._proxy_headers}
-        length = None if body is None and method in ("GET", "HEAD", "DELETE") else len(body or b"")
-        head = request_head(
-            method, f"{self._origin}{self._prefix}{_target(path)}", self._authority, headers, length
-        )
-        message = head if body is None else head + body
+        message = self._message(method, path, headers, body)
         spent = NOTHING_SPENT
         while True:
             try:
@@ -191,6 +203,47 @@ class KubeTransport:
                     return answer
             pause, spent = decision
             await asyncio.sleep(pause)
+
+    async def open_stream(self, path: str, headers: Mapping[str, str]) -> Answer | StreamedBody:
+        """A GET whose body is read as it comes (a watch), on a connection of its own outside
+        the pool, which the caller closes. A refusal (any answer but 2xx) comes back whole, its
+        connection closed. Never retried: a stream's owner decides when to open it again.
+        Connecting and the answer's head take at most the transport's `timeout`; a connection
+        that cannot be made raises `ConnectFailed`, a head that never came `TimeoutError` or
+        `ConnectionError`."""
+        message = self._message("GET", path, headers, None)
+        connection: _Connection | None = None
+        streaming = False
+        try:
+            async with asyncio.timeout(self._timeout):
+                connection = await self._open_connection()
+                connection.writer.write(message)
+                await connection.writer.drain()
+                head = await read_head(connection.reader, "GET")
+                if not 200 <= head.code <= 299:
+                    return await read_body(connection.reader, "GET", head)
+                streaming = True
+                return StreamedBody(head, connection.reader, connection.close)
+        except TimeoutError:
+            if connection is None:
+                raise ConnectFailed(f"connecting timed out after {self._timeout} s") from None
+            raise TimeoutError(f"no answer's head within {self._timeout} s") from None
+        finally:
+            if connection is not None and not streaming:
+                connection.close()
+
+    def _message(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> bytes:
+        if self._closed:
+            raise RuntimeError("the API client is closed")
+        if self._origin and self._proxy_headers:
+            headers = {**headers, **self._proxy_headers}
+        length = None if body is None and method in ("GET", "HEAD", "DELETE") else len(body or b"")
+        head = request_head(
+            method, f"{self._origin}{self._prefix}{_target(path)}", self._authority, headers, length
+        )
+        return head if body is None else head + body
 
     async def _attempt(self, method: str, message: bytes) -> Answer:
         # A timer of our own instead of asyncio.timeout, which cost ~20 us a call (15 %).
