@@ -1,10 +1,9 @@
 """The small pure parts: watch policy, inactivity timeout, envelope and trace context, options,
-targets, and the hand-off's backpressure (a real thread, no servers)."""
+targets, and the hand-off's backpressure (no servers)."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -105,25 +104,35 @@ def test_targets_cover_every_kind_per_configured_namespace() -> None:
     assert targets[0].subject_filter == "gati.cr.gatihandler.a.*"
 
 
-async def test_handoff_blocks_the_reader_until_items_are_released() -> None:
-    handoff: Handoff[int] = Handoff(asyncio.get_running_loop(), capacity=2)
-    third_put = threading.Event()
-
-    def reader() -> None:
-        for item in range(3):
-            handoff.put(item)
-        third_put.set()
-
-    thread = threading.Thread(target=reader)
-    thread.start()
+async def test_handoff_holds_the_reader_until_items_are_released() -> None:
+    handoff: Handoff[int] = Handoff(capacity=2)
+    reader = asyncio.create_task(handoff.put_many([0, 1, 2]))
     assert await _next(handoff) == 0
     assert await _next(handoff) == 1
-    assert not third_put.is_set()  # two unreleased: the reader waits for a slot
+    await asyncio.sleep(0)
+    assert not reader.done()  # two unreleased: the reader waits for a slot
+    assert handoff.get_nowait() is None
     handoff.release()
     assert await _next(handoff) == 2
-    await asyncio.to_thread(thread.join)
-    assert third_put.is_set()
+    async with asyncio.timeout(5):
+        await reader
     assert handoff.high_water == 2
+
+
+async def test_a_batch_fills_every_free_slot_then_waits_for_a_quarter() -> None:
+    handoff: Handoff[int] = Handoff(capacity=8)
+    await handoff.put_many(range(7))
+    reader = asyncio.create_task(handoff.put_many(range(7, 10)))
+    await asyncio.sleep(0)
+    assert handoff.in_flight == 8  # the last free slot is taken, not left for a quarter
+    handoff.release()
+    await asyncio.sleep(0)
+    assert handoff.in_flight == 7  # one free slot of eight: the reader still waits
+    assert not reader.done()
+    handoff.release()
+    async with asyncio.timeout(5):
+        await reader
+    assert (handoff.in_flight, handoff.high_water) == (8, 8)
 
 
 async def _next(handoff: Handoff[int]) -> int:
@@ -133,7 +142,7 @@ async def _next(handoff: Handoff[int]) -> int:
 
 
 async def test_a_wake_ends_the_wait_for_an_item_without_one() -> None:
-    handoff: Handoff[int] = Handoff(asyncio.get_running_loop(), capacity=1)
+    handoff: Handoff[int] = Handoff(capacity=1)
     waiting = asyncio.create_task(handoff.wait())
     await asyncio.sleep(0)
     assert not waiting.done()
@@ -144,20 +153,14 @@ async def test_a_wake_ends_the_wait_for_an_item_without_one() -> None:
 
 
 async def test_closing_the_handoff_frees_a_blocked_reader() -> None:
-    handoff: Handoff[int] = Handoff(asyncio.get_running_loop(), capacity=1)
-    handoff.put(0)
-    outcome: list[BaseException] = []
-
-    def reader() -> None:
-        try:
-            handoff.put(1)
-        except HandoffClosedError as error:
-            outcome.append(error)
-
-    thread = threading.Thread(target=reader)
-    thread.start()
+    handoff: Handoff[int] = Handoff(capacity=1)
+    await handoff.put_many([0])
+    reader = asyncio.create_task(handoff.put_many([1]))
+    await asyncio.sleep(0)
+    assert not reader.done()
     handoff.close()
-    await asyncio.to_thread(thread.join)
-    assert len(outcome) == 1
+    with pytest.raises(HandoffClosedError):
+        async with asyncio.timeout(5):
+            await reader
     with pytest.raises(ValueError, match="capacity"):
-        Handoff(asyncio.get_running_loop(), capacity=0)
+        Handoff(capacity=0)

@@ -49,7 +49,7 @@ from gati_runtime.redaction import Redaction
 from gati_watcher.checkpoint import last_events
 from gati_watcher.envelope import Outgoing, outgoing
 from gati_watcher.handoff import Handoff
-from gati_watcher.kube import KubeReader, WatchItem, WatchMessage, WatchStopped
+from gati_watcher.kube import KubeReader, WatchItem, WatchMessage, WatchStopped, watch_transport
 from gati_watcher.metrics import RELISTS, SKIPPED, WATCH_RESTARTS, duplicates
 from gati_watcher.pipeline import Done, ExpectLast, Outcome, PublishPipeline, Result
 from gati_watcher.policy import Inactivity, Next, WatchEnd, next_step
@@ -355,10 +355,9 @@ class TargetWatcher:
 
     async def _watch(self, resource_version: str) -> WatchEnd | None:
         """Watch until a relist is needed (returns why) or shutdown (returns None)."""
-        loop = asyncio.get_running_loop()
         generation, failures, attempt = self._connection.generation, self._pipeline.failures, 0
         while True:
-            handoff: Handoff[WatchMessage] = Handoff(loop, self._options.capacity)
+            handoff: Handoff[WatchMessage] = Handoff(self._options.capacity)
             cut = self._reader.start_watch(
                 resource_version, self._options.inactivity.timeout, handoff
             )
@@ -515,9 +514,10 @@ class Watcher:
     ) -> None:
         self.stop = asyncio.Event()
         chosen = options or WatcherOptions()
+        transport = watch_transport(api)
         self.targets = [
             TargetWatcher(
-                KubeReader(api, target, page_size=chosen.page_size),
+                KubeReader(api, target, transport=transport, page_size=chosen.page_size),
                 connection,
                 publisher,
                 stream=stream,
