@@ -55,6 +55,18 @@ def test_consumer_drift_treats_one_filter_in_either_field_alike() -> None:
     assert consumer_drift(as_list, single) == {}
 
 
+def test_a_durable_filtered_in_the_client_reads_the_whole_stream() -> None:
+    whole = ConsumerSpec(
+        durable="reconciler", filter_subjects=SPEC.filter_subjects, filter_on_server=False
+    ).config()
+    assert whole.filter_subject is None
+    assert whole.filter_subjects is None
+    # Either way round is drift, so provisioning moves a durable between the two in place.
+    assert set(consumer_drift(SPEC.config(), whole)) == {"filters"}
+    assert set(consumer_drift(whole, SPEC.config())) == {"filters"}
+    assert consumer_drift(whole, whole) == {}
+
+
 def test_consumer_spec_rejects_empty_filters() -> None:
     with pytest.raises(ValueError, match="filter_subjects"):
         ConsumerSpec(durable="x", filter_subjects=())
@@ -128,6 +140,24 @@ async def test_consumer_filter_change_is_applied_in_place(nats_client: Client) -
     assert set(change.fields) == {"filters"}
     info = await jsm.consumer_info(STREAM, SPEC.durable)
     assert (info.config.filter_subjects or [info.config.filter_subject]) == ["gati.cr.>"]
+
+
+async def test_consumer_moves_to_client_filtering_and_back_in_place(nats_client: Client) -> None:
+    jsm = nats_client.jsm()
+    await provision_bus(jsm, SETTINGS)
+    await ensure_consumer(jsm, STREAM, SPEC)
+    whole = ConsumerSpec(
+        durable=SPEC.durable, filter_subjects=SPEC.filter_subjects, filter_on_server=False
+    )
+
+    assert set((await ensure_consumer(jsm, STREAM, whole)).fields) == {"filters"}
+    info = await jsm.consumer_info(STREAM, SPEC.durable)
+    assert (info.config.filter_subject, info.config.filter_subjects) == (None, None)
+    assert (await ensure_consumer(jsm, STREAM, whole)).action == "unchanged"
+
+    assert set((await ensure_consumer(jsm, STREAM, SPEC)).fields) == {"filters"}
+    info = await jsm.consumer_info(STREAM, SPEC.durable)
+    assert sorted(info.config.filter_subjects or []) == sorted(SPEC.filter_subjects)
 
 
 async def test_consumer_start_position_change_is_refused(nats_client: Client) -> None:

@@ -113,6 +113,13 @@ class ConsumerSpec:
     max_ack_pending: int = 1000
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL
     description: str | None = None
+    filter_on_server: bool = True
+    """False: the durable reads the whole stream and the consumer loop settles the subjects
+    outside `filter_subjects` unread. nats-server (2.15) finds the next message of a durable
+    with several filters by walking the subject tree of the message block it reads from, on
+    every delivery once the durable trails the stream by more messages than that block has
+    subjects: ~100 us of server CPU a delivery more than a sequential read (measured on a stream
+    of one subject per object). Worth it when nearly every message is the service's anyway."""
 
     def __post_init__(self) -> None:
         if not self.filter_subjects:
@@ -121,7 +128,8 @@ class ConsumerSpec:
             raise ValueError(f"consumer {self.durable}: max_deliver must be at least 1")
 
     def config(self) -> ConsumerConfig:
-        single = len(self.filter_subjects) == 1
+        filters = self.filter_subjects if self.filter_on_server else ()
+        single = len(filters) == 1
         return ConsumerConfig(
             name=self.durable,
             durable_name=self.durable,
@@ -131,8 +139,8 @@ class ConsumerSpec:
             ack_wait=self.ack_wait.total_seconds(),
             max_deliver=self.max_deliver,
             max_ack_pending=self.max_ack_pending,
-            filter_subject=self.filter_subjects[0] if single else None,
-            filter_subjects=None if single else list(self.filter_subjects),
+            filter_subject=filters[0] if single else None,
+            filter_subjects=list(filters) if len(filters) > 1 else None,
         )
 
 
@@ -231,9 +239,10 @@ def stream_drift(existing: StreamConfig, desired: StreamConfig) -> Drift:
 
 def _consumer_view(config: ConsumerConfig) -> dict[str, object]:
     view = {name: getattr(config, name) for name in _CONSUMER_FIELDS if name != "filters"}
-    # One filter may come back in either field; compare the effective set of subjects.
+    # One filter may come back in either field; compare the effective set of subjects, where
+    # none (the whole stream) is a setting too.
     view["filters"] = config.filter_subjects or (
-        [config.filter_subject] if config.filter_subject else None
+        [config.filter_subject] if config.filter_subject else []
     )
     return view
 
