@@ -84,10 +84,15 @@ async def running(
     on_poison: PoisonCallback | None = None,
     decode: Callable[[bytes], Any] = json.loads,
     options: ConsumerOptions = FAST,
+    filter_on_server: bool = True,
 ) -> AsyncIterator[asyncio.Event]:
     stop = asyncio.Event()
     spec = ConsumerSpec(
-        durable=durable, filter_subjects=("gati.cr.>",), max_deliver=max_deliver, ack_wait=ack_wait
+        durable=durable,
+        filter_subjects=("gati.cr.>",),
+        max_deliver=max_deliver,
+        ack_wait=ack_wait,
+        filter_on_server=filter_on_server,
     )
     loop = ConsumerLoop(
         connection,
@@ -146,6 +151,24 @@ async def test_redelivers_after_nak_then_acks(gati_connection: NatsConnection) -
     assert attempts == [1, 2]
     assert await pending(gati_connection) == 0
     assert metric("gati_consumer_naked_total") == naked_before + 1
+
+
+async def test_a_durable_filtered_in_the_client_acks_what_is_not_its_own_unread(
+    gati_connection: NatsConnection,
+) -> None:
+    recorder, poisoned = Recorder(), Poisoned()
+    foreign_before = metric("gati_consumer_foreign_total")
+    async with running(gati_connection, recorder, on_poison=poisoned, filter_on_server=False):
+        # Not JSON: had it reached the decoder it would be poison.
+        await gati_connection.js.publish("gati.status.gatihandler.default.api", b"not json")
+        await publish(gati_connection, "gati.cr.gatihandler.default.api", {"n": 1})
+        await recorder.arrival_of(1)
+    assert recorder.seen == [1]
+    assert poisoned.items == []
+    assert metric("gati_consumer_foreign_total") == foreign_before + 1
+    info = await gati_connection.jsm.consumer_info(STREAM, "test")
+    assert (info.config.filter_subject, info.config.filter_subjects) == (None, None)
+    assert (info.num_ack_pending, info.num_pending) == (0, 0)
 
 
 async def test_handler_exception_is_retried(gati_connection: NatsConnection) -> None:

@@ -16,6 +16,8 @@ Guarantees it gives handlers:
   newest state whatever the event shows), a message that decodes is acked unhandled when this
   process already holds a later one of its subject: that one carries the same work (garbage is
   still terminated and reported, never waved through because a good event follows it);
+- a durable that reads the whole stream (`ConsumerSpec.filter_on_server` False) has what lies
+  outside its `filter_subjects` acked unread, never handed to the handler;
 - on stop, fetching ends at once and every fetched message is finished and settled (a pull
   cut short may leave messages the server already sent; it redelivers them after ack_wait).
 
@@ -55,6 +57,7 @@ from gati_runtime.nats_connection import NatsConnection
 from gati_runtime.outcomes import Ack, Backoff, Fail, Nak, Outcome, Retry, Term, settle
 from gati_runtime.provisioning import ConsumerSpec, ensure_consumer
 from gati_runtime.pull import PullEnd, Status, first_to_come, next_subject, pending_now, status_of
+from gati_runtime.subject_filter import subject_filter
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +84,11 @@ FETCH_ERRORS = Counter(
     "Fetches that failed for a reason other than idleness",
     ["consumer"],
 )
+FOREIGN = Counter(
+    "gati_consumer_foreign_total",
+    "Messages outside the consumer's filters, acked unread (filters applied in the client)",
+    ["consumer"],
+)
 COALESCED = Counter(
     "gati_consumer_coalesced_total",
     "Messages acked unhandled because a later one of their subject was already held",
@@ -103,6 +111,7 @@ class _ConsumerMetrics:
         self.terminated = TERMINATED.labels(consumer)
         self.redelivered = REDELIVERED.labels(consumer)
         self.coalesced = COALESCED.labels(consumer)
+        self.foreign = FOREIGN.labels(consumer)
         self.in_flight = IN_FLIGHT.labels(consumer)
         self.fetch_errors = FETCH_ERRORS.labels(consumer)
         self.handler_seconds = {
@@ -204,6 +213,7 @@ class ConsumerLoop(Generic[T]):
         self._metrics = _ConsumerMetrics(spec.durable)
         self._log = log.bind(consumer=spec.durable, stream=stream)
         self._next = next_subject(stream, spec.durable)
+        self._handles = None if spec.filter_on_server else subject_filter(spec.filter_subjects)
         self._inbox = ""
         self._requests = 0
         self._request: _Request | None = None
@@ -325,7 +335,14 @@ class ConsumerLoop(Generic[T]):
                 await message.nak()
             return
         request.remaining -= 1
-        self._dispatch(message, time.monotonic())
+        if self._handles is None or self._handles(message.subject):
+            self._dispatch(message, time.monotonic())
+        else:
+            # Not this service's (`ConsumerSpec.filter_on_server`): its slot is free at once.
+            self._slots.release()
+            with contextlib.suppress(Exception):  # a lost ack: redelivered, and acked again
+                await message.ack()
+            self._metrics.foreign.inc()
         if request.remaining == 0:
             request.finish(None)
 
