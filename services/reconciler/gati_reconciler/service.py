@@ -43,12 +43,7 @@ CONSUMER: Final = ConsumerSpec(
     ),
     max_deliver=MAX_DELIVER,
     description="reconciler: handlers and modules into Deployments, Services and status",
-    filter_on_server=False,
 )
-"""Filtered in this process, not by nats-server: the reconciler trails the watcher by thousands
-of messages during a wave, where a durable with these four filters cost the server ~100 us of
-CPU more per delivery than a sequential read (see `ConsumerSpec.filter_on_server`), and most of
-the stream is its own; the rest (its own outcomes, routes) is acked unread."""
 OPTIONS: Final = ConsumerOptions(
     backoff=Backoff(base=timedelta(milliseconds=250), cap=timedelta(seconds=30)), coalesce=True
 )
