@@ -686,3 +686,77 @@ def test_keyed_items_pair_as_the_server_pairs_them(
     before: list[Any], after: list[Any], taken: set[str]
 ) -> None:
     assert _status_write(before, after)["ctl"] == taken
+
+
+def test_an_apply_that_creates_encodes_its_fields_in_the_servers_order() -> None:
+    applied = {
+        "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "status": {"replicas": 3},  # reset on the main resource: nobody owns it
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "b", "ports": [{"containerPort": 80}]},
+                        {"name": "a", "image": "x"},
+                    ]
+                },
+            },
+            "replicas": 2,
+            "strategy": {},
+        },
+        "metadata": {
+            "uid": "u",
+            "finalizers": ["z", "y"],
+            "labels": {"app": "web"},
+            "name": "web",
+        },
+    }
+    created = server_side_apply(None, applied, "op", False, DEPLOY, reset_fields=["status"], now=T0)
+    assert "status" not in created
+    assert json.dumps(created["metadata"]["managedFields"][0]["fieldsV1"]) == json.dumps(
+        {
+            "f:metadata": {
+                "f:finalizers": {'v:"y"': {}, 'v:"z"': {}},
+                "f:labels": {"f:app": {}},
+            },
+            "f:spec": {
+                "f:replicas": {},
+                "f:strategy": {},
+                "f:template": {
+                    "f:spec": {
+                        "f:containers": {
+                            'k:{"name":"a"}': {".": {}, "f:image": {}, "f:name": {}},
+                            'k:{"name":"b"}': {
+                                ".": {},
+                                "f:name": {},
+                                "f:ports": {
+                                    'k:{"containerPort":80,"protocol":"TCP"}': {
+                                        ".": {},
+                                        "f:containerPort": {},
+                                    }
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+        }
+    )
+
+
+def test_an_apply_that_creates_names_its_first_bad_list_in_body_order() -> None:
+    applied = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": "a"}]}}},
+        "metadata": {"name": "web", "finalizers": [{"not": "a scalar"}]},
+    }
+    with pytest.raises(ApplyError, match="containers"):
+        server_side_apply(None, applied, "op", False, DEPLOY, now=T0)
+    # A reset field is walked for its errors too, in its place.
+    applied = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}
+    applied["status"] = {"conditions": [{"type": "A"}, {"type": "A"}]}
+    applied["spec"] = {"template": {"spec": {"containers": [{"image": "x"}]}}}
+    with pytest.raises(ApplyError, match="conditions"):
+        server_side_apply(None, applied, "op", False, DEPLOY, reset_fields=["status"], now=T0)

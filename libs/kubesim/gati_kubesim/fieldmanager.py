@@ -192,6 +192,8 @@ def server_side_apply(
     node = kind_node(gvk, schema)
     resets = [parse_dotted(p) for p in reset_fields]
     api_version = str(applied.get("apiVersion") or (live or {}).get("apiVersion") or "")
+    if live is None and all(len(r) == 1 for r in resets):
+        return _apply_create(applied, manager, api_version, subresource, node, resets, now)
     live_body = _body(live) if live is not None else None
     managers = _decode_managers(live)
     if live_body is not None and not managers:
@@ -256,6 +258,38 @@ def server_side_apply(
     # the stored object. A create has none to share: `merged` is built from `applied` alone,
     # which the caller hands over (the API server's decoded request body).
     return _with_managed_fields(merged if live is None else json_copy(merged), managers)
+
+
+def _apply_create(
+    applied: dict[str, Any],
+    manager: str,
+    api_version: str,
+    subresource: str | None,
+    node: Node,
+    resets: list[Path],
+    now: str | None,
+) -> dict[str, Any]:
+    """`server_side_apply` of an object that does not exist yet, whose resets are top-level.
+
+    With nothing live there is nobody to merge with, prune for or conflict with: the applier
+    owns exactly its configuration, and one walk (`_applied_fields`) finds those paths and
+    their `fieldsV1` together, instead of a set of paths that is then sorted and encoded.
+    Every object an operator creates by apply comes this way; each handler's three differ
+    (their owner reference's uid is a key), so no encoding is shared between them.
+    """
+    config = _body(applied)
+    tops = frozenset(str(r[0][1]) for r in resets)
+    config_set: set[Path] = set()
+    fields_v1 = _applied_fields(config, node, (), config_set, _STRIPPED_TRIE, tops) or {}
+    merged = _restore(_merge({}, config, node), {}, resets)
+    out = dict(merged)
+    out["metadata"] = dict(out.get("metadata") or {})
+    owned = _stripped(config_set)
+    if not owned:
+        return _with_entries(out, [])
+    entry = _Entry(manager, "Apply", api_version, subresource or "", now or now_rfc3339())
+    _remember_decoded(fields_v1, frozenset(owned))  # the next write over it reads it back
+    return _with_entries(out, [_encode_entry(entry, fields_v1)])
 
 
 def record_update(
@@ -657,6 +691,60 @@ def _collect(value: Any, node: Node, path: Path, strict: bool, out: set[Path]) -
             return
     if path:
         out.add(path)
+
+
+def _applied_fields(
+    value: Any,
+    node: Node,
+    path: Path,
+    out: set[Path],
+    strip: Mapping[str, Any] | None,
+    skip: frozenset[str] = frozenset(),
+) -> dict[str, Any] | None:
+    """`_collect(value, node, path, True, out)`, returning the `fieldsV1` children of the
+    node at `path` as the server orders them (None for a leaf), less the paths `strip` names
+    (a tree of names as `_STRIPPED_TRIE`); members in `skip` (top-level resets) are walked
+    for their errors only. Walked in `_collect`'s order, so the same bad item is named;
+    each node's children are sorted after. Strict items are keyed or set values, never
+    positions, so their elements sort as their strings do.
+    """
+    if isinstance(value, dict) and not node.atomic:
+        children: dict[str, Any] = {}
+        for key, child in value.items():
+            child_path = (*path, ("f", key))
+            if key in skip:
+                _collect(child, node.child(key), child_path, True, set())
+                continue
+            child_strip = None if strip is None else strip.get(key)
+            if child is None or type(child) in _SCALARS:
+                out.add(child_path)
+                if child_strip is None:
+                    children["f:" + key] = {}
+                continue
+            sub = _applied_fields(child, node.child(key), child_path, out, child_strip)
+            kept = sub is None or child == {} or node.is_data_key(key)
+            if kept:
+                out.add(child_path)
+                kept = child_strip is None
+            if sub:
+                children["f:" + key] = {".": {}, **sub} if kept else sub
+            elif kept:
+                children["f:" + key] = {}
+        return dict(sorted(children.items()))
+    if isinstance(value, list):
+        list_type = _granular_list(node)
+        if list_type is not None:
+            item_node = node.item()
+            children = {}
+            for element, item in _items(value, list_type, True, path):
+                item_path = (*path, element)
+                sub = _applied_fields(item, item_node, item_path, out, None)
+                out.add(item_path)
+                children[f"{element[0]}:{element[1]}"] = {".": {}, **sub} if sub else {}
+            return dict(sorted(children.items()))
+    if path:
+        out.add(path)
+    return None
 
 
 def _ensure_named(paths: set[Path], node: Node) -> set[Path]:
