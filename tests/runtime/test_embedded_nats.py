@@ -16,7 +16,13 @@ from nats.js.api import PubAck, StorageType
 from nats.js.errors import NoStreamResponseError
 
 from fixtures.nats_server import ANCHOR_STREAM
-from gati_runtime.embedded_nats import EmbeddedNats, NatsCluster, NatsServerError, NodePorts
+from gati_runtime.embedded_nats import (
+    GO_MAX_PROCS,
+    EmbeddedNats,
+    NatsCluster,
+    NatsServerError,
+    NodePorts,
+)
 
 
 async def test_restart_keeps_port_and_data(tmp_path: Path) -> None:
@@ -46,6 +52,22 @@ def test_pid_is_the_servers_own_process(tmp_path: Path, nats_server: EmbeddedNat
     assert Path(f"/proc/{nats_server.pid}/comm").read_text().strip() == "nats-server"
     with pytest.raises(NatsServerError, match="not running"):
         _ = EmbeddedNats(tmp_path / "idle").pid
+
+
+def _environment(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().partition("=")[::2] for item in raw if item)
+
+
+def test_an_embedded_server_runs_on_one_go_processor_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOMAXPROCS", raising=False)
+    with EmbeddedNats(tmp_path / "narrow") as narrow:
+        assert _environment(narrow.pid)["GOMAXPROCS"] == GO_MAX_PROCS == "1"
+    monkeypatch.setenv("GOMAXPROCS", "2")
+    with EmbeddedNats(tmp_path / "wider") as wider:
+        assert _environment(wider.pid)["GOMAXPROCS"] == "2"
 
 
 def test_start_fails_clearly_when_port_is_taken(tmp_path: Path, nats_server: EmbeddedNats) -> None:
