@@ -419,7 +419,9 @@ async def test_a_stream_is_read_as_it_comes_on_its_own_connection_and_a_refusal_
             dechunker, body = Dechunker(), b""
             async with asyncio.timeout(30):
                 while b"\n" not in body:
-                    body += dechunker.feed(await opened.reader.read(1 << 16))
+                    data = await opened.reader.read(1 << 16)
+                    assert data, f"the watch ended before its first line: {body!r}"
+                    body += dechunker.feed(data)
             assert msgspec.json.decode(body.splitlines()[0])["type"] == "ADDED"
         finally:
             opened.close()
