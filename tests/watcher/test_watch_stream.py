@@ -4,6 +4,9 @@ TLS with a bearer token against a real kubesim serving HTTPS."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
+import threading
 
 import pytest
 from kubernetes import client
@@ -194,3 +197,43 @@ async def watch_end(api: client.ApiClient) -> WatchStopped:
         cut()
     assert isinstance(message, WatchStopped)
     return message
+
+
+async def test_a_silent_tls_peer_is_cut_without_waiting_for_its_goodbye() -> None:
+    """A peer that is gone (a partition, a dead node) never answers TLS's close_notify: the
+    cut is an abort, or the silent watch would hang on until the TLS shutdown timed out."""
+    with ThreadedKubeSim(token="s3cret") as sim:  # for its certificate alone
+        cert = sim.sim.cert
+        assert cert is not None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert.cert_file, cert.key_file)
+        listener = socket.create_server(("127.0.0.1", 0))
+        finished = threading.Event()
+
+        def deaf_server() -> None:
+            connection, _ = listener.accept()
+            with context.wrap_socket(connection, server_side=True) as tls:
+                tls.recv(1 << 16)
+                tls.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                finished.wait(60)  # reads nothing more, answers nothing
+
+        server = threading.Thread(target=deaf_server, daemon=True)
+        server.start()
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+        try:
+            with api_client(url, "s3cret", sim.sim.ca_file) as api:
+                reader = KubeReader(api, WatchTarget(DEPLOYMENT, "default"))
+                handoff: Handoff[WatchMessage] = Handoff(4)
+                cut = reader.start_watch("1", 0.2, handoff)
+                try:
+                    async with asyncio.timeout(15):  # TLS waits 30 s for a goodbye
+                        while (message := handoff.get_nowait()) is None:
+                            await handoff.wait()
+                finally:
+                    cut()
+        finally:
+            finished.set()
+            listener.close()
+            await asyncio.to_thread(server.join, 10)
+    assert isinstance(message, WatchStopped)
+    assert message.end is WatchEnd.SILENT
