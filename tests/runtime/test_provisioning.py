@@ -9,13 +9,15 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client
-from nats.js.api import DeliverPolicy, StorageType
+from nats.js.api import ConsumerInfo, DeliverPolicy, StorageType
+from nats.js.errors import NotFoundError
 
 from fixtures.key_history import key_history
 from fixtures.nats_server import ANCHOR_STREAM
 from gati_contracts.subjects import LEASES_BUCKET, METRICS_STREAM, ROUTES_BUCKET, STREAM
 from gati_runtime.embedded_nats import NatsCluster
 from gati_runtime.provisioning import (
+    SUCCEEDED_INACTIVE,
     ConsumerSpec,
     ProvisioningError,
     consumer_drift,
@@ -158,6 +160,73 @@ async def test_consumer_moves_to_client_filtering_and_back_in_place(nats_client:
     assert set((await ensure_consumer(jsm, STREAM, SPEC)).fields) == {"filters"}
     info = await jsm.consumer_info(STREAM, SPEC.durable)
     assert sorted(info.config.filter_subjects or []) == sorted(SPEC.filter_subjects)
+
+
+SUCCESSOR = ConsumerSpec(
+    durable="reconciler-stream",
+    filter_subjects=SPEC.filter_subjects,
+    filter_on_server=False,
+    succeeds=SPEC.durable,
+)
+
+
+async def test_a_successor_starts_after_its_predecessors_acks_and_leaves_it_to_expire(
+    nats_client: Client,
+) -> None:
+    jsm = nats_client.jsm()
+    await provision_bus(jsm, SETTINGS)
+    await ensure_consumer(jsm, STREAM, SPEC)
+    for n in range(3):
+        await nats_client.jetstream().publish("gati.cr.gatihandler.default.api", str(n).encode())
+    pull = await nats_client.jetstream().pull_subscribe_bind(durable=SPEC.durable, stream=STREAM)
+    for message in await pull.fetch(2, timeout=5):
+        await message.ack_sync()
+
+    assert (await ensure_consumer(jsm, STREAM, SUCCESSOR)).action == "created"
+    info = await jsm.consumer_info(STREAM, SUCCESSOR.durable)
+    assert DeliverPolicy(info.config.deliver_policy) is DeliverPolicy.BY_START_SEQUENCE
+    assert info.config.opt_start_seq == 3  # what the predecessor had not acked comes again
+    assert info.num_pending == 1
+    old = await jsm.consumer_info(STREAM, SPEC.durable)
+    assert old.config.inactive_threshold == SUCCEEDED_INACTIVE.total_seconds()
+    # Its start is no drift: every later start of a replica finds it as it is.
+    assert (await ensure_consumer(jsm, STREAM, SUCCESSOR)).action == "unchanged"
+
+
+async def test_a_successor_with_no_predecessor_starts_as_its_spec_says(nats_client: Client) -> None:
+    jsm = nats_client.jsm()
+    await provision_bus(jsm, SETTINGS)
+    assert (await ensure_consumer(jsm, STREAM, SUCCESSOR)).action == "created"
+    info = await jsm.consumer_info(STREAM, SUCCESSOR.durable)
+    assert DeliverPolicy(info.config.deliver_policy) is DeliverPolicy.ALL
+
+
+async def test_replicas_racing_to_create_a_successor_keep_the_first(nats_client: Client) -> None:
+    jsm = nats_client.jsm()
+    await provision_bus(jsm, SETTINGS)
+    await ensure_consumer(jsm, STREAM, SPEC)
+    await nats_client.jetstream().publish("gati.cr.gatihandler.default.api", b"0")
+    await ensure_consumer(jsm, STREAM, SUCCESSOR)  # the other replica, a moment earlier
+    first = (await jsm.consumer_info(STREAM, SUCCESSOR.durable)).config.opt_start_seq
+    real_info = jsm.consumer_info
+    reads = 0
+
+    async def read_before_the_other_created_it(stream: str, durable: str) -> ConsumerInfo:
+        nonlocal reads
+        if durable == SUCCESSOR.durable and reads == 0:
+            reads += 1
+            raise NotFoundError
+        return await real_info(stream, durable)
+
+    # This replica read before the other's create, and the ack floor after a new ack.
+    await nats_client.jetstream().publish("gati.cr.gatihandler.default.api", b"1")
+    pull = await nats_client.jetstream().pull_subscribe_bind(durable=SPEC.durable, stream=STREAM)
+    for message in await pull.fetch(2, timeout=5):
+        await message.ack_sync()
+    jsm.consumer_info = read_before_the_other_created_it  # type: ignore[method-assign]
+
+    assert (await ensure_consumer(jsm, STREAM, SUCCESSOR)).action == "unchanged"
+    assert (await real_info(STREAM, SUCCESSOR.durable)).config.opt_start_seq == first
 
 
 async def test_consumer_start_position_change_is_refused(nats_client: Client) -> None:

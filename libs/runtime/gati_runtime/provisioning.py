@@ -120,6 +120,12 @@ class ConsumerSpec:
     every delivery once the durable trails the stream by more messages than that block has
     subjects: ~100 us of server CPU a delivery more than a sequential read (measured on a stream
     of one subject per object). Worth it when nearly every message is the service's anyway."""
+    succeeds: str | None = None
+    """The durable this one replaces while replicas of the older release still pull from it
+    (a rolling upgrade that changes what a durable delivers needs a durable of its own). Created
+    where that one's acks stand, not at `deliver_policy`: the messages after its ack floor come
+    again, none is skipped (at-least-once) and the stream is not replayed from its start; that
+    one is left to expire once nothing has pulled from it for `SUCCEEDED_INACTIVE`."""
 
     def __post_init__(self) -> None:
         if not self.filter_subjects:
@@ -264,6 +270,10 @@ def _refuse_immutable(
         )
 
 
+SUCCEEDED_INACTIVE = timedelta(hours=1)
+"""How long a succeeded durable outlives its last pull: old replicas pull every few seconds
+until the rollout ends, and a rollback within the hour finds it where they left it."""
+
 RETRY_BACKOFF = Backoff(base=timedelta(milliseconds=200), cap=timedelta(seconds=5))
 PEERS_OFFLINE = 10005
 """JetStream's "no suitable peers for placement, peer offline": the cluster is short of the
@@ -332,8 +342,20 @@ async def _ensure_consumer_once(jsm: JetStreamManager, stream: str, spec: Consum
     try:
         info = await jsm.consumer_info(stream, spec.durable)
     except NotFoundError:
-        await jsm.add_consumer(stream, config=desired)
+        try:
+            await jsm.add_consumer(stream, config=await _succeeding(jsm, stream, spec, desired))
+        except APIError:
+            if spec.succeeds is None or not await _exists(jsm, stream, spec.durable):
+                raise
+            # A replica starting beside this one created it first, after an ack floor read a
+            # moment apart (the server refuses another start for it): theirs stands.
+            return Change("consumer", spec.durable, "unchanged")
         return _logged(Change("consumer", spec.durable, "created"))
+    if (
+        spec.succeeds
+        and _normal(info.config.deliver_policy) == DeliverPolicy.BY_START_SEQUENCE.value
+    ):
+        desired = desired.evolve(deliver_policy=DeliverPolicy.BY_START_SEQUENCE)  # as created
     drift = consumer_drift(info.config, desired)
     if not drift:
         return Change("consumer", spec.durable, "unchanged")
@@ -352,6 +374,32 @@ async def _ensure_consumer_once(jsm: JetStreamManager, stream: str, spec: Consum
         changes["filter_subjects"] = desired.filter_subjects
     await jsm.add_consumer(stream, config=info.config.evolve(**changes))
     return _logged(Change("consumer", spec.durable, "updated", drift))
+
+
+async def _exists(jsm: JetStreamManager, stream: str, durable: str) -> bool:
+    try:
+        await jsm.consumer_info(stream, durable)
+    except NotFoundError:
+        return False
+    return True
+
+
+async def _succeeding(
+    jsm: JetStreamManager, stream: str, spec: ConsumerSpec, desired: ConsumerConfig
+) -> ConsumerConfig:
+    """`desired`, started after the ack floor of the durable it succeeds when that one exists,
+    which is then set to expire (see `ConsumerSpec.succeeds`)."""
+    if spec.succeeds is None:
+        return desired
+    try:
+        old = await jsm.consumer_info(stream, spec.succeeds)
+    except NotFoundError:
+        return desired
+    threshold = SUCCEEDED_INACTIVE.total_seconds()
+    await jsm.add_consumer(stream, config=old.config.evolve(inactive_threshold=threshold))
+    floor = old.ack_floor.stream_seq if old.ack_floor and old.ack_floor.stream_seq else 0
+    log.info("consumer_succeeds", durable=spec.durable, succeeds=spec.succeeds, after=floor)
+    return desired.evolve(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=floor + 1)
 
 
 async def provision_bus(jsm: JetStreamManager, settings: Settings) -> list[Change]:
