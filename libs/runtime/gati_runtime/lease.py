@@ -48,6 +48,7 @@ import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
+from nats.js.api import Header
 from nats.js.errors import APIError
 
 from gati_contracts.subjects import LEASES_BUCKET
@@ -61,7 +62,7 @@ log = structlog.get_logger(__name__)
 _PREFIX: Final = f"$KV.{LEASES_BUCKET}."
 _STREAM: Final = f"KV_{LEASES_BUCKET}"
 _KV_OPERATION: Final = "KV-Operation"
-_EXPECTED_LAST: Final = "Nats-Expected-Last-Subject-Sequence"
+_EXPECTED_LAST: Final = Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value
 _TTL: Final = "Nats-TTL"
 REQUEST_TIMEOUT: Final = 5.0
 """Seconds a write or read waits for the server's answer, nats-py's JetStream default."""
