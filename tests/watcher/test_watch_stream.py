@@ -237,3 +237,15 @@ async def test_a_silent_tls_peer_is_cut_without_waiting_for_its_goodbye() -> Non
             await asyncio.to_thread(server.join, 10)
     assert isinstance(message, WatchStopped)
     assert message.end is WatchEnd.SILENT
+
+
+async def test_a_watch_whose_credentials_cannot_be_had_ends_failed_instead_of_hanging(
+    gati_api: client.ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_token(*args: object) -> None:
+        raise RuntimeError("exec plugin: no token")
+
+    monkeypatch.setattr(gati_api, "update_params_for_auth", no_token)
+    stopped = await watch_end(gati_api)
+    assert stopped.end is WatchEnd.FAILED
+    assert "exec plugin: no token" in stopped.detail

@@ -158,7 +158,11 @@ class KubeReader:
         `WatchStopped`); returns a function that ends the task and cuts the connection."""
 
         async def run() -> None:
-            end = await self._watch(resource_version, read_timeout, handoff)
+            try:
+                end = await self._watch(resource_version, read_timeout, handoff)
+            except Exception as error:  # the auth hook (an exec plugin), a bug: never a hang
+                log.warning("watch_crashed", target=str(self.target), error=repr(error))
+                end = WatchStopped(WatchEnd.FAILED, f"watch broke: {error!r}")
             with contextlib.suppress(HandoffClosedError):
                 await handoff.put_many((end,))
 
