@@ -34,6 +34,7 @@ from gati_contracts.events import (
 from gati_contracts.kinds import GROUP, VERSION
 from gati_contracts.subjects import STATUS_ROOT, STREAM, cr_subject
 from gati_kubesim.server import ThreadedKubeSim
+from gati_reconciler.service import DURABLE
 from gati_runtime.embedded_nats import LOOPBACK, free_port
 from gati_runtime.provisioning import provision_bus
 from gati_runtime.settings import Settings
@@ -75,7 +76,7 @@ def _terminated(metrics_port: int) -> float:
         for sample in family.samples:
             if (
                 sample.name == "gati_consumer_terminated_total"
-                and sample.labels.get("consumer") == "reconciler"
+                and sample.labels.get("consumer") == DURABLE
             ):
                 return sample.value
     return 0.0
