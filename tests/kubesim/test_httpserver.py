@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable
 
+from gati_kubesim.api import WriteOptions
 from gati_kubesim.http import error_body
 from gati_kubesim.httpserver import Connection, HttpServer, Response
 from gati_kubesim.httpwire import Request
@@ -246,3 +248,40 @@ async def test_a_failing_handler_gets_a_500_and_the_server_serves_on() -> None:
     finally:
         await server.stop()
     assert calls == ["/bug", "/next"]
+
+
+async def test_a_watch_client_that_stops_reading_gets_every_event_in_order_later(
+    kubesim_async: KubeSim,
+) -> None:
+    """Events pile up in the server while the client's buffers are full (far more bytes than
+    every buffer between them holds), then arrive whole and in order, and the watch goes on."""
+    sim = kubesim_async
+    configmaps = sim.api.resource("", "v1", "configmaps")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (sim.host, sim.port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+    writer.write(request("GET", f"{CM}?watch=1&resourceVersion=0&timeoutSeconds=600"))
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+    await until(lambda: len(sim.watchers) == 1, "the watch opening")
+    names = [f"cm-{i:03}" for i in range(400)]
+    payload = "x" * 64_000
+    for name in names:  # ~25 MB, written in-process while the client reads nothing
+        sim.api.create(
+            configmaps,
+            "default",
+            {"metadata": {"name": name}, "data": {"k": payload}},
+            WriteOptions("t"),
+        )
+        await asyncio.sleep(0)
+    names.append("last")
+    sim.api.create(configmaps, "default", {"metadata": {"name": "last"}}, WriteOptions("t"))
+    got: list[str] = []
+    while len(got) < len(names):
+        size = int((await asyncio.wait_for(reader.readuntil(b"\r\n"), WAIT))[:-2], 16)
+        assert size, "the watch ended early"
+        chunk = await asyncio.wait_for(reader.readexactly(size + 2), WAIT)
+        got += [json.loads(line)["object"]["metadata"]["name"] for line in chunk[:-2].splitlines()]
+    assert got == names
+    writer.close()

@@ -555,6 +555,7 @@ class HttpApi:
         stream = connection.stream(request, 200, JSON, _WATCH_HEADERS, on_lost=watcher.close)
         deadline = time.monotonic() + (timeout if timeout is not None else self.sim.watch_timeout)
         interval = self.sim.bookmark_interval
+        watcher.attach(stream.send_now)
         try:
             while not watcher.closed or watcher.pending:
                 if watcher.pending:
@@ -574,6 +575,7 @@ class HttpApi:
         except ConnectionResetError:
             return  # the client went away; nothing left to tell it
         finally:
+            watcher.detach()
             watcher.close()
             self.api.hub.unsubscribe(t.rt.storage_key, watcher)
             self.sim.watchers.discard(watcher)

@@ -78,6 +78,17 @@ class Stream:
         self._connection.send(encode_chunk(data) if self._chunked else data)
         await self._connection.drained()
 
+    def send_now(self, data: bytes) -> bool:
+        """Send `data` unless the client is not reading its buffer; False then, nothing sent.
+
+        For writers that cannot wait (a watch's events, written as they are published); one
+        refused waits with `write`. Raises ConnectionResetError once the client has gone.
+        """
+        if self._connection.paused:
+            return False
+        self._connection.send(encode_chunk(data) if self._chunked else data)
+        return True
+
     def end(self) -> None:
         if self._on_lost is not None:
             self._connection.forget(self._on_lost)
@@ -161,6 +172,11 @@ class Connection(asyncio.Protocol):
     def serving(self) -> asyncio.Task[None] | None:
         """The task answering this connection's requests, None while it waits for one."""
         return self._task
+
+    @property
+    def paused(self) -> bool:
+        """Whether the client's buffer is full: what is written now waits in ours."""
+        return self._paused
 
     def forget(self, callback: Callable[[], None]) -> None:
         with contextlib.suppress(ValueError):
