@@ -75,6 +75,24 @@ def test_a_message_context_is_given_back_when_its_block_raises() -> None:
         assert structlog.contextvars.get_contextvars() == {"service": "reconciler"}
 
 
+def test_a_message_context_and_structlog_bind_one_variable_per_key() -> None:
+    """Set directly, a field must be structlog's own variable: one of the same name beside it
+    would be merged in an undefined order, and a binding of the key would not override it."""
+    before = structlog.contextvars.get_contextvars()
+    with message_context(event_id="e", object_key="a", traceparent=None, stream_seq=7):
+        with structlog.contextvars.bound_contextvars(object_key="b", stream_seq=8):
+            assert structlog.contextvars.get_contextvars() == before | {
+                "event_id": "e",
+                "object_key": "b",
+                "trace_id": None,
+                "stream_seq": 8,
+            }
+        assert structlog.contextvars.get_contextvars()["object_key"] == "a"
+        structlog.contextvars.unbind_contextvars("stream_seq")
+        assert "stream_seq" not in structlog.contextvars.get_contextvars()
+    assert structlog.contextvars.get_contextvars() == before
+
+
 def test_level_filters_debug(json_log: io.StringIO) -> None:
     structlog.get_logger().debug("noise")
     assert json_log.getvalue() == ""

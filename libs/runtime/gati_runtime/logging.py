@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Mapping
-from contextvars import Token
+from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Literal, TextIO
 
@@ -75,18 +74,34 @@ def trace_id(traceparent: str | None) -> str | None:
     return candidate
 
 
+def _context_var(key: str) -> ContextVar[Any]:
+    """structlog's own variable for `key` (the token of a binding names it), so a binding made
+    here and one made through structlog are the same variable, merged into lines alike."""
+    var = _CONTEXT_VARS.get(key)
+    if var is None:
+        token = structlog.contextvars.bind_contextvars(**{key: None})[key]
+        var = _CONTEXT_VARS[key] = token.var
+        var.reset(token)
+    return var
+
+
+_CONTEXT_VARS: dict[str, ContextVar[Any]] = {}
+
+
 class MessageContext:
     """The block of `message_context`: a plain context manager, since it runs once per consumed
-    message and a generator-based one cost ~3 of its ~10 us."""
+    message and a generator-based one cost ~3 of its ~10 us. It sets structlog's variables
+    itself, found once per key, where `bind_contextvars` and `reset_contextvars` spell and look
+    up each one's name again on every call (about half of the block's cost)."""
 
     __slots__ = ("_fields", "_tokens")
 
     def __init__(self, fields: dict[str, Any]) -> None:
         self._fields = fields
-        self._tokens: Mapping[str, Token[Any]] = {}
+        self._tokens: list[Token[Any]] = []
 
     def __enter__(self) -> None:
-        self._tokens = structlog.contextvars.bind_contextvars(**self._fields)
+        self._tokens = [_context_var(key).set(value) for key, value in self._fields.items()]
 
     def __exit__(
         self,
@@ -94,7 +109,8 @@ class MessageContext:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        structlog.contextvars.reset_contextvars(**self._tokens)
+        for token in self._tokens:
+            token.var.reset(token)
 
 
 def message_context(
