@@ -62,6 +62,23 @@ async def test_a_client_not_reading_leaves_the_events_to_the_task_in_order() -> 
     assert client.got == [b"c\n"]
 
 
+async def test_a_client_reading_again_takes_what_piled_up_and_the_task_sleeps_on() -> None:
+    """Refused, then sent by a later pass before the task ran: the task must not be left
+    woken with nothing to write (it would spin on the set event and hold the loop)."""
+    watcher, client = Watcher(namespace=None, matcher=None), Client()
+    watcher.attach(client)
+    client.reading = False
+    watcher.push(b"a\n")
+    await _pass()
+    assert watcher.wakeup.is_set()
+    client.reading = True
+    watcher.push(b"b\n")
+    await _pass()
+    assert client.got == [b"a\nb\n"]
+    assert not watcher.pending
+    assert not watcher.wakeup.is_set()
+
+
 async def test_a_gone_client_closes_the_watch() -> None:
     watcher, client = Watcher(namespace=None, matcher=None), Client()
     watcher.attach(client)

@@ -170,7 +170,10 @@ class Watcher:
             self.close()
             return
         if sent:
+            # A refusal's wake-up is spent too: a task woken with nothing to write would
+            # find the event still set and spin.
             self.pending.clear()
+            self.wakeup.clear()
         else:
             self.wakeup.set()
 
