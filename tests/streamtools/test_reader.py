@@ -13,9 +13,9 @@ from nats.js.errors import NotFoundError
 
 from gati_contracts.subjects import STREAM, STREAM_SUBJECTS
 from gati_runtime.ack_subject import ack_position
+from gati_runtime.subject_filter import subject_matches
 from gati_streamtools.positions import Position
 from gati_streamtools.reader import read_range
-from gati_streamtools.subject_filters import subject_matches
 
 SUBJECTS = (
     "gati.cr.gatihandler.shop.orders",

@@ -7,12 +7,12 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from gati_contracts.subjects import STREAM_SUBJECTS
+from gati_runtime.subject_filter import subject_matches
 from gati_streamtools.subject_filters import (
     WHOLE_STREAM,
     ReadPlan,
     covering_pattern,
     plan_read,
-    subject_matches,
 )
 
 

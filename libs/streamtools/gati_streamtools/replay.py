@@ -22,9 +22,9 @@ from gati_contracts.objects import InvalidObjectError, parse_object
 from gati_contracts.subjects import STREAM_SUBJECTS, TRAFFIC_ROOT, object_filter
 from gati_contracts.version import GatiVersion
 from gati_reconciler.manifests import ManifestError, render
+from gati_runtime.subject_filter import subject_matches
 from gati_streamtools.manifest_changes import manifest_changes
 from gati_streamtools.records import Record
-from gati_streamtools.subject_filters import subject_matches
 
 
 class Decision(msgspec.Struct, frozen=True):

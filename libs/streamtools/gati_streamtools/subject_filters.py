@@ -15,31 +15,15 @@ except when it follows live messages, which only one consumer delivers in stream
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-ANY_TOKEN = "*"
-REST = ">"
+from gati_runtime.subject_filter import ANY_TOKEN, REST, any_of, subject_matches
+
 WHOLE_STREAM = REST
 """The filter that asks for every message; nats-server takes it as no filter at all, where a
 filter equal to the stream's own subject (`gati.>`) is still matched per message."""
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: `*` one token, `>` one or more trailing tokens. `subject` may be a
-    pattern too: then whether `pattern` matches every subject it matches (covers it)."""
-    wanted = pattern.split(".")
-    tokens = subject.split(".")
-    for index, token in enumerate(wanted):
-        if token == REST:
-            return len(tokens) > index
-        if index >= len(tokens) or tokens[index] == REST:
-            return False
-        if token != ANY_TOKEN and token != tokens[index]:
-            return False
-    return len(tokens) == len(wanted)
 
 
 def covering_pattern(filters: Sequence[str]) -> str:
@@ -74,28 +58,11 @@ class ReadPlan:
     filter is exactly what was asked for."""
 
     def wants(self, subject: str) -> bool:
-        return self.client_filters is None or self._client_match(subject) is not None
+        return self.client_filters is None or self._client_match(subject)
 
     @cached_property
-    def _client_match(self) -> Callable[[str], re.Match[str] | None]:
-        """The client filters as one compiled expression: a read checks every delivered
-        message, which `subject_matches` (split, walk, per filter) did in 2-3.5 µs, this in ~0.4."""
-        return re.compile("|".join(map(_regex, self.client_filters or ()))).fullmatch
-
-
-_ONE_TOKEN = r"(?!>(?:\.|\Z))[^.]*"
-"""Any token but `>`, which only a pattern holds and `*` does not match (`subject_matches`)."""
-
-
-def _regex(pattern: str) -> str:
-    """`pattern` as a regular expression matching exactly what `subject_matches` matches."""
-    pieces: list[str] = []
-    for token in pattern.split("."):
-        if token == REST:
-            pieces.append(".*")
-            break
-        pieces.append(_ONE_TOKEN if token == ANY_TOKEN else re.escape(token))
-    return "(?:" + r"\.".join(pieces) + ")"
+    def _client_match(self) -> Callable[[str], bool]:
+        return any_of(self.client_filters or ())
 
 
 def plan_read(filters: Sequence[str], stream_subjects: Sequence[str]) -> ReadPlan:
