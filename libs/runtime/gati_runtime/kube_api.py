@@ -68,9 +68,23 @@ class KubeError(RuntimeError):
         return self.code == 0 or self.code in _TRANSIENT_CODES or self.code >= 500
 
 
-def collection_path(api_version: str, plural: str, namespace: str) -> str:
+def collection_path(api_version: str, plural: str, namespace: str | None) -> str:
+    """A namespaced collection's path; every namespace's when `namespace` is None."""
     base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    return f"{base}/namespaces/{namespace}/{plural}"
+    scope = f"/namespaces/{namespace}" if namespace is not None else ""
+    return f"{base}{scope}/{plural}"
+
+
+def client_headers(
+    api: client.ApiClient, method: str, path: str, extra: Mapping[str, str]
+) -> dict[str, str]:
+    """The official client's headers for a call: its defaults, its cookie, `extra`, and its
+    credentials, which its auth hook refreshes (exec plugins, a rotated service account token)."""
+    headers = {**api.default_headers, **extra}
+    if api.cookie:
+        headers["Cookie"] = api.cookie
+    api.update_params_for_auth(headers, [], _AUTH, path, method, None)
+    return headers
 
 
 def _message(data: bytes) -> str:
@@ -119,11 +133,9 @@ class Kube:
         `answer`: decoding an object costs about a tenth of a call, and most writes are made for
         their effect alone."""
         target = f"{path}?{_encoded(query)}" if query else path
-        headers = {**self._api.default_headers, "Content-Type": content_type, "Accept": JSON}
-        if self._api.cookie:
-            headers["Cookie"] = self._api.cookie
-        # The hook refreshes an expiring token (exec plugins, a rotated service account token).
-        self._api.update_params_for_auth(headers, [], _AUTH, path, method, None)
+        headers = client_headers(
+            self._api, method, path, {"Content-Type": content_type, "Accept": JSON}
+        )
         # JSON is YAML too, so the apply patch is sent as JSON like every other body.
         payload = None if body is None else msgspec.json.encode(body)
         try:

@@ -28,6 +28,7 @@ import structlog
 from kubernetes import client
 
 from gati_runtime.http1 import Answer, Dechunker
+from gati_runtime.kube_api import client_headers, collection_path
 from gati_runtime.kube_transport import KubeTransport, StreamedBody
 from gati_watcher.handoff import Handoff, HandoffClosedError
 from gati_watcher.policy import WatchEnd
@@ -38,7 +39,7 @@ log = structlog.get_logger(__name__)
 CONNECT_TIMEOUT = 10.0
 LIST_TIMEOUT = 60.0
 GONE = 410
-_AUTH: Final = ["BearerToken"]
+_ACCEPT: Final = {"Accept": "application/json"}
 _READ_SIZE: Final = 1 << 20
 """At most this much of what the socket brought is taken per read (a burst, in one go)."""
 
@@ -111,7 +112,7 @@ class KubeReader:
         self._transport = transport
         self._page_size = page_size
         self._call = _list_call(api, target)
-        self._path = _collection_path(target)
+        self._path = collection_path(target.kind.api_version, target.kind.plural, target.namespace)
 
     def list_objects(self) -> Listing:
         """Every object of the target, paged; the items get the kind and apiVersion that typed
@@ -186,7 +187,8 @@ class KubeReader:
         try:
             if self._transport is None:
                 self._transport = watch_transport(self._api)
-            opened = await self._transport.open_stream(path, self._headers(path))
+            headers = client_headers(self._api, "GET", path, _ACCEPT)
+            opened = await self._transport.open_stream(path, headers)
         except (OSError, ValueError) as error:  # refused, TLS, timed out, a bad header
             return WatchStopped(WatchEnd.FAILED, f"watch could not connect: {error!r}")
         if isinstance(opened, Answer):
@@ -196,15 +198,6 @@ class KubeReader:
             return await _read(opened, read_timeout, handoff)
         finally:
             opened.close()
-
-    def _headers(self, path: str) -> dict[str, str]:
-        """The official client's headers for the same call: its defaults, its cookie and its
-        credentials, refreshed by its auth hook (exec plugins, a rotated token)."""
-        headers = {**self._api.default_headers, "Accept": "application/json"}
-        if self._api.cookie:
-            headers["Cookie"] = self._api.cookie
-        self._api.update_params_for_auth(headers, [], _AUTH, path, "GET", None)
-        return headers
 
 
 async def _read(
@@ -312,14 +305,6 @@ def _status(body: bytes) -> str:
     except msgspec.DecodeError:
         return body[:200].decode(errors="replace")
     return f"{status.reason}: {status.message}"
-
-
-def _collection_path(target: WatchTarget) -> str:
-    """The target's collection, all namespaces' when it has none."""
-    kind = target.kind
-    base = "/api/v1" if kind.api_version == "v1" else f"/apis/{kind.api_version}"
-    scope = f"/namespaces/{target.namespace}" if target.namespace is not None else ""
-    return f"{base}{scope}/{kind.plural}"
 
 
 def watch_transport(api: client.ApiClient) -> KubeTransport:
